@@ -1,0 +1,52 @@
+# Tally: the two quick-start commands are `make run` and `make test`.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+PORT ?= 6379
+MEMCACHED_PORT ?= 11211
+FUZZ_SECONDS ?= 60
+SEEDS ?= 10000
+
+.PHONY: all deps configure build run test test-asan asan fuzz sim hw-report bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	@$(MAKE) --no-print-directory deps
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+configure: $(BUILD)/build.ninja
+
+build: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/host/server/tallyd --bind 127.0.0.1 --port $(PORT) --memcached-port $(MEMCACHED_PORT)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# The same suite under AddressSanitizer and UBSan (gpu tests skip themselves; CUDA is off here).
+asan test-asan: deps
+	cmake -S . -B build-asan -G Ninja -DTALLY_SANITIZE=ON -DTALLY_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build-asan -j $(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# libFuzzer harnesses for the parsers, FUZZ_SECONDS each.
+fuzz: deps
+	cmake -S . -B build-fuzz -G Ninja -DTALLY_FUZZ=ON -DTALLY_CUDA=OFF -DTALLY_FPGA_SIM=OFF \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_targets
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+sim: build
+	$(BUILD)/tests/sim/tally-sim --seeds $(SEEDS)
+
+hw-report: deps
+	hw/synth.sh
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz
