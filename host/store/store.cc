@@ -1,0 +1,695 @@
+#include "host/store/store.h"
+
+#include <malloc.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+
+namespace tally::store {
+namespace {
+
+// glibc's real cost of an n-byte request: 8-byte header, 16-byte rounding, 32-byte minimum.
+uint64_t chunk_bytes(uint64_t n) { return std::max<uint64_t>(32, (n + 8 + 15) & ~uint64_t{15}); }
+
+uint64_t reverse_bits(uint64_t v) {
+  v = ((v >> 1) & 0x5555555555555555ULL) | ((v & 0x5555555555555555ULL) << 1);
+  v = ((v >> 2) & 0x3333333333333333ULL) | ((v & 0x3333333333333333ULL) << 2);
+  v = ((v >> 4) & 0x0F0F0F0F0F0F0F0FULL) | ((v & 0x0F0F0F0F0F0F0F0FULL) << 4);
+  return __builtin_bswap64(v);
+}
+
+// Per-element estimates for libstdc++ node containers (node with cached hash + bucket pointer).
+uint64_t set_member_bytes(size_t len) { return chunk_bytes(8 + 32 + 8) + string_heap_bytes(len); }
+uint64_t hash_field_bytes(size_t flen, size_t vlen) {
+  return chunk_bytes(8 + 64 + 8) + string_heap_bytes(flen) + string_heap_bytes(vlen);
+}
+uint64_t set_total_bytes(const SetValue& s) { return s.bytes() + s.members().bucket_count() * 8; }
+uint64_t hash_total_bytes(const HashValue& h) { return h.bytes() + h.fields().bucket_count() * 8; }
+
+constexpr uint32_t kLfuInitCounter = 5;  // new keys get a chance before they look cold
+constexpr uint32_t kRandomAttemptsMax = 64;
+constexpr uint32_t kActiveExpireRoundKeys = 20;
+constexpr uint64_t kScanEmptyBucketsPerCount = 10;
+
+}  // namespace
+
+size_t StringHash::operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
+
+size_t string_heap_bytes(size_t len) { return len <= 15 ? 0 : chunk_bytes(len + 1); }
+
+const char* type_name(ValueType t) {
+  switch (t) {
+    case ValueType::kString: return "string";
+    case ValueType::kSet: return "set";
+    case ValueType::kHash: return "hash";
+  }
+  TALLY_UNREACHABLE();
+}
+
+const char* policy_name(EvictionPolicy p) {
+  switch (p) {
+    case EvictionPolicy::kNoEviction: return "noeviction";
+    case EvictionPolicy::kAllKeysLru: return "allkeys-lru";
+    case EvictionPolicy::kVolatileLru: return "volatile-lru";
+    case EvictionPolicy::kAllKeysLfu: return "allkeys-lfu";
+    case EvictionPolicy::kVolatileLfu: return "volatile-lfu";
+    case EvictionPolicy::kVolatileTtl: return "volatile-ttl";
+    case EvictionPolicy::kAllKeysRandom: return "allkeys-random";
+    case EvictionPolicy::kVolatileRandom: return "volatile-random";
+  }
+  TALLY_UNREACHABLE();
+}
+
+Result<EvictionPolicy> parse_policy(std::string_view name) {
+  for (int i = 0; i <= static_cast<int>(EvictionPolicy::kVolatileRandom); ++i) {
+    auto p = static_cast<EvictionPolicy>(i);
+    if (name == policy_name(p)) return p;
+  }
+  return Status::invalid("unknown maxmemory policy");
+}
+
+Store::Store(StoreOptions options)
+    : options_(options), rng_(options.seed), hash_seed_(Rng(options.seed ^ 0x9e37).next()) {
+  TALLY_ASSERT(options_.eviction_samples >= 1 && options_.eviction_samples <= kEvictionSamplesMax);
+  TALLY_ASSERT(options_.lfu_decay_minutes >= 1);
+  buckets_.assign(kInitialBuckets, nullptr);
+  mask_ = kInitialBuckets - 1;
+  account(static_cast<int64_t>(buckets_.capacity() * sizeof(Entry*)));
+}
+
+Store::~Store() { flush(); }
+
+void Store::account(int64_t delta) {
+  TALLY_ASSERT(delta >= 0 || used_bytes_ >= static_cast<uint64_t>(-delta));
+  used_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(used_bytes_) + delta);
+}
+
+uint64_t Store::hash(std::string_view key) const {
+  return XXH3_64bits_withSeed(key.data(), key.size(), hash_seed_);
+}
+
+Entry** Store::find_link(std::string_view key, uint64_t h) {
+  Entry** link = &buckets_[h & mask_];
+  for (Entry* e = *link; e != nullptr; link = &e->next_, e = e->next_) {
+    if (e->key_bytes() == key.size() && std::memcmp(e->key().data(), key.data(), key.size()) == 0) {
+      return link;
+    }
+  }
+  return nullptr;
+}
+
+Entry** Store::link_of(Entry* e) {
+  Entry** link = find_link(e->key(), hash(e->key()));
+  TALLY_ASSERT(link != nullptr && *link == e);
+  return link;
+}
+
+Entry* Store::alloc_entry(ValueType type, std::string_view key, uint32_t value_bytes,
+                          bool has_expire, bool has_flags) {
+  const bool wide = key.size() > Entry::kNarrowKeyBytesMax || value_bytes > Entry::kNarrowValueBytesMax;
+  TALLY_ASSERT(key.size() <= UINT32_MAX);
+  const uint32_t payload = type == ValueType::kString ? value_bytes : sizeof(void*);
+  const size_t bytes = sizeof(Entry) + (has_expire ? Entry::kExpireBytes : 0) +
+                       (has_flags ? Entry::kFlagsBytes : 0) + (wide ? Entry::kWideBytes : 0) +
+                       key.size() + payload;
+  void* mem = std::malloc(bytes);
+  TALLY_ASSERT_MSG(mem != nullptr, "out of memory");  // the process cannot go on without heap
+  Entry* e = new (mem) Entry();
+  e->shape_ = static_cast<uint32_t>(type) | (has_expire ? Entry::kHasExpire : 0) |
+              (has_flags ? Entry::kHasFlags : 0) | (wide ? Entry::kWide : 0);
+  if (wide) {
+    const uint32_t kb = static_cast<uint32_t>(key.size());
+    std::memcpy(e->body() + e->wide_offset(), &kb, 4);
+    std::memcpy(e->body() + e->wide_offset() + 4, &value_bytes, 4);
+  } else {
+    e->shape_ |= static_cast<uint32_t>(key.size()) << 6 | value_bytes << 16;
+  }
+  if (!key.empty()) std::memcpy(e->body() + e->key_offset(), key.data(), key.size());
+  account(static_cast<int64_t>(malloc_usable_size(mem) + 8));
+  return e;
+}
+
+void Store::free_entry(Entry* e) {
+  account(-static_cast<int64_t>(malloc_usable_size(e) + 8));
+  e->~Entry();
+  std::free(e);
+}
+
+uint64_t Store::entry_bytes(const Entry& e) const {
+  uint64_t bytes = malloc_usable_size(const_cast<Entry*>(&e)) + 8;
+  if (e.type() == ValueType::kSet) bytes += chunk_bytes(sizeof(SetValue)) + set_total_bytes(*e.set_value());
+  if (e.type() == ValueType::kHash) bytes += chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*e.hash_value());
+  return bytes;
+}
+
+void Store::destroy_container(Entry* e) {
+  if (e->type() == ValueType::kSet) {
+    SetValue* s = e->set_value();
+    account(-static_cast<int64_t>(chunk_bytes(sizeof(SetValue)) + set_total_bytes(*s)));
+    delete s;
+  } else if (e->type() == ValueType::kHash) {
+    HashValue* h = e->hash_value();
+    account(-static_cast<int64_t>(chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*h)));
+    delete h;
+  }
+}
+
+void Store::expires_add(Entry* e) {
+  TALLY_ASSERT(e->has_expire());
+  TALLY_ASSERT(expires_.size() < UINT32_MAX);
+  const size_t cap = expires_.capacity();
+  e->set_ttl_index(static_cast<uint32_t>(expires_.size()));
+  expires_.push_back(e);
+  account(static_cast<int64_t>((expires_.capacity() - cap) * sizeof(Entry*)));
+}
+
+void Store::expires_remove(Entry* e) {
+  const uint32_t i = e->ttl_index();
+  TALLY_ASSERT(i < expires_.size() && expires_[i] == e);
+  Entry* last = expires_.back();
+  expires_[i] = last;
+  last->set_ttl_index(i);
+  expires_.pop_back();
+}
+
+void Store::link_new(Entry* e, uint64_t h) {
+  Entry*& head = buckets_[h & mask_];
+  e->next_ = head;
+  head = e;
+  ++size_;
+  if (e->has_expire()) expires_add(e);
+  resize_if_needed();
+}
+
+void Store::replace(Entry** link, Entry* old_e, Entry* new_e) {
+  TALLY_ASSERT(*link == old_e);
+  new_e->next_ = old_e->next_;
+  *link = new_e;
+  if (old_e->has_expire() && new_e->has_expire()) {
+    const uint32_t i = old_e->ttl_index();
+    new_e->set_ttl_index(i);
+    expires_[i] = new_e;
+  } else if (old_e->has_expire()) {
+    expires_remove(old_e);
+  } else if (new_e->has_expire()) {
+    expires_add(new_e);
+  }
+}
+
+void Store::unlink_and_free(Entry** link) {
+  Entry* e = *link;
+  TALLY_ASSERT(e != nullptr && size_ > 0);
+  *link = e->next_;
+  --size_;
+  if (e->has_expire()) expires_remove(e);
+  destroy_container(e);
+  free_entry(e);
+  resize_if_needed();
+}
+
+void Store::resize_if_needed() {
+  const uint64_t buckets = mask_ + 1;
+  if (size_ > buckets && buckets < kBucketsMax) {
+    rehash(buckets * 2);
+  } else if (buckets > kInitialBuckets && size_ * 8 < buckets) {
+    uint64_t target = kInitialBuckets;
+    while (target < size_ * 2) target *= 2;
+    rehash(target);
+  }
+}
+
+void Store::rehash(uint64_t buckets) {
+  TALLY_ASSERT((buckets & (buckets - 1)) == 0 && buckets >= kInitialBuckets);
+  std::vector<Entry*> next(buckets, nullptr);
+  const uint64_t mask = buckets - 1;
+  size_t moved = 0;
+  for (Entry* head : buckets_) {
+    while (head != nullptr) {
+      Entry* e = head;
+      head = e->next_;
+      Entry*& slot = next[hash(e->key()) & mask];
+      e->next_ = slot;
+      slot = e;
+      ++moved;
+    }
+  }
+  TALLY_ASSERT(moved == size_);
+  account(static_cast<int64_t>(next.capacity() * sizeof(Entry*)) -
+          static_cast<int64_t>(buckets_.capacity() * sizeof(Entry*)));
+  buckets_.swap(next);
+  mask_ = mask;
+}
+
+uint32_t Store::lfu_decayed(const Entry& e, uint64_t now_ms) const {
+  const uint32_t now_min = static_cast<uint32_t>(now_ms / 60000) & 0xFFFF;
+  const uint32_t elapsed = (now_min - (e.access_ >> 8)) & 0xFFFF;
+  const uint32_t periods = elapsed / options_.lfu_decay_minutes;
+  const uint32_t counter = e.access_ & 0xFF;
+  return periods >= counter ? 0 : counter - periods;
+}
+
+void Store::touch(Entry* e, uint64_t now_ms) {
+  if (options_.policy == EvictionPolicy::kAllKeysLfu || options_.policy == EvictionPolicy::kVolatileLfu) {
+    uint32_t counter = lfu_decayed(*e, now_ms);
+    if (counter < 255) {
+      // Logarithmic counter (as Redis): hot keys climb slowly so 8 bits rank a wide range.
+      const double base = counter > kLfuInitCounter ? counter - kLfuInitCounter : 0;
+      if (rng_.unit() < 1.0 / (base * options_.lfu_log_factor + 1.0)) ++counter;
+    }
+    const uint32_t now_min = static_cast<uint32_t>(now_ms / 60000) & 0xFFFF;
+    e->access_ = now_min << 8 | counter;
+  } else {
+    e->access_ = ++lru_clock_;
+  }
+}
+
+void Store::init_access(Entry* e) {
+  if (options_.policy == EvictionPolicy::kAllKeysLfu || options_.policy == EvictionPolicy::kVolatileLfu) {
+    const uint32_t now_min = static_cast<uint32_t>(last_now_ms_ / 60000) & 0xFFFF;
+    e->access_ = now_min << 8 | kLfuInitCounter;
+  } else {
+    e->access_ = ++lru_clock_;
+  }
+}
+
+Entry* Store::lookup(std::string_view key, uint64_t now_ms, Access access) {
+  last_now_ms_ = now_ms;
+  Entry** link = find_link(key, hash(key));
+  Entry* e = link != nullptr ? *link : nullptr;
+  if (e != nullptr && is_expired(*e, now_ms)) {
+    unlink_and_free(link);
+    ++stats_.expired_keys;
+    e = nullptr;
+  }
+  if (access == Access::kRead) {
+    if (e != nullptr) {
+      ++stats_.keyspace_hits;
+    } else {
+      ++stats_.keyspace_misses;
+    }
+  }
+  if (e != nullptr && access != Access::kPeek) touch(e, now_ms);
+  return e;
+}
+
+Entry* Store::set_string(std::string_view key, std::string_view value, uint64_t expire_at_ms,
+                         bool keep_ttl, uint32_t client_flags) {
+  TALLY_ASSERT(value.size() <= kStringBytesMax);
+  const uint64_t h = hash(key);
+  Entry** link = find_link(key, h);
+  Entry* old_e = link != nullptr ? *link : nullptr;
+  if (keep_ttl) expire_at_ms = old_e != nullptr ? old_e->expire_at_ms() : 0;
+  const bool has_expire = expire_at_ms != 0;
+  const bool has_flags = client_flags != 0;
+  const uint32_t vbytes = static_cast<uint32_t>(value.size());
+  const bool wide = key.size() > Entry::kNarrowKeyBytesMax || vbytes > Entry::kNarrowValueBytesMax;
+
+  if (old_e != nullptr && old_e->type() == ValueType::kString && old_e->has_expire() == has_expire &&
+      old_e->has_client_flags() == has_flags && old_e->is_wide() == wide) {
+    const size_t need = sizeof(Entry) + old_e->key_offset() + key.size() + vbytes;
+    if (need <= malloc_usable_size(old_e)) {
+      // Same layout and the block has room: rewrite in place (INCR, APPEND, same-size SET).
+      if (wide) {
+        std::memcpy(old_e->body() + old_e->wide_offset() + 4, &vbytes, 4);
+      } else {
+        old_e->shape_ = (old_e->shape_ & 0xFFFFu) | vbytes << 16;
+      }
+      if (vbytes > 0) std::memmove(old_e->body() + old_e->key_offset() + key.size(), value.data(), vbytes);
+      if (has_expire) std::memcpy(old_e->body(), &expire_at_ms, 8);
+      if (has_flags) std::memcpy(old_e->body() + old_e->flags_offset(), &client_flags, 4);
+      old_e->cas_ = ++cas_counter_;
+      return old_e;
+    }
+  }
+  Entry* e = alloc_entry(ValueType::kString, key, vbytes, has_expire, has_flags);
+  if (vbytes > 0) std::memcpy(e->body() + e->key_offset() + key.size(), value.data(), vbytes);
+  if (has_expire) std::memcpy(e->body(), &expire_at_ms, 8);
+  if (has_flags) std::memcpy(e->body() + e->flags_offset(), &client_flags, 4);
+  e->cas_ = ++cas_counter_;
+  if (old_e != nullptr) {
+    e->access_ = old_e->access_;
+    replace(link, old_e, e);
+    destroy_container(old_e);
+    free_entry(old_e);
+  } else {
+    init_access(e);
+    link_new(e, h);
+  }
+  return e;
+}
+
+Entry* Store::create_set(std::string_view key) {
+  const uint64_t h = hash(key);
+  TALLY_ASSERT(find_link(key, h) == nullptr);
+  Entry* e = alloc_entry(ValueType::kSet, key, 0, false, false);
+  SetValue* s = new SetValue();
+  std::memcpy(e->body() + e->key_offset() + key.size(), &s, sizeof s);
+  account(static_cast<int64_t>(chunk_bytes(sizeof(SetValue)) + set_total_bytes(*s)));
+  e->cas_ = ++cas_counter_;
+  init_access(e);
+  link_new(e, h);
+  return e;
+}
+
+Entry* Store::create_hash(std::string_view key) {
+  const uint64_t h = hash(key);
+  TALLY_ASSERT(find_link(key, h) == nullptr);
+  Entry* e = alloc_entry(ValueType::kHash, key, 0, false, false);
+  HashValue* hv = new HashValue();
+  std::memcpy(e->body() + e->key_offset() + key.size(), &hv, sizeof hv);
+  account(static_cast<int64_t>(chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*hv)));
+  e->cas_ = ++cas_counter_;
+  init_access(e);
+  link_new(e, h);
+  return e;
+}
+
+bool Store::set_add(Entry* e, std::string_view member) {
+  SetValue* s = e->set_value();
+  const uint64_t before = set_total_bytes(*s);
+  if (s->members_.find(member) != s->members_.end()) return false;
+  s->members_.emplace(member);
+  s->bytes_ += set_member_bytes(member.size());
+  account(static_cast<int64_t>(set_total_bytes(*s)) - static_cast<int64_t>(before));
+  e->cas_ = ++cas_counter_;
+  return true;
+}
+
+bool Store::set_remove(Entry* e, std::string_view member) {
+  SetValue* s = e->set_value();
+  auto it = s->members_.find(member);
+  if (it == s->members_.end()) return false;
+  const uint64_t before = set_total_bytes(*s);
+  TALLY_ASSERT(s->bytes_ >= set_member_bytes(member.size()));
+  s->bytes_ -= set_member_bytes(member.size());
+  s->members_.erase(it);
+  account(static_cast<int64_t>(set_total_bytes(*s)) - static_cast<int64_t>(before));
+  e->cas_ = ++cas_counter_;
+  return true;
+}
+
+bool Store::hash_set(Entry* e, std::string_view field, std::string_view value) {
+  HashValue* hv = e->hash_value();
+  const uint64_t before = hash_total_bytes(*hv);
+  auto it = hv->fields_.find(field);
+  bool created = false;
+  if (it == hv->fields_.end()) {
+    hv->fields_.emplace(std::string(field), std::string(value));
+    hv->bytes_ += hash_field_bytes(field.size(), value.size());
+    created = true;
+  } else {
+    hv->bytes_ -= string_heap_bytes(it->second.size());
+    it->second.assign(value);
+    hv->bytes_ += string_heap_bytes(value.size());
+  }
+  account(static_cast<int64_t>(hash_total_bytes(*hv)) - static_cast<int64_t>(before));
+  e->cas_ = ++cas_counter_;
+  return created;
+}
+
+bool Store::hash_del(Entry* e, std::string_view field) {
+  HashValue* hv = e->hash_value();
+  auto it = hv->fields_.find(field);
+  if (it == hv->fields_.end()) return false;
+  const uint64_t before = hash_total_bytes(*hv);
+  const uint64_t bytes = hash_field_bytes(it->first.size(), it->second.size());
+  TALLY_ASSERT(hv->bytes_ >= bytes);
+  hv->bytes_ -= bytes;
+  hv->fields_.erase(it);
+  account(static_cast<int64_t>(hash_total_bytes(*hv)) - static_cast<int64_t>(before));
+  e->cas_ = ++cas_counter_;
+  return true;
+}
+
+Entry* Store::relayout(Entry* e, bool has_expire, uint64_t expire_at_ms) {
+  Entry** link = link_of(e);
+  const bool is_string = e->type() == ValueType::kString;
+  Entry* n = alloc_entry(e->type(), e->key(), is_string ? e->value_bytes() : 0, has_expire,
+                         e->has_client_flags());
+  const size_t payload = is_string ? e->value_bytes() : sizeof(void*);
+  std::memcpy(n->body() + n->key_offset() + n->key_bytes(), e->body() + e->key_offset() + e->key_bytes(),
+              payload);
+  if (has_expire) std::memcpy(n->body(), &expire_at_ms, 8);
+  if (e->has_client_flags()) {
+    const uint32_t f = e->client_flags();
+    std::memcpy(n->body() + n->flags_offset(), &f, 4);
+  }
+  n->cas_ = e->cas_;
+  n->access_ = e->access_;
+  replace(link, e, n);
+  free_entry(e);  // the container (if any) now belongs to n
+  return n;
+}
+
+Entry* Store::set_expire(Entry* e, uint64_t expire_at_ms) {
+  TALLY_ASSERT(expire_at_ms > 0);
+  if (e->has_expire()) {
+    std::memcpy(e->body(), &expire_at_ms, 8);
+    return e;
+  }
+  return relayout(e, true, expire_at_ms);
+}
+
+Entry* Store::persist(Entry* e) {
+  if (!e->has_expire()) return e;
+  return relayout(e, false, 0);
+}
+
+bool Store::erase(std::string_view key, uint64_t now_ms) {
+  Entry** link = find_link(key, hash(key));
+  if (link == nullptr) return false;
+  const bool expired = is_expired(**link, now_ms);
+  if (expired) ++stats_.expired_keys;
+  unlink_and_free(link);
+  return !expired;
+}
+
+void Store::erase(Entry* e) { unlink_and_free(link_of(e)); }
+
+Entry* Store::rename(Entry* src, std::string_view dst_key) {
+  if (src->key() == dst_key) return src;
+  if (Entry** dl = find_link(dst_key, hash(dst_key)); dl != nullptr) unlink_and_free(dl);
+  const bool is_string = src->type() == ValueType::kString;
+  Entry* n = alloc_entry(src->type(), dst_key, is_string ? src->value_bytes() : 0, src->has_expire(),
+                         src->has_client_flags());
+  const size_t payload = is_string ? src->value_bytes() : sizeof(void*);
+  std::memcpy(n->body() + n->key_offset() + dst_key.size(),
+              src->body() + src->key_offset() + src->key_bytes(), payload);
+  if (src->has_expire()) {
+    const uint64_t at = src->expire_at_ms();
+    std::memcpy(n->body(), &at, 8);
+  }
+  if (src->has_client_flags()) {
+    const uint32_t f = src->client_flags();
+    std::memcpy(n->body() + n->flags_offset(), &f, 4);
+  }
+  n->cas_ = ++cas_counter_;
+  n->access_ = src->access_;
+  // Unlink src without destroying its container: n owns it now.
+  Entry** sl = link_of(src);
+  *sl = src->next_;
+  --size_;
+  if (src->has_expire()) expires_remove(src);
+  free_entry(src);
+  link_new(n, hash(dst_key));
+  return n;
+}
+
+void Store::flush() {
+  for (Entry*& head : buckets_) {
+    while (head != nullptr) {
+      Entry* e = head;
+      head = e->next_;
+      destroy_container(e);
+      free_entry(e);
+    }
+  }
+  size_ = 0;
+  account(-static_cast<int64_t>(expires_.capacity() * sizeof(Entry*)));
+  std::vector<Entry*>().swap(expires_);
+  pool_size_ = 0;
+  if (mask_ + 1 != kInitialBuckets) rehash(kInitialBuckets);
+}
+
+uint64_t Store::scan(uint64_t cursor, size_t count, const std::function<void(const Entry&)>& fn) const {
+  TALLY_ASSERT(count > 0);
+  if (size_ == 0) return 0;
+  const uint64_t m = mask_;
+  uint64_t v = cursor & m;
+  size_t visited = 0;
+  // Bounded: at most count*10 buckets per step even if they are all empty (as Redis).
+  const uint64_t buckets_max = std::max<uint64_t>(1, count * kScanEmptyBucketsPerCount);
+  for (uint64_t steps = 0; steps < buckets_max; ++steps) {
+    for (const Entry* e = buckets_[v & m]; e != nullptr; e = e->next_) {
+      fn(*e);
+      ++visited;
+    }
+    // Reverse-binary increment: the high bits of the cursor advance first, so a bucket split
+    // by a grow (or merged by a shrink) is never revisited from its start or skipped.
+    v |= ~m;
+    v = reverse_bits(v);
+    ++v;
+    v = reverse_bits(v);
+    if (v == 0 || visited >= count) break;
+  }
+  TALLY_ASSERT(v <= m);
+  return v;
+}
+
+void Store::for_each(const std::function<void(const Entry&)>& fn) const {
+  size_t seen = 0;
+  for (const Entry* head : buckets_) {
+    for (const Entry* e = head; e != nullptr; e = e->next_) {
+      fn(*e);
+      ++seen;
+    }
+  }
+  TALLY_ASSERT(seen == size_);
+}
+
+Entry* Store::random_entry(uint64_t now_ms) {
+  for (uint32_t attempt = 0; attempt < kRandomAttemptsMax && size_ > 0; ++attempt) {
+    uint64_t b = rng_.uniform(mask_ + 1);
+    for (uint64_t walked = 0; buckets_[b] == nullptr && walked <= mask_; ++walked) b = (b + 1) & mask_;
+    size_t chain = 0;
+    for (Entry* e = buckets_[b]; e != nullptr; e = e->next_) ++chain;
+    TALLY_ASSERT(chain > 0);
+    Entry* e = buckets_[b];
+    for (uint64_t skip = rng_.uniform(chain); skip > 0; --skip) e = e->next_;
+    if (!is_expired(*e, now_ms)) return e;
+    ++stats_.expired_keys;
+    erase(e);
+  }
+  return nullptr;
+}
+
+size_t Store::active_expire(uint64_t now_ms, size_t max_keys_checked) {
+  size_t checked = 0;
+  size_t expired = 0;
+  while (checked < max_keys_checked && !expires_.empty()) {
+    const size_t round = std::min<size_t>(kActiveExpireRoundKeys, max_keys_checked - checked);
+    size_t round_expired = 0;
+    for (size_t i = 0; i < round && !expires_.empty(); ++i) {
+      Entry* e = expires_[rng_.uniform(expires_.size())];
+      ++checked;
+      if (is_expired(*e, now_ms)) {
+        erase(e);
+        ++round_expired;
+      }
+    }
+    expired += round_expired;
+    // Adaptive, as Redis: keep going only while more than 10% of the sample had expired.
+    if (round_expired * 10 <= round) break;
+  }
+  stats_.expired_keys += expired;
+  TALLY_ASSERT(checked <= max_keys_checked);
+  return expired;
+}
+
+bool Store::volatile_policy() const {
+  return options_.policy == EvictionPolicy::kVolatileLru || options_.policy == EvictionPolicy::kVolatileLfu ||
+         options_.policy == EvictionPolicy::kVolatileTtl || options_.policy == EvictionPolicy::kVolatileRandom;
+}
+
+uint64_t Store::victim_score(const Entry& e, uint64_t now_ms) const {
+  switch (options_.policy) {
+    case EvictionPolicy::kAllKeysLru:
+    case EvictionPolicy::kVolatileLru:
+      return static_cast<uint32_t>(lru_clock_ - e.access_);  // accesses since its last one
+    case EvictionPolicy::kAllKeysLfu:
+    case EvictionPolicy::kVolatileLfu:
+      return 255 - lfu_decayed(e, now_ms);
+    case EvictionPolicy::kVolatileTtl:
+      return UINT64_MAX - e.expire_at_ms();
+    default:
+      TALLY_UNREACHABLE();
+  }
+}
+
+void Store::pool_offer(const Entry& e, uint64_t now_ms) {
+  const uint64_t score = victim_score(e, now_ms);
+  const std::string_view key = e.key();
+  for (uint32_t i = 0; i < pool_size_; ++i) {
+    if (pool_[i].key == key) {
+      pool_[i].score = score;
+      std::sort(pool_, pool_ + pool_size_, [](const PoolSlot& a, const PoolSlot& b) { return a.score < b.score; });
+      return;
+    }
+  }
+  // pool_ is ascending by score: slot 0 is the worst candidate, the last one the best.
+  uint32_t at = 0;
+  while (at < pool_size_ && pool_[at].score < score) ++at;
+  if (pool_size_ == kEvictionPoolSize) {
+    if (at == 0) return;  // worse than everything kept
+    std::string dropped = std::move(pool_[0].key);
+    for (uint32_t i = 0; i + 1 < at; ++i) pool_[i] = std::move(pool_[i + 1]);
+    --at;
+    pool_[at].key = std::move(dropped);  // reuse its buffer
+  } else {
+    for (uint32_t i = pool_size_; i > at; --i) pool_[i] = std::move(pool_[i - 1]);
+    ++pool_size_;
+  }
+  pool_[at].score = score;
+  pool_[at].key.assign(key);
+}
+
+Entry* Store::evict_one(uint64_t now_ms) {
+  if (options_.policy == EvictionPolicy::kAllKeysRandom) return size_ > 0 ? random_entry(now_ms) : nullptr;
+  if (options_.policy == EvictionPolicy::kVolatileRandom) {
+    return expires_.empty() ? nullptr : expires_[rng_.uniform(expires_.size())];
+  }
+  const bool vol = volatile_policy();
+  if (vol ? expires_.empty() : size_ == 0) return nullptr;
+  // Sample: independent random buckets (whole chains) or random TTL keys, into the pool.
+  for (uint32_t taken = 0; taken < options_.eviction_samples;) {
+    if (vol) {
+      pool_offer(*expires_[rng_.uniform(expires_.size())], now_ms);
+      ++taken;
+      continue;
+    }
+    uint64_t b = rng_.uniform(mask_ + 1);
+    for (uint64_t walked = 0; buckets_[b] == nullptr && walked <= mask_; ++walked) b = (b + 1) & mask_;
+    for (const Entry* e = buckets_[b]; e != nullptr && taken < options_.eviction_samples; e = e->next_) {
+      pool_offer(*e, now_ms);
+      ++taken;
+    }
+  }
+  // Take the best candidate that still exists with a score no better than it was sampled at.
+  for (uint32_t tries = 0; pool_size_ > 0 && tries < 2 * kEvictionPoolSize; ++tries) {
+    PoolSlot& best = pool_[pool_size_ - 1];
+    Entry** link = find_link(best.key, hash(best.key));
+    if (link == nullptr || (vol && !(*link)->has_expire())) {
+      --pool_size_;
+      continue;
+    }
+    const uint64_t now_score = victim_score(**link, now_ms);
+    if (now_score < best.score) {  // touched since it was sampled: re-rank it
+      pool_offer(**link, now_ms);
+      continue;
+    }
+    --pool_size_;
+    return *link;
+  }
+  return nullptr;
+}
+
+Status Store::evict_for_write(uint64_t now_ms) {
+  if (options_.maxmemory_bytes == 0 || used_bytes_ <= options_.maxmemory_bytes) return Status::ok();
+  if (options_.policy == EvictionPolicy::kNoEviction) return Status::exhausted(std::string(kOomError));
+  uint32_t rounds = 0;
+  for (; rounds < kEvictionRoundsMax && used_bytes_ > options_.maxmemory_bytes; ++rounds) {
+    Entry* victim = evict_one(now_ms);
+    if (victim == nullptr) break;
+    erase(victim);
+    ++stats_.evicted_keys;
+  }
+  // Out of rounds with memory still high: let this write through, the next one evicts more.
+  if (used_bytes_ > options_.maxmemory_bytes && rounds < kEvictionRoundsMax) {
+    return Status::exhausted(std::string(kOomError));
+  }
+  return Status::ok();
+}
+
+}  // namespace tally::store

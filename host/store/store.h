@@ -1,0 +1,174 @@
+// Store: the keyspace of one shard — chained hash table of Entry, TTLs, memory accounting, eviction.
+// Single-threaded: one Store per shard, driven only by its core. Time is passed in (now_ms, wall clock).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "host/common/rng.h"
+#include "host/common/status.h"
+#include "host/store/containers.h"
+#include "host/store/entry.h"
+
+namespace tally::store {
+
+enum class EvictionPolicy : uint8_t {
+  kNoEviction,
+  kAllKeysLru,
+  kVolatileLru,
+  kAllKeysLfu,
+  kVolatileLfu,
+  kVolatileTtl,
+  kAllKeysRandom,
+  kVolatileRandom,
+};
+
+const char* policy_name(EvictionPolicy p);                      // "allkeys-lru", ...
+Result<EvictionPolicy> parse_policy(std::string_view name);     // Redis's maxmemory-policy names
+
+// Redis's reply when a write needs memory that noeviction (or nothing evictable) cannot give.
+inline constexpr std::string_view kOomError =
+    "OOM command not allowed when used memory > 'maxmemory'.";
+
+struct StoreOptions {
+  uint64_t maxmemory_bytes = 0;  // 0 = no limit
+  EvictionPolicy policy = EvictionPolicy::kNoEviction;
+  uint32_t eviction_samples = 16;  // keys sampled per eviction round (Redis: 5)
+  uint32_t lfu_log_factor = 10;    // Redis's lfu-log-factor
+  uint32_t lfu_decay_minutes = 1;  // Redis's lfu-decay-time
+  uint64_t seed = 0x7a11c0de;      // hash seed and sampling randomness
+};
+
+struct StoreStats {
+  uint64_t keyspace_hits = 0;
+  uint64_t keyspace_misses = 0;
+  uint64_t expired_keys = 0;
+  uint64_t evicted_keys = 0;
+};
+
+// How a lookup treats the key: reads count hits/misses; all but kPeek refresh LRU/LFU.
+enum class Access : uint8_t { kRead, kWrite, kPeek };
+
+class Store {
+ public:
+  static constexpr uint32_t kEvictionPoolSize = 16;
+  static constexpr uint32_t kEvictionSamplesMax = 64;
+  static constexpr uint32_t kEvictionRoundsMax = 1024;  // per evict_for_write call
+  static constexpr uint64_t kInitialBuckets = 16;
+  static constexpr uint64_t kBucketsMax = 1ull << 40;      // SCAN cursors stay < 2^48
+  static constexpr uint64_t kStringBytesMax = 512ull << 20;  // proto-max-bulk-len
+
+  explicit Store(StoreOptions options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // ---- lookups (lazy expiry on every one) ----
+  Entry* lookup(std::string_view key, uint64_t now_ms, Access access = Access::kRead);
+
+  // ---- writes. Each returns the (possibly moved) entry; earlier Entry* for that key are void. ----
+  // Sets a string, replacing whatever the key held. keep_ttl keeps an existing TTL,
+  // otherwise expire_at_ms (0 = none) becomes the TTL.
+  Entry* set_string(std::string_view key, std::string_view value, uint64_t expire_at_ms,
+                    bool keep_ttl, uint32_t client_flags = 0);
+  // Creates an empty set/hash; the key must not exist (callers delete empty containers).
+  Entry* create_set(std::string_view key);
+  Entry* create_hash(std::string_view key);
+  bool set_add(Entry* e, std::string_view member);     // true when new
+  bool set_remove(Entry* e, std::string_view member);  // true when removed
+  bool hash_set(Entry* e, std::string_view field, std::string_view value);  // true when new
+  bool hash_del(Entry* e, std::string_view field);
+  Entry* set_expire(Entry* e, uint64_t expire_at_ms);  // expire_at_ms > 0
+  Entry* persist(Entry* e);
+  void touch_cas(Entry* e) { e->cas_ = ++cas_counter_; }  // after an in-container change
+  bool erase(std::string_view key, uint64_t now_ms);  // false when absent or expired
+  void erase(Entry* e);
+  // Moves src's value and TTL to dst (replacing dst). src must exist. Returns the new dst entry.
+  Entry* rename(Entry* src, std::string_view dst_key);
+  void flush();
+
+  // ---- keyspace ----
+  size_t size() const { return size_; }
+  size_t keys_with_expire() const { return expires_.size(); }
+  // One SCAN step: visits every entry of one or more buckets (expired ones included; callers
+  // filter), at least `count` entries unless the table ends; returns the next cursor (0 = done).
+  // Every key present during the whole scan is visited at least once, across grows and shrinks.
+  uint64_t scan(uint64_t cursor, size_t count, const std::function<void(const Entry&)>& fn) const;
+  // Visits every entry (KEYS, snapshots). fn must not mutate the store.
+  void for_each(const std::function<void(const Entry&)>& fn) const;
+  // A uniformly chosen bucket's random live key; nullptr when empty.
+  Entry* random_entry(uint64_t now_ms);
+
+  // ---- TTL ----
+  // Deletes expired keys among at most max_keys_checked sampled keys that carry a TTL.
+  size_t active_expire(uint64_t now_ms, size_t max_keys_checked);
+  bool is_expired(const Entry& e, uint64_t now_ms) const {
+    return e.has_expire() && e.expire_at_ms() <= now_ms;
+  }
+
+  // ---- memory ----
+  uint64_t used_memory_bytes() const { return used_bytes_; }
+  uint64_t maxmemory_bytes() const { return options_.maxmemory_bytes; }
+  void set_maxmemory(uint64_t bytes) { options_.maxmemory_bytes = bytes; }
+  EvictionPolicy policy() const { return options_.policy; }
+  void set_policy(EvictionPolicy p) { options_.policy = p; pool_size_ = 0; }
+  // Called before a write that may grow memory: evicts by policy until used <= maxmemory.
+  // kResourceExhausted (message kOomError) when still over the limit (noeviction, nothing left).
+  Status evict_for_write(uint64_t now_ms);
+  // Bytes an entry takes: its block (allocator rounding included) plus container contents.
+  uint64_t entry_bytes(const Entry& e) const;
+
+  const StoreStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+  uint64_t bucket_count() const { return mask_ + 1; }
+
+ private:
+  struct PoolSlot {
+    uint64_t score = 0;  // higher = better victim
+    std::string key;
+  };
+
+  uint64_t hash(std::string_view key) const;
+  Entry** find_link(std::string_view key, uint64_t h);
+  Entry* alloc_entry(ValueType type, std::string_view key, uint32_t value_bytes,
+                     bool has_expire, bool has_flags);
+  void free_entry(Entry* e);
+  void link_new(Entry* e, uint64_t h);
+  void replace(Entry** link, Entry* old_e, Entry* new_e);
+  Entry** link_of(Entry* e);
+  void unlink_and_free(Entry** link);
+  Entry* relayout(Entry* e, bool has_expire, uint64_t expire_at_ms);
+  void expires_add(Entry* e);
+  void expires_remove(Entry* e);
+  void destroy_container(Entry* e);
+  void resize_if_needed();
+  void rehash(uint64_t buckets);
+  void touch(Entry* e, uint64_t now_ms);
+  void init_access(Entry* e);
+  uint32_t lfu_decayed(const Entry& e, uint64_t now_ms) const;
+  uint64_t victim_score(const Entry& e, uint64_t now_ms) const;
+  bool volatile_policy() const;
+  void pool_offer(const Entry& e, uint64_t now_ms);
+  Entry* evict_one(uint64_t now_ms);
+  void account(int64_t delta);
+
+  StoreOptions options_;
+  Rng rng_;
+  uint64_t hash_seed_;
+  std::vector<Entry*> buckets_;
+  uint64_t mask_ = 0;
+  size_t size_ = 0;
+  std::vector<Entry*> expires_;  // every entry with a TTL; entry->ttl_index is its position
+  uint64_t used_bytes_ = 0;
+  uint64_t cas_counter_ = 0;
+  uint64_t last_now_ms_ = 0;  // newest time seen, for LFU stamps of keys created by writes
+  uint32_t lru_clock_ = 0;  // bumped on every access: LRU order at single-access resolution
+  StoreStats stats_;
+  PoolSlot pool_[kEvictionPoolSize];
+  uint32_t pool_size_ = 0;
+};
+
+}  // namespace tally::store
