@@ -143,7 +143,7 @@ struct MerkleBuildBatch {
 
 // Diff of two trees of the same shape: for each partition, the buckets whose hashes differ, found by
 // descending only into differing nodes. diff_count_out[p] counts them; the first diff_max of them
-// (ascending) go to diff_out[p * diff_max ...].
+// (ascending) go to diff_out[p * diff_max ...]; the unused slots of diff_out are set to kNoSource.
 struct MerkleDiffBatch {
   uint32_t partitions = 0;
   uint32_t depth = 0;

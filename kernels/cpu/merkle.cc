@@ -28,7 +28,7 @@ void merkle_build_cpu(const MerkleBuildBatch& b) {
 
 void merkle_diff_cpu(const MerkleDiffBatch& b) {
   TALLY_ASSERT(b.depth >= 1 && b.depth <= kMerkleDepthMax);
-  TALLY_ASSERT(b.diff_out != nullptr || b.diff_max == 0);
+  TALLY_ASSERT(b.diff_out != nullptr || b.diff_max == 0 || b.partitions == 0);
   const uint64_t words = merkle_tree_words(b.depth);
   const uint64_t buckets = uint64_t{1} << b.depth;
   // Depth-first, left before right, so buckets come out ascending; the stack holds one pending right
@@ -53,6 +53,7 @@ void merkle_diff_cpu(const MerkleDiffBatch& b) {
       stack[top++] = 2 * j;
     }
     b.diff_count_out[p] = count;
+    for (uint32_t c = count; c < b.diff_max; ++c) b.diff_out[uint64_t{p} * b.diff_max + c] = kNoSource;
   }
 }
 

@@ -1,0 +1,6 @@
+// The Thrust ops built for Thrust's OpenMP backend: tested on the CPU in CI, same code as CUDA's.
+#include <thrust/system/omp/execution_policy.h>
+
+#define TALLY_THRUST_NS thrust_omp
+#define TALLY_THRUST_POLICY(alloc, stream) thrust::omp::par(alloc)
+#include "kernels/thrust/thrust_ops.inl"
