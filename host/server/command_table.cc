@@ -1,0 +1,87 @@
+#include "host/server/command_table.h"
+
+#include <cctype>
+
+#include "host/common/assert.h"
+#include "host/server/session_commands.h"
+
+namespace tally::server {
+
+namespace {
+
+uint64_t name_hash(std::string_view s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (char c : s) {
+    h ^= static_cast<uint8_t>(std::tolower(static_cast<unsigned char>(c)));
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+bool equals_lower(std::string_view lower_name, std::string_view s) {
+  if (lower_name.size() != s.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (lower_name[i] != std::tolower(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const CommandTable& CommandTable::instance() {
+  static const CommandTable table;
+  return table;
+}
+
+CommandTable::CommandTable() {
+  for (const CommandSpec& s : data_commands()) {
+    CommandEntry e;
+    e.name = s.name;
+    e.arity = s.arity;
+    e.flags = s.flags;
+    e.first_key = s.first_key;
+    e.last_key = s.last_key;
+    e.key_step = s.key_step;
+    e.group = s.group;
+    e.summary = s.summary;
+    e.data = &s;
+    entries_.push_back(e);
+  }
+  for (const CommandEntry& s : session_commands()) {
+    TALLY_ASSERT(s.session != nullptr);
+    entries_.push_back(s);
+  }
+  for (uint32_t i = 0; i < entries_.size(); ++i) entries_[i].index = i;
+  // Power-of-two open addressing, at most half full.
+  size_t cap = 16;
+  while (cap < entries_.size() * 2) cap <<= 1;
+  buckets_.assign(cap, UINT32_MAX);
+  for (uint32_t i = 0; i < entries_.size(); ++i) {
+    TALLY_ASSERT_MSG(find(entries_[i].name) == nullptr, "duplicate command name");
+    size_t b = name_hash(entries_[i].name) & (cap - 1);
+    while (buckets_[b] != UINT32_MAX) b = (b + 1) & (cap - 1);
+    buckets_[b] = i;
+  }
+}
+
+const CommandEntry* CommandTable::find(std::string_view name) const {
+  if (buckets_.empty() || name.size() > 64) return nullptr;
+  const size_t mask = buckets_.size() - 1;
+  for (size_t b = name_hash(name) & mask;; b = (b + 1) & mask) {
+    uint32_t i = buckets_[b];
+    if (i == UINT32_MAX) return nullptr;
+    if (equals_lower(entries_[i].name, name)) return &entries_[i];
+  }
+}
+
+void CommandTable::key_positions(const CommandEntry& e, size_t argc, std::vector<size_t>& out) {
+  out.clear();
+  if (e.first_key <= 0) return;
+  int last = e.last_key < 0 ? static_cast<int>(argc) + e.last_key : e.last_key;
+  const int step = e.key_step > 0 ? e.key_step : 1;
+  for (int i = e.first_key; i <= last && i < static_cast<int>(argc); i += step) {
+    out.push_back(static_cast<size_t>(i));
+  }
+}
+
+}  // namespace tally::server

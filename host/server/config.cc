@@ -1,0 +1,218 @@
+#include "host/server/config.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <exception>
+#include <functional>
+#include <map>
+#include <thread>
+#include <toml.hpp>
+
+namespace tally::server {
+
+Result<uint64_t> parse_memory(std::string_view text) {
+  std::string t;
+  for (char c : text) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  uint64_t number = 0;
+  auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), number);
+  if (ec != std::errc() || p == t.data()) return Status::invalid("not a memory size: '" + std::string(text) + "'");
+  std::string_view unit(p, static_cast<size_t>(t.data() + t.size() - p));
+  static const std::map<std::string_view, uint64_t> kUnits = {
+      {"", 1},          {"b", 1},          {"k", 1000},          {"kb", 1024},
+      {"m", 1000000},   {"mb", 1ull << 20}, {"g", 1000000000ull}, {"gb", 1ull << 30}};
+  auto it = kUnits.find(unit);
+  if (it == kUnits.end()) return Status::invalid("unknown memory unit in '" + std::string(text) + "'");
+  if (number > UINT64_MAX / it->second) return Status::invalid("memory size overflows: '" + std::string(text) + "'");
+  return number * it->second;
+}
+
+namespace {
+
+// One setter per configuration key; the same table serves the TOML file and the command line.
+using Setter = std::function<Status(Config&, std::string_view)>;
+
+Status parse_u64(std::string_view v, uint64_t max, uint64_t& out, std::string_view key) {
+  uint64_t x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || p != v.data() + v.size() || x > max) {
+    return Status::invalid("invalid value '" + std::string(v) + "' for '" + std::string(key) + "'");
+  }
+  out = x;
+  return Status::ok();
+}
+
+template <typename T>
+Setter number_setter(T Config::*field, uint64_t max, const char* key) {
+  return [field, max, key](Config& c, std::string_view v) -> Status {
+    uint64_t x = 0;
+    TALLY_RETURN_IF_ERROR(parse_u64(v, max, x, key));
+    c.*field = static_cast<T>(x);
+    return Status::ok();
+  };
+}
+
+Setter memory_setter(uint64_t Config::*field) {
+  return [field](Config& c, std::string_view v) -> Status {
+    auto r = parse_memory(v);
+    if (!r) return r.status();
+    c.*field = *r;
+    return Status::ok();
+  };
+}
+
+Setter string_setter(std::string Config::*field) {
+  return [field](Config& c, std::string_view v) -> Status {
+    c.*field = std::string(v);
+    return Status::ok();
+  };
+}
+
+Status parse_bool(std::string_view v, bool& out, std::string_view key) {
+  if (v == "yes" || v == "true" || v == "1") {
+    out = true;
+  } else if (v == "no" || v == "false" || v == "0") {
+    out = false;
+  } else {
+    return Status::invalid("invalid boolean '" + std::string(v) + "' for '" + std::string(key) + "'");
+  }
+  return Status::ok();
+}
+
+const std::map<std::string, Setter, std::less<>>& setters() {
+  static const std::map<std::string, Setter, std::less<>> kSetters = {
+      {"bind", string_setter(&Config::bind)},
+      {"port", number_setter(&Config::port, 65535, "port")},
+      {"memcached_port", number_setter(&Config::memcached_port, 65535, "memcached_port")},
+      {"admin_port", number_setter(&Config::admin_port, 65535, "admin_port")},
+      {"admin_bind", string_setter(&Config::admin_bind)},
+      {"threads", number_setter(&Config::threads, 256, "threads")},
+      {"io", string_setter(&Config::io)},
+      {"maxmemory", memory_setter(&Config::maxmemory_bytes)},
+      {"maxmemory_policy",
+       [](Config& c, std::string_view v) -> Status {
+         auto p = store::parse_policy(v);
+         if (!p) return p.status();
+         c.maxmemory_policy = *p;
+         return Status::ok();
+       }},
+      {"requirepass", string_setter(&Config::requirepass)},
+      {"protected_mode",
+       [](Config& c, std::string_view v) { return parse_bool(v, c.protected_mode, "protected_mode"); }},
+      {"maxclients", number_setter(&Config::maxclients, 1000000, "maxclients")},
+      {"client_output_limit", memory_setter(&Config::client_output_limit_bytes)},
+      {"proto_max_bulk_len", memory_setter(&Config::proto_max_bulk_len)},
+      {"client_query_buffer_limit", memory_setter(&Config::client_query_buffer_limit_bytes)},
+      {"pipeline_inflight_max", number_setter(&Config::pipeline_inflight_max, 1u << 20, "pipeline_inflight_max")},
+      {"timeout", number_setter(&Config::timeout_s, 1u << 30, "timeout")},
+      {"hz", number_setter(&Config::hz, 500, "hz")},
+      {"active_expire_keys_per_tick",
+       number_setter(&Config::active_expire_keys_per_tick, 1u << 20, "active_expire_keys_per_tick")},
+      {"memcached_item_max", memory_setter(&Config::memcached_item_max_bytes)},
+      {"loglevel", string_setter(&Config::loglevel)},
+  };
+  return kSetters;
+}
+
+std::string toml_scalar_text(const toml::value& v) {
+  if (v.is_string()) return v.as_string().str;
+  if (v.is_integer()) return std::to_string(v.as_integer());
+  if (v.is_boolean()) return v.as_boolean() ? "true" : "false";
+  return {};
+}
+
+}  // namespace
+
+Status load_config_file(const std::string& path, Config& cfg) {
+  toml::value data;
+  try {
+    data = toml::parse(path);
+  } catch (const std::exception& e) {
+    return Status::invalid("cannot read config file '" + path + "': " + e.what());
+  }
+  if (!data.is_table()) return Status::invalid("config file '" + path + "' is not a TOML table");
+  for (const auto& [key, value] : data.as_table()) {
+    auto it = setters().find(key);
+    if (it == setters().end()) return Status::invalid("unknown config key '" + key + "' in " + path);
+    if (value.is_integer() && value.as_integer() < 0) {
+      return Status::invalid("config key '" + key + "' must not be negative");
+    }
+    std::string text = toml_scalar_text(value);
+    if (text.empty() && !value.is_string()) {
+      return Status::invalid("config key '" + key + "' must be a string, integer or boolean");
+    }
+    TALLY_RETURN_IF_ERROR(it->second(cfg, text));
+  }
+  cfg.config_file = path;
+  return Status::ok();
+}
+
+std::string usage_text() {
+  return "usage: tallyd [--config FILE] [--bind ADDR] [--port N] [--memcached-port N (0 disables)]\n"
+         "              [--admin-port N (0 disables)] [--threads N] [--io uring|epoll|auto]\n"
+         "              [--maxmemory BYTES] [--maxmemory-policy POLICY] [--requirepass PASS]\n"
+         "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
+         "Every key of the config file can be given as --key-with-dashes VALUE.\n";
+}
+
+Status parse_command_line(const std::vector<std::string>& args, Config& cfg) {
+  // The file comes first so flags override it, wherever --config stands.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") return Status::not_found(usage_text());
+    if (args[i] == "--config" || args[i].rfind("--config=", 0) == 0) {
+      std::string path;
+      if (args[i] == "--config") {
+        if (i + 1 >= args.size()) return Status::invalid("--config needs a file name");
+        path = args[i + 1];
+      } else {
+        path = args[i].substr(9);
+      }
+      TALLY_RETURN_IF_ERROR(load_config_file(path, cfg));
+    }
+  }
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--", 0) != 0) return Status::invalid("unexpected argument '" + a + "'\n" + usage_text());
+    std::string name = a.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+      has_value = true;
+    }
+    if (name == "config") {
+      if (!has_value) ++i;
+      continue;
+    }
+    std::replace(name.begin(), name.end(), '-', '_');
+    auto it = setters().find(name);
+    if (it == setters().end()) return Status::invalid("unknown option '" + a + "'\n" + usage_text());
+    if (!has_value) {
+      if (i + 1 >= args.size()) return Status::invalid("option '" + a + "' needs a value");
+      value = args[++i];
+    }
+    TALLY_RETURN_IF_ERROR(it->second(cfg, value));
+  }
+  return Status::ok();
+}
+
+Status validate(Config& cfg) {
+  if (cfg.io != "auto" && cfg.io != "uring" && cfg.io != "epoll") {
+    return Status::invalid("io must be auto, uring or epoll, not '" + cfg.io + "'");
+  }
+  if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (cfg.hz == 0) return Status::invalid("hz must be at least 1");
+  if (cfg.maxclients == 0) return Status::invalid("maxclients must be at least 1");
+  if (cfg.proto_max_bulk_len < 1024) return Status::invalid("proto_max_bulk_len must be at least 1kb");
+  if (cfg.memcached_port != 0 && cfg.memcached_port == cfg.port) {
+    return Status::invalid("port and memcached_port must differ");
+  }
+  static const char* kLevels[] = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
+  if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return cfg.loglevel == l; })) {
+    return Status::invalid("unknown loglevel '" + cfg.loglevel + "'");
+  }
+  return Status::ok();
+}
+
+}  // namespace tally::server

@@ -1,0 +1,56 @@
+// tallyd's configuration: defaults, the TOML file, then command-line overrides, validated once at start-up.
+// Unknown keys are errors naming the key, so a typo never silently falls back to a default.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "host/common/status.h"
+#include "host/store/store.h"
+
+namespace tally::server {
+
+using store::EvictionPolicy;
+// "100", "100kb", "64mb", "1gb" (Redis's units: k=1000, kb=1024, ...) -> bytes.
+Result<uint64_t> parse_memory(std::string_view text);
+
+struct Config {
+  std::string bind = "127.0.0.1";
+  uint16_t port = 6379;
+  uint16_t memcached_port = 11211;  // 0 disables the memcached listener
+  uint16_t admin_port = 9121;       // 0 disables the metrics endpoint
+  std::string admin_bind = "127.0.0.1";
+  uint32_t threads = 0;             // 0: one per core
+  std::string io = "auto";          // auto | uring | epoll
+  uint64_t maxmemory_bytes = 0;     // 0: no limit
+  EvictionPolicy maxmemory_policy = EvictionPolicy::kNoEviction;
+  std::string requirepass;          // empty: no password
+  bool protected_mode = true;
+  uint32_t maxclients = 10000;
+  uint64_t client_output_limit_bytes = 64ull << 20;
+  uint64_t proto_max_bulk_len = 512ull << 20;
+  uint64_t client_query_buffer_limit_bytes = 1ull << 30;
+  uint32_t pipeline_inflight_max = 1024;  // commands queued per connection before reading pauses
+  uint32_t timeout_s = 0;           // idle client timeout; 0: never
+  uint32_t hz = 10;                 // background ticks per second (active expiry)
+  uint32_t active_expire_keys_per_tick = 200;
+  uint64_t memcached_item_max_bytes = 1ull << 20;
+  std::string loglevel = "info";
+  std::string config_file;          // where this came from, for INFO
+};
+
+// Loads `path` over the defaults. Unknown keys and wrong types are errors.
+Status load_config_file(const std::string& path, Config& cfg);
+
+// Applies argv (after the program name) over cfg: --config FILE is read first, then the other flags.
+// Returns kNotFound with the usage text when --help is given.
+Status parse_command_line(const std::vector<std::string>& args, Config& cfg);
+
+std::string usage_text();
+
+// Checks ranges and combinations; called after all sources are applied.
+Status validate(Config& cfg);
+
+}  // namespace tally::server

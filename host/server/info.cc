@@ -1,0 +1,175 @@
+#include "host/server/info.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "host/common/clock.h"
+#include "host/server/command_table.h"
+#include "host/server/server.h"
+
+namespace tally::server {
+
+namespace {
+
+bool wants(const std::vector<std::string>& sections, const char* name, bool in_default) {
+  if (sections.empty()) return in_default;
+  for (const auto& s : sections) {
+    if (s == name || s == "all" || s == "everything") return true;
+    if (s == "default" && in_default) return true;
+  }
+  return false;
+}
+
+void line(std::string& out, const char* key, const std::string& value) {
+  out.append(key);
+  out.push_back(':');
+  out.append(value);
+  out.append("\r\n");
+}
+
+void line(std::string& out, const char* key, uint64_t value) { line(out, key, std::to_string(value)); }
+
+uint64_t sum(Server& srv, std::atomic<uint64_t> ShardMetrics::*field) {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < srv.shard_count(); ++i) total += (srv.shard(i).metrics.get()->*field).load();
+  return total;
+}
+
+std::string human_bytes(uint64_t b) {
+  char buf[32];
+  if (b >= (1ull << 30)) {
+    std::snprintf(buf, sizeof buf, "%.2fG", static_cast<double>(b) / (1ull << 30));
+  } else if (b >= (1ull << 20)) {
+    std::snprintf(buf, sizeof buf, "%.2fM", static_cast<double>(b) / (1ull << 20));
+  } else if (b >= 1024) {
+    std::snprintf(buf, sizeof buf, "%.2fK", static_cast<double>(b) / 1024);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(b));
+  }
+  return buf;
+}
+
+}  // namespace
+
+std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
+                        const std::vector<std::string>& sections) {
+  StoreFigures total;
+  for (const auto& f : per_shard) {
+    total.keys += f.keys;
+    total.expires += f.expires;
+    total.used_memory_bytes += f.used_memory_bytes;
+    total.expired_keys += f.expired_keys;
+    total.evicted_keys += f.evicted_keys;
+    total.keyspace_hits += f.keyspace_hits;
+    total.keyspace_misses += f.keyspace_misses;
+  }
+  const Config cfg = srv.config_snapshot();
+  const uint64_t now_ms = SystemClock::instance().wall_ms();
+  std::string out;
+  if (wants(sections, "server", true)) {
+    out.append("# Server\r\n");
+    line(out, "redis_version", kRedisCompatVersion);
+    line(out, "tally_version", kTallyVersion);
+    line(out, "redis_mode", "standalone");
+    line(out, "os", "Linux");
+    line(out, "arch_bits", uint64_t{64});
+    line(out, "multiplexing_api", srv.io_backend());
+    line(out, "process_id", static_cast<uint64_t>(getpid()));
+    line(out, "tcp_port", srv.port());
+    line(out, "memcached_port", srv.memcached_port());
+    line(out, "shards", srv.shard_count());
+    line(out, "uptime_in_seconds", (now_ms - srv.start_time_ms()) / 1000);
+    line(out, "uptime_in_days", (now_ms - srv.start_time_ms()) / 86400000);
+    line(out, "hz", cfg.hz);
+    line(out, "executable", "tallyd");
+    line(out, "config_file", cfg.config_file);
+    out.append("\r\n");
+  }
+  if (wants(sections, "clients", true)) {
+    out.append("# Clients\r\n");
+    line(out, "connected_clients", sum(srv, &ShardMetrics::connected));
+    line(out, "maxclients", cfg.maxclients);
+    line(out, "blocked_clients", uint64_t{0});
+    out.append("\r\n");
+  }
+  if (wants(sections, "memory", true)) {
+    out.append("# Memory\r\n");
+    line(out, "used_memory", total.used_memory_bytes);
+    line(out, "used_memory_human", human_bytes(total.used_memory_bytes));
+    line(out, "maxmemory", cfg.maxmemory_bytes);
+    line(out, "maxmemory_human", human_bytes(cfg.maxmemory_bytes));
+    line(out, "maxmemory_policy", store::policy_name(cfg.maxmemory_policy));
+    out.append("\r\n");
+  }
+  if (wants(sections, "persistence", true)) {
+    out.append("# Persistence\r\n");
+    line(out, "loading", uint64_t{0});
+    line(out, "rdb_bgsave_in_progress", uint64_t{0});
+    line(out, "aof_enabled", uint64_t{0});
+    out.append("\r\n");
+  }
+  if (wants(sections, "stats", true)) {
+    out.append("# Stats\r\n");
+    line(out, "total_connections_received", sum(srv, &ShardMetrics::connections_received));
+    line(out, "total_commands_processed", sum(srv, &ShardMetrics::commands_processed));
+    line(out, "total_net_input_bytes", sum(srv, &ShardMetrics::net_input_bytes));
+    line(out, "rejected_connections", sum(srv, &ShardMetrics::connections_rejected));
+    line(out, "expired_keys", total.expired_keys);
+    line(out, "evicted_keys", total.evicted_keys);
+    line(out, "keyspace_hits", total.keyspace_hits);
+    line(out, "keyspace_misses", total.keyspace_misses);
+    line(out, "total_error_replies", [&] {
+      uint64_t n = 0;
+      for (uint32_t i = 0; i < srv.shard_count(); ++i) {
+        for (const auto& c : srv.shard(i).metrics->per_command) n += c.failed.load() + c.rejected.load();
+      }
+      return n;
+    }());
+    line(out, "protocol_errors", sum(srv, &ShardMetrics::protocol_errors));
+    line(out, "client_output_limit_disconnections", sum(srv, &ShardMetrics::output_limit_disconnects));
+    line(out, "cross_shard_batches", sum(srv, &ShardMetrics::remote_batches));
+    out.append("\r\n");
+  }
+  if (wants(sections, "replication", true)) {
+    out.append("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+  }
+  if (wants(sections, "commandstats", false)) {
+    out.append("# Commandstats\r\n");
+    const auto& table = CommandTable::instance();
+    for (const auto& e : table.all()) {
+      uint64_t calls = 0, usec = 0, failed = 0, rejected = 0;
+      for (uint32_t i = 0; i < srv.shard_count(); ++i) {
+        const auto& c = srv.shard(i).metrics->per_command[e.index];
+        calls += c.calls.load();
+        usec += c.usec.load();
+        failed += c.failed.load();
+        rejected += c.rejected.load();
+      }
+      if (calls == 0 && rejected == 0) continue;
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "cmdstat_%.*s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,failed_calls=%llu\r\n",
+                    static_cast<int>(e.name.size()), e.name.data(), static_cast<unsigned long long>(calls),
+                    static_cast<unsigned long long>(usec), calls ? static_cast<double>(usec) / calls : 0.0,
+                    static_cast<unsigned long long>(rejected), static_cast<unsigned long long>(failed));
+      out.append(buf);
+    }
+    out.append("\r\n");
+  }
+  if (wants(sections, "keyspace", true)) {
+    out.append("# Keyspace\r\n");
+    if (total.keys > 0) {
+      out.append("db0:keys=" + std::to_string(total.keys) + ",expires=" + std::to_string(total.expires) +
+                 ",avg_ttl=0\r\n");
+    }
+    out.append("\r\n");
+  }
+  while (out.size() >= 2 && out.compare(out.size() - 2, 2, "\r\n") == 0 &&
+         out.size() >= 4 && out.compare(out.size() - 4, 4, "\r\n\r\n") == 0) {
+    out.resize(out.size() - 2);
+  }
+  return out;
+}
+
+}  // namespace tally::server

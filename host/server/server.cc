@@ -1,0 +1,212 @@
+#include "host/server/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "host/common/clock.h"
+#include "host/common/log.h"
+#include "host/server/admin_http.h"
+#include "host/server/command_table.h"
+#include "host/server/memcache_session.h"
+#include "host/server/session.h"
+#include "host/server/store_glue.h"
+
+namespace tally::server {
+
+namespace {
+
+// Answers a refused connection once and then ignores it until it closes.
+class RefusedHandler final : public net::ConnHandler {
+ public:
+  void on_data(net::Conn&, std::string_view) override {}
+  void on_close(net::Conn&) override {}
+};
+RefusedHandler g_refused;
+
+bool is_loopback_bind(const std::string& bind) {
+  return bind == "127.0.0.1" || bind == "localhost" || bind == "::1" || bind.rfind("127.", 0) == 0;
+}
+
+constexpr const char* kProtectedModeText =
+    "-DENIED tallyd is running in protected mode because protected mode is enabled and no password is set "
+    "for the default user. In this mode connections are only accepted from the loopback interface. To "
+    "accept remote clients, set a password with the requirepass option (or CONFIG SET requirepass), or "
+    "disable protected mode with --protected-mode no if this network is trusted.\r\n";
+
+}  // namespace
+
+Server::Server(Config cfg) : cfg_(std::move(cfg)) {}
+
+Server::~Server() { stop(); }
+
+Config Server::config_snapshot() const {
+  std::lock_guard lock(cfg_mu_);
+  return cfg_;
+}
+
+std::string Server::requirepass() const {
+  std::lock_guard lock(cfg_mu_);
+  return cfg_.requirepass;
+}
+
+void Server::update_config(const std::function<void(Config&)>& fn) {
+  std::lock_guard lock(cfg_mu_);
+  fn(cfg_);
+}
+
+const char* Server::io_backend() const {
+  return shards_.empty() ? "none" : shards_[0]->reactor->backend_name();
+}
+
+uint64_t Server::published(std::atomic<uint64_t> ShardMetrics::*field) const {
+  uint64_t total = 0;
+  for (const auto& s : shards_) total += (s->metrics.get()->*field).load(std::memory_order_relaxed);
+  return total;
+}
+
+void Server::reset_stats() {
+  for (auto& s : shards_) {
+    for (auto& c : s->metrics->per_command) c.reset();
+    s->metrics->commands_processed = 0;
+    s->metrics->connections_received = 0;
+    s->metrics->protocol_errors = 0;
+    s->metrics->remote_batches = 0;
+  }
+}
+
+void Server::apply_memory_config() {
+  const Config c = config_snapshot();
+  const uint64_t per_shard = c.maxmemory_bytes == 0 ? 0 : std::max<uint64_t>(1, c.maxmemory_bytes / shard_count());
+  for (auto& s : shards_) {
+    Shard* sh = s.get();
+    sh->reactor->post([sh, per_shard, policy = c.maxmemory_policy] { store_configure(*sh->store, per_shard, policy); });
+  }
+}
+
+Status Server::start() {
+  TALLY_ASSERT(shards_.empty());
+  TALLY_ASSERT(cfg_.threads > 0);
+  start_time_ms_ = SystemClock::instance().wall_ms();
+  net::ReactorOptions ro;
+  ro.backend = cfg_.io == "uring" ? net::Backend::kUring : cfg_.io == "epoll" ? net::Backend::kEpoll : net::Backend::kAuto;
+  ro.max_connections = cfg_.maxclients + 32;
+  ro.max_output_bytes = cfg_.client_output_limit_bytes;
+  const size_t commands = CommandTable::instance().size();
+  for (uint32_t i = 0; i < cfg_.threads; ++i) {
+    auto sh = std::make_unique<Shard>();
+    sh->id = i;
+    sh->server = this;
+    auto r = net::Reactor::create(ro);
+    if (!r) return r.status();
+    sh->reactor = std::move(r.value());
+    sh->store = std::make_unique<store::Store>();
+    sh->metrics = std::make_unique<ShardMetrics>(commands);
+    shards_.push_back(std::move(sh));
+  }
+  apply_memory_config();
+  TALLY_LOG_INFO("tallyd {}: {} shard(s), reactor backend {}", "0.1.0", shards_.size(), io_backend());
+  TALLY_RETURN_IF_ERROR(listen_all());
+  for (auto& s : shards_) {
+    Shard* sh = s.get();
+    sh->reactor->add_timer(std::max<uint64_t>(1, 1000 / cfg_.hz), [this, sh] { on_tick(*sh); });
+    sh->thread = std::thread([sh] {
+      std::string name = "tally-shard" + std::to_string(sh->id);
+      pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+      sh->reactor->run();
+    });
+  }
+  if (cfg_.admin_port != 0) {
+    admin_ = std::make_unique<AdminHttp>(*this);
+    auto port = admin_->start(cfg_.admin_bind, cfg_.admin_port);
+    if (!port) return port.status();
+    admin_port_ = *port;
+  }
+  TALLY_LOG_INFO("Ready to accept connections: resp {}:{} memcached {} admin {}", cfg_.bind, port_,
+                 memcached_port_, admin_port_);
+  return Status::ok();
+}
+
+Status Server::listen_all() {
+  const bool protect = cfg_.protected_mode && cfg_.requirepass.empty() && !is_loopback_bind(cfg_.bind);
+  for (auto& s : shards_) {
+    Shard* sh = s.get();
+    auto accept_resp = [this, sh, protect](net::Conn& c) -> net::ConnHandler* {
+      if (published(&ShardMetrics::connected) >= cfg_.maxclients) {
+        CommandCounters::bump(sh->metrics->connections_rejected);
+        c.out().append("-ERR max number of clients reached\r\n");
+        c.close_after_flush();
+        return &g_refused;
+      }
+      if (protect && !c.peer_is_loopback() && requirepass().empty()) {
+        CommandCounters::bump(sh->metrics->connections_rejected);
+        c.out().append(kProtectedModeText);
+        c.close_after_flush();
+        return &g_refused;
+      }
+      return new Session(*this, *sh, c);
+    };
+    // Port 0 asks the first shard for a free port; the others then share it.
+    auto port = sh->reactor->listen(cfg_.bind, port_ != 0 ? port_ : cfg_.port, accept_resp);
+    if (!port) return Status(port.status().code(), "listen on " + cfg_.bind + ":" + std::to_string(cfg_.port) +
+                                                       ": " + port.status().message());
+    port_ = *port;
+    if (cfg_.memcached_port != 0) {
+      auto accept_mc = [this, sh](net::Conn& c) -> net::ConnHandler* {
+        if (published(&ShardMetrics::connected) >= cfg_.maxclients) {
+          CommandCounters::bump(sh->metrics->connections_rejected);
+          c.out().append("SERVER_ERROR max number of clients reached\r\n");
+          c.close_after_flush();
+          return &g_refused;
+        }
+        return new MemcacheSession(*this, *sh, c);
+      };
+      auto mport = sh->reactor->listen(cfg_.bind, memcached_port_ != 0 ? memcached_port_ : cfg_.memcached_port,
+                                       accept_mc);
+      if (!mport) {
+        return Status(mport.status().code(), "listen on " + cfg_.bind + ":" + std::to_string(cfg_.memcached_port) +
+                                                 " (memcached): " + mport.status().message());
+      }
+      memcached_port_ = *mport;
+    }
+  }
+  return Status::ok();
+}
+
+void Server::on_tick(Shard& s) {
+  const uint64_t now_ms = SystemClock::instance().wall_ms();
+  store_tick(*s.store, now_ms, cfg_.active_expire_keys_per_tick);
+  StoreFigures f = store_figures(*s.store);
+  ShardMetrics& m = *s.metrics;
+  m.keys.store(f.keys, std::memory_order_relaxed);
+  m.expires.store(f.expires, std::memory_order_relaxed);
+  m.used_memory_bytes.store(f.used_memory_bytes, std::memory_order_relaxed);
+  m.expired_keys.store(f.expired_keys, std::memory_order_relaxed);
+  m.evicted_keys.store(f.evicted_keys, std::memory_order_relaxed);
+  m.keyspace_hits.store(f.keyspace_hits, std::memory_order_relaxed);
+  m.keyspace_misses.store(f.keyspace_misses, std::memory_order_relaxed);
+}
+
+void Server::request_shutdown() { ::kill(::getpid(), SIGTERM); }
+
+void Server::wait_for_shutdown() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  sigwait(&set, &sig);
+  TALLY_LOG_INFO("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+void Server::stop() {
+  if (stopped_.exchange(true)) return;
+  if (admin_) admin_->stop();
+  for (auto& s : shards_) s->reactor->stop();
+  for (auto& s : shards_) {
+    if (s->thread.joinable()) s->thread.join();
+  }
+  TALLY_LOG_INFO("tallyd stopped");
+}
+
+}  // namespace tally::server

@@ -1,0 +1,645 @@
+// Connection, introspection and administration commands. Replies go through Session::out(), which the
+// session points at the right place in its reply order before calling.
+#include "host/server/session_commands.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <csignal>
+#include <memory>
+#include <mutex>
+
+#include "host/common/clock.h"
+#include "host/common/log.h"
+#include "host/server/info.h"
+#include "host/server/server.h"
+#include "host/server/session.h"
+#include "host/server/store_glue.h"
+
+namespace tally::server {
+
+namespace {
+
+using Argv = std::span<const std::string_view>;
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool parse_i64(std::string_view s, int64_t& v) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+// Glob matching for CONFIG GET patterns (* ? [..] and \ escapes).
+bool glob_match(std::string_view pat, std::string_view str) {
+  size_t p = 0, s = 0, star_p = std::string_view::npos, star_s = 0;
+  while (s < str.size()) {
+    if (p < pat.size() && pat[p] == '*') {
+      star_p = p++;
+      star_s = s;
+      continue;
+    }
+    if (p < pat.size()) {
+      bool match = false;
+      size_t next = p + 1;
+      if (pat[p] == '?') {
+        match = true;
+      } else if (pat[p] == '[') {
+        size_t q = p + 1;
+        bool negate = q < pat.size() && pat[q] == '^';
+        if (negate) ++q;
+        bool in = false;
+        while (q < pat.size() && pat[q] != ']') {
+          if (q + 2 < pat.size() && pat[q + 1] == '-' && pat[q + 2] != ']') {
+            if (str[s] >= pat[q] && str[s] <= pat[q + 2]) in = true;
+            q += 3;
+          } else {
+            if (pat[q] == '\\' && q + 1 < pat.size()) ++q;
+            if (pat[q] == str[s]) in = true;
+            ++q;
+          }
+        }
+        match = in != negate;
+        next = q < pat.size() ? q + 1 : q;
+      } else if (pat[p] == '\\' && p + 1 < pat.size()) {
+        match = pat[p + 1] == str[s];
+        next = p + 2;
+      } else {
+        match = std::tolower(static_cast<unsigned char>(pat[p])) == std::tolower(static_cast<unsigned char>(str[s]));
+      }
+      if (match) {
+        p = next;
+        ++s;
+        continue;
+      }
+    }
+    if (star_p == std::string_view::npos) return false;
+    p = star_p + 1;
+    s = ++star_s;
+  }
+  while (p < pat.size() && pat[p] == '*') ++p;
+  return p == pat.size();
+}
+
+void cmd_ping(Session& s, Argv argv) {
+  if (argv.size() > 2) {
+    s.out().error("ERR wrong number of arguments for 'ping' command");
+  } else if (argv.size() == 2) {
+    s.out().bulk(argv[1]);
+  } else {
+    s.out().simple("PONG");
+  }
+}
+
+void cmd_echo(Session& s, Argv argv) { s.out().bulk(argv[1]); }
+
+void cmd_quit(Session& s, Argv) {
+  s.out().ok();
+  s.close_after_reply();
+}
+
+void cmd_select(Session& s, Argv argv) {
+  int64_t db = 0;
+  if (!parse_i64(argv[1], db)) {
+    s.out().error("ERR value is not an integer or out of range");
+  } else if (db != 0) {
+    s.out().error("ERR DB index is out of range");
+  } else {
+    s.out().ok();
+  }
+}
+
+// Checks a password against requirepass; replies with the error when it fails.
+bool check_password(Session& s, std::string_view user, std::string_view pass) {
+  const std::string required = s.server().requirepass();
+  if (required.empty()) {
+    s.out().error(
+        "ERR AUTH <password> called without any password configured for the default user. "
+        "Are you sure your configuration is correct?");
+    return false;
+  }
+  if (user != "default" || pass != required) {
+    s.out().error("WRONGPASS invalid username-password pair or user is disabled.");
+    return false;
+  }
+  s.set_authenticated(true);
+  return true;
+}
+
+void cmd_auth(Session& s, Argv argv) {
+  if (argv.size() > 3) {
+    s.out().error("ERR syntax error");
+    return;
+  }
+  std::string_view user = argv.size() == 3 ? argv[1] : std::string_view("default");
+  if (check_password(s, user, argv.back())) s.out().ok();
+}
+
+void cmd_hello(Session& s, Argv argv) {
+  int64_t ver = s.resp();
+  size_t i = 1;
+  if (argv.size() >= 2) {
+    if (!parse_i64(argv[1], ver)) {
+      s.out().error("ERR Protocol version is not an integer or out of range");
+      return;
+    }
+    if (ver != 2 && ver != 3) {
+      s.out().error("NOPROTO unsupported protocol version");
+      return;
+    }
+    i = 2;
+  }
+  std::string_view setname;
+  bool has_setname = false;
+  for (; i < argv.size(); ++i) {
+    if (iequals(argv[i], "auth") && i + 2 < argv.size()) {
+      if (!check_password(s, argv[i + 1], argv[i + 2])) return;
+      i += 2;
+    } else if (iequals(argv[i], "setname") && i + 1 < argv.size()) {
+      setname = argv[++i];
+      has_setname = true;
+    } else {
+      s.out().error("ERR Syntax error in HELLO option '" + std::string(argv[i]) + "'");
+      return;
+    }
+  }
+  if (!s.authenticated()) {
+    s.out().error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> "
+        "AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol "
+        "version at the same time");
+    return;
+  }
+  if (has_setname) s.set_name(std::string(setname));
+  s.set_resp(static_cast<int>(ver));
+  proto::ReplyWriter& w = s.out();
+  w.map(7);
+  w.bulk("server");
+  w.bulk("tally");
+  w.bulk("version");
+  w.bulk(kRedisCompatVersion);
+  w.bulk("proto");
+  w.integer(ver);
+  w.bulk("id");
+  w.integer(static_cast<int64_t>(s.client_id()));
+  w.bulk("mode");
+  w.bulk("standalone");
+  w.bulk("role");
+  w.bulk("master");
+  w.bulk("modules");
+  w.array(0);
+}
+
+void cmd_time(Session& s, Argv) {
+  uint64_t us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  s.out().array(2);
+  s.out().bulk(std::to_string(us / 1000000));
+  s.out().bulk(std::to_string(us % 1000000));
+}
+
+void cmd_lastsave(Session& s, Argv) { s.out().integer(static_cast<int64_t>(s.server().start_time_ms() / 1000)); }
+
+void cmd_function(Session& s, Argv argv) {
+  if (iequals(argv[1], "flush")) {
+    s.out().ok();
+  } else {
+    s.out().error("ERR unknown subcommand '" + std::string(argv[1]) + "'. Try FUNCTION HELP.");
+  }
+}
+
+void cmd_shutdown(Session& s, Argv argv) {
+  for (size_t i = 1; i < argv.size(); ++i) {
+    if (!iequals(argv[i], "nosave") && !iequals(argv[i], "save") && !iequals(argv[i], "now") &&
+        !iequals(argv[i], "force")) {
+      s.out().error("ERR syntax error");
+      return;
+    }
+  }
+  TALLY_LOG_INFO("SHUTDOWN requested by client {}", s.conn().peer());
+  s.close_after_reply();
+  s.server().request_shutdown();
+}
+
+// ---- CLIENT ----
+
+void cmd_client(Session& s, Argv argv) {
+  std::string_view sub = argv[1];
+  proto::ReplyWriter& w = s.out();
+  if (iequals(sub, "id") && argv.size() == 2) {
+    w.integer(static_cast<int64_t>(s.client_id()));
+  } else if (iequals(sub, "setname") && argv.size() == 3) {
+    for (char c : argv[2]) {
+      if (c <= ' ' || c > '~') {
+        w.error("ERR Client names cannot contain spaces, newlines or special characters.");
+        return;
+      }
+    }
+    s.set_name(std::string(argv[2]));
+    w.ok();
+  } else if (iequals(sub, "getname") && argv.size() == 2) {
+    if (s.name().empty()) {
+      w.null();
+    } else {
+      w.bulk(s.name());
+    }
+  } else if (iequals(sub, "setinfo") && argv.size() == 4) {
+    std::string attr(argv[2]);
+    std::transform(attr.begin(), attr.end(), attr.begin(), [](char c) { return std::tolower(c); });
+    if (attr != "lib-name" && attr != "lib-ver") {
+      w.error("ERR Unrecognized option '" + std::string(argv[2]) + "'");
+      return;
+    }
+    s.set_lib(attr, argv[3]);
+    w.ok();
+  } else if (iequals(sub, "reply") && argv.size() == 3) {
+    if (iequals(argv[2], "on")) {
+      s.set_reply_mode(ReplyMode::kOn);
+      w.ok();
+    } else if (iequals(argv[2], "off")) {
+      s.set_reply_mode(ReplyMode::kOff);
+    } else if (iequals(argv[2], "skip")) {
+      s.set_reply_mode(ReplyMode::kSkip);
+    } else {
+      w.error("ERR syntax error");
+    }
+  } else if (iequals(sub, "info") && argv.size() == 2) {
+    w.verbatim(s.describe(SystemClock::instance().wall_ms()));
+  } else if (iequals(sub, "list")) {
+    const uint64_t seq = s.reserve_reply();
+    const int resp = s.resp();
+    Shard* home = &s.home();
+    const uint64_t conn_id = s.conn().id();
+    s.server().fan_out<std::string>(
+        home->id,
+        [](Shard& sh) {
+          std::string lines;
+          const uint64_t now = SystemClock::instance().wall_ms();
+          for (Session* x : sh.sessions) lines += x->describe(now);
+          return lines;
+        },
+        s.alive_check(),
+        [home, conn_id, seq, resp](std::vector<std::string>& parts) {
+          std::string all;
+          for (auto& p : parts) all += p;
+          std::string reply;
+          proto::ReplyWriter(reply, resp).verbatim(all);
+          if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+        });
+  } else if (iequals(sub, "kill") && argv.size() >= 3) {
+    // CLIENT KILL addr | CLIENT KILL [ID id] [ADDR addr] [SKIPME yes|no]
+    bool old_form = argv.size() == 3;
+    uint64_t id = 0;
+    std::string addr;
+    bool skipme = true;
+    if (old_form) {
+      addr = std::string(argv[2]);
+    } else {
+      for (size_t i = 2; i + 1 < argv.size(); i += 2) {
+        if (iequals(argv[i], "id")) {
+          int64_t v = 0;
+          if (!parse_i64(argv[i + 1], v) || v <= 0) {
+            w.error("ERR client-id should be greater than 0");
+            return;
+          }
+          id = static_cast<uint64_t>(v);
+        } else if (iequals(argv[i], "addr")) {
+          addr = std::string(argv[i + 1]);
+        } else if (iequals(argv[i], "skipme")) {
+          skipme = iequals(argv[i + 1], "yes");
+        } else {
+          w.error("ERR syntax error");
+          return;
+        }
+      }
+      if ((argv.size() - 2) % 2 != 0) {
+        w.error("ERR syntax error");
+        return;
+      }
+    }
+    const uint64_t self = s.client_id();
+    const uint64_t seq = s.reserve_reply();
+    const int resp = s.resp();
+    Shard* home = &s.home();
+    const uint64_t conn_id = s.conn().id();
+    s.server().fan_out<int64_t>(
+        home->id,
+        [id, addr, skipme, self](Shard& sh) -> int64_t {
+          int64_t killed = 0;
+          for (Session* x : sh.sessions) {
+            if (id != 0 && x->client_id() != id) continue;
+            if (!addr.empty() && x->conn().peer() != addr) continue;
+            if (skipme && x->client_id() == self) continue;
+            ++killed;
+            // Closed from a task of its own so no session is destroyed while it runs a command.
+            Shard* shp = &sh;
+            uint64_t cid = x->conn().id();
+            sh.reactor->post([shp, cid] {
+              if (net::Conn* c = shp->reactor->find(cid)) c->close_after_flush();
+            });
+          }
+          return killed;
+        },
+        s.alive_check(),
+        [home, conn_id, seq, resp, old_form](std::vector<int64_t>& counts) {
+          int64_t total = 0;
+          for (int64_t c : counts) total += c;
+          std::string reply;
+          proto::ReplyWriter rw(reply, resp);
+          if (old_form) {
+            if (total == 0) {
+              rw.error("ERR No such client");
+            } else {
+              rw.ok();
+            }
+          } else {
+            rw.integer(total);
+          }
+          if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+        });
+  } else if ((iequals(sub, "no-evict") || iequals(sub, "no-touch")) && argv.size() == 3) {
+    w.ok();
+  } else if (iequals(sub, "getredir")) {
+    w.integer(-1);
+  } else {
+    w.error("ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) + "'. Try CLIENT HELP.");
+  }
+}
+
+// ---- COMMAND ----
+
+void command_flags(proto::ReplyWriter& w, const CommandEntry& e) {
+  std::vector<const char*> f;
+  if (e.flags & kCmdWrite) f.push_back("write");
+  if (e.flags & kCmdReadOnly) f.push_back("readonly");
+  if (e.flags & kCmdDenyOom) f.push_back("denyoom");
+  if (e.flags & kCmdAdmin) f.push_back("admin");
+  if (e.flags & kCmdNoAuth) f.push_back("no_auth");
+  if (e.flags & kCmdFast) f.push_back("fast");
+  if (e.flags & kCmdLoading) f.push_back("loading");
+  if (e.flags & kCmdStale) f.push_back("stale");
+  w.set(f.size());
+  for (const char* x : f) w.simple(x);
+}
+
+void command_info(proto::ReplyWriter& w, const CommandEntry& e) {
+  w.array(10);
+  w.bulk(e.name);
+  w.integer(e.arity);
+  command_flags(w, e);
+  w.integer(e.first_key);
+  w.integer(e.last_key);
+  w.integer(e.key_step);
+  w.set(0);
+  w.set(0);
+  w.array(0);
+  w.array(0);
+}
+
+void cmd_command(Session& s, Argv argv) {
+  const CommandTable& t = CommandTable::instance();
+  proto::ReplyWriter& w = s.out();
+  if (argv.size() == 1) {
+    w.array(t.size());
+    for (const auto& e : t.all()) command_info(w, e);
+    return;
+  }
+  std::string_view sub = argv[1];
+  if (iequals(sub, "count")) {
+    w.integer(static_cast<int64_t>(t.size()));
+  } else if (iequals(sub, "list")) {
+    w.array(t.size());
+    for (const auto& e : t.all()) w.bulk(e.name);
+  } else if (iequals(sub, "info")) {
+    if (argv.size() == 2) {
+      w.array(t.size());
+      for (const auto& e : t.all()) command_info(w, e);
+      return;
+    }
+    w.array(argv.size() - 2);
+    for (size_t i = 2; i < argv.size(); ++i) {
+      if (const CommandEntry* e = t.find(argv[i])) {
+        command_info(w, *e);
+      } else {
+        w.null_array();
+      }
+    }
+  } else if (iequals(sub, "docs")) {
+    std::vector<const CommandEntry*> list;
+    if (argv.size() == 2) {
+      for (const auto& e : t.all()) list.push_back(&e);
+    } else {
+      for (size_t i = 2; i < argv.size(); ++i) {
+        if (const CommandEntry* e = t.find(argv[i])) list.push_back(e);
+      }
+    }
+    w.map(list.size());
+    for (const CommandEntry* e : list) {
+      w.bulk(e->name);
+      w.map(4);
+      w.bulk("summary");
+      w.bulk(e->summary);
+      w.bulk("since");
+      w.bulk("1.0.0");
+      w.bulk("group");
+      w.bulk(e->group);
+      w.bulk("arity");
+      w.integer(e->arity);
+    }
+  } else if (iequals(sub, "getkeys") && argv.size() >= 3) {
+    const CommandEntry* e = t.find(argv[2]);
+    if (e == nullptr) {
+      w.error("ERR Invalid command specified");
+      return;
+    }
+    Argv inner = argv.subspan(2);
+    if (!CommandTable::arity_ok(*e, inner.size())) {
+      w.error("ERR Invalid number of arguments specified for command");
+      return;
+    }
+    std::vector<size_t> pos;
+    CommandTable::key_positions(*e, inner.size(), pos);
+    if (pos.empty()) {
+      w.error("ERR The command has no key arguments");
+      return;
+    }
+    w.array(pos.size());
+    for (size_t p : pos) w.bulk(inner[p]);
+  } else {
+    w.error("ERR unknown subcommand '" + std::string(sub) + "'. Try COMMAND HELP.");
+  }
+}
+
+// ---- CONFIG ----
+
+struct ConfigParam {
+  const char* name;
+  std::string (*get)(const Config&);
+  // Applies a value; empty string on success, else the error text.
+  std::string (*set)(Server&, std::string_view);
+};
+
+std::string set_maxmemory(Server& srv, std::string_view v) {
+  auto r = parse_memory(v);
+  if (!r) return "argument must be a memory value";
+  srv.update_config([&](Config& c) { c.maxmemory_bytes = *r; });
+  srv.apply_memory_config();
+  return {};
+}
+
+std::string set_policy(Server& srv, std::string_view v) {
+  std::string lower(v);
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) { return std::tolower(c); });
+  auto p = store::parse_policy(lower);
+  if (!p) return "argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, "
+                 "volatile-random, allkeys-random, volatile-ttl, noeviction";
+  srv.update_config([&](Config& c) { c.maxmemory_policy = *p; });
+  srv.apply_memory_config();
+  return {};
+}
+
+template <uint32_t Config::*Field, uint64_t Max>
+std::string set_u32(Server& srv, std::string_view v) {
+  int64_t x = 0;
+  if (!parse_i64(v, x) || x < 0 || static_cast<uint64_t>(x) > Max) return "argument couldn't be parsed into an integer";
+  srv.update_config([&](Config& c) { c.*Field = static_cast<uint32_t>(x); });
+  return {};
+}
+
+std::string bool_text(bool b) { return b ? "yes" : "no"; }
+
+const ConfigParam kConfigParams[] = {
+    {"maxmemory", [](const Config& c) { return std::to_string(c.maxmemory_bytes); }, set_maxmemory},
+    {"maxmemory-policy", [](const Config& c) { return std::string(store::policy_name(c.maxmemory_policy)); },
+     set_policy},
+    {"requirepass", [](const Config& c) { return c.requirepass; },
+     [](Server& srv, std::string_view v) {
+       srv.update_config([&](Config& c) { c.requirepass = std::string(v); });
+       return std::string();
+     }},
+    {"port", [](const Config& c) { return std::to_string(c.port); }, nullptr},
+    {"bind", [](const Config& c) { return c.bind; }, nullptr},
+    {"memcached-port", [](const Config& c) { return std::to_string(c.memcached_port); }, nullptr},
+    {"admin-port", [](const Config& c) { return std::to_string(c.admin_port); }, nullptr},
+    {"threads", [](const Config& c) { return std::to_string(c.threads); }, nullptr},
+    {"io", [](const Config& c) { return c.io; }, nullptr},
+    {"protected-mode", [](const Config& c) { return bool_text(c.protected_mode); }, nullptr},
+    {"maxclients", [](const Config& c) { return std::to_string(c.maxclients); }, nullptr},
+    {"timeout", [](const Config& c) { return std::to_string(c.timeout_s); }, set_u32<&Config::timeout_s, 1u << 30>},
+    {"hz", [](const Config& c) { return std::to_string(c.hz); }, set_u32<&Config::hz, 500>},
+    {"proto-max-bulk-len", [](const Config& c) { return std::to_string(c.proto_max_bulk_len); }, nullptr},
+    {"client-query-buffer-limit", [](const Config& c) { return std::to_string(c.client_query_buffer_limit_bytes); },
+     nullptr},
+    {"loglevel", [](const Config& c) { return c.loglevel; },
+     [](Server& srv, std::string_view v) {
+       if (!log::set_level(v)) return std::string("argument(s) must be one of the following: debug, verbose, notice, warning");
+       srv.update_config([&](Config& c) { c.loglevel = std::string(v); });
+       return std::string();
+     }},
+    {"databases", [](const Config&) { return std::string("1"); }, nullptr},
+    // Persistence is off: tallyd keeps data in memory and replicates it (later), it does not snapshot.
+    {"save", [](const Config&) { return std::string(); },
+     [](Server&, std::string_view v) { return v.empty() ? std::string() : std::string("persistence is not supported"); }},
+    {"appendonly", [](const Config&) { return std::string("no"); },
+     [](Server&, std::string_view v) { return v == "no" ? std::string() : std::string("persistence is not supported"); }},
+};
+
+void cmd_config(Session& s, Argv argv) {
+  proto::ReplyWriter& w = s.out();
+  std::string_view sub = argv[1];
+  if (iequals(sub, "get") && argv.size() >= 3) {
+    const Config cfg = s.server().config_snapshot();
+    std::vector<const ConfigParam*> hits;
+    for (const auto& p : kConfigParams) {
+      for (size_t i = 2; i < argv.size(); ++i) {
+        if (glob_match(argv[i], p.name)) {
+          hits.push_back(&p);
+          break;
+        }
+      }
+    }
+    w.map(hits.size());
+    for (const ConfigParam* p : hits) {
+      w.bulk(p->name);
+      w.bulk(p->get(cfg));
+    }
+  } else if (iequals(sub, "set") && argv.size() >= 4 && argv.size() % 2 == 0) {
+    for (size_t i = 2; i < argv.size(); i += 2) {
+      const ConfigParam* param = nullptr;
+      for (const auto& p : kConfigParams) {
+        if (iequals(argv[i], p.name)) param = &p;
+      }
+      if (param == nullptr || param->set == nullptr) {
+        w.error("ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(argv[i]) + "'");
+        return;
+      }
+      std::string err = param->set(s.server(), argv[i + 1]);
+      if (!err.empty()) {
+        w.error("ERR CONFIG SET failed (possibly related to argument '" + std::string(argv[i]) + "') - " + err);
+        return;
+      }
+    }
+    w.ok();
+  } else if (iequals(sub, "resetstat") && argv.size() == 2) {
+    s.server().reset_stats();
+    w.ok();
+  } else if (iequals(sub, "rewrite") && argv.size() == 2) {
+    w.error("ERR The server is running without a config file that CONFIG REWRITE may change");
+  } else {
+    w.error("ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) + "'. Try CONFIG HELP.");
+  }
+}
+
+void cmd_info(Session& s, Argv argv) {
+  std::vector<std::string> sections;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    std::string x(argv[i]);
+    std::transform(x.begin(), x.end(), x.begin(), [](char c) { return std::tolower(c); });
+    sections.push_back(x);
+  }
+  const uint64_t seq = s.reserve_reply();
+  const int resp = s.resp();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  Server* srv = &s.server();
+  srv->fan_out<StoreFigures>(
+      home->id, [](Shard& sh) { return store_figures(*sh.store); }, s.alive_check(),
+      [srv, home, conn_id, seq, resp, sections](std::vector<StoreFigures>& figs) {
+        std::string text = render_info(*srv, figs, sections);
+        std::string reply;
+        proto::ReplyWriter(reply, resp).verbatim(text);
+        if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+      });
+}
+
+const CommandEntry kSessionCommands[] = {
+    {"ping", -1, kCmdFast | kCmdStale, 0, 0, 0, "connection", "Returns PONG or the argument.", nullptr, cmd_ping},
+    {"echo", 2, kCmdFast, 0, 0, 0, "connection", "Returns the given string.", nullptr, cmd_echo},
+    {"quit", -1, kCmdNoAuth | kCmdFast, 0, 0, 0, "connection", "Closes the connection.", nullptr, cmd_quit},
+    {"select", 2, kCmdFast, 0, 0, 0, "connection", "Selects database 0 (the only one).", nullptr, cmd_select},
+    {"auth", -2, kCmdNoAuth | kCmdFast, 0, 0, 0, "connection", "Authenticates the connection.", nullptr, cmd_auth},
+    {"hello", -1, kCmdNoAuth | kCmdFast, 0, 0, 0, "connection", "Handshakes: protocol version, auth, name.",
+     nullptr, cmd_hello},
+    {"client", -2, kCmdAdmin, 0, 0, 0, "connection", "Client connection management.", nullptr, cmd_client},
+    {"command", -1, kCmdLoading | kCmdStale, 0, 0, 0, "server", "Describes the server's commands.", nullptr,
+     cmd_command},
+    {"config", -2, kCmdAdmin, 0, 0, 0, "server", "Gets or sets configuration parameters.", nullptr, cmd_config},
+    {"info", -1, kCmdLoading | kCmdStale, 0, 0, 0, "server", "Returns information and statistics.", nullptr,
+     cmd_info},
+    {"function", -2, kCmdWrite, 0, 0, 0, "scripting", "FUNCTION FLUSH (no functions are stored).", nullptr,
+     cmd_function},
+    {"shutdown", -1, kCmdAdmin, 0, 0, 0, "server", "Stops the server.", nullptr, cmd_shutdown},
+    {"time", 1, kCmdFast, 0, 0, 0, "server", "Returns the server time.", nullptr, cmd_time},
+    {"lastsave", 1, kCmdFast, 0, 0, 0, "server", "Returns the server's start time (nothing is saved).", nullptr,
+     cmd_lastsave},
+};
+
+}  // namespace
+
+std::span<const CommandEntry> session_commands() { return kSessionCommands; }
+
+}  // namespace tally::server

@@ -1,0 +1,139 @@
+"""Starts a real tallyd on free loopback ports for integration tests and stops it cleanly.
+
+The binary comes from $TALLYD (CTest sets it). Every test checks, when the server stops, that it exited
+with status 0 and printed no assertion or sanitizer report.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+TALLYD = os.environ.get("TALLYD", "build/host/server/tallyd")
+START_TIMEOUT_S = 20
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Tallyd:
+    def __init__(self, *extra_args, threads=2, memcached=True, admin=False):
+        self.port = free_port()
+        self.mc_port = free_port() if memcached else 0
+        self.admin_port = free_port() if admin else 0
+        self.args = [TALLYD, "--port", str(self.port), "--memcached-port", str(self.mc_port),
+                     "--admin-port", str(self.admin_port), "--threads", str(threads)] + list(extra_args)
+        self.log = tempfile.NamedTemporaryFile(prefix="tallyd-", suffix=".log", delete=False)
+        self.proc = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + START_TIMEOUT_S
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("tallyd exited at start:\n" + self.output())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("tallyd did not answer PING:\n" + self.output())
+
+    def output(self):
+        self.log.flush()
+        with open(self.log.name, "r", errors="replace") as f:
+            return f.read()
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("tallyd did not stop within 20 s of SIGTERM")
+        rc = self.proc.returncode
+        out = self.output()
+        self.proc = None
+        os.unlink(self.log.name)
+        bad = re.search(r"TALLY_ASSERT|AddressSanitizer|LeakSanitizer|runtime error:", out)
+        if rc != 0 or bad:
+            raise AssertionError(f"tallyd exited with {rc}; log:\n{out[-8000:]}")
+
+
+class Raw:
+    """A plain socket for byte-exact protocol tests."""
+
+    def __init__(self, port, timeout=5):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_until(self, marker, limit=1 << 24):
+        while marker not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed; have %r" % self.buf[:200])
+            self.buf += chunk
+            if len(self.buf) > limit:
+                raise AssertionError("reply too long")
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def read_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed; have %r" % self.buf[:200])
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def closed_by_peer(self, timeout=5):
+        """True when the server closes the connection (after any pending bytes)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def resp(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out

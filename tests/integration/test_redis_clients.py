@@ -1,0 +1,224 @@
+"""tallyd driven by real Redis clients: redis-py, redis-cli (RESP2 and RESP3) and redis-benchmark."""
+import subprocess
+import time
+import unittest
+
+import redis
+
+from harness import Raw, Tallyd, resp
+
+
+class RedisPyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Tallyd(threads=2)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def setUp(self):
+        self.r = redis.Redis(port=self.server.port, decode_responses=True)
+        self.r.flushall()
+
+    def test_strings(self):
+        r = self.r
+        self.assertTrue(r.set("a", "1"))
+        self.assertEqual(r.get("a"), "1")
+        self.assertEqual(r.incr("a"), 2)
+        self.assertEqual(r.incrby("a", 10), 12)
+        self.assertEqual(r.decr("a"), 11)
+        self.assertAlmostEqual(r.incrbyfloat("a", 0.5), 11.5)
+        self.assertEqual(r.append("s", "hello"), 5)
+        self.assertEqual(r.append("s", " world"), 11)
+        self.assertEqual(r.getrange("s", 0, 4), "hello")
+        self.assertEqual(r.strlen("s"), 11)
+        self.assertIsNone(r.set("a", "x", nx=True))
+        self.assertTrue(r.set("a", "x", xx=True))
+        self.assertEqual(r.getset("a", "y"), "x")
+        self.assertEqual(r.getdel("a"), "y")
+        self.assertIsNone(r.get("a"))
+        with self.assertRaises(redis.ResponseError) as cm:
+            r.incr("s")
+        self.assertIn("not an integer", str(cm.exception))
+
+    def test_multi_key_across_shards(self):
+        r = self.r
+        keys = ["k%d" % i for i in range(200)]  # spread over every shard
+        self.assertTrue(r.mset({k: k.upper() for k in keys}))
+        self.assertEqual(r.mget(keys), [k.upper() for k in keys])
+        self.assertEqual(r.mget(["k1", "nope", "k2"]), ["K1", None, "K2"])
+        self.assertEqual(r.exists(*keys, "nope"), 200)
+        self.assertEqual(r.dbsize(), 200)
+        self.assertEqual(sorted(r.keys("k1*")), sorted(k for k in keys if k.startswith("k1")))
+        self.assertEqual(sorted(r.scan_iter(count=7)), sorted(keys))
+        self.assertIn(r.randomkey(), keys)
+        self.assertEqual(r.delete(*keys[:50]), 50)
+        self.assertEqual(r.dbsize(), 150)
+        self.assertTrue(r.flushall())
+        self.assertEqual(r.dbsize(), 0)
+
+    def test_ttl(self):
+        r = self.r
+        r.set("t", "v", px=150)
+        self.assertGreater(r.pttl("t"), 0)
+        self.assertEqual(r.ttl("nokey"), -2)
+        r.set("p", "v")
+        self.assertEqual(r.ttl("p"), -1)
+        self.assertTrue(r.expire("p", 100))
+        self.assertTrue(r.persist("p"))
+        self.assertEqual(r.ttl("p"), -1)
+        time.sleep(0.3)
+        self.assertIsNone(r.get("t"))
+
+    def test_sets_and_hashes(self):
+        r = self.r
+        self.assertEqual(r.sadd("{s}1", "a", "b", "c"), 3)
+        self.assertEqual(r.sadd("{s}2", "b", "c", "d"), 3)
+        self.assertEqual(r.sinter("{s}1", "{s}2"), {"b", "c"})
+        self.assertEqual(r.sunion("{s}1", "{s}2"), {"a", "b", "c", "d"})
+        self.assertEqual(r.sdiff("{s}1", "{s}2"), {"a"})
+        self.assertEqual(r.sinterstore("{s}3", ["{s}1", "{s}2"]), 2)
+        self.assertTrue(r.sismember("{s}3", "b"))
+        self.assertEqual(r.scard("{s}1"), 3)
+        self.assertEqual(r.hset("h", mapping={"f1": "v1", "f2": "v2"}), 2)
+        self.assertEqual(r.hgetall("h"), {"f1": "v1", "f2": "v2"})
+        self.assertEqual(r.hincrby("h", "n", 5), 5)
+        self.assertEqual(r.hlen("h"), 3)
+        self.assertEqual(r.hmget("h", "f1", "zz"), ["v1", None])
+        with self.assertRaises(redis.ResponseError) as cm:
+            r.sadd("h", "x")
+        self.assertTrue(str(cm.exception).startswith("WRONGTYPE"))
+
+    def test_pipeline_keeps_order_across_shards(self):
+        p = self.r.pipeline(transaction=False)
+        for i in range(500):
+            p.set("p%d" % i, i)
+            p.get("p%d" % ((i * 7) % 500))
+            p.incr("ctr")
+        out = p.execute()
+        for i in range(500):
+            self.assertTrue(out[3 * i])
+            j = (i * 7) % 500
+            self.assertEqual(out[3 * i + 1], str(j) if j <= i else None)
+            self.assertEqual(out[3 * i + 2], i + 1)
+
+    def test_server_commands(self):
+        r = self.r
+        self.assertTrue(r.ping())
+        self.assertEqual(r.echo("hi"), "hi")
+        info = r.info()
+        self.assertIn("redis_version", info)
+        self.assertEqual(info["connected_clients"] >= 1, True)
+        self.assertIn("cmdstat_ping", r.info("commandstats"))
+        self.assertEqual(r.config_get("maxmemory-policy"), {"maxmemory-policy": "noeviction"})
+        self.assertTrue(r.config_set("maxmemory-policy", "allkeys-lru"))
+        self.assertEqual(r.config_get("maxmemory-policy"), {"maxmemory-policy": "allkeys-lru"})
+        r.config_set("maxmemory-policy", "noeviction")
+        self.assertTrue(r.client_setname("tester"))
+        self.assertEqual(r.client_getname(), "tester")
+        names = [c["name"] for c in r.client_list()]
+        self.assertIn("tester", names)
+        self.assertGreater(r.execute_command("COMMAND", "COUNT"), 100)
+        self.assertEqual(r.execute_command("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"), ["a", "b"])
+        t = r.time()
+        self.assertGreater(t[0], 1700000000)
+        with self.assertRaises(redis.ResponseError) as cm:
+            r.execute_command("NOSUCHCOMMAND", "x")
+        self.assertIn("unknown command", str(cm.exception))
+        with self.assertRaises(redis.ResponseError) as cm:
+            r.execute_command("GET")
+        self.assertIn("wrong number of arguments for 'get' command", str(cm.exception))
+
+    def test_client_kill(self):
+        victim = redis.Redis(port=self.server.port)
+        victim.client_setname("victim")
+        vid = victim.client_id()
+        self.assertEqual(self.r.client_kill_filter(_id=vid), 1)
+        time.sleep(0.1)
+        names = [c["name"] for c in self.r.client_list()]
+        self.assertNotIn("victim", names)
+
+
+class RedisCliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Tallyd(threads=2)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def cli(self, *args, proto=None):
+        cmd = ["redis-cli", "-p", str(self.server.port)]
+        if proto == 3:
+            cmd.append("-3")
+        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=20).stdout
+
+    def test_resp2_and_resp3(self):
+        self.assertEqual(self.cli("set", "k", "v").strip(), "OK")
+        self.assertEqual(self.cli("get", "k").strip(), "v")
+        self.cli("hset", "h", "a", "1")
+        out3 = self.cli("hgetall", "h", proto=3)
+        self.assertIn('1# "a" => "1"', out3)  # a RESP3 map, as redis-cli prints one
+        out2 = self.cli("hgetall", "h")
+        self.assertEqual(out2.split(), ["a", "1"])
+        self.assertIn("(nil)", subprocess.run(["redis-cli", "-3", "-p", str(self.server.port), "get", "none"],
+                                              capture_output=True, text=True).stdout)
+
+    def test_hello3_raw(self):
+        c = Raw(self.server.port)
+        c.send(resp("HELLO", "3"))
+        head = c.read_until(b"\r\n")
+        self.assertEqual(head, b"%7\r\n")
+        c.send(resp("PING"))
+        c.read_until(b"+PONG\r\n")
+        c.send(resp("HSET", "h3", "f", "v") + resp("HGETALL", "h3") + resp("GET", "missing"))
+        c.read_until(b":1\r\n")
+        self.assertEqual(c.read_until(b"$1\r\nv\r\n"), b"%1\r\n$1\r\nf\r\n$1\r\nv\r\n")
+        self.assertEqual(c.read_until(b"\r\n"), b"_\r\n")
+        c.close()
+
+    def test_redis_benchmark_short(self):
+        out = subprocess.run(["redis-benchmark", "-p", str(self.server.port), "-t", "set,get,incr,mset",
+                              "-n", "5000", "-c", "10", "-P", "4", "-q"],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        for t in ("SET", "GET", "INCR", "MSET"):
+            self.assertRegex(out.stdout, t + r"[^\n]*: [0-9.]+ requests per second")
+        self.assertNotIn("ERR", out.stdout + out.stderr)
+
+
+class AuthTest(unittest.TestCase):
+    def test_requirepass(self):
+        with Tallyd("--requirepass", "s3cret", threads=1) as srv:
+            c = Raw(srv.port)
+            c.send(resp("GET", "a"))
+            self.assertEqual(c.read_until(b"\r\n"), b"-NOAUTH Authentication required.\r\n")
+            c.send(resp("AUTH", "wrong"))
+            self.assertTrue(c.read_until(b"\r\n").startswith(b"-WRONGPASS"))
+            c.send(resp("AUTH", "s3cret") + resp("SET", "a", "1") + resp("GET", "a"))
+            self.assertEqual(c.read_until(b"$1\r\n1\r\n"), b"+OK\r\n+OK\r\n$1\r\n1\r\n")
+            r = redis.Redis(port=srv.port, password="s3cret")
+            self.assertEqual(r.get("a"), b"1")
+            # HELLO with AUTH authenticates and switches protocol in one step.
+            c2 = Raw(srv.port)
+            c2.send(resp("HELLO", "3", "AUTH", "default", "s3cret"))
+            self.assertEqual(c2.read_until(b"\r\n"), b"%7\r\n")
+
+    def test_unauthenticated_client_cannot_make_server_allocate(self):
+        with Tallyd("--requirepass", "pw", threads=1) as srv:
+            c = Raw(srv.port)
+            c.send(b"*1000000\r\n")
+            self.assertIn(b"Protocol error", c.read_until(b"\r\n"))
+            self.assertTrue(c.closed_by_peer())
+            c = Raw(srv.port)
+            c.send(b"*2\r\n$100000000\r\n")
+            self.assertIn(b"Protocol error", c.read_until(b"\r\n"))
+            self.assertTrue(c.closed_by_peer())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
