@@ -7,7 +7,7 @@ pkgs=(
   liburing-dev libtoml11-dev libspdlog-dev libfmt-dev libxxhash-dev libisal-dev libboost-dev
   verilator yosys gnuplot-nox
   redis-server redis-tools memcached libmemcached-tools python3 python3-redis python3-pymemcache
-  iproute2 procps
+  iproute2 procps bc
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# tallyd against redis-server with identical redis-benchmark runs, alternating, in one run.
+# Usage: benchmarks/e2e/vs-redis.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-t TESTS] [--threads N]
+# Prints requests/s and p50/p99 (ms) for both servers, per test and pipeline depth, and tally/redis.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tallyd=${TALLYD:-$root/build/host/server/tallyd}
+requests=1000000
+clients=50
+rounds=1
+tests=set,get,incr,mset
+threads=${TALLY_THREADS:-1}
+while (($#)); do
+  case $1 in
+    -n) requests=$2; shift 2 ;;
+    -c) clients=$2; shift 2 ;;
+    -r) rounds=$2; shift 2 ;;
+    -t) tests=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+command -v redis-server >/dev/null || { echo "redis-server is not installed (make deps)" >&2; exit 2; }
+[[ -x $tallyd ]] || { echo "no tallyd at $tallyd (make build)" >&2; exit 2; }
+
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+redis_port=$(free_port)
+tally_port=$(free_port)
+work=$(mktemp -d)
+cleanup() {
+  [[ -n ${redis_pid:-} ]] && kill "$redis_pid" 2>/dev/null || true
+  [[ -n ${tally_pid:-} ]] && kill "$tally_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  --dir "$work" >"$work/redis.log" 2>&1 &
+redis_pid=$!
+"$tallyd" --port "$tally_port" --memcached-port 0 --admin-port 0 --threads "$threads" \
+  >"$work/tally.log" 2>&1 &
+tally_pid=$!
+for p in "$redis_port" "$tally_port"; do
+  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+done
+
+echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), tallyd threads=$threads, $(nproc) cores"
+echo "redis-benchmark -t $tests -c $clients -n $requests -P {1,16}, rounds=$rounds, servers alternate"
+results=$work/results.csv
+for pipe in 1 16; do
+  for round in $(seq "$rounds"); do
+    for target in redis tally; do
+      port=$redis_port
+      [[ $target == tally ]] && port=$tally_port
+      redis-cli -p "$port" flushall >/dev/null
+      redis-benchmark -p "$port" -t "$tests" -c "$clients" -n "$requests" -P "$pipe" --csv 2>/dev/null |
+        tail -n +2 | tr -d '"' | while IFS=, read -r test rps avg min p50 p95 p99 max; do
+          echo "$pipe,$target,$round,$test,$rps,$p50,$p99" >>"$results"
+        done
+    done
+  done
+done
+
+/usr/bin/python3 - "$results" <<'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    pipe, target, rnd, test, rps, p50, p99 = line.strip().split(",")
+    rows[(int(pipe), test.split()[0], target)].append((float(rps), float(p50), float(p99)))
+print(f"{'P':>3} {'test':<6} {'redis rps':>12} {'p50':>6} {'p99':>6} {'tally rps':>12} {'p50':>6} {'p99':>6} {'ratio':>6}")
+for pipe in (1, 16):
+    for test in sorted({k[1] for k in rows if k[0] == pipe}):
+        r = rows[(pipe, test, "redis")]
+        t = rows[(pipe, test, "tally")]
+        if not r or not t:
+            continue
+        med = lambda xs, i: statistics.median(x[i] for x in xs)
+        ratio = med(t, 0) / med(r, 0)
+        print(f"{pipe:>3} {test:<6} {med(r,0):>12.0f} {med(r,1):>6.3f} {med(r,2):>6.3f} "
+              f"{med(t,0):>12.0f} {med(t,1):>6.3f} {med(t,2):>6.3f} {ratio:>6.2f}")
+PY
