@@ -58,7 +58,7 @@ class Device {
   virtual Status submit(const Batch& batch, uint64_t tag) = 0;
 
   // Moves up to out.size() completions into out, waiting up to wait_ns for the first one.
-  // Returns how many were written.
+  // Returns how many were written. An empty out only waits (up to wait_ns) for a completion to be ready.
   virtual size_t poll(std::span<Completion> out, uint64_t wait_ns) = 0;
 
   // Batches submitted and not yet returned by poll.

@@ -20,7 +20,7 @@ bool splittable(const Batch& b) { return b.op == Op::kChecksum || b.op == Op::kP
 
 CpuDevice::CpuDevice(CpuDeviceOptions options) : options_(options) {
   TALLY_ASSERT(options_.threads <= kCpuThreadsMax);
-  TALLY_ASSERT(options_.in_flight_max >= 1 && options_.chunks_per_batch_max >= 1);
+  TALLY_ASSERT(options_.in_flight_max >= 1 && options_.chunks_per_batch_max >= 1 && options_.bulk_items_min >= 1);
   caps_.backend = Backend::kCpu;
   caps_.name = "cpu x" + std::to_string(std::max<uint32_t>(options_.threads, 1)) + " threads";
   caps_.in_flight_max = options_.in_flight_max;
@@ -63,7 +63,7 @@ Status CpuDevice::submit(const Batch& batch, uint64_t tag) {
   Job& job = jobs_[slot];
   const uint32_t chunks = splittable(batch)
                               ? std::min<uint32_t>(options_.chunks_per_batch_max,
-                                                   std::max<uint32_t>(1, items / (options_.bulk_items_min / 4)))
+                                                   std::max<uint32_t>(1, items / std::max<uint32_t>(1, options_.bulk_items_min / 4)))
                               : 1;
   job = Job{batch, tag, now_ns(), chunks, true};
   ++in_flight_;

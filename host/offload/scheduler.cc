@@ -1,0 +1,176 @@
+// Scheduler: earliest predicted completion across devices, CPU fallback, per-op/backend counters.
+#include "host/offload/scheduler.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "kernels/cpu/reference.h"
+
+namespace tally::offload {
+
+namespace {
+// Devices are polled in turn while waiting; this is the longest a ready completion waits unseen.
+constexpr uint64_t kPollSliceNs = 50'000;
+constexpr uint64_t kRunTimeoutNs = 60'000'000'000ull;
+constexpr uint64_t kRunTag = 0xabad1dea0000ull;
+}  // namespace
+
+Scheduler::Scheduler(CostModel model, const Clock& clock, SchedulerOptions options)
+    : model_(std::move(model)), clock_(clock), options_(options) {
+  TALLY_ASSERT(options_.in_flight_max >= 1 && options_.in_flight_max <= kSchedulerInFlightMax);
+  devices_.reserve(kSchedulerDevicesMax);
+  in_flight_.reserve(options_.in_flight_max);
+  scratch_.resize(options_.in_flight_max);
+}
+
+void Scheduler::add_device(Device* device) {
+  TALLY_ASSERT(device != nullptr && devices_.size() < kSchedulerDevicesMax);
+  if (devices_.empty()) {
+    // The fallback must accept every batch the scheduler may hold at once.
+    TALLY_ASSERT_MSG(device->capabilities().backend == Backend::kCpu, "the cpu device comes first");
+    TALLY_ASSERT(device->capabilities().in_flight_max >= options_.in_flight_max);
+  }
+  devices_.push_back(device);
+}
+
+double Scheduler::queued_ns(const Device* device) const {
+  double ns = 0;
+  for (const InFlight& f : in_flight_) {
+    if (f.device == device) ns += f.predicted_ns;
+  }
+  return ns;
+}
+
+Device* Scheduler::choose(const Batch& batch) const {
+  TALLY_ASSERT(!devices_.empty());
+  const uint32_t items = batch.items();
+  const uint64_t bytes = batch.input_bytes();
+  Device* best = nullptr;
+  double best_ns = 0;
+  for (Device* d : devices_) {
+    const drivers::Capabilities& caps = d->capabilities();
+    const drivers::OpLimits& lim = caps.limits(batch.op);
+    if (!d->healthy() || !lim.supported || items > lim.items_max || bytes > lim.blob_bytes_max) continue;
+    if (d->in_flight() >= caps.in_flight_max) continue;
+    const double ns = queued_ns(d) + model_.predict_ns(batch.op, caps.backend, items, bytes);
+    // Strictly earlier wins, so the CPU (first) keeps ties.
+    if (best == nullptr || ns < best_ns) best = d, best_ns = ns;
+  }
+  return best;
+}
+
+Status Scheduler::submit_to(Device* device, const Batch& batch, uint64_t tag, uint64_t bytes, bool is_fallback,
+                            Backend original) {
+  TALLY_ASSERT(in_flight_.size() < options_.in_flight_max);
+  const Backend backend = device->capabilities().backend;
+  TALLY_RETURN_IF_ERROR(device->submit(batch, tag));
+  const double predicted = model_.predict_ns(batch.op, backend, batch.items(), bytes);
+  in_flight_.push_back(InFlight{tag, batch, device, predicted, bytes, is_fallback, original});
+  return Status::ok();
+}
+
+Status Scheduler::submit(const Batch& batch, uint64_t tag) {
+  TALLY_RETURN_IF_ERROR(kernels::validate(batch));
+  TALLY_ASSERT_MSG(!devices_.empty(), "add the cpu device first");
+  if (in_flight_.size() >= options_.in_flight_max) return Status::exhausted("offload: in-flight batches at maximum");
+  const uint64_t bytes = batch.input_bytes();
+  Device* device = choose(batch);
+  if (device == nullptr) device = cpu();  // every device full: the CPU queue is bounded by ours
+  const Backend backend = device->capabilities().backend;
+  Status st = submit_to(device, batch, tag, bytes, false, backend);
+  if (st.is_ok() || device == cpu()) return st;
+  // The device refused (failed, full or limits): the CPU takes it, and the refusal is counted.
+  OpBackendCounters& c = counters_[static_cast<size_t>(batch.op)][static_cast<size_t>(backend)];
+  ++c.failures;
+  ++c.fallbacks;
+  return submit_to(cpu(), batch, tag, bytes, true, backend);
+}
+
+size_t Scheduler::poll(std::span<Completion> out, uint64_t wait_ns) {
+  TALLY_ASSERT(!devices_.empty());
+  const uint64_t deadline_ns = clock_.monotonic_ns() + wait_ns;
+  size_t delivered = 0;
+  // Bounded: each pass either delivers, re-runs a failed batch on the CPU (at most in_flight_max
+  // times per batch set) or waits one slice until the deadline.
+  for (uint32_t pass = 0; pass < 2 * kSchedulerInFlightMax + 2 && delivered == 0; ++pass) {
+    bool progressed = false;
+    for (Device* d : devices_) {
+      if (d->in_flight() == 0) continue;
+      const size_t room = std::min(scratch_.size(), out.size() - delivered);
+      if (room == 0) break;
+      const size_t n = d->poll(std::span<Completion>(scratch_.data(), room), 0);
+      for (size_t i = 0; i < n; ++i) {
+        Completion& done = scratch_[i];
+        auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
+                               [&](const InFlight& f) { return f.tag == done.tag && f.device == d; });
+        TALLY_ASSERT_MSG(it != in_flight_.end(), "completion for a batch this scheduler did not submit");
+        const InFlight f = *it;
+        in_flight_.erase(it);
+        progressed = true;
+        const Backend backend = d->capabilities().backend;
+        const size_t op = static_cast<size_t>(f.batch.op);
+        if (!done.status.is_ok() && d != cpu()) {
+          OpBackendCounters& c = counters_[op][static_cast<size_t>(backend)];
+          ++c.failures;
+          ++c.fallbacks;
+          Status st = submit_to(cpu(), f.batch, f.tag, f.bytes, true, backend);
+          TALLY_ASSERT_MSG(st.is_ok(), "the cpu device refused a fallback batch");
+          continue;
+        }
+        if (done.status.is_ok()) {
+          OpBackendCounters& c = counters_[op][static_cast<size_t>(backend)];
+          ++c.batches;
+          c.items += f.batch.items();
+          c.bytes += f.bytes;
+          c.busy_ns += done.device_ns;
+        }
+        out[delivered++] = std::move(done);
+      }
+    }
+    if (delivered > 0 || in_flight_.empty()) break;
+    const uint64_t now_ns = clock_.monotonic_ns();
+    if (now_ns >= deadline_ns) break;
+    if (!progressed) {
+      // Wait on the device holding the oldest batch; the others are checked on the next pass.
+      Device* d = in_flight_.front().device;
+      const size_t n = d->poll(std::span<Completion>(scratch_.data(), 0), std::min(kPollSliceNs, deadline_ns - now_ns));
+      TALLY_ASSERT(n == 0);
+    }
+  }
+  return delivered;
+}
+
+Status Scheduler::run(const Batch& batch) {
+  TALLY_ASSERT_MSG(in_flight_.empty(), "run() needs an idle scheduler");
+  TALLY_RETURN_IF_ERROR(submit(batch, kRunTag));
+  Completion done;
+  const uint64_t deadline_ns = clock_.monotonic_ns() + kRunTimeoutNs;
+  while (clock_.monotonic_ns() < deadline_ns) {
+    if (poll(std::span<Completion>(&done, 1), kPollSliceNs * 20) == 1) {
+      TALLY_ASSERT(done.tag == kRunTag);
+      return done.status;
+    }
+  }
+  return Status::unavailable("offload: batch did not complete in time");
+}
+
+std::string Scheduler::info() const {
+  std::string out;
+  for (size_t o = 0; o < kOpCount; ++o) {
+    for (size_t b = 0; b < kBackendCount; ++b) {
+      const OpBackendCounters& c = counters_[o][b];
+      if (c.batches == 0 && c.fallbacks == 0 && c.failures == 0) continue;
+      char line[256];
+      std::snprintf(line, sizeof line,
+                    "offload_%s_%s:batches=%llu,items=%llu,bytes=%llu,busy_us=%llu,fallbacks=%llu,failures=%llu\r\n",
+                    kernels::op_name(static_cast<Op>(o)), drivers::backend_name(static_cast<Backend>(b)),
+                    static_cast<unsigned long long>(c.batches), static_cast<unsigned long long>(c.items),
+                    static_cast<unsigned long long>(c.bytes), static_cast<unsigned long long>(c.busy_ns / 1000),
+                    static_cast<unsigned long long>(c.fallbacks), static_cast<unsigned long long>(c.failures));
+      out += line;
+    }
+  }
+  return out;
+}
+
+}  // namespace tally::offload

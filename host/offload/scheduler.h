@@ -1,0 +1,91 @@
+// Sends each batch to the backend with the earliest predicted completion (its queue included) and
+// re-runs on the CPU whatever a device refuses or fails. Counts batches, items, bytes, time per op.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "drivers/device.h"
+#include "host/common/clock.h"
+#include "host/offload/cost_model.h"
+
+namespace tally::offload {
+
+using drivers::Completion;
+using drivers::Device;
+using kernels::Batch;
+
+inline constexpr uint32_t kSchedulerDevicesMax = 8;
+inline constexpr uint32_t kSchedulerInFlightMax = 1024;
+
+struct OpBackendCounters {
+  uint64_t batches = 0;
+  uint64_t items = 0;
+  uint64_t bytes = 0;
+  uint64_t busy_ns = 0;     // device-measured time of completed batches
+  uint64_t fallbacks = 0;   // batches meant for this backend that ran on the CPU instead
+  uint64_t failures = 0;    // completions with an error status, and refused submits
+};
+
+struct SchedulerOptions {
+  uint32_t in_flight_max = 256;  // batches across all devices, <= kSchedulerInFlightMax
+};
+
+// Not thread-safe: one scheduler per event loop. The cpu device is required and must be the first one
+// added; it is the fallback of last resort and never fails a validated batch.
+class Scheduler {
+ public:
+  Scheduler(CostModel model, const Clock& clock, SchedulerOptions options = {});
+
+  void add_device(Device* device);
+
+  // The backend submit() would pick now for this batch (nullptr when none could take it).
+  Device* choose(const Batch& batch) const;
+
+  // Queues the batch under tag on the chosen backend. Errors: kInvalidArgument (malformed batch),
+  // kResourceExhausted (in_flight_max reached: poll first).
+  Status submit(const Batch& batch, uint64_t tag);
+
+  // Completions in the order devices finish; a failed device batch re-runs on the CPU first and is
+  // reported only when that run completes, so a completion's status is the CPU's.
+  size_t poll(std::span<Completion> out, uint64_t wait_ns);
+
+  // submit + poll until this batch completes: for callers that have nothing else to do.
+  Status run(const Batch& batch);
+
+  uint32_t in_flight() const { return static_cast<uint32_t>(in_flight_.size()); }
+  const OpBackendCounters& counters(Op op, Backend backend) const {
+    return counters_[static_cast<size_t>(op)][static_cast<size_t>(backend)];
+  }
+  // INFO-style lines: offload_<op>_<backend>:batches=..,items=..,bytes=..,busy_us=..,fallbacks=..,failures=..
+  std::string info() const;
+  const CostModel& model() const { return model_; }
+
+ private:
+  struct InFlight {
+    uint64_t tag = 0;
+    Batch batch;
+    Device* device = nullptr;
+    double predicted_ns = 0;
+    uint64_t bytes = 0;
+    bool is_fallback = false;
+    Backend original = Backend::kCpu;
+  };
+  double queued_ns(const Device* device) const;
+  Status submit_to(Device* device, const Batch& batch, uint64_t tag, uint64_t bytes, bool is_fallback,
+                   Backend original);
+  Device* cpu() const { return devices_.empty() ? nullptr : devices_[0]; }
+
+  CostModel model_;
+  const Clock& clock_;
+  SchedulerOptions options_;
+  std::vector<Device*> devices_;     // at most kSchedulerDevicesMax; [0] is the cpu
+  std::vector<InFlight> in_flight_;  // at most options_.in_flight_max
+  std::array<std::array<OpBackendCounters, kBackendCount>, kOpCount> counters_{};
+  std::vector<Completion> scratch_;  // poll buffer, sized once
+};
+
+}  // namespace tally::offload
