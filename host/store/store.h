@@ -121,6 +121,8 @@ class Store {
   // Bytes an entry takes: its block (allocator rounding included) plus container contents.
   uint64_t entry_bytes(const Entry& e) const;
 
+  // Randomness for commands that pick members (SPOP, SRANDMEMBER): seeded, so tests replay.
+  Rng& rng() { return rng_; }
   const StoreStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
   uint64_t bucket_count() const { return mask_ + 1; }

@@ -1,0 +1,95 @@
+// Handler functions of the data commands, one group per file; table.cc lists them.
+// Each takes argv already checked for arity and replies exactly once.
+#pragma once
+
+#include <span>
+#include <string_view>
+
+#include "host/server/commands/command.h"
+
+namespace tally::server::cmd {
+
+using Argv = std::span<const std::string_view>;
+
+// string_commands.cc
+void get(ExecContext&, Argv);
+void set(ExecContext&, Argv);
+void setnx(ExecContext&, Argv);
+void setex(ExecContext&, Argv);
+void psetex(ExecContext&, Argv);
+void getset(ExecContext&, Argv);
+void getdel(ExecContext&, Argv);
+void getex(ExecContext&, Argv);
+void mget(ExecContext&, Argv);
+void mset(ExecContext&, Argv);
+void msetnx(ExecContext&, Argv);
+void append(ExecContext&, Argv);
+void strlen(ExecContext&, Argv);
+void getrange(ExecContext&, Argv);
+void setrange(ExecContext&, Argv);
+void incr(ExecContext&, Argv);
+void decr(ExecContext&, Argv);
+void incrby(ExecContext&, Argv);
+void decrby(ExecContext&, Argv);
+void incrbyfloat(ExecContext&, Argv);
+
+// keyspace_commands.cc
+void del(ExecContext&, Argv);
+void exists(ExecContext&, Argv);
+void type(ExecContext&, Argv);
+void rename(ExecContext&, Argv);
+void renamenx(ExecContext&, Argv);
+void keys(ExecContext&, Argv);
+void scan(ExecContext&, Argv);
+void randomkey(ExecContext&, Argv);
+void dbsize(ExecContext&, Argv);
+void flushdb(ExecContext&, Argv);
+void expire(ExecContext&, Argv);
+void pexpire(ExecContext&, Argv);
+void expireat(ExecContext&, Argv);
+void pexpireat(ExecContext&, Argv);
+void ttl(ExecContext&, Argv);
+void pttl(ExecContext&, Argv);
+void expiretime(ExecContext&, Argv);
+void pexpiretime(ExecContext&, Argv);
+void persist(ExecContext&, Argv);
+void touch(ExecContext&, Argv);
+
+// set_commands.cc
+void sadd(ExecContext&, Argv);
+void srem(ExecContext&, Argv);
+void smembers(ExecContext&, Argv);
+void sismember(ExecContext&, Argv);
+void smismember(ExecContext&, Argv);
+void scard(ExecContext&, Argv);
+void spop(ExecContext&, Argv);
+void srandmember(ExecContext&, Argv);
+void sinter(ExecContext&, Argv);
+void sunion(ExecContext&, Argv);
+void sdiff(ExecContext&, Argv);
+void sinterstore(ExecContext&, Argv);
+void sunionstore(ExecContext&, Argv);
+void sdiffstore(ExecContext&, Argv);
+void sintercard(ExecContext&, Argv);
+void smove(ExecContext&, Argv);
+void sscan(ExecContext&, Argv);
+
+// hash_commands.cc
+void hset(ExecContext&, Argv);
+void hmset(ExecContext&, Argv);
+void hsetnx(ExecContext&, Argv);
+void hget(ExecContext&, Argv);
+void hmget(ExecContext&, Argv);
+void hdel(ExecContext&, Argv);
+void hlen(ExecContext&, Argv);
+void hexists(ExecContext&, Argv);
+void hgetall(ExecContext&, Argv);
+void hkeys(ExecContext&, Argv);
+void hvals(ExecContext&, Argv);
+void hincrby(ExecContext&, Argv);
+void hincrbyfloat(ExecContext&, Argv);
+void hstrlen(ExecContext&, Argv);
+void hscan(ExecContext&, Argv);
+void hrandfield(ExecContext&, Argv);
+
+}  // namespace tally::server::cmd

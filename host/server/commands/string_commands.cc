@@ -1,0 +1,346 @@
+// String commands. The hot ones (GET, SET, INCR, MGET, MSET) allocate nothing on their own:
+// values go straight from argv into the entry and numbers are formatted on the stack.
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "host/server/commands/handlers.h"
+#include "host/server/commands/util.h"
+
+namespace tally::server::cmd {
+namespace {
+
+using store::Access;
+using store::Entry;
+using store::ValueType;
+
+enum class ExpireUnit : uint8_t { kSeconds, kMillis };
+
+// Redis's "ERR invalid expire time in '<cmd>' command" for the lower-cased command name.
+void invalid_expire(ExecContext& ctx, std::string_view cmd) {
+  std::string msg = "ERR invalid expire time in '";
+  for (char c : cmd) msg.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  msg += "' command";
+  ctx.out.error(msg);
+}
+
+// Turns an EX/PX/EXAT/PXAT argument into an absolute ms time, as Redis's getExpireMillisecondsOrReply.
+bool expire_at_from_arg(ExecContext& ctx, std::string_view cmd, std::string_view arg, ExpireUnit unit,
+                        bool absolute, uint64_t& at_ms) {
+  int64_t v = 0;
+  if (!parse_i64(arg, v)) {
+    ctx.out.error(kErrNotInt);
+    return false;
+  }
+  if (v <= 0 || (unit == ExpireUnit::kSeconds && v > INT64_MAX / 1000)) {
+    invalid_expire(ctx, cmd);
+    return false;
+  }
+  if (unit == ExpireUnit::kSeconds) v *= 1000;
+  if (!absolute) {
+    if (v > INT64_MAX - static_cast<int64_t>(ctx.now_ms)) {
+      invalid_expire(ctx, cmd);
+      return false;
+    }
+    v += static_cast<int64_t>(ctx.now_ms);
+  }
+  at_ms = static_cast<uint64_t>(v);
+  return true;
+}
+
+// EX/PX/EXAT/PXAT keyword → unit and absoluteness; false when the word is not one of them.
+bool expire_keyword(std::string_view w, ExpireUnit& unit, bool& absolute) {
+  if (iequals(w, "ex")) { unit = ExpireUnit::kSeconds; absolute = false; return true; }
+  if (iequals(w, "px")) { unit = ExpireUnit::kMillis; absolute = false; return true; }
+  if (iequals(w, "exat")) { unit = ExpireUnit::kSeconds; absolute = true; return true; }
+  if (iequals(w, "pxat")) { unit = ExpireUnit::kMillis; absolute = true; return true; }
+  return false;
+}
+
+void reply_string_or_null(ExecContext& ctx, const Entry* e) {
+  if (e == nullptr) {
+    ctx.out.null();
+  } else {
+    ctx.out.bulk(e->string_value());
+  }
+}
+
+// INCR/DECR/INCRBY/DECRBY after the increment is known.
+void incr_by(ExecContext& ctx, std::string_view key, int64_t by) {
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, key, ValueType::kString, Access::kWrite, e)) return;
+  int64_t value = 0;
+  if (e != nullptr && !parse_i64(e->string_value(), value)) {
+    ctx.out.error(kErrNotInt);
+    return;
+  }
+  if ((by < 0 && value < 0 && by < INT64_MIN - value) || (by > 0 && value > 0 && by > INT64_MAX - value)) {
+    ctx.out.error(kErrOverflow);
+    return;
+  }
+  value += by;
+  char buf[24];
+  ctx.store.set_string(key, format_i64(value, buf), 0, /*keep_ttl=*/true);
+  ctx.out.integer(value);
+}
+
+}  // namespace
+
+void get(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 2);
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kRead, e)) return;
+  reply_string_or_null(ctx, e);
+}
+
+void set(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() >= 3);
+  bool nx = false, xx = false, get_old = false, keep_ttl = false, has_expire = false;
+  ExpireUnit unit = ExpireUnit::kSeconds;
+  bool absolute = false;
+  std::string_view expire_arg;
+  for (size_t i = 3; i < argv.size(); ++i) {
+    const std::string_view a = argv[i];
+    const bool has_next = i + 1 < argv.size();
+    ExpireUnit u;
+    bool abs;
+    if (iequals(a, "nx") && !xx) {
+      nx = true;
+    } else if (iequals(a, "xx") && !nx) {
+      xx = true;
+    } else if (iequals(a, "get")) {
+      get_old = true;
+    } else if (iequals(a, "keepttl") && !has_expire) {
+      keep_ttl = true;
+    } else if (expire_keyword(a, u, abs) && !keep_ttl && !has_expire && has_next) {
+      has_expire = true;
+      unit = u;
+      absolute = abs;
+      expire_arg = argv[++i];
+    } else {
+      ctx.out.error(kErrSyntax);
+      return;
+    }
+  }
+  uint64_t at_ms = 0;
+  if (has_expire && !expire_at_from_arg(ctx, argv[0], expire_arg, unit, absolute, at_ms)) return;
+  // Only GET cares about the old type: a plain SET replaces a value of any type.
+  Entry* e = ctx.store.lookup(argv[1], ctx.now_ms, Access::kWrite);
+  if (get_old) {
+    if (e != nullptr && e->type() != ValueType::kString) return ctx.out.error(kErrWrongType);
+    reply_string_or_null(ctx, e);
+  }
+  if ((nx && e != nullptr) || (xx && e == nullptr)) {
+    if (!get_old) ctx.out.null();
+    return;
+  }
+  ctx.store.set_string(argv[1], argv[2], at_ms, keep_ttl);
+  if (!get_old) ctx.out.ok();
+}
+
+void setnx(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 3);
+  if (ctx.store.lookup(argv[1], ctx.now_ms, Access::kWrite) != nullptr) {
+    ctx.out.integer(0);
+    return;
+  }
+  ctx.store.set_string(argv[1], argv[2], 0, false);
+  ctx.out.integer(1);
+}
+
+static void setex_generic(ExecContext& ctx, Argv argv, ExpireUnit unit) {
+  TALLY_ASSERT(argv.size() == 4);
+  uint64_t at_ms = 0;
+  if (!expire_at_from_arg(ctx, argv[0], argv[2], unit, false, at_ms)) return;
+  ctx.store.set_string(argv[1], argv[3], at_ms, false);
+  ctx.out.ok();
+}
+
+void setex(ExecContext& ctx, Argv argv) { setex_generic(ctx, argv, ExpireUnit::kSeconds); }
+void psetex(ExecContext& ctx, Argv argv) { setex_generic(ctx, argv, ExpireUnit::kMillis); }
+
+void getset(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 3);
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kWrite, e)) return;
+  reply_string_or_null(ctx, e);
+  ctx.store.set_string(argv[1], argv[2], 0, false);
+}
+
+void getdel(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 2);
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kRead, e)) return;
+  reply_string_or_null(ctx, e);
+  if (e != nullptr) ctx.store.erase(e);
+}
+
+void getex(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() >= 2);
+  bool persist = false, has_expire = false;
+  ExpireUnit unit = ExpireUnit::kSeconds;
+  bool absolute = false;
+  std::string_view expire_arg;
+  for (size_t i = 2; i < argv.size(); ++i) {
+    ExpireUnit u;
+    bool abs;
+    if (iequals(argv[i], "persist") && !has_expire) {
+      persist = true;
+    } else if (expire_keyword(argv[i], u, abs) && !persist && !has_expire && i + 1 < argv.size()) {
+      has_expire = true;
+      unit = u;
+      absolute = abs;
+      expire_arg = argv[++i];
+    } else {
+      ctx.out.error(kErrSyntax);
+      return;
+    }
+  }
+  uint64_t at_ms = 0;
+  if (has_expire && !expire_at_from_arg(ctx, argv[0], expire_arg, unit, absolute, at_ms)) return;
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kRead, e)) return;
+  reply_string_or_null(ctx, e);
+  if (e == nullptr) return;
+  if (has_expire && at_ms <= ctx.now_ms) {
+    ctx.store.erase(e);
+  } else if (has_expire) {
+    ctx.store.set_expire(e, at_ms);
+  } else if (persist) {
+    ctx.store.persist(e);
+  }
+}
+
+void mget(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() >= 2);
+  ctx.out.array(argv.size() - 1);
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const Entry* e = ctx.store.lookup(argv[i], ctx.now_ms, Access::kRead);
+    reply_string_or_null(ctx, e != nullptr && e->type() == ValueType::kString ? e : nullptr);
+  }
+}
+
+void mset(ExecContext& ctx, Argv argv) {
+  if (argv.size() % 2 == 0) return wrong_arity(ctx, argv[0]);
+  for (size_t i = 1; i + 1 < argv.size(); i += 2) ctx.store.set_string(argv[i], argv[i + 1], 0, false);
+  ctx.out.ok();
+}
+
+void msetnx(ExecContext& ctx, Argv argv) {
+  if (argv.size() % 2 == 0) return wrong_arity(ctx, argv[0]);
+  for (size_t i = 1; i + 1 < argv.size(); i += 2) {
+    if (ctx.store.lookup(argv[i], ctx.now_ms, Access::kWrite) != nullptr) {
+      ctx.out.integer(0);
+      return;
+    }
+  }
+  for (size_t i = 1; i + 1 < argv.size(); i += 2) ctx.store.set_string(argv[i], argv[i + 1], 0, false);
+  ctx.out.integer(1);
+}
+
+void append(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 3);
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kWrite, e)) return;
+  if (e == nullptr) {
+    ctx.store.set_string(argv[1], argv[2], 0, false);
+    ctx.out.integer(static_cast<int64_t>(argv[2].size()));
+    return;
+  }
+  const size_t total = e->value_bytes() + argv[2].size();
+  if (total > store::Store::kStringBytesMax) {
+    ctx.out.error(kErrMaxBulk);
+    return;
+  }
+  std::string joined;
+  joined.reserve(total);
+  joined.append(e->string_value()).append(argv[2]);
+  ctx.store.set_string(argv[1], joined, 0, /*keep_ttl=*/true);
+  ctx.out.integer(static_cast<int64_t>(total));
+}
+
+void strlen(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 2);
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kRead, e)) return;
+  ctx.out.integer(e == nullptr ? 0 : static_cast<int64_t>(e->value_bytes()));
+}
+
+void getrange(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 4);
+  int64_t start = 0, end = 0;
+  if (!parse_i64(argv[2], start) || !parse_i64(argv[3], end)) {
+    ctx.out.error(kErrNotInt);
+    return;
+  }
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kRead, e)) return;
+  const std::string_view v = e == nullptr ? std::string_view() : e->string_value();
+  const int64_t len = static_cast<int64_t>(v.size());
+  // Redis's clamping rules, including the empty result for two negative indexes out of order.
+  if (start < 0 && end < 0 && start > end) return ctx.out.bulk("");
+  if (start < 0) start = len + start;
+  if (end < 0) end = len + end;
+  if (start < 0) start = 0;
+  if (end < 0) end = 0;
+  if (end >= len) end = len - 1;
+  if (len == 0 || start > end) return ctx.out.bulk("");
+  ctx.out.bulk(v.substr(static_cast<size_t>(start), static_cast<size_t>(end - start + 1)));
+}
+
+void setrange(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 4);
+  int64_t offset = 0;
+  if (!parse_i64(argv[2], offset)) return ctx.out.error(kErrNotInt);
+  if (offset < 0) return ctx.out.error(kErrOffset);
+  const std::string_view piece = argv[3];
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kWrite, e)) return;
+  const int64_t cur_len = e == nullptr ? 0 : static_cast<int64_t>(e->value_bytes());
+  if (piece.empty()) return ctx.out.integer(cur_len);
+  if (static_cast<uint64_t>(offset) + piece.size() > store::Store::kStringBytesMax) {
+    return ctx.out.error(kErrMaxBulk);
+  }
+  std::string value(e == nullptr ? std::string_view() : e->string_value());
+  const size_t need = static_cast<size_t>(offset) + piece.size();
+  if (value.size() < need) value.resize(need, '\0');
+  std::memcpy(value.data() + offset, piece.data(), piece.size());
+  ctx.store.set_string(argv[1], value, 0, /*keep_ttl=*/true);
+  ctx.out.integer(static_cast<int64_t>(value.size()));
+}
+
+void incr(ExecContext& ctx, Argv argv) { incr_by(ctx, argv[1], 1); }
+void decr(ExecContext& ctx, Argv argv) { incr_by(ctx, argv[1], -1); }
+
+void incrby(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 3);
+  int64_t by = 0;
+  if (!parse_i64(argv[2], by)) return ctx.out.error(kErrNotInt);
+  incr_by(ctx, argv[1], by);
+}
+
+void decrby(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 3);
+  int64_t by = 0;
+  if (!parse_i64(argv[2], by)) return ctx.out.error(kErrNotInt);
+  if (by == INT64_MIN) return ctx.out.error("ERR decrement would overflow");
+  incr_by(ctx, argv[1], -by);
+}
+
+void incrbyfloat(ExecContext& ctx, Argv argv) {
+  TALLY_ASSERT(argv.size() == 3);
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kWrite, e)) return;
+  long double value = 0, by = 0;
+  if ((e != nullptr && !parse_ld(e->string_value(), value)) || !parse_ld(argv[2], by)) {
+    return ctx.out.error(kErrNotFloat);
+  }
+  value += by;
+  if (std::isnan(value) || std::isinf(value)) return ctx.out.error(kErrNanInf);
+  char buf[kLongDoubleCharsMax];
+  const size_t n = format_ld_human(value, buf, sizeof buf);
+  ctx.store.set_string(argv[1], std::string_view(buf, n), 0, /*keep_ttl=*/true);
+  ctx.out.bulk(std::string_view(buf, n));
+}
+
+}  // namespace tally::server::cmd

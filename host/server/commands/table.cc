@@ -1,0 +1,153 @@
+// The data command table and its case-insensitive lookup (an open-addressing index built once).
+#include <array>
+#include <cctype>
+#include <cstring>
+
+#include "host/server/commands/command.h"
+#include "host/server/commands/handlers.h"
+
+namespace tally::server {
+namespace {
+
+constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, F = kCmdFast, M = kCmdDenyOom;
+
+// clang-format off
+constexpr CommandSpec kCommands[] = {
+  // strings
+  {"get", 2, R | F, 1, 1, 1, cmd::get, "string", "Returns the string value of a key."},
+  {"set", -3, W | M, 1, 1, 1, cmd::set, "string", "Sets the string value of a key, with options for expiry and conditions."},
+  {"setnx", 3, W | M | F, 1, 1, 1, cmd::setnx, "string", "Sets the string value of a key only when it does not exist."},
+  {"setex", 4, W | M, 1, 1, 1, cmd::setex, "string", "Sets the string value and expiry in seconds of a key."},
+  {"psetex", 4, W | M, 1, 1, 1, cmd::psetex, "string", "Sets the string value and expiry in milliseconds of a key."},
+  {"getset", 3, W | M | F, 1, 1, 1, cmd::getset, "string", "Returns the previous string value of a key after setting it."},
+  {"getdel", 2, W | F, 1, 1, 1, cmd::getdel, "string", "Returns the string value of a key after deleting the key."},
+  {"getex", -2, W | F, 1, 1, 1, cmd::getex, "string", "Returns the string value of a key after changing its expiry."},
+  {"mget", -2, R | F, 1, -1, 1, cmd::mget, "string", "Atomically returns the string values of one or more keys."},
+  {"mset", -3, W | M, 1, -1, 2, cmd::mset, "string", "Atomically sets the string values of one or more keys."},
+  {"msetnx", -3, W | M, 1, -1, 2, cmd::msetnx, "string", "Sets several keys only when none of them exists."},
+  {"append", 3, W | M | F, 1, 1, 1, cmd::append, "string", "Appends a string to the value of a key."},
+  {"strlen", 2, R | F, 1, 1, 1, cmd::strlen, "string", "Returns the length of a string value."},
+  {"getrange", 4, R, 1, 1, 1, cmd::getrange, "string", "Returns a substring of the string stored at a key."},
+  {"setrange", 4, W | M, 1, 1, 1, cmd::setrange, "string", "Overwrites part of a string value from an offset."},
+  {"incr", 2, W | M | F, 1, 1, 1, cmd::incr, "string", "Increments the integer value of a key by one."},
+  {"decr", 2, W | M | F, 1, 1, 1, cmd::decr, "string", "Decrements the integer value of a key by one."},
+  {"incrby", 3, W | M | F, 1, 1, 1, cmd::incrby, "string", "Increments the integer value of a key by a number."},
+  {"decrby", 3, W | M | F, 1, 1, 1, cmd::decrby, "string", "Decrements the integer value of a key by a number."},
+  {"incrbyfloat", 3, W | M | F, 1, 1, 1, cmd::incrbyfloat, "string", "Increments the floating point value of a key."},
+  // keyspace
+  {"del", -2, W, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys."},
+  {"unlink", -2, W | F, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys."},
+  {"exists", -2, R | F, 1, -1, 1, cmd::exists, "keyspace", "Counts how many of the given keys exist."},
+  {"type", 2, R | F, 1, 1, 1, cmd::type, "keyspace", "Returns the type of the value stored at a key."},
+  {"rename", 3, W, 1, 2, 1, cmd::rename, "keyspace", "Renames a key, overwriting the destination."},
+  {"renamenx", 3, W | F, 1, 2, 1, cmd::renamenx, "keyspace", "Renames a key only when the target does not exist."},
+  {"keys", 2, R, 0, 0, 0, cmd::keys, "keyspace", "Returns all key names that match a pattern."},
+  {"scan", -2, R, 0, 0, 0, cmd::scan, "keyspace", "Iterates over the key names in the database."},
+  {"randomkey", 1, R, 0, 0, 0, cmd::randomkey, "keyspace", "Returns a random key name from the database."},
+  {"dbsize", 1, R | F, 0, 0, 0, cmd::dbsize, "keyspace", "Returns the number of keys in the database."},
+  {"flushdb", -1, W, 0, 0, 0, cmd::flushdb, "keyspace", "Removes all keys from the current database."},
+  {"flushall", -1, W, 0, 0, 0, cmd::flushdb, "keyspace", "Removes all keys from all databases."},
+  {"expire", -3, W | F, 1, 1, 1, cmd::expire, "keyspace", "Sets the expiry of a key in seconds."},
+  {"pexpire", -3, W | F, 1, 1, 1, cmd::pexpire, "keyspace", "Sets the expiry of a key in milliseconds."},
+  {"expireat", -3, W | F, 1, 1, 1, cmd::expireat, "keyspace", "Sets the expiry of a key to a Unix time in seconds."},
+  {"pexpireat", -3, W | F, 1, 1, 1, cmd::pexpireat, "keyspace", "Sets the expiry of a key to a Unix time in milliseconds."},
+  {"ttl", 2, R | F, 1, 1, 1, cmd::ttl, "keyspace", "Returns the expiry in seconds of a key."},
+  {"pttl", 2, R | F, 1, 1, 1, cmd::pttl, "keyspace", "Returns the expiry in milliseconds of a key."},
+  {"expiretime", 2, R | F, 1, 1, 1, cmd::expiretime, "keyspace", "Returns the expiry time of a key as a Unix time in seconds."},
+  {"pexpiretime", 2, R | F, 1, 1, 1, cmd::pexpiretime, "keyspace", "Returns the expiry time of a key as a Unix time in milliseconds."},
+  {"persist", 2, W | F, 1, 1, 1, cmd::persist, "keyspace", "Removes the expiry of a key."},
+  {"touch", -2, R | F, 1, -1, 1, cmd::touch, "keyspace", "Counts existing keys and refreshes their last access time."},
+  // sets
+  {"sadd", -3, W | M | F, 1, 1, 1, cmd::sadd, "set", "Adds one or more members to a set."},
+  {"srem", -3, W | F, 1, 1, 1, cmd::srem, "set", "Removes one or more members from a set."},
+  {"smembers", 2, R, 1, 1, 1, cmd::smembers, "set", "Returns all members of a set."},
+  {"sismember", 3, R | F, 1, 1, 1, cmd::sismember, "set", "Tells whether a member belongs to a set."},
+  {"smismember", -3, R | F, 1, 1, 1, cmd::smismember, "set", "Tells whether each of several members belongs to a set."},
+  {"scard", 2, R | F, 1, 1, 1, cmd::scard, "set", "Returns the number of members in a set."},
+  {"spop", -2, W | F, 1, 1, 1, cmd::spop, "set", "Removes and returns one or more random members of a set."},
+  {"srandmember", -2, R, 1, 1, 1, cmd::srandmember, "set", "Returns one or more random members of a set."},
+  {"sinter", -2, R, 1, -1, 1, cmd::sinter, "set", "Returns the intersection of several sets."},
+  {"sunion", -2, R, 1, -1, 1, cmd::sunion, "set", "Returns the union of several sets."},
+  {"sdiff", -2, R, 1, -1, 1, cmd::sdiff, "set", "Returns the difference of several sets."},
+  {"sinterstore", -3, W | M, 1, -1, 1, cmd::sinterstore, "set", "Stores the intersection of several sets in a key."},
+  {"sunionstore", -3, W | M, 1, -1, 1, cmd::sunionstore, "set", "Stores the union of several sets in a key."},
+  {"sdiffstore", -3, W | M, 1, -1, 1, cmd::sdiffstore, "set", "Stores the difference of several sets in a key."},
+  // Keys are argv[2 .. 2+numkeys): not expressible as first/last/step (Redis marks it movablekeys).
+  {"sintercard", -3, R, 0, 0, 0, cmd::sintercard, "set", "Returns the number of members in the intersection of sets."},
+  {"smove", 4, W | F, 1, 2, 1, cmd::smove, "set", "Moves a member from one set to another."},
+  {"sscan", -3, R, 1, 1, 1, cmd::sscan, "set", "Iterates over the members of a set."},
+  // hashes
+  {"hset", -4, W | M | F, 1, 1, 1, cmd::hset, "hash", "Creates or modifies the values of fields in a hash."},
+  {"hmset", -4, W | M | F, 1, 1, 1, cmd::hmset, "hash", "Sets the values of several fields of a hash."},
+  {"hsetnx", 4, W | M | F, 1, 1, 1, cmd::hsetnx, "hash", "Sets the value of a field only when the field does not exist."},
+  {"hget", 3, R | F, 1, 1, 1, cmd::hget, "hash", "Returns the value of a field in a hash."},
+  {"hmget", -3, R | F, 1, 1, 1, cmd::hmget, "hash", "Returns the values of several fields of a hash."},
+  {"hdel", -3, W | F, 1, 1, 1, cmd::hdel, "hash", "Deletes one or more fields from a hash."},
+  {"hlen", 2, R | F, 1, 1, 1, cmd::hlen, "hash", "Returns the number of fields in a hash."},
+  {"hexists", 3, R | F, 1, 1, 1, cmd::hexists, "hash", "Tells whether a field exists in a hash."},
+  {"hgetall", 2, R, 1, 1, 1, cmd::hgetall, "hash", "Returns all fields and values of a hash."},
+  {"hkeys", 2, R, 1, 1, 1, cmd::hkeys, "hash", "Returns all field names of a hash."},
+  {"hvals", 2, R, 1, 1, 1, cmd::hvals, "hash", "Returns all values of a hash."},
+  {"hincrby", 4, W | M | F, 1, 1, 1, cmd::hincrby, "hash", "Increments the integer value of a hash field."},
+  {"hincrbyfloat", 4, W | M | F, 1, 1, 1, cmd::hincrbyfloat, "hash", "Increments the floating point value of a hash field."},
+  {"hstrlen", 3, R | F, 1, 1, 1, cmd::hstrlen, "hash", "Returns the length of the value of a hash field."},
+  {"hscan", -3, R, 1, 1, 1, cmd::hscan, "hash", "Iterates over the fields and values of a hash."},
+  {"hrandfield", -2, R, 1, 1, 1, cmd::hrandfield, "hash", "Returns one or more random fields of a hash."},
+};
+// clang-format on
+
+constexpr size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
+constexpr size_t kIndexSlots = 256;  // power of two, at least twice the command count
+static_assert(kIndexSlots >= 2 * kCommandCount);
+constexpr size_t kNameBytesMax = 16;  // longer names cannot be data commands
+
+inline unsigned char lower(char c) { return static_cast<unsigned char>(std::tolower(static_cast<unsigned char>(c))); }
+
+uint32_t name_hash(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (char c : s) h = (h ^ lower(c)) * 16777619u;
+  return h;
+}
+
+struct Index {
+  std::array<int16_t, kIndexSlots> slots;
+  Index() {
+    slots.fill(-1);
+    for (size_t i = 0; i < kCommandCount; ++i) {
+      TALLY_ASSERT(std::strlen(kCommands[i].name) <= kNameBytesMax);
+      size_t b = name_hash(kCommands[i].name) & (kIndexSlots - 1);
+      while (slots[b] != -1) b = (b + 1) & (kIndexSlots - 1);
+      slots[b] = static_cast<int16_t>(i);
+    }
+  }
+};
+
+const Index& index() {
+  static const Index idx;
+  return idx;
+}
+
+bool equals_nocase(const char* lower_name, std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (lower_name[i] == '\0' || static_cast<unsigned char>(lower_name[i]) != lower(s[i])) return false;
+  }
+  return lower_name[s.size()] == '\0';
+}
+
+}  // namespace
+
+const CommandSpec* find_data_command(std::string_view name) {
+  if (name.empty() || name.size() > kNameBytesMax) return nullptr;
+  const Index& idx = index();
+  size_t b = name_hash(name) & (kIndexSlots - 1);
+  for (size_t probes = 0; probes < kIndexSlots; ++probes, b = (b + 1) & (kIndexSlots - 1)) {
+    const int16_t i = idx.slots[b];
+    if (i < 0) return nullptr;
+    if (equals_nocase(kCommands[i].name, name)) return &kCommands[i];
+  }
+  return nullptr;
+}
+
+std::span<const CommandSpec> data_commands() { return {kCommands, kCommandCount}; }
+
+}  // namespace tally::server
