@@ -5,8 +5,12 @@
 
 namespace tally::raft {
 
-RaftLog::RaftLog(const Storage* storage, Index committed, Index applied)
-    : storage_(storage), unstable_offset_(storage->last_index() + 1), committed_(committed), applied_(applied) {
+RaftLog::RaftLog(const Storage* storage, Index committed, Index applied, bool guard_commit)
+    : storage_(storage),
+      unstable_offset_(storage->last_index() + 1),
+      committed_(committed),
+      applied_(applied),
+      guard_commit_(guard_commit) {
   TALLY_ASSERT(storage_ != nullptr);
   TALLY_ASSERT(applied_ <= committed_);
 }
@@ -99,7 +103,8 @@ std::optional<Index> RaftLog::maybe_append(Index prev_index, Term prev_term, Ind
     }
   }
   if (first_new < ents.size()) {
-    TALLY_ASSERT_MSG(ents[first_new].index > committed_, "raft: truncating at or below the commit index");
+    TALLY_ASSERT_MSG(!guard_commit_ || ents[first_new].index > committed_,
+                     "raft: truncating at or below the commit index");
     truncate_and_append(std::vector<Entry>(ents.begin() + static_cast<std::ptrdiff_t>(first_new), ents.end()));
   }
   commit_to(std::min(leader_commit, last_new));
@@ -117,7 +122,7 @@ Index RaftLog::append(const std::vector<Entry>& ents) {
 void RaftLog::truncate_and_append(const std::vector<Entry>& ents) {
   TALLY_ASSERT(!ents.empty());
   const Index first = ents.front().index;
-  TALLY_ASSERT_MSG(first > committed_, "raft: truncating at or below the commit index");
+  TALLY_ASSERT_MSG(!guard_commit_ || first > committed_, "raft: truncating at or below the commit index");
   if (first == unstable_offset_ + unstable_.size()) {
     // Plain append to the tail.
   } else if (first <= unstable_offset_) {
@@ -147,6 +152,7 @@ void RaftLog::restore(const Snapshot& snap) {
 }
 
 std::vector<Entry> RaftLog::next_entries_to_apply(Index limit, uint64_t max_bytes) const {
+  limit = std::min(limit, last_index());
   const Index lo = std::max(applied_ + 1, first_index());
   if (lo > limit) return {};
   auto ents = entries(lo, limit + 1, max_bytes);
@@ -155,6 +161,7 @@ std::vector<Entry> RaftLog::next_entries_to_apply(Index limit, uint64_t max_byte
 }
 
 bool RaftLog::has_entries_to_apply(Index limit) const {
+  limit = std::min(limit, last_index());
   return std::max(applied_ + 1, first_index()) <= limit;
 }
 

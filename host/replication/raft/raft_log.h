@@ -16,7 +16,9 @@ namespace tally::raft {
 // committed never decreases, nothing at or below committed is ever truncated.
 class RaftLog {
  public:
-  RaftLog(const Storage* storage, Index committed, Index applied);
+  // guard_commit=false lifts the never-truncate-below-commit assertion, so the planted bugs that
+  // break it show up as divergent replicas for the simulator's checkers instead of an abort.
+  RaftLog(const Storage* storage, Index committed, Index applied, bool guard_commit = true);
 
   Index first_index() const;
   Index last_index() const;
@@ -63,6 +65,7 @@ class RaftLog {
   std::optional<Snapshot> unstable_snapshot_;
   Index committed_;
   Index applied_;
+  bool guard_commit_;
 };
 
 }  // namespace tally::raft

@@ -52,6 +52,7 @@ struct ConfState {
   std::vector<NodeId> learners;  // sorted, unique, disjoint from voters
 
   bool operator==(const ConfState&) const = default;
+  bool empty() const { return voters.empty() && learners.empty(); }
 };
 
 // Single-server membership change: one node added, promoted or removed per entry.
@@ -64,6 +65,9 @@ enum class ConfChangeType : uint8_t {
 struct ConfChange {
   ConfChangeType type = ConfChangeType::kAddVoter;
   NodeId node = kNoNode;
+  // The full membership once applied, filled in by the leader at proposal time, so a node that
+  // joins with an empty configuration learns the whole group from the entry itself.
+  ConfState conf_after;
 
   bool operator==(const ConfChange&) const = default;
   std::string encode() const;

@@ -1,0 +1,105 @@
+// Linearizable reads: ReadIndex on the leader and through followers, and lease reads.
+#include "tests/unit/raft/test_util.h"
+
+namespace tally::raft::testing {
+namespace {
+
+TEST(ReadIndex, LeaderConfirmsWithAHeartbeatQuorumBeforeAnswering) {
+  Cluster c;
+  start_cluster(c, 3);
+  ASSERT_TRUE(c.raw(1).propose("a").is_ok());
+  c.settle();
+  ASSERT_TRUE(c.raw(1).read_index("r1").is_ok());
+  c.process_ready(1, nullptr);
+  EXPECT_TRUE(c.node(1).reads.empty());  // not before a quorum answered the heartbeat round
+  c.settle();
+  ASSERT_EQ(c.node(1).reads.size(), 1u);
+  EXPECT_EQ(c.node(1).reads[0].index, 2u);
+  EXPECT_EQ(c.node(1).reads[0].context, "r1");
+}
+
+TEST(ReadIndex, DeposedLeaderNeverAnswers) {
+  Cluster c;
+  start_cluster(c, 3);
+  c.partition({{1}, {2, 3}});
+  ASSERT_TRUE(c.raw(1).read_index("stale").is_ok());
+  c.settle();
+  for (int t = 0; t < 30; ++t) {
+    c.raw(2).tick();
+    c.raw(3).tick();
+    c.settle();
+  }
+  ASSERT_NE(c.leader(), kNoNode);
+  EXPECT_TRUE(c.node(1).reads.empty());
+}
+
+TEST(ReadIndex, RefusedUntilTheLeaderCommittedAnEntryOfItsTerm) {
+  Cluster c;
+  c.add_nodes(range_ids(3), range_ids(3), {}, test_config());
+  elect_without_commit(c, 1);
+  EXPECT_EQ(c.raw(1).read_index("early").code(), Code::kUnavailable);
+  c.settle();
+  EXPECT_TRUE(c.raw(1).read_index("later").is_ok());
+}
+
+TEST(ReadIndex, FollowerForwardsToTheLeader) {
+  Cluster c;
+  start_cluster(c, 3);
+  ASSERT_TRUE(c.raw(1).propose("a").is_ok());
+  c.settle();
+  ASSERT_TRUE(c.raw(3).read_index("f1").is_ok());
+  c.settle();
+  ASSERT_EQ(c.node(3).reads.size(), 1u);
+  EXPECT_EQ(c.node(3).reads[0].index, 2u);
+  EXPECT_TRUE(c.node(1).reads.empty());
+}
+
+TEST(LeaseRead, ServedLocallyWhileTheLeaseHoldsThenConfirmedAgain) {
+  Cluster c;
+  Config cfg = test_config();
+  cfg.lease_read.enabled = true;
+  cfg.lease_read.tick_interval_ms = 100;  // lease = 10 ticks * 100 ms - drift
+  cfg.lease_read.clock_drift_max_ms = 50;
+  start_cluster(c, 3, cfg);
+  c.raw(1).set_time_ms(1000);
+  c.tick_all(1);  // heartbeat round sent at 1000 ms, acknowledged by both followers
+  c.raw(1).set_time_ms(1900);
+  ASSERT_TRUE(c.raw(1).read_index("fast").is_ok());
+  c.process_ready(1, nullptr);
+  ASSERT_EQ(c.node(1).reads.size(), 1u);  // no heartbeat round needed
+  EXPECT_TRUE(c.queue().empty());
+  // 1000 + 1000 - 50 = 1950: at 1960 the lease no longer covers the drift bound.
+  c.raw(1).set_time_ms(1960);
+  ASSERT_TRUE(c.raw(1).read_index("slow").is_ok());
+  c.process_ready(1, nullptr);
+  EXPECT_EQ(c.node(1).reads.size(), 1u);
+  EXPECT_FALSE(c.queue().empty());  // a heartbeat round confirms it instead
+  c.settle();
+  EXPECT_EQ(c.node(1).reads.size(), 2u);
+}
+
+TEST(LeaseRead, PartitionedLeaderStopsServingOnceTheLeaseRunsOut) {
+  Cluster c;
+  Config cfg = test_config();
+  cfg.lease_read.enabled = true;
+  start_cluster(c, 3, cfg);
+  c.raw(1).set_time_ms(0);
+  c.tick_all(1);
+  c.partition({{1}, {2, 3}});
+  c.raw(1).set_time_ms(2000);
+  ASSERT_TRUE(c.raw(1).read_index("late").is_ok());
+  c.settle();
+  EXPECT_TRUE(c.node(1).reads.empty());
+}
+
+TEST(LeaseRead, ConfigRequiresCheckQuorum) {
+  Config cfg = test_config();
+  cfg.id = 1;
+  cfg.voters = {1};
+  cfg.lease_read.enabled = true;
+  cfg.check_quorum = false;
+  EXPECT_FALSE(cfg.validate().is_ok());
+}
+
+}  // namespace
+}  // namespace tally::raft::testing
