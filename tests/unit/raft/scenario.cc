@@ -249,6 +249,34 @@ std::string ScenarioRunner::run(const std::string& command) {
     }
     return "";
   }
+  if (cmd == "run") {
+    // run N: N rounds of (tick every live node, stabilize) printing only changes of role, term
+    // or leader, so long stretches of heartbeats stay readable.
+    if (a.positional.size() != 1) return error_line(Status::invalid("usage: run ROUNDS"));
+    auto rounds = parse_u64(a.positional[0]);
+    if (!rounds.is_ok()) return error_line(rounds.status());
+    if (rounds.value() > kScenarioTicksMax) return error_line(Status::invalid("too many rounds"));
+    auto signature = [&](NodeId n) -> std::string {
+      if (!cluster_.node(n).raw) return "crashed";
+      RawNode& r = cluster_.raw(n);
+      return std::string(role_name(r.role())) + " term=" + std::to_string(r.term()) +
+             " leader=" + std::to_string(r.leader());
+    };
+    std::map<NodeId, std::string> last;
+    for (NodeId n : cluster_.ids()) last[n] = signature(n);
+    for (uint64_t r = 1; r <= rounds.value(); ++r) {
+      for (NodeId n : cluster_.ids()) {
+        if (cluster_.node(n).raw) cluster_.raw(n).tick();
+      }
+      cluster_.settle();
+      for (NodeId n : cluster_.ids()) {
+        const std::string sig = signature(n);
+        if (sig != last[n]) out += "round " + std::to_string(r) + ": " + std::to_string(n) + " " + sig + "\n";
+        last[n] = sig;
+      }
+    }
+    return out;
+  }
   if (cmd == "set-time") {
     // set-time ID|all MS: the monotonic clock used for lease reads.
     if (a.positional.size() != 2) return error_line(Status::invalid("usage: set-time ID|all MS"));
