@@ -309,5 +309,44 @@ TEST(LwwKernel, TiesKeepCurrentThenEarliestIncoming) {
   EXPECT_EQ(results[1].node, 3u);
 }
 
+TEST(LwwKernel, KeysWithoutVersionsKeepTheirCurrentOne) {
+  // No items at all: every key is one empty record and comes back unchanged.
+  Rng rng(5);
+  LwwCase c;
+  fill_lww(rng, 9, 0, &c);
+  std::vector<uint32_t> key_starts(10);
+  std::vector<LwwRecord> records(lww_records_max(c.batch));
+  uint64_t n = 0;
+  ASSERT_TRUE(pack_lww(c.batch, key_starts, records, &n).is_ok());
+  ASSERT_EQ(n, 9u);
+  std::vector<LwwResult> results(9);
+  LwwKernelSim sim;
+  auto r = sim.run(std::span<const LwwRecord>(records.data(), n), results, Traffic{200, 200, 3});
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  for (uint32_t k = 0; k < 9; ++k) {
+    EXPECT_EQ(results[k].hlc, c.current_hlc[k]);
+    EXPECT_EQ(results[k].node, c.current_node[k]);
+    EXPECT_EQ(results[k].source, kNoSourceHw);
+  }
+}
+
+TEST(Layout, RejectsShortBuffers) {
+  Rng rng(6);
+  LwwCase c;
+  fill_lww(rng, 4, 10, &c);
+  std::vector<uint32_t> key_starts(5);
+  std::vector<LwwRecord> records(lww_records_max(c.batch) - 1);
+  uint64_t n = 0;
+  EXPECT_EQ(pack_lww(c.batch, key_starts, records, &n).code(), Code::kInvalidArgument);
+  TallyCase t;
+  fill_tally(rng, 3, 2, &t);
+  std::vector<TallyRecord> tally(4);
+  EXPECT_EQ(pack_tally(t.batch, tally).code(), Code::kInvalidArgument);
+  // A read result with bits above the stale mask is a device fault, not data.
+  std::vector<uint64_t> results(5, 0);
+  results[3] = uint64_t{1} << 20;
+  EXPECT_EQ(unpack_tally(results, t.batch).code(), Code::kCorruption);
+}
+
 }  // namespace
 }  // namespace tally::drivers::fpga
