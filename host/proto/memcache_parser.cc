@@ -178,6 +178,7 @@ ParseStatus McParser::parse(std::string_view buf, McRequest& out) {
     if (rest.size() > limit + 1) {
       error_.assign(kErrLineTooLong);
       error_closes_ = true;
+      consumed_ = base;
       return ParseStatus::kError;
     }
     consumed_ = base;
@@ -189,6 +190,7 @@ ParseStatus McParser::parse(std::string_view buf, McRequest& out) {
   if (content_end > limit) {
     error_.assign(kErrLineTooLong);
     error_closes_ = true;
+    consumed_ = base;
     return ParseStatus::kError;
   }
   const size_t line_bytes = end + 1;
