@@ -85,12 +85,25 @@ void release(VerilatedContext& context, std::unique_ptr<Model>& model) {
   TALLY_ASSERT(model == nullptr);
 }
 
+// Registers without a reset start from seeded random values, as on silicon, so a kernel that relies on
+// power-up zeros fails in simulation too.
+constexpr int kRandomizeInitialValues = 2;
+constexpr uint64_t kInitialValueSeed = 0x7a11;
+
+std::unique_ptr<VerilatedContext> make_context() {
+  auto context = std::make_unique<VerilatedContext>();
+  context->randReset(kRandomizeInitialValues);
+  context->randSeed(static_cast<int>(kInitialValueSeed));
+  TALLY_ASSERT(context->randReset() == kRandomizeInitialValues);
+  return context;
+}
+
 uint64_t crc_beats_of(uint32_t bytes) { return std::max<uint64_t>(1, (uint64_t{bytes} + kCrcBeatBytes - 1) / kCrcBeatBytes); }
 
 }  // namespace
 
 CrcKernelSim::CrcKernelSim()
-    : context_(std::make_unique<VerilatedContext>()),
+    : context_(make_context()),
       model_(std::make_unique<Vcrc32c_stream>(context_.get(), "crc32c_stream")) {}
 CrcKernelSim::~CrcKernelSim() { release(*context_, model_); }
 
@@ -144,7 +157,7 @@ Result<SimStats> CrcKernelSim::run(std::span<const uint8_t> blob, std::span<cons
 }
 
 TallyKernelSim::TallyKernelSim()
-    : context_(std::make_unique<VerilatedContext>()),
+    : context_(make_context()),
       model_(std::make_unique<Vtally_quorum>(context_.get(), "tally_quorum")) {}
 TallyKernelSim::~TallyKernelSim() { release(*context_, model_); }
 
@@ -171,7 +184,7 @@ Result<SimStats> TallyKernelSim::run(std::span<const TallyRecord> records, std::
 }
 
 LwwKernelSim::LwwKernelSim()
-    : context_(std::make_unique<VerilatedContext>()),
+    : context_(make_context()),
       model_(std::make_unique<Vresolve_lww>(context_.get(), "resolve_lww")) {}
 LwwKernelSim::~LwwKernelSim() { release(*context_, model_); }
 
