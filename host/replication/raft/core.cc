@@ -168,6 +168,7 @@ void Core::reset(Term term) {
   randomized_election_timeout_ =
       config_.election_tick + static_cast<uint32_t>(rng_.uniform(config_.election_tick));
   lead_transferee_ = kNoNode;
+  timeout_now_sent_ = false;
   votes_.clear();
   inflights_.clear();
   snapshot_wait_.clear();
@@ -491,9 +492,10 @@ void Core::handle_snapshot(const Message& m) {
   if (md.index <= log_.committed()) {
     r.index = log_.committed();
   } else if (log_.match_term(md.index, md.term)) {
-    // We already have the entry the snapshot ends at: just move the commit index forward.
+    // We already have the entry the snapshot ends at: just move the commit index forward. Reply
+    // with the commit index, not our last index: entries past it may be stale, from an old term.
     log_.commit_to(md.index);
-    r.index = log_.last_index();
+    r.index = log_.committed();
   } else {
     log_.restore(m.snapshot);
     apply_conf_state(md.conf);
@@ -557,6 +559,7 @@ void Core::handle_append_resp(const Message& m) {
     if (!send_append(m.from, false)) break;
   }
   if (m.from == lead_transferee_ && pr.match == log_.last_index()) {
+    timeout_now_sent_ = true;
     Message t;
     t.type = MessageType::kTimeoutNow;
     t.to = m.from;
@@ -844,7 +847,11 @@ void Core::release_reads() {
 }
 
 bool Core::lease_valid() const {
-  if (!config_.lease_read.enabled || !config_.check_quorum || lead_transferee_ != kNoNode) return false;
+  // After a TimeoutNow the target may win the next term at any moment, even if this transfer is
+  // later aborted here: no more lease reads in this term.
+  if (!config_.lease_read.enabled || !config_.check_quorum || lead_transferee_ != kNoNode || timeout_now_sent_) {
+    return false;
+  }
   const uint64_t acked = quorum_acked_round();
   const uint64_t lease_ms = static_cast<uint64_t>(config_.election_tick) * config_.lease_read.tick_interval_ms;
   for (const auto& [round, sent_ms] : round_sent_ms_) {
@@ -865,6 +872,7 @@ Status Core::transfer_leader(NodeId target) {
   election_elapsed_ = 0;  // the transfer must finish within an election timeout
   Progress& pr = prs_.at(target);
   if (pr.match == log_.last_index()) {
+    timeout_now_sent_ = true;
     Message t;
     t.type = MessageType::kTimeoutNow;
     t.to = target;
@@ -947,8 +955,10 @@ Ready Core::ready() {
   for (const Message& m : rd.messages) {
     if (m.type == MessageType::kPreVote || m.type == MessageType::kPreVoteResp) continue;
     TALLY_ASSERT_MSG(m.term <= persisted.term, "raft: message sent at an unpersisted term");
+    // A grant is safe once its vote is persisted, or once a later term is (that term forbids
+    // voting again in the grant's term).
     if (m.type == MessageType::kVoteResp && !m.reject && !config_.bugs.vote_without_persist) {
-      TALLY_ASSERT_MSG(persisted.term == m.term && persisted.vote == m.to, "raft: vote granted but not persisted");
+      TALLY_ASSERT_MSG(persisted.term > m.term || persisted.vote == m.to, "raft: vote granted but not persisted");
     }
   }
   // Invariant: nothing is applied before it is committed (unless that bug is planted).

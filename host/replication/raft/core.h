@@ -133,6 +133,7 @@ class Core {
   uint32_t randomized_election_timeout_ = 0;
   Index pending_conf_index_ = 0;
   NodeId lead_transferee_ = kNoNode;
+  bool timeout_now_sent_ = false;
 
   // Reads: heartbeat rounds and the highest round each peer acknowledged.
   uint64_t round_ = 0;

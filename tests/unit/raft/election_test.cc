@@ -221,3 +221,36 @@ TEST(Learner, NeverCampaigns) {
 
 }  // namespace
 }  // namespace tally::raft::testing
+
+namespace tally::raft::testing {
+namespace {
+
+TEST(Election, GrantSupersededByAHigherTermBeforeTheReadyIsStillSafeToSend) {
+  MemoryStorage s;
+  Config cfg = test_config();
+  cfg.id = 2;
+  cfg.voters = {1, 2, 3};
+  auto raw = RawNode::create(cfg, &s).value();
+  Message v;
+  v.type = MessageType::kVote;
+  v.from = 1;
+  v.to = 2;
+  v.term = 5;
+  ASSERT_TRUE(raw->step(v).is_ok());
+  Message a;
+  a.type = MessageType::kHeartbeat;
+  a.from = 3;
+  a.to = 2;
+  a.term = 6;
+  ASSERT_TRUE(raw->step(a).is_ok());
+  Ready rd = raw->ready();  // the term-6 hard state covers the term-5 grant
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->term, 6u);
+  EXPECT_EQ(rd.hard_state->vote, kNoNode);
+  ASSERT_EQ(rd.messages.size(), 2u);
+  EXPECT_EQ(rd.messages[0].type, MessageType::kVoteResp);
+  EXPECT_FALSE(rd.messages[0].reject);
+}
+
+}  // namespace
+}  // namespace tally::raft::testing

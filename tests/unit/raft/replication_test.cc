@@ -325,3 +325,33 @@ TEST(Restart, NodeRecoversItsLogAndReappliesCommittedEntries) {
 
 }  // namespace
 }  // namespace tally::raft::testing
+
+namespace tally::raft::testing {
+namespace {
+
+TEST(Snapshot, FollowerThatHasTheSnapshotPointRepliesWithItsCommitNotItsStaleTail) {
+  MemoryStorage s;
+  std::vector<Entry> ents;
+  for (Index i = 1; i <= 4; ++i) ents.push_back(Entry{1, i, EntryType::kNormal, "x"});
+  ASSERT_TRUE(s.append(ents).is_ok());
+  s.set_hard_state(HardState{1, 1, 2});
+  Config cfg = test_config();
+  cfg.id = 2;
+  cfg.voters = {1, 2, 3};
+  auto raw = RawNode::create(cfg, &s).value();
+  Message m;
+  m.type = MessageType::kSnapshot;
+  m.from = 3;
+  m.to = 2;
+  m.term = 2;
+  m.snapshot.metadata = SnapshotMetadata{3, 1, ConfState{{1, 2, 3}, {}}};
+  ASSERT_TRUE(raw->step(m).is_ok());
+  Ready rd = raw->ready();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].index, 3u);  // entry 4 may be from a dead term: never claim it
+  EXPECT_FALSE(rd.snapshot.has_value());
+  EXPECT_EQ(raw->commit_index(), 3u);
+}
+
+}  // namespace
+}  // namespace tally::raft::testing
