@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <malloc.h>
+
 #include "host/common/rng.h"
 #include "host/store/store.h"
 
@@ -142,6 +144,37 @@ TEST(Store, MemoryAccountingMatchesEntriesAndReturnsToBaseline) {
   std::printf("bytes per key (16B key, 32B value): %.1f\n", per_key);
   s.flush();
   EXPECT_EQ(s.used_memory_bytes(), base);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kPlainMalloc = false;  // ASan's allocator does not report through mallinfo2
+#else
+constexpr bool kPlainMalloc = true;
+#endif
+
+// Bytes in use from the allocator: small chunks plus mmap-ed blocks (big bucket arrays).
+size_t heap_bytes() {
+  const struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+TEST(Store, AccountingAgreesWithTheAllocator) {
+  if (!kPlainMalloc) GTEST_SKIP() << "allocator replaced";
+  Store s;
+  const size_t heap0 = heap_bytes();
+  const uint64_t used0 = s.used_memory_bytes();
+  for (int i = 0; i < 50000; ++i) {
+    s.set_string(key_of(i), "some value of thirty-two bytes..", i % 3 == 0 ? kNow + 1000 : 0, false);
+  }
+  for (int i = 0; i < 200; ++i) {
+    Entry* set = s.create_set("set:" + std::to_string(i));
+    for (int m = 0; m < 50; ++m) s.set_add(set, "member-number-" + std::to_string(m));
+  }
+  const double heap = static_cast<double>(heap_bytes() - heap0);
+  const double used = static_cast<double>(s.used_memory_bytes() - used0);
+  std::printf("allocator grew %.0f bytes, store accounts %.0f\n", heap, used);
+  EXPECT_GT(used, heap * 0.97);
+  EXPECT_LT(used, heap * 1.03);
 }
 
 TEST(Store, NoEvictionRefusesWritesOverTheLimit) {
