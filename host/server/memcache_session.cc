@@ -635,7 +635,14 @@ bool MemcacheSession::handle(const McRequest& req, std::string_view raw) {
     if (retrieval) out.append("END\r\n");
     return true;
   }
-  // Away on other shards: each re-parses its copy of the request (or of its own keys' part).
+  // Away on other shards: each re-parses its copy of the request (or of its own keys' part). The
+  // consumed bytes can begin with the tail of a rejected data block: the request starts at the line
+  // holding its first key (or, keyless, at the last line).
+  {
+    size_t anchor = req.keys.empty() ? raw.size() - 1 : static_cast<size_t>(req.keys[0].data() - raw.data());
+    size_t nl = anchor == 0 ? std::string_view::npos : raw.rfind('\n', anchor - 1);
+    if (nl != std::string_view::npos) raw.remove_prefix(nl + 1);
+  }
   waiting_ = true;
   auto parts = std::make_shared<std::vector<std::string>>(server_.shard_count());
   if (several && retrieval) {

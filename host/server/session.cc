@@ -39,7 +39,7 @@ std::string lower(std::string_view s) {
 }  // namespace
 
 void run_data_command(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv,
-                      proto::ReplyWriter& out) {
+                      proto::ReplyWriter& out, bool record) {
   TALLY_ASSERT(e.data != nullptr);
   TALLY_ASSERT(!argv.empty());
   CommandCounters& counters = shard.metrics->per_command[e.index];
@@ -53,6 +53,7 @@ void run_data_command(Shard& shard, const CommandEntry& e, std::span<const std::
   const uint64_t t0 = now_ns();
   ExecContext ctx{*shard.store, out, now_ms};
   e.data->handler(ctx, argv);
+  if (!record) return;
   const bool error = out.buffer().size() > before && out.buffer()[before] == '-';
   counters.record(now_ns() - t0, error);
   CommandCounters::bump(shard.metrics->commands_processed);

@@ -107,7 +107,8 @@ class Session final : public net::ConnHandler {
 };
 
 // Runs one data command on `shard` (its thread) and appends the reply; shared by local and remote paths.
+// `record` false: the caller counts the call itself (one client command split over several shards).
 void run_data_command(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv,
-                      proto::ReplyWriter& out);
+                      proto::ReplyWriter& out, bool record = true);
 
 }  // namespace tally::server

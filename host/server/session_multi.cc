@@ -3,6 +3,7 @@
 #include <charconv>
 #include <memory>
 
+#include "host/common/clock.h"
 #include "host/common/rng.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
@@ -71,7 +72,13 @@ void Session::execute_multi_shard(const CommandEntry& e, std::span<const std::st
 
   // Each shard's part of the command; an empty part means the shard has nothing to do.
   auto parts = std::make_shared<std::vector<std::vector<std::string>>>(shards);
-  auto complete = [home, conn_id, seq](std::string reply) {
+  const uint64_t t0 = SystemClock::instance().monotonic_ns();
+  const uint32_t index = e.index;
+  // Counted once here, however many shards ran a part.
+  auto complete = [home, conn_id, seq, t0, index](std::string reply) {
+    const bool error = !reply.empty() && reply[0] == '-';
+    home->metrics->per_command[index].record(SystemClock::instance().monotonic_ns() - t0, error);
+    CommandCounters::bump(home->metrics->commands_processed);
     if (Session* s = Session::lookup(*home, conn_id)) s->complete_reply(seq, reply);
   };
   auto run_parts = [this, parts, resp, &e](std::function<void(std::vector<std::string>&)> merge) {
@@ -84,7 +91,7 @@ void Session::execute_multi_shard(const CommandEntry& e, std::span<const std::st
           std::vector<std::string_view> av(part.begin(), part.end());
           std::string out;
           proto::ReplyWriter w(out, resp);
-          run_data_command(s, *entry, av, w);
+          run_data_command(s, *entry, av, w, /*record=*/false);
           return out;
         },
         [] { return true; }, std::move(merge));

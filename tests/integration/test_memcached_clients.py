@@ -108,7 +108,7 @@ class MemcachedTest(unittest.TestCase):
         subprocess.run(["memccp", servers, "/tmp/tally-memccp-test.txt"], check=True, timeout=20)
         out = subprocess.run(["memccat", servers, "tally-memccp-test.txt"], capture_output=True, text=True,
                              timeout=20)
-        self.assertEqual(out.stdout, "file body")
+        self.assertEqual(out.stdout.rstrip("\n"), "file body")
         stat = subprocess.run(["memcstat", servers], capture_output=True, text=True, timeout=20)
         self.assertIn("curr_items", stat.stdout)
         ping = subprocess.run(["memcping", servers], timeout=20)
