@@ -132,6 +132,39 @@ bool RaftChecker::observe_apply(uint32_t group, raft::NodeId node, const raft::E
   return true;
 }
 
+bool RaftChecker::check_commit_durable(uint32_t group, raft::NodeId leader, raft::Index index,
+                                       const std::vector<std::pair<raft::NodeId, const raft::Storage*>>& logs) {
+  TALLY_ASSERT(group < groups_.size());
+  TALLY_ASSERT(!logs.empty());
+  const raft::Storage* leader_log = nullptr;
+  for (const auto& [id, log] : logs) {
+    if (id == leader) leader_log = log;
+  }
+  if (leader_log == nullptr) return true;  // a leader outside its own configuration is stepping down
+  Result<raft::Term> committed_term = leader_log->term(index);
+  if (!committed_term.is_ok()) return true;
+  // Raft's up-to-date order: last term, then last index.
+  auto last = [](const raft::Storage* s) {
+    Result<raft::Term> t = s->term(s->last_index());
+    return std::make_pair(t.is_ok() ? *t : 0, s->last_index());
+  };
+  const size_t quorum = logs.size() / 2 + 1;
+  for (const auto& [x, xlog] : logs) {
+    Result<raft::Term> t = xlog->term(index);
+    if (t.is_ok() && *t == *committed_term) continue;
+    size_t would_vote = 0;
+    for (const auto& [y, ylog] : logs) would_vote += last(ylog) <= last(xlog) ? 1 : 0;
+    if (would_vote >= quorum) {
+      return fail("leader completeness",
+                  where(group, leader) + " committed index " + std::to_string(index) + " (term " +
+                      std::to_string(*committed_term) + ") although node " + std::to_string(x) +
+                      ", which lacks it, holds a log as up-to-date as " + std::to_string(would_vote) + " of " +
+                      std::to_string(logs.size()) + " voters and could be elected");
+    }
+  }
+  return true;
+}
+
 bool RaftChecker::check_log_matching(uint32_t group,
                                      const std::vector<std::pair<raft::NodeId, const raft::Storage*>>& logs) {
   TALLY_ASSERT(group < groups_.size());

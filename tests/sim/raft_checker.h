@@ -30,6 +30,11 @@ class RaftChecker {
                      const raft::Ready& ready, const raft::Storage& log_before);
   // A replica applied one committed entry.
   bool observe_apply(uint32_t group, raft::NodeId node, const raft::Entry& entry);
+  // Leader completeness, predictively: when a leader commits `index`, no voter lacking that
+  // entry may be able to win an election (hold a log at least as up-to-date as a majority's).
+  // `logs` are every voter's log, crashed ones included (what they would restart with).
+  bool check_commit_durable(uint32_t group, raft::NodeId leader, raft::Index index,
+                            const std::vector<std::pair<raft::NodeId, const raft::Storage*>>& logs);
   // Log matching over the given replicas' logs of one group.
   bool check_log_matching(uint32_t group, const std::vector<std::pair<raft::NodeId, const raft::Storage*>>& logs);
   // A replica crashed: it is no longer leader of anything until it is elected again.

@@ -476,6 +476,11 @@ void World::handle_ready(Node& n, Replica& r) {
       crash(n);  // written but not synced, nothing sent: the torn-tail case
       return;
     }
+    if (rd.hard_state && rd.hard_state->commit > commit_before && r.raft->role() == raft::Role::kLeader) {
+      std::vector<std::pair<raft::NodeId, const raft::Storage*>> logs;
+      for (raft::NodeId v : r.raft->status().conf.voters) logs.emplace_back(v, &node(v).replicas[r.group].disk.live());
+      if (!checker_.check_commit_durable(r.group, n.id, rd.hard_state->commit, logs)) return;
+    }
     // Targeted fault: a leader dies the moment it decides a commit, before telling anyone, so
     // the next leader must already hold what it committed.
     if (rd.hard_state && rd.hard_state->commit > commit_before && r.raft->role() == raft::Role::kLeader && now_ns_ < fault_end_ns_ && rng_.chance(1, 12)) {
