@@ -1,0 +1,263 @@
+// Differential test: the same command stream goes to our handlers and to a real redis-server
+// (RESP2 and RESP3); replies must be byte-identical. Skips when redis-server is not installed.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "host/common/rng.h"
+#include "host/server/commands/command.h"
+#include "host/store/store.h"
+
+namespace tally::server {
+namespace {
+
+constexpr const char* kRedisServer = "/usr/bin/redis-server";
+constexpr int kConnectAttemptsMax = 200;  // 10 ms apart
+constexpr size_t kReplyBytesMax = 1 << 20;
+
+// Length of the first complete RESP reply in buf, or 0 if incomplete.
+size_t reply_length(const std::string& buf, size_t at = 0) {
+  if (at >= buf.size()) return 0;
+  const size_t eol = buf.find("\r\n", at);
+  if (eol == std::string::npos) return 0;
+  const char t = buf[at];
+  const std::string head = buf.substr(at + 1, eol - at - 1);
+  size_t p = eol + 2;
+  if (t == '$' || t == '=' || t == '!') {
+    const long n = std::stol(head);
+    if (n < 0) return p - at;
+    return buf.size() >= p + n + 2 ? p + n + 2 - at : 0;
+  }
+  if (t == '*' || t == '~' || t == '%' || t == '>') {
+    long n = std::stol(head);
+    if (n < 0) return p - at;
+    if (t == '%') n *= 2;
+    for (long i = 0; i < n; ++i) {
+      const size_t len = reply_length(buf, p);
+      if (len == 0) return 0;
+      p += len;
+    }
+    return p - at;
+  }
+  return p - at;  // simple types: + - : _ , # (
+}
+
+class RedisProcess {
+ public:
+  bool start() {
+    path_ = std::string("/tmp/tally-store-diff-").append(std::to_string(getpid())).append(".sock");
+    unlink(path_.c_str());
+    pid_ = fork();
+    if (pid_ == 0) {
+      execl(kRedisServer, kRedisServer, "--port", "0", "--unixsocket", path_.c_str(), "--save", "",
+            "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    for (int i = 0; i < kConnectAttemptsMax; ++i) {
+      fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path_.c_str());
+      if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return true;
+      close(fd_);
+      fd_ = -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  ~RedisProcess() {
+    if (fd_ >= 0) close(fd_);
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    unlink(path_.c_str());
+  }
+  std::string call(const std::vector<std::string>& argv) {
+    std::string req = std::string("*").append(std::to_string(argv.size())).append("\r\n");
+    for (const auto& a : argv) req.append("$").append(std::to_string(a.size())).append("\r\n").append(a).append("\r\n");
+    EXPECT_EQ(write(fd_, req.data(), req.size()), static_cast<ssize_t>(req.size()));
+    std::string buf;
+    char chunk[65536];
+    while (buf.size() < kReplyBytesMax) {
+      const size_t len = reply_length(buf);
+      if (len > 0) return buf.substr(0, len);
+      const ssize_t n = read(fd_, chunk, sizeof chunk);
+      if (n <= 0) break;
+      buf.append(chunk, static_cast<size_t>(n));
+    }
+    ADD_FAILURE() << "no reply from redis-server";
+    return "";
+  }
+
+ private:
+  std::string path_;
+  pid_t pid_ = -1;
+  int fd_ = -1;
+};
+
+class RedisDiff : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kRedisServer, X_OK) != 0) GTEST_SKIP() << "redis-server not installed";
+    ASSERT_TRUE(redis_.start());
+    redis_.call({"FLUSHALL"});
+  }
+  std::string ours(const std::vector<std::string>& args) {
+    std::vector<std::string_view> argv(args.begin(), args.end());
+    const CommandSpec* spec = find_data_command(argv[0]);
+    if (spec == nullptr) return "no such command";
+    const int n = static_cast<int>(argv.size());
+    if ((spec->arity > 0 && n != spec->arity) || (spec->arity < 0 && n < -spec->arity)) {
+      return std::string("-ERR wrong number of arguments for '").append(spec->name).append("' command\r\n");
+    }
+    buf_.clear();
+    out_.set_resp(resp_);
+    ExecContext ctx{store_, out_, now_ms()};
+    spec->handler(ctx, argv);
+    return buf_;
+  }
+  static uint64_t now_ms() {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch()).count());
+  }
+  void same(const std::vector<std::string>& argv) {
+    std::string line;
+    for (const auto& a : argv) line += a + " ";
+    EXPECT_EQ(ours(argv), redis_.call(argv)) << line << " (RESP" << resp_ << ")";
+  }
+  void hello(int resp) {
+    resp_ = resp;
+    redis_.call({"HELLO", std::to_string(resp)});
+  }
+
+  RedisProcess redis_;
+  store::Store store_;
+  std::string buf_;
+  proto::ReplyWriter out_{buf_};
+  int resp_ = 2;
+};
+
+// Commands whose replies do not depend on hash order or randomness, on a small keyspace so
+// types collide often (WRONGTYPE paths) and counters overflow sometimes.
+TEST_F(RedisDiff, RandomDeterministicCommands) {
+  Rng rng(2024);
+  const std::vector<std::string> keys = {"a", "b", "c", "n", "s", "h"};
+  const std::vector<std::string> vals = {"0", "1", "-1", "10", "abc", "9223372036854775806", "-9223372036854775807",
+                                         "1.5", "", "007", " 1", "1e3", "x y"};
+  auto key = [&] { return keys[rng.uniform(keys.size())]; };
+  auto val = [&] { return vals[rng.uniform(vals.size())]; };
+  auto num = [&] { return std::to_string(static_cast<int64_t>(rng.uniform(40)) - 20); };
+  for (int round = 0; round < 2; ++round) {
+    hello(round == 0 ? 2 : 3);
+    for (int i = 0; i < 3000; ++i) {
+      switch (rng.uniform(34)) {
+        case 0: same({"SET", key(), val()}); break;
+        case 1: same({"GET", key()}); break;
+        case 2: same({"INCR", key()}); break;
+        case 3: same({"INCRBY", key(), val()}); break;
+        case 4: same({"DECRBY", key(), num()}); break;
+        case 5: same({"APPEND", key(), val()}); break;
+        case 6: same({"STRLEN", key()}); break;
+        case 7: same({"GETRANGE", key(), num(), num()}); break;
+        case 8: same({"SETRANGE", key(), std::to_string(rng.uniform(8)), val()}); break;
+        case 9: same({"DEL", key(), key()}); break;
+        case 10: same({"EXISTS", key(), key()}); break;
+        case 11: same({"TYPE", key()}); break;
+        case 12: same({"SADD", key(), val(), val()}); break;
+        case 13: same({"SREM", key(), val()}); break;
+        case 14: same({"SISMEMBER", key(), val()}); break;
+        case 15: same({"SCARD", key()}); break;
+        case 16: same({"HSET", key(), val(), val()}); break;
+        case 17: same({"HGET", key(), val()}); break;
+        case 18: same({"HDEL", key(), val()}); break;
+        case 19: same({"HLEN", key()}); break;
+        case 20: same({"HINCRBY", key(), val(), num()}); break;
+        case 21: same({"HEXISTS", key(), val()}); break;
+        case 22: same({"MSET", key(), val(), key(), val()}); break;
+        case 23: same({"MGET", key(), key(), key()}); break;
+        case 24: same({"SETNX", key(), val()}); break;
+        case 25: same({"GETSET", key(), val()}); break;
+        case 26: same({"GETDEL", key()}); break;
+        case 27: same({"RENAME", key(), key()}); break;
+        case 28: same({"INCRBYFLOAT", key(), val()}); break;
+        case 29: same({"SMISMEMBER", key(), val(), val()}); break;
+        case 30: same({"HMGET", key(), val(), val()}); break;
+        case 31: same({"HSTRLEN", key(), val()}); break;
+        case 32: same({"SET", key(), val(), rng.chance(1, 2) ? "NX" : "XX", "GET"}); break;
+        case 33: same({"HINCRBYFLOAT", key(), val(), val()}); break;
+      }
+      if (HasFailure()) return;
+    }
+    same({"DBSIZE"});
+  }
+}
+
+TEST_F(RedisDiff, ErrorTextsAndEdgeCases) {
+  for (int resp : {2, 3}) {
+    hello(resp);
+    same({"FLUSHALL"});
+    same({"SET", "k", "v", "EX", "0"});
+    same({"SET", "k", "v", "PX", "x"});
+    same({"SET", "k", "v", "NX", "XX"});
+    same({"SET", "k", "v", "KEEPTTL", "PX", "5"});
+    same({"SET", "k", "10", "EX", "100"});
+    same({"TTL", "k"});
+    same({"EXPIRE", "k", "10", "NX", "XX"});
+    same({"EXPIRE", "k", "10", "GT", "LT"});
+    same({"EXPIRE", "k", "10", "bogus"});
+    same({"EXPIRE", "k", "99999999999999999"});
+    same({"EXPIRE", "k", "200", "GT"});
+    same({"TTL", "k"});
+    same({"PERSIST", "k"});
+    same({"TTL", "k"});
+    same({"SETEX", "k", "0", "v"});
+    same({"GETEX", "k", "EX", "-1"});
+    same({"SETRANGE", "k", "-1", "x"});
+    same({"SETRANGE", "k", "536870912", "x"});
+    same({"DECRBY", "k", "-9223372036854775808"});
+    same({"INCRBYFLOAT", "k", "inf"});
+    same({"RENAME", "missing", "x"});
+    same({"MSET", "a", "1", "b"});
+    same({"HSET", "h", "a", "1", "b"});
+    same({"SADD", "s", "a", "b", "c"});
+    same({"SPOP", "s", "-1"});
+    same({"SRANDMEMBER", "s", "-0"});
+    same({"SRANDMEMBER", "missing", "5"});
+    same({"SPOP", "missing", "5"});
+    same({"SMEMBERS", "missing"});
+    same({"HGETALL", "missing"});
+    same({"HRANDFIELD", "missing"});
+    same({"SINTERCARD", "0", "s"});
+    same({"SINTERCARD", "5", "s"});
+    same({"SINTERCARD", "1", "s", "LIMIT", "-1"});
+    same({"SINTERCARD", "1", "s", "LIMIT", "2"});
+    same({"SCAN", "x"});
+    same({"SCAN", "0", "COUNT", "0"});
+    same({"SSCAN", "k", "0"});
+    same({"FLUSHDB", "now"});
+    same({"HSET", "h", "f", "1.5", "t", "abc"});
+    same({"HINCRBYFLOAT", "h", "f", "inf"});
+    same({"HINCRBYFLOAT", "h", "t", "1"});
+    same({"HINCRBY", "h", "t", "1"});
+    same({"HINCRBYFLOAT", "h", "f", "2.25"});
+    same({"HLEN", "h"});
+    same({"SMOVE", "s", "k", "a"});
+    same({"SMOVE", "s", "d", "a"});
+    same({"SINTERSTORE", "dst", "s", "d"});
+    same({"SUNIONSTORE", "dst", "s", "d"});
+    same({"SDIFFSTORE", "dst", "s", "d"});
+    same({"GETRANGE", "k", "-1", "-5"});
+  }
+}
+
+}  // namespace
+}  // namespace tally::server
