@@ -1,0 +1,33 @@
+// Socket helpers shared by the reactor backends: listening sockets with SO_REUSEPORT,
+// peer/local addresses of accepted connections, and per-connection socket options.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "host/common/status.h"
+
+namespace tally::net {
+
+inline constexpr int kListenBacklog = 4096;  // capped by net.core.somaxconn
+
+// A non-blocking listening TCP socket bound to host:port with SO_REUSEADDR and SO_REUSEPORT.
+// host is a numeric address or a name ("localhost"); port 0 lets the kernel pick.
+Result<int> open_listener(const std::string& host, uint16_t port);
+
+// The port a socket is bound to.
+Result<uint16_t> bound_port(int fd);
+
+struct PeerInfo {
+  std::string peer;        // "ip:port", IPv6 as "[ip]:port"
+  bool loopback = false;
+  uint16_t local_port = 0;
+};
+
+// Describes an accepted socket; empty peer when the socket is already gone.
+PeerInfo describe_accepted(int fd);
+
+// Options every accepted connection gets: TCP_NODELAY (replies go out as soon as they are written).
+void tune_accepted(int fd);
+
+}  // namespace tally::net
