@@ -8,7 +8,7 @@ rtl="$here/rtl"
 reports="$here/reports"
 kernels=("$@")
 if ((${#kernels[@]} == 0)); then
-  kernels=(crc32c_stream tally_quorum resolve_lww)
+  kernels=(crc32c_stream tally_quorum resolve_lww tally_ctrl_regs)
 fi
 command -v yosys >/dev/null || { echo "synth.sh: yosys not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 mkdir -p "$reports"
