@@ -275,14 +275,29 @@ RespParser::LineResult RespParser::find_line_end(std::string_view buf, const cha
   return LineResult::kFound;
 }
 
+bool RespParser::short_line_end(std::string_view buf, size_t& end) const {
+  // Header lines are nearly always a few digits: reading them directly beats a memchr call. Whatever
+  // this accepts, find_line_end would accept the same way (no '\r' before `end`, within the bound).
+  const size_t limit = std::min(buf.size(), pos_ + 1 + kInt64CharsMax);
+  size_t i = pos_ + 1;
+  if (i < limit && buf[i] == '-') ++i;
+  while (i < limit && buf[i] >= '0' && buf[i] <= '9') ++i;
+  if (i + 1 >= buf.size() || buf[i] != '\r' || buf[i + 1] != '\n') return false;
+  if (i - pos_ > limits_.max_inline_bytes) return false;
+  end = i;
+  return true;
+}
+
 ParseStatus RespParser::parse_multibulk(std::string_view buf, Command& out) {
   // Each pass reads one header line or one bulk; a command has at most max_multibulk() bulks.
   while (true) {
     if (mode_ == Mode::kCount) {
       size_t end = 0;
-      const LineResult lr = find_line_end(buf, kErrMbulkTooBig, kErrMultibulkLen, end);
-      if (lr == LineResult::kError) return ParseStatus::kError;
-      if (lr == LineResult::kIncomplete) return ParseStatus::kIncomplete;
+      if (!short_line_end(buf, end)) {
+        const LineResult lr = find_line_end(buf, kErrMbulkTooBig, kErrMultibulkLen, end);
+        if (lr == LineResult::kError) return ParseStatus::kError;
+        if (lr == LineResult::kIncomplete) return ParseStatus::kIncomplete;
+      }
       int64_t count = 0;
       if (!parse_strict_int64(buf.substr(pos_ + 1, end - pos_ - 1), count) ||
           count > static_cast<int64_t>(max_multibulk())) {
@@ -306,11 +321,13 @@ ParseStatus RespParser::parse_multibulk(std::string_view buf, Command& out) {
       }
       if (buf[pos_] != '$') return fail_expected_dollar(buf[pos_]);
       size_t end = 0;
-      const LineResult lr = find_line_end(buf, kErrBulkTooBig, kErrBulkLen, end);
-      if (lr == LineResult::kError) return ParseStatus::kError;
-      if (lr == LineResult::kIncomplete) {
-        needed_hint_ = std::max(needed_hint_, pos_ + kMinArgBytes * args_left_);
-        return ParseStatus::kIncomplete;
+      if (!short_line_end(buf, end)) {
+        const LineResult lr = find_line_end(buf, kErrBulkTooBig, kErrBulkLen, end);
+        if (lr == LineResult::kError) return ParseStatus::kError;
+        if (lr == LineResult::kIncomplete) {
+          needed_hint_ = std::max(needed_hint_, pos_ + kMinArgBytes * args_left_);
+          return ParseStatus::kIncomplete;
+        }
       }
       int64_t len = 0;
       if (!parse_strict_int64(buf.substr(pos_ + 1, end - pos_ - 1), len) || len < 0 ||

@@ -69,6 +69,8 @@ class RespParser {
   // kFound sets `end` to the index of its '\r'; kError has set error_.
   LineResult find_line_end(std::string_view buf, const char* too_big_error, const char* bad_error,
                            size_t& end);
+  // Fast path for a complete short numeric header line at pos_; false means "use find_line_end".
+  bool short_line_end(std::string_view buf, size_t& end) const;
   ParseStatus fail(const char* text);
   ParseStatus fail_expected_dollar(char got);
   size_t max_multibulk() const;

@@ -19,8 +19,9 @@ struct Outcome {
 };
 
 std::string encode(const std::vector<std::string>& argv) {
-  std::string s = "*" + std::to_string(argv.size()) + "\r\n";
-  for (const auto& a : argv) s += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+  std::string s = "*";
+  s.append(std::to_string(argv.size())).append("\r\n");
+  for (const auto& a : argv) s.append("$").append(std::to_string(a.size())).append("\r\n").append(a).append("\r\n");
   return s;
 }
 
