@@ -97,7 +97,7 @@ std::string Session::describe(uint64_t now_ms) const {
                   " sub=0 psub=0 ssub=0 multi=-1 qbuf=" + std::to_string(in_.size()) +
                   " obl=0 oll=" + std::to_string(pending_.size()) +
                   " omem=" + std::to_string(conn_->pending_output_bytes()) + " resp=" + std::to_string(writer_.resp()) +
-                  " lib-name=" + lib_name_ + " lib-ver=" + lib_ver_ + " cmd=" + last_command_ +
+                  " lib-name=" + lib_name_ + " lib-ver=" + lib_ver_ + " cmd=" + std::string(last_command_) +
                   " user=default shard=" + std::to_string(home_.id) + "\n";
   return s;
 }
@@ -130,15 +130,34 @@ void Session::on_data(net::Conn& c, std::string_view data) {
     c.close_now();
     return;
   }
-  in_.append(data);
-  process_input();
+  if (in_.empty()) {
+    // The common case: parse straight from the receive buffer and keep only an unfinished tail.
+    const size_t used = process(data);
+    if (!closed_ && used < data.size()) in_.assign(data.substr(used));
+  } else {
+    in_.append(data);
+    process_input();
+  }
 }
 
 bool Session::over_inflight_limit() const { return pending_.size() >= server_.config().pipeline_inflight_max; }
 
 void Session::process_input() {
+  const size_t pos = process(in_);
+  if (closed_) return;
+  if (pos > 0) {
+    if (pos >= in_.size()) {
+      in_.clear();
+      if (in_.capacity() > kCompactThresholdBytes) in_.shrink_to_fit();
+    } else {
+      in_.erase(0, pos);
+    }
+  }
+}
+
+size_t Session::process(std::string_view input) {
   size_t pos = 0;
-  while (!closed_ && !close_after_reply_ && pos < in_.size()) {
+  while (!closed_ && !close_after_reply_ && pos < input.size()) {
     if (over_inflight_limit()) {
       // Back-pressure: stop reading until earlier replies come back.
       if (!paused_) {
@@ -147,14 +166,14 @@ void Session::process_input() {
       }
       break;
     }
-    std::string_view view(in_.data() + pos, in_.size() - pos);
+    std::string_view view = input.substr(pos);
     cmd_.clear();
     proto::ParseStatus st = parser_.parse(view, cmd_);
     if (st == proto::ParseStatus::kIncomplete) {
       // A prefix of empty commands may have been consumed; the parser restarts after it.
       const size_t skipped = parser_.consumed();
       if (size_t need = parser_.bytes_needed_hint(); need > view.size()) {
-        in_.reserve(pos + std::min<size_t>(need, server_.config().client_query_buffer_limit_bytes));
+        in_.reserve(std::min<size_t>(need, server_.config().client_query_buffer_limit_bytes));
       }
       pos += skipped;
       break;
@@ -166,7 +185,7 @@ void Session::process_input() {
       writer_.error(parser_.error());
       writer_.set_buffer(conn_->out());
       close_after_reply_ = true;
-      pos = in_.size();
+      pos = input.size();
       break;
     }
     const size_t consumed = parser_.consumed();
@@ -176,15 +195,8 @@ void Session::process_input() {
     pos += consumed;
   }
   flush_remote_batch();
-  if (pos > 0) {
-    if (pos >= in_.size()) {
-      in_.clear();
-      if (in_.capacity() > kCompactThresholdBytes) in_.shrink_to_fit();
-    } else {
-      in_.erase(0, pos);
-    }
-  }
   if (close_after_reply_ && pending_.empty() && !closed_) conn_->close_after_flush();
+  return pos;
 }
 
 std::string& Session::reply_target() {
@@ -246,7 +258,7 @@ bool Session::execute(std::span<const std::string_view> argv) {
     }
     return true;
   }
-  last_command_ = std::string(e->name);
+  last_command_ = e->name;
   if (!authenticated_ && !(e->flags & kCmdNoAuth)) {
     flush_remote_batch();
     CommandCounters::bump(home_.metrics->per_command[e->index].rejected);

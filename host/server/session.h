@@ -58,6 +58,8 @@ class Session final : public net::ConnHandler {
 
  private:
   void process_input();
+  // Parses and runs the commands at the front of `input`; returns the bytes consumed.
+  size_t process(std::string_view input);
   // Returns false when the connection must stop processing (closed, or paused for back-pressure).
   bool execute(std::span<const std::string_view> argv);
   void execute_data(const CommandEntry& e, std::span<const std::string_view> argv);
@@ -84,7 +86,8 @@ class Session final : public net::ConnHandler {
   bool closed_ = false;
   bool paused_ = false;
   ReplyMode reply_mode_ = ReplyMode::kOn;
-  std::string name_, lib_name_, lib_ver_, last_command_;
+  std::string name_, lib_name_, lib_ver_;
+  std::string_view last_command_;  // a name from the static command table
 
   struct Pending {
     std::string bytes;
