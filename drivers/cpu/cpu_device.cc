@@ -40,20 +40,31 @@ CpuDevice::~CpuDevice() {
 }
 
 Status CpuDevice::submit(const Batch& batch, uint64_t tag) {
-  TALLY_RETURN_IF_ERROR(kernels::validate(batch));
   const uint32_t items = batch.items();
+  const bool inline_run = threads_.empty() || items < options_.bulk_items_min;
+  // Inline checksums validate inside the compute loop; everything else is validated here, once.
+  const bool fused = inline_run && batch.op == Op::kChecksum;
+  if (!fused) TALLY_RETURN_IF_ERROR(kernels::validate(batch));
   std::unique_lock lock(mu_);
   if (in_flight_ >= options_.in_flight_max) return Status::exhausted("cpu: in-flight batches at maximum");
   TALLY_ASSERT(completions_.size() <= options_.in_flight_max);
-  const bool inline_run = threads_.empty() || items < options_.bulk_items_min;
   if (inline_run) {
     ++in_flight_;
     lock.unlock();
     const uint64_t start_ns = now_ns();
-    Status st = kernels::run_reference(batch);
+    if (fused) {
+      Status st = kernels::checksum_cpu_checked(batch.checksum);
+      if (!st.is_ok()) {
+        lock.lock();
+        --in_flight_;
+        return st;
+      }
+    } else {
+      kernels::run_reference_validated(batch);
+    }
     const uint64_t elapsed_ns = now_ns() - start_ns;
     lock.lock();
-    completions_.push_back(Completion{tag, std::move(st), elapsed_ns});
+    completions_.push_back(Completion{tag, Status::ok(), elapsed_ns});
     done_cv_.notify_all();
     return Status::ok();
   }
@@ -82,11 +93,7 @@ void CpuDevice::run_task(const Task& task) {
   switch (b.op) {
     case Op::kChecksum: kernels::checksum_cpu(b.checksum, task.first, task.last); return;
     case Op::kPartition: kernels::partition_cpu(b.partition, task.first, task.last); return;
-    default: {
-      Status st = kernels::run_reference(b);
-      TALLY_ASSERT(st.is_ok());  // validated in submit
-      return;
-    }
+    default: kernels::run_reference_validated(b); return;  // validated in submit
   }
 }
 

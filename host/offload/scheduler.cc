@@ -41,10 +41,10 @@ double Scheduler::queued_ns(const Device* device) const {
   return ns;
 }
 
-Device* Scheduler::choose(const Batch& batch) const {
+Device* Scheduler::choose(const Batch& batch) const { return choose(batch, batch.items(), batch.input_bytes()); }
+
+Device* Scheduler::choose(const Batch& batch, uint32_t items, uint64_t bytes) const {
   TALLY_ASSERT(!devices_.empty());
-  const uint32_t items = batch.items();
-  const uint64_t bytes = batch.input_bytes();
   Device* best = nullptr;
   double best_ns = 0;
   for (Device* d : devices_) {
@@ -74,7 +74,7 @@ Status Scheduler::submit(const Batch& batch, uint64_t tag) {
   TALLY_ASSERT_MSG(!devices_.empty(), "add the cpu device first");
   if (in_flight_.size() >= options_.in_flight_max) return Status::exhausted("offload: in-flight batches at maximum");
   const uint64_t bytes = batch.input_bytes();
-  Device* device = choose(batch);
+  Device* device = choose(batch, batch.items(), bytes);
   if (device == nullptr) device = cpu();  // every device full: the CPU queue is bounded by ours
   const Backend backend = device->capabilities().backend;
   Status st = submit_to(device, batch, tag, bytes, false, backend);

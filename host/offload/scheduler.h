@@ -75,6 +75,7 @@ class Scheduler {
     Backend original = Backend::kCpu;
   };
   double queued_ns(const Device* device) const;
+  Device* choose(const Batch& batch, uint32_t items, uint64_t bytes) const;
   Status submit_to(Device* device, const Batch& batch, uint64_t tag, uint64_t bytes, bool is_fallback,
                    Backend original);
   Device* cpu() const { return devices_.empty() ? nullptr : devices_[0]; }

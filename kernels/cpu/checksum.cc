@@ -3,6 +3,8 @@
 
 #include <xxhash.h>
 
+#include <string>
+
 #include "kernels/cpu/reference.h"
 #include "kernels/cpu/slot.h"
 
@@ -27,6 +29,23 @@ void checksum_cpu(const ChecksumBatch& b, uint32_t first, uint32_t last) {
   for (uint32_t i = first; i < last; ++i) {
     b.crc_out[i] = crc32c(b.blob + b.offsets[i], b.lengths[i]);
   }
+}
+
+Status checksum_cpu_checked(const ChecksumBatch& b) {
+  if (b.items > kBatchItemsMax || b.blob_bytes > kBatchBlobBytesMax) return Status::invalid("checksum: batch too large");
+  if (b.items > 0 && (b.offsets == nullptr || b.lengths == nullptr || b.crc_out == nullptr)) {
+    return Status::invalid("checksum: missing arrays");
+  }
+  if (b.blob == nullptr && b.blob_bytes > 0) return Status::invalid("checksum: missing blob");
+  for (uint32_t i = 0; i < b.items; ++i) {
+    const uint64_t off = b.offsets[i];
+    const uint32_t len = b.lengths[i];
+    if (len > kChecksumItemBytesMax || off > b.blob_bytes || b.blob_bytes - off < len) {
+      return Status::invalid("checksum: range " + std::to_string(i) + " outside the blob");
+    }
+    b.crc_out[i] = ~crc32_iscsi(const_cast<uint8_t*>(b.blob + off), static_cast<int>(len), 0xffffffffu);
+  }
+  return Status::ok();
 }
 
 void partition_cpu(const PartitionBatch& b, uint32_t first, uint32_t last) {

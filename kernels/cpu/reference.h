@@ -26,6 +26,9 @@ Status validate_merkle(const MerkleBatch& b);
 // References: batches must have passed validate. [first, last) selects items so a thread pool can
 // split one batch; the whole batch is [0, items).
 void checksum_cpu(const ChecksumBatch& b, uint32_t first, uint32_t last);
+// Validation fused into the checksum loop (one pass over offsets and lengths instead of two): the CPU
+// backend's path for inline batches. On an invalid range, returns kInvalidArgument with outputs partial.
+Status checksum_cpu_checked(const ChecksumBatch& b);
 void partition_cpu(const PartitionBatch& b, uint32_t first, uint32_t last);
 void tally_cpu(const TallyBatch& b);
 void resolve_lww_cpu(const LwwBatch& b);
@@ -38,5 +41,7 @@ void merkle_cpu(const MerkleBatch& b);
 
 // Runs any batch on the calling thread.
 Status run_reference(const Batch& batch);
+// The same for a batch that has already passed validate() (drivers validate once, at submit).
+void run_reference_validated(const Batch& batch);
 
 }  // namespace tally::kernels

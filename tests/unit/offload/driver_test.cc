@@ -1,7 +1,11 @@
 // The cpu driver against the CPU reference, inline and with its thread pool, and its bounds.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <type_traits>
+
 #include "drivers/cpu/cpu_device.h"
+#include "drivers/cuda/layout.h"
 #include "kernels/cpu/reference.h"
 #include "tests/unit/offload/differential.h"
 
@@ -63,6 +67,51 @@ TEST(CpuDevice, InFlightBoundAndInvalidBatches) {
   // A range past the end of the blob is refused at submit.
   c.batch().checksum.blob_bytes = 0;
   EXPECT_EQ(dev.submit(c.batch(), 4).code(), Code::kInvalidArgument);
+  // The inline path validates inside the checksum loop: same answer, nothing left in flight.
+  CpuDevice inline_dev(CpuDeviceOptions{.threads = 0});
+  EXPECT_EQ(inline_dev.submit(c.batch(), 5).code(), Code::kInvalidArgument);
+  EXPECT_EQ(inline_dev.in_flight(), 0u);
+}
+
+// The staging layout the cuda driver uses, exercised on the CPU: relocate every array of a batch into
+// one buffer (inputs, then outputs), run the reference on the relocated view, copy outputs back.
+TEST(StagingLayout, RelocatedBatchComputesTheSameOutputs) {
+  Rng rng(21);
+  for (size_t o = 0; o < kernels::kOpCount; ++o) {
+    for (const BatchShape& shape : kernels::testing::differential_shapes(static_cast<Op>(o), /*large=*/false)) {
+      SCOPED_TRACE(kernels::testing::shape_name(shape));
+      OwnedBatch expected = OwnedBatch::random(shape, rng);
+      OwnedBatch actual = expected;
+      actual.poison_outputs(0x77);
+      ASSERT_TRUE(kernels::run_reference(expected.batch()).is_ok());
+      Batch view = actual.batch();
+      std::vector<uint8_t> staging;
+      std::vector<std::pair<uint64_t, uint64_t>> outputs;  // (offset, bytes) in placement order
+      uint64_t at = 0;
+      layout::for_each_array(view, [&](auto*& ptr, uint64_t bytes, bool output) {
+        staging.resize(at + bytes + 8);
+        if (!output && bytes > 0) std::memcpy(staging.data() + at, ptr, bytes);
+        if (output) outputs.push_back({at, bytes});
+        at += bytes + 8;
+      });
+      at = 0;
+      layout::for_each_array(view, [&](auto*& ptr, uint64_t bytes, bool) {
+        using T = std::remove_cv_t<std::remove_pointer_t<std::remove_reference_t<decltype(ptr)>>>;
+        ptr = reinterpret_cast<T*>(staging.data() + at);
+        at += bytes + 8;
+      });
+      ASSERT_TRUE(kernels::run_reference(view).is_ok());
+      size_t k = 0;
+      Batch host = actual.batch();
+      layout::for_each_array(host, [&](auto*& ptr, uint64_t bytes, bool output) {
+        if (!output) return;
+        ASSERT_EQ(outputs[k].second, bytes);
+        if (bytes > 0) std::memcpy(const_cast<void*>(static_cast<const void*>(ptr)), staging.data() + outputs[k].first, bytes);
+        ++k;
+      });
+      EXPECT_EQ(expected.compare_outputs(actual), "");
+    }
+  }
 }
 
 }  // namespace

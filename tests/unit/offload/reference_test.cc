@@ -171,3 +171,31 @@ TEST(Merkle, BuildIsOrderIndependentAndDiffFindsChangedBuckets) {
 
 }  // namespace
 }  // namespace tally::kernels
+
+#include "host/common/rng.h"
+#include "kernels/cpu/crc32c_math.h"
+
+namespace tally::kernels {
+namespace {
+
+// The split-and-combine arithmetic the CUDA checksum kernel uses, checked against ISA-L on the CPU.
+TEST(Crc32cMath, SplitRawCrcsCombineToIsalResult) {
+  Rng rng(77);
+  std::vector<uint8_t> buf(70'000);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng.next());
+  for (uint64_t n : {0ull, 1ull, 9ull, 31ull, 32ull, 1000ull, 65'537ull}) {
+    for (uint32_t parts : {1u, 2u, 7u, 32u}) {
+      uint32_t raw = 0;
+      for (uint32_t p = 0; p < parts; ++p) {
+        const uint64_t first = n * p / parts, last = n * (p + 1) / parts;
+        const uint32_t piece = crc32c_math::raw_update(0, buf.data() + first, last - first, crc32c_math::kTable.data());
+        raw ^= crc32c_math::shift(piece, n - last, crc32c_math::kPowers.data());
+      }
+      EXPECT_EQ(crc32c_math::finish(raw, n, crc32c_math::kPowers.data()), crc32c(buf.data(), n))
+          << "bytes=" << n << " parts=" << parts;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tally::kernels

@@ -1,0 +1,326 @@
+// Offload sweep: timing every backend on the same random batches, CSV, gnuplot plots, calibration.
+#include "benchmarks/offload/sweep.h"
+
+#include <isa-l/crc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "drivers/cpu/cpu_device.h"
+#include "host/offload/scheduler.h"
+#include "kernels/cpu/reference.h"
+#include "kernels/testing/batch_gen.h"
+#ifdef TALLY_HAVE_CUDA_DRIVER
+#include "drivers/cuda/cuda_device.h"
+#endif
+#ifdef TALLY_HAVE_FPGA_SIM
+#include "drivers/fpga_sim/fpga_sim_device.h"
+#endif
+
+namespace tally::bench {
+
+namespace {
+
+constexpr uint32_t kSweepRunsMin = 3;
+constexpr uint32_t kPartitionKeyBytes = 16;
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+kernels::BatchShape shape_for(Op op, uint32_t items, uint32_t item_bytes) {
+  kernels::BatchShape s;
+  s.op = op;
+  s.items = items;
+  if (op == Op::kChecksum || op == Op::kPartition) s.item_bytes_min = s.item_bytes_max = item_bytes;
+  if (op == Op::kMerkle) s.merkle_depth = 10, s.merkle_partitions = 16;
+  return s;
+}
+
+// Bytes a point's blob would take, to skip points beyond the memory bound before generating them.
+uint64_t blob_estimate(Op op, uint32_t items, uint32_t item_bytes) {
+  if (op == Op::kChecksum || op == Op::kPartition) return uint64_t{items} * (item_bytes + 4);
+  return uint64_t{items} * 160;  // the widest record: a PN-counter version
+}
+
+std::vector<uint32_t> batch_sizes(uint32_t max_items) {
+  std::vector<uint32_t> out;
+  for (uint64_t n = 1; n <= max_items && n <= kernels::kBatchItemsMax; n *= 4) out.push_back(static_cast<uint32_t>(n));
+  if (out.empty() || out.back() != std::min(max_items, kernels::kBatchItemsMax)) {
+    out.push_back(std::min(max_items, kernels::kBatchItemsMax));
+  }
+  return out;
+}
+
+// Runs fn until the time budget is spent (at least kSweepRunsMin times); returns sorted seconds.
+template <typename Fn>
+std::vector<double> time_runs(const SweepOptions& o, Fn&& fn) {
+  fn();  // warm caches, pages and device code
+  std::vector<double> samples;
+  const double start = now_s();
+  while (samples.size() < o.runs_per_point_max &&
+         (samples.size() < kSweepRunsMin || now_s() - start < o.seconds_per_point)) {
+    const double t0 = now_s();
+    fn();
+    samples.push_back(now_s() - t0);
+  }
+  std::sort(samples.begin(), samples.end());
+  return samples;
+}
+
+double percentile(const std::vector<double>& sorted, double q) {
+  TALLY_ASSERT(!sorted.empty());
+  const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(q * static_cast<double>(sorted.size())));
+  return sorted[i];
+}
+
+// ISA-L's own crc32_iscsi over the same ranges: the physical anchor for the checksum op.
+void isal_checksum(const kernels::ChecksumBatch& b) {
+  for (uint32_t i = 0; i < b.items; ++i) {
+    b.crc_out[i] = ~crc32_iscsi(const_cast<uint8_t*>(b.blob + b.offsets[i]), static_cast<int>(b.lengths[i]), 0xffffffffu);
+  }
+}
+
+}  // namespace
+
+bool parse_op(const std::string& name, Op* out) {
+  for (size_t o = 0; o < kernels::kOpCount; ++o) {
+    if (name == kernels::op_name(static_cast<Op>(o))) {
+      *out = static_cast<Op>(o);
+      return true;
+    }
+  }
+  return false;
+}
+
+drivers::Device* Backends::find(const std::string& name) const {
+  for (const auto& [n, d] : devices) {
+    if (n == name) return d.get();
+  }
+  return nullptr;
+}
+
+Backends open_backends(const std::vector<std::string>& names) {
+  Backends out;
+  for (const std::string& name : names) {
+    if (name == "cpu") {
+      // One core: the cost model's cpu parameters are per core, like the targets they are judged by.
+      out.devices.emplace_back(name, std::make_unique<drivers::CpuDevice>(drivers::CpuDeviceOptions{.threads = 0, .in_flight_max = 1024}));
+    } else if (name == "cuda") {
+#ifdef TALLY_HAVE_CUDA_DRIVER
+      auto dev = drivers::CudaDevice::open();
+      if (dev.is_ok()) {
+        out.devices.emplace_back(name, std::move(dev).value());
+      } else {
+        out.absent += "cuda: " + dev.status().message() + "; ";
+      }
+#else
+      out.absent += "cuda: not built; ";
+#endif
+    } else if (name == "fpga_sim") {
+#ifdef TALLY_HAVE_FPGA_SIM
+      out.devices.emplace_back(name, std::make_unique<drivers::FpgaSimDevice>());
+#else
+      out.absent += "fpga_sim: not built; ";
+#endif
+    }
+  }
+  return out;
+}
+
+std::vector<SweepPoint> run_sweep(const SweepOptions& o, std::string* log) {
+  TALLY_ASSERT(log != nullptr);
+  TALLY_ASSERT(o.max_items >= 1);
+  std::vector<std::string> device_names;
+  bool want_isal = false, want_auto = false;
+  for (const std::string& b : o.backends) {
+    if (b == "isal") want_isal = true;
+    else if (b == "auto") want_auto = true;
+    else device_names.push_back(b);
+  }
+  if (want_auto && std::find(device_names.begin(), device_names.end(), "cpu") == device_names.end()) {
+    device_names.insert(device_names.begin(), "cpu");
+  }
+  Backends backends = open_backends(device_names);
+  if (!backends.absent.empty()) *log += "absent backends: " + backends.absent + "\n";
+  std::unique_ptr<offload::Scheduler> sched;
+  if (want_auto) {
+    Result<offload::CostModel> model = offload::CostModel::load_or_defaults(o.calibration_path);
+    if (!model.is_ok()) {
+      *log += "calibration: " + model.status().to_string() + "; using defaults\n";
+      model = offload::CostModel::defaults();
+    }
+    sched = std::make_unique<offload::Scheduler>(model.value(), SystemClock::instance());
+    for (auto& [name, dev] : backends.devices) sched->add_device(dev.get());
+  }
+
+  std::vector<SweepPoint> points;
+  Rng rng(o.seed);
+  for (Op op : o.ops) {
+    const std::vector<uint32_t> sizes = op == Op::kChecksum ? o.checksum_item_bytes
+                                        : op == Op::kPartition ? std::vector<uint32_t>{kPartitionKeyBytes}
+                                                               : std::vector<uint32_t>{0};
+    for (uint32_t item_bytes : sizes) {
+      for (uint32_t items : batch_sizes(o.max_items)) {
+        if (blob_estimate(op, items, item_bytes) > o.batch_bytes_max) continue;
+        kernels::OwnedBatch batch = kernels::OwnedBatch::random(shape_for(op, items, item_bytes), rng);
+        const uint64_t bytes = batch.batch().input_bytes();
+        auto record = [&](const std::string& backend, const std::vector<double>& s, const std::string& chosen) {
+          SweepPoint p{op, backend, items, item_bytes, bytes, 0, 0, percentile(s, 0.5) * 1e6, percentile(s, 0.99) * 1e6, chosen};
+          p.items_per_s = items / (p.p50_us * 1e-6);
+          p.bytes_per_s = static_cast<double>(bytes) / (p.p50_us * 1e-6);
+          points.push_back(p);
+        };
+        for (auto& [name, dev] : backends.devices) {
+          drivers::Device* d = dev.get();
+          if (!d->healthy() || !d->capabilities().limits(op).supported) continue;
+          bool ok = true;
+          const auto s = time_runs(o, [&] { ok = ok && drivers::run_sync(*d, batch.batch()).is_ok(); });
+          if (!ok) {
+            *log += std::string("skipped ") + kernels::op_name(op) + " on " + name + ": run failed\n";
+            continue;
+          }
+          record(name, s, "");
+        }
+        if (want_isal && op == Op::kChecksum) record("isal", time_runs(o, [&] { isal_checksum(batch.batch().checksum); }), "");
+        if (sched != nullptr) {
+          drivers::Device* chosen = sched->choose(batch.batch());
+          const std::string chosen_name = chosen ? drivers::backend_name(chosen->capabilities().backend) : "none";
+          record("auto", time_runs(o, [&] { TALLY_ASSERT(sched->run(batch.batch()).is_ok()); }), chosen_name);
+        }
+      }
+    }
+  }
+  return points;
+}
+
+Status write_csv(const std::vector<SweepPoint>& points, const std::string& path) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return Status::io_error("cannot write " + path);
+  out << "op,backend,batch_items,item_bytes,items_per_s,bytes_per_s,p50_us,p99_us,chosen\n";
+  for (const SweepPoint& p : points) {
+    char line[512];
+    std::snprintf(line, sizeof line, "%s,%s,%u,%u,%.1f,%.1f,%.3f,%.3f,%s\n", kernels::op_name(p.op), p.backend.c_str(),
+                  p.batch_items, p.item_bytes, p.items_per_s, p.bytes_per_s, p.p50_us, p.p99_us, p.chosen.c_str());
+    out << line;
+  }
+  out.close();
+  return out ? Status::ok() : Status::io_error("short write to " + path);
+}
+
+Status write_plots(const std::vector<SweepPoint>& points, const std::string& csv_path, std::string* log) {
+  namespace fs = std::filesystem;
+  const fs::path csv(csv_path);
+  const fs::path dir = csv.parent_path().empty() ? fs::path(".") : csv.parent_path();
+  const std::string stem = csv.stem().string();
+  const fs::path data_dir = dir / (stem + "-plotdata");
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) return Status::io_error("cannot create " + data_dir.string());
+  // One series per (op, item size, backend); one panel per (op, item size).
+  std::map<std::string, std::map<std::string, std::vector<const SweepPoint*>>> panels;
+  for (const SweepPoint& p : points) {
+    const std::string panel = std::string(kernels::op_name(p.op)) + (p.item_bytes ? "-" + std::to_string(p.item_bytes) + "B" : "");
+    panels[panel][p.backend].push_back(&p);
+  }
+  const fs::path script = data_dir / "plots.gp";
+  std::ofstream gp(script, std::ios::trunc);
+  gp << "set terminal pngcairo size 1400,900 noenhanced\nset logscale x 2\nset logscale y 10\nset grid\nset key left top\n";
+  for (const char* metric : {"throughput", "latency"}) {
+    gp << "set output '" << (dir / (stem + "-" + metric + ".png")).string() << "'\n";
+    const size_t n = panels.size();
+    const size_t cols = n <= 1 ? 1 : n <= 4 ? 2 : 3;
+    gp << "set multiplot layout " << (n + cols - 1) / cols << "," << cols << " title 'offload " << metric << "'\n";
+    for (const auto& [panel, series] : panels) {
+      gp << "unset arrow\nunset label\nset title '" << panel << "'\nset xlabel 'batch items'\n";
+      gp << "set ylabel '" << (std::string(metric) == "throughput" ? "items/s" : "p50 us") << "'\n";
+      // Crossover: the first batch size where a backend's p50 beats the CPU's, marked on the x axis.
+      auto cpu = series.find("cpu");
+      int arrow = 0;
+      if (cpu != series.end()) {
+        for (const auto& [backend, pts] : series) {
+          // isal is an anchor (not a backend the scheduler can pick) and auto is the scheduler itself.
+          if (backend == "cpu" || backend == "auto" || backend == "isal") continue;
+          for (const SweepPoint* p : pts) {
+            auto c = std::find_if(cpu->second.begin(), cpu->second.end(),
+                                  [&](const SweepPoint* q) { return q->batch_items == p->batch_items; });
+            if (c != cpu->second.end() && p->p50_us < (*c)->p50_us) {
+              ++arrow;
+              gp << "set arrow " << arrow << " from " << p->batch_items << ", graph 0 to " << p->batch_items
+                 << ", graph 1 nohead dt 2\n";
+              gp << "set label " << arrow << " '" << backend << " > cpu' at " << p->batch_items << ", graph "
+                 << (0.95 - 0.05 * arrow) << "\n";
+              if (std::string(metric) == "throughput") {
+                *log += "crossover " + panel + ": " + backend + " beats cpu from " + std::to_string(p->batch_items) + " items\n";
+              }
+              break;
+            }
+          }
+        }
+      }
+      gp << "plot ";
+      bool first = true;
+      for (const auto& [backend, pts] : series) {
+        const fs::path dat = data_dir / (panel + "-" + backend + ".dat");
+        std::ofstream d(dat, std::ios::trunc);
+        for (const SweepPoint* p : pts) d << p->batch_items << " " << p->items_per_s << " " << p->p50_us << "\n";
+        gp << (first ? "" : ", ") << "'" << dat.string() << "' using 1:" << (std::string(metric) == "throughput" ? 2 : 3)
+           << " with linespoints title '" << backend << "'";
+        first = false;
+      }
+      gp << "\n";
+    }
+    gp << "unset multiplot\n";
+  }
+  gp.close();
+  const std::string cmd = "gnuplot '" + script.string() + "' 2>&1";
+  if (std::system(cmd.c_str()) != 0) return Status::unavailable("gnuplot failed on " + script.string());
+  return Status::ok();
+}
+
+Result<offload::CostModel> calibrate(const std::vector<std::string>& backend_names, std::string* log) {
+  TALLY_ASSERT(log != nullptr);
+  offload::CostModel model = offload::CostModel::defaults();
+  Backends backends = open_backends(backend_names);
+  if (!backends.absent.empty()) *log += "absent backends: " + backends.absent + "\n";
+  SweepOptions o;
+  o.seconds_per_point = 0.02;
+  o.runs_per_point_max = 200;
+  Rng rng(7);
+  for (size_t oi = 0; oi < kernels::kOpCount; ++oi) {
+    const Op op = static_cast<Op>(oi);
+    for (auto& [name, dev] : backends.devices) {
+      if (!dev->capabilities().limits(op).supported) continue;
+      // Points that separate the three terms: few and many items, small and large items.
+      std::vector<offload::CostSample> samples;
+      const std::vector<uint32_t> item_sizes = op == Op::kChecksum ? std::vector<uint32_t>{64, 4096} : std::vector<uint32_t>{16};
+      for (uint32_t item_bytes : item_sizes) {
+        for (uint32_t items : {1u, 64u, 4096u, 65536u}) {
+          if (blob_estimate(op, items, item_bytes) > o.batch_bytes_max) continue;
+          kernels::OwnedBatch batch = kernels::OwnedBatch::random(shape_for(op, items, item_bytes), rng);
+          bool ok = true;
+          const auto s = time_runs(o, [&] { ok = ok && drivers::run_sync(*dev, batch.batch()).is_ok(); });
+          if (!ok) break;
+          samples.push_back({static_cast<double>(items), static_cast<double>(batch.batch().input_bytes()), percentile(s, 0.5) * 1e9});
+        }
+      }
+      if (samples.size() < 3) continue;
+      drivers::Backend backend;
+      TALLY_ASSERT(drivers::parse_backend(name, &backend));
+      const offload::CostParams p = offload::fit_cost(samples.data(), samples.size());
+      model.set(op, backend, p);
+      char line[256];
+      std::snprintf(line, sizeof line, "%s.%s: launch %.0f ns, %.2f ns/item, %.2f GB/s\n", kernels::op_name(op), name.c_str(),
+                    p.launch_ns, p.per_item_ns, p.bytes_per_ns);
+      *log += line;
+    }
+  }
+  return model;
+}
+
+}  // namespace tally::bench
