@@ -176,6 +176,18 @@ Status Server::listen_all() {
 void Server::on_tick(Shard& s) {
   const uint64_t now_ms = SystemClock::instance().wall_ms();
   store_tick(*s.store, now_ms, cfg_.active_expire_keys_per_tick);
+  if (const uint32_t timeout_s = config_snapshot().timeout_s; timeout_s != 0) {
+    // Idle clients go; the close itself happens off this loop over the session list.
+    for (Session* x : s.sessions) {
+      if (now_ms - x->last_active_ms() > uint64_t{timeout_s} * 1000) {
+        Shard* sh = &s;
+        uint64_t id = x->conn().id();
+        s.reactor->post([sh, id] {
+          if (net::Conn* c = sh->reactor->find(id)) c->close_now();
+        });
+      }
+    }
+  }
   StoreFigures f = store_figures(*s.store);
   ShardMetrics& m = *s.metrics;
   m.keys.store(f.keys, std::memory_order_relaxed);

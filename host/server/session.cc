@@ -66,6 +66,7 @@ Session::Session(Server& server, Shard& home, net::Conn& conn)
       conn_id_(conn.id()),
       client_id_(server.next_client_id()),
       created_ms_(SystemClock::instance().wall_ms()),
+      last_active_ms_(created_ms_),
       parser_(proto::RespLimits{.max_bulk_bytes = server.config().proto_max_bulk_len}),
       writer_(conn.out(), 2) {
   authenticated_ = server.requirepass().empty();
@@ -93,7 +94,7 @@ void Session::set_lib(std::string_view attr, std::string_view value) {
 std::string Session::describe(uint64_t now_ms) const {
   std::string s = "id=" + std::to_string(client_id_) + " addr=" + conn_->peer() +
                   " laddr=127.0.0.1:" + std::to_string(conn_->local_port()) + " fd=-1 name=" + name_ +
-                  " age=" + std::to_string((now_ms - created_ms_) / 1000) + " idle=0 flags=N db=0" +
+                  " age=" + std::to_string((now_ms - created_ms_) / 1000) + " idle=" + std::to_string((now_ms - last_active_ms_) / 1000) + " flags=N db=0" +
                   " sub=0 psub=0 ssub=0 multi=-1 qbuf=" + std::to_string(in_.size()) +
                   " obl=0 oll=" + std::to_string(pending_.size()) +
                   " omem=" + std::to_string(conn_->pending_output_bytes()) + " resp=" + std::to_string(writer_.resp()) +
@@ -124,6 +125,7 @@ void Session::on_close(net::Conn& c) {
 void Session::on_data(net::Conn& c, std::string_view data) {
   TALLY_ASSERT(&c == conn_);
   CommandCounters::bump(home_.metrics->net_input_bytes, data.size());
+  last_active_ms_ = SystemClock::instance().wall_ms();
   if (in_.size() + data.size() > server_.config().client_query_buffer_limit_bytes) {
     TALLY_LOG_WARN("closing client {}: query buffer over {} bytes", c.peer(),
                    server_.config().client_query_buffer_limit_bytes);

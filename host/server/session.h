@@ -45,6 +45,7 @@ class Session final : public net::ConnHandler {
   void set_lib(std::string_view attr, std::string_view value);
   void set_reply_mode(ReplyMode m) { reply_mode_ = m; }
   void close_after_reply() { close_after_reply_ = true; }
+  uint64_t last_active_ms() const { return last_active_ms_; }
   // One CLIENT LIST line for this session.
   std::string describe(uint64_t now_ms) const;
 
@@ -76,6 +77,7 @@ class Session final : public net::ConnHandler {
   uint64_t conn_id_;
   uint64_t client_id_;
   uint64_t created_ms_;
+  uint64_t last_active_ms_;
   proto::RespParser parser_;
   proto::Command cmd_;
   std::string in_;           // unconsumed input bytes

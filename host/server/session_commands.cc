@@ -530,7 +530,7 @@ const ConfigParam kConfigParams[] = {
     {"protected-mode", [](const Config& c) { return bool_text(c.protected_mode); }, nullptr},
     {"maxclients", [](const Config& c) { return std::to_string(c.maxclients); }, nullptr},
     {"timeout", [](const Config& c) { return std::to_string(c.timeout_s); }, set_u32<&Config::timeout_s, 1u << 30>},
-    {"hz", [](const Config& c) { return std::to_string(c.hz); }, set_u32<&Config::hz, 500>},
+    {"hz", [](const Config& c) { return std::to_string(c.hz); }, nullptr},  // the tick timer is set at start
     {"proto-max-bulk-len", [](const Config& c) { return std::to_string(c.proto_max_bulk_len); }, nullptr},
     {"client-query-buffer-limit", [](const Config& c) { return std::to_string(c.client_query_buffer_limit_bytes); },
      nullptr},

@@ -107,6 +107,20 @@ class MemoryLimitTest(unittest.TestCase):
             self.assertLessEqual(info["used_memory"], 2 * (1 << 20) + 4096)
 
 
+class IdleTimeoutTest(unittest.TestCase):
+    def test_idle_client_is_closed(self):
+        with Tallyd("--timeout", "1", threads=1) as srv:
+            idle = Raw(srv.port)
+            busy = Raw(srv.port)
+            for _ in range(8):
+                busy.send(resp("PING"))
+                busy.read_until(b"\r\n")
+                time.sleep(0.25)
+            self.assertTrue(idle.closed_by_peer(timeout=5))
+            busy.send(resp("PING"))
+            self.assertEqual(busy.read_until(b"\r\n"), b"+PONG\r\n")
+
+
 class LifecycleTest(unittest.TestCase):
     def test_shutdown_command_stops_cleanly(self):
         srv = Tallyd(threads=2)
