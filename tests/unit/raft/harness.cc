@@ -117,6 +117,8 @@ void Cluster::add_nodes(const std::vector<NodeId>& ids, const std::vector<NodeId
     Node n;
     n.config = base;
     n.config.id = id;
+    // Distinct election-timeout streams per node even when the caller gives one seed to all.
+    if (base.seed != 0) n.config.seed = base.seed * 1000003 + id;
     n.config.voters = voters;
     n.config.learners = learners;
     n.storage = std::make_unique<MemoryStorage>();
@@ -166,6 +168,7 @@ bool Cluster::process_ready(NodeId id, std::string* out) {
     TALLY_ASSERT(n.storage->apply_snapshot(*rd.snapshot).is_ok());
     n.applied = split_applied(rd.snapshot->data);
     n.applied_index = md.index;
+    if (on_snapshot) on_snapshot(id, *rd.snapshot);
   }
   if (!rd.entries.empty()) {
     o << "  entries:";
@@ -184,6 +187,7 @@ bool Cluster::process_ready(NodeId id, std::string* out) {
     o << "  apply:";
     for (const Entry& e : rd.committed_entries) {
       o << " " << format_entry(e);
+      if (on_apply) on_apply(id, e);
       if (e.type == EntryType::kNormal) n.applied.push_back(e.data);
       if (e.type == EntryType::kConfChange) {
         auto cc = ConfChange::decode(e.data);
@@ -305,6 +309,7 @@ Status Cluster::restart(NodeId id) {
 Status Cluster::compact(NodeId id, Index i) {
   Node& n = node(id);
   if (i > n.applied_index) return Status::invalid("compact past the applied index");
+  if (i < n.storage->first_index()) return Status(Code::kAlreadyExists, "already compacted");
   // The applied values up to i: entries after i were applied after it, so rebuild from the log.
   std::vector<std::string> upto = split_applied(n.storage->snapshot()->data);
   auto ents = n.storage->entries(n.storage->first_index(), i + 1, UINT64_MAX);

@@ -2,6 +2,7 @@
 // (queues, drops, partitions, one-way cuts), crashes and restarts, and text renderings for scenarios.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -63,6 +64,10 @@ class Cluster {
   std::string log_lines(NodeId id);
   NodeId leader() const;  // the live leader with the highest term, or kNoNode
   std::vector<Message>& queue() { return queue_; }
+  // Called for every entry a node applies, and for every snapshot it installs (entry.index = the
+  // snapshot index, type kNormal, data = the snapshot data).
+  std::function<void(NodeId, const Entry&)> on_apply;
+  std::function<void(NodeId, const Snapshot&)> on_snapshot;
 
  private:
   bool connected(NodeId from, NodeId to) const;
