@@ -310,7 +310,7 @@ McParser::LineResult McParser::parse_line(std::string_view line, McRequest& out)
     return LineResult::kRequest;
   }
   if (cmd == "version" || cmd == "quit" || cmd == "mn") {
-    if (n != 1) return line_error(kErrUnknown, false);
+    // memcached ignores words after these (memcached 1.6.18 answers "version 2" with VERSION).
     out.op = cmd == "version" ? McOp::kVersion : cmd == "quit" ? McOp::kQuit : McOp::kMetaNoop;
     return LineResult::kRequest;
   }
@@ -323,7 +323,7 @@ McParser::LineResult McParser::parse_line(std::string_view line, McRequest& out)
     if (n < 3) return line_error(kErrFormat, false);
     int64_t bytes = 0;
     if (!parse_i64(tokens_[2], bytes) || bytes < 0 || bytes > kDataBytesMax) {
-      return line_error(kErrDataChunk, true);
+      return line_error(kErrFormat, true);  // memcached's text; it reads on, Tally closes
     }
     swallow_after_error_ = static_cast<uint64_t>(bytes) + 2;
     const LineResult lr = parse_meta(out, 3);
@@ -354,8 +354,9 @@ McParser::LineResult McParser::parse_storage(McRequest& out) {
   }
   // From here on the data block's size is known: on an error it is swallowed, as memcached does.
   swallow_after_error_ = static_cast<uint64_t>(bytes) + 2;
+  // One extra word is "noreply" or ignored, as memcached does; more is not a storage command.
   out.noreply = n == expected + 1 && tokens_[n - 1] == "noreply";
-  if (n > expected + 1 || (n == expected + 1 && !out.noreply)) return line_error(kErrFormat, false);
+  if (n > expected + 1) return line_error(kErrUnknown, false);
   if (tokens_[1].size() > limits_.max_key_bytes) return line_error(kErrFormat, false);
   if (!parse_u32(tokens_[2], out.client_flags)) return line_error(kErrFormat, false);
   if (!parse_i64(tokens_[3], out.exptime)) return line_error(kErrFormat, false);

@@ -78,15 +78,16 @@ struct McLimits {
 //     asked for no reply (memcached then suppresses the error too, except for closing errors). When error_closes(), close after the
 //     reply: the stream cannot be resynchronised. Otherwise keep parsing: the bad line (and its data
 //     block, swallowed over the following calls when not yet here) is consumed.
-// Errors and whether they resynchronise:
-//   "ERROR"                                     unknown command or wrong argument count; resync.
-//   "CLIENT_ERROR bad command line format"      bad key/flags/exptime/cas/meta flag; resync (data
-//                                               block swallowed when the length was readable).
-//   "CLIENT_ERROR bad command line format" with a storage line whose length field cannot be read:
-//                                               close (the data block cannot be found).
-//   "CLIENT_ERROR bad data chunk"               data block not followed by CRLF: bytes+2 consumed as
-//                                               memcached does, resync; for ms with unreadable
-//                                               length: close.
+// Errors and whether they resynchronise (docs/protocols.md has the full table):
+//   "ERROR"                                     unknown command or wrong word count; resync (a
+//                                               storage line's data block is swallowed when its
+//                                               length was readable).
+//   "CLIENT_ERROR bad command line format"      bad key/flags/exptime/cas/meta flag; resync, data
+//                                               block swallowed when the length was readable.
+//   "CLIENT_ERROR bad command line format"      storage or ms line whose length word cannot be
+//                                               read: close (the data block cannot be found).
+//   "CLIENT_ERROR bad data chunk"               data block not followed by CRLF: bytes+2 consumed
+//                                               as memcached does, resync.
 //   "SERVER_ERROR object too large for cache"   value over max_value_bytes: data swallowed, resync.
 //   "CLIENT_ERROR line too long"                no '\n' within the line bound: close.
 //   "CLIENT_ERROR invalid exptime argument", "CLIENT_ERROR invalid numeric delta argument",
