@@ -18,6 +18,9 @@ constexpr size_t kInt64CharsMax = 20;
 
 constexpr const char* kErrMultibulkLen = "ERR Protocol error: invalid multibulk length";
 constexpr const char* kErrBulkLen = "ERR Protocol error: invalid bulk length";
+// Redis 7 reports a length that only the pre-authentication bound refuses with its own texts.
+constexpr const char* kErrUnauthMultibulkLen = "ERR Protocol error: unauthenticated multibulk length";
+constexpr const char* kErrUnauthBulkLen = "ERR Protocol error: unauthenticated bulk length";
 constexpr const char* kErrMbulkTooBig = "ERR Protocol error: too big mbulk count string";
 constexpr const char* kErrBulkTooBig = "ERR Protocol error: too big bulk count string";
 constexpr const char* kErrInlineTooBig = "ERR Protocol error: too big inline request";
@@ -300,9 +303,10 @@ ParseStatus RespParser::parse_multibulk(std::string_view buf, Command& out) {
       }
       int64_t count = 0;
       if (!parse_strict_int64(buf.substr(pos_ + 1, end - pos_ - 1), count) ||
-          count > static_cast<int64_t>(max_multibulk())) {
+          count > static_cast<int64_t>(limits_.max_multibulk)) {
         return fail(kErrMultibulkLen);
       }
+      if (count > static_cast<int64_t>(max_multibulk())) return fail(kErrUnauthMultibulkLen);
       pos_ = end + 2;
       scan_from_ = pos_;
       if (count <= 0) {
@@ -331,9 +335,10 @@ ParseStatus RespParser::parse_multibulk(std::string_view buf, Command& out) {
       }
       int64_t len = 0;
       if (!parse_strict_int64(buf.substr(pos_ + 1, end - pos_ - 1), len) || len < 0 ||
-          static_cast<uint64_t>(len) > max_bulk_bytes()) {
+          static_cast<uint64_t>(len) > limits_.max_bulk_bytes) {
         return fail(kErrBulkLen);
       }
+      if (static_cast<uint64_t>(len) > max_bulk_bytes()) return fail(kErrUnauthBulkLen);
       pos_ = end + 2;
       bulk_bytes_ = len;
       mode_ = Mode::kBulkData;
@@ -393,8 +398,8 @@ ParseStatus RespParser::parse_inline(std::string_view buf, Command& out) {
   const size_t max_args = max_multibulk();
   const SplitResult sr = split_inline_args(line, scratch_, out.argv, max_args);
   if (sr == SplitResult::kUnbalancedQuotes) return fail(kErrUnbalanced);
-  // Inline requests obey the same argument bound as multibulk ones, with the same error text.
-  if (sr == SplitResult::kTooManyArgs) return fail(kErrMultibulkLen);
+  // Inline requests obey the same argument bound as multibulk ones, with the same error texts.
+  if (sr == SplitResult::kTooManyArgs) return fail(authenticated_ ? kErrMultibulkLen : kErrUnauthMultibulkLen);
   if (out.argv.empty()) {
     mode_ = Mode::kStart;  // blank line: nothing to run
     return ParseStatus::kOk;

@@ -44,7 +44,8 @@ class RespParser {
   ParseStatus parse(std::string_view buf, Command& out);
 
   size_t consumed() const { return consumed_; }
-  // On kError: the error reply without '-' and CRLF, e.g. "ERR Protocol error: invalid bulk length".
+  // On kError: the error reply without '-' and CRLF, e.g. "ERR Protocol error: invalid bulk length";
+  // a length refused only by an unauth_* bound gives Redis 7's "... unauthenticated bulk length".
   const std::string& error() const { return error_; }
   // On kIncomplete: a lower bound of the total bytes (from buf's start) the command needs, so the
   // caller can reserve once; a large bulk's full size is known once its $len line arrived.

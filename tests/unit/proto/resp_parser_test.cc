@@ -220,18 +220,21 @@ TEST(RespParser, BadInputsFromTheIssue) {
 TEST(RespParser, LimitsBeforeAuthentication) {
   std::vector<std::string> ten(10, "x"), eleven(11, "x");
   EXPECT_EQ(feed_whole(encode(ten), {}, false).commands.size(), 1u);
-  EXPECT_EQ(error_of(encode(eleven), false), "ERR Protocol error: invalid multibulk length");
+  EXPECT_EQ(error_of(encode(eleven), false), "ERR Protocol error: unauthenticated multibulk length");
   EXPECT_EQ(feed_whole(encode(eleven), {}, true).commands.size(), 1u);
 
   const std::string small(16384, 'k'), big(16385, 'k');
   EXPECT_EQ(feed_whole(encode({"AUTH", small}), {}, false).commands.size(), 1u);
-  EXPECT_EQ(error_of(encode({"AUTH", big}), false), "ERR Protocol error: invalid bulk length");
+  EXPECT_EQ(error_of(encode({"AUTH", big}), false), "ERR Protocol error: unauthenticated bulk length");
   // The bound is enforced at the $ line: the client never gets to send the bytes.
-  EXPECT_EQ(error_of("*1\r\n$1000000\r\n", false), "ERR Protocol error: invalid bulk length");
+  EXPECT_EQ(error_of("*1\r\n$1000000\r\n", false), "ERR Protocol error: unauthenticated bulk length");
+  EXPECT_EQ(error_of("*1000\r\n", false), "ERR Protocol error: unauthenticated multibulk length");
+  // Beyond the authenticated bounds the text is the ordinary one, as in Redis.
   EXPECT_EQ(error_of("*2147483647\r\n", false), "ERR Protocol error: invalid multibulk length");
+  EXPECT_EQ(error_of("*1\r\n$9999999999\r\n", false), "ERR Protocol error: invalid bulk length");
 
   // Inline requests obey the same argument bound.
-  EXPECT_EQ(error_of("a b c d e f g h i j k\r\n", false), "ERR Protocol error: invalid multibulk length");
+  EXPECT_EQ(error_of("a b c d e f g h i j k\r\n", false), "ERR Protocol error: unauthenticated multibulk length");
   EXPECT_EQ(feed_whole("a b c d e f g h i j\r\n", {}, false).commands.size(), 1u);
 }
 
@@ -268,7 +271,7 @@ TEST(RespParser, MegabyteKeyAndHundredThousandArguments) {
   const Outcome o = feed_whole(encode({"GET", key}));
   ASSERT_EQ(o.commands.size(), 1u);
   EXPECT_EQ(o.commands[0][1], key);
-  EXPECT_EQ(error_of(encode({"GET", key}), false), "ERR Protocol error: invalid bulk length");
+  EXPECT_EQ(error_of(encode({"GET", key}), false), "ERR Protocol error: unauthenticated bulk length");
 
   std::vector<std::string> argv(100000);
   for (size_t i = 0; i < argv.size(); ++i) argv[i] = std::to_string(i);
