@@ -7,7 +7,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <string>
 #include <thread>
 #include <vector>
@@ -257,6 +259,62 @@ TEST_F(RedisDiff, ErrorTextsAndEdgeCases) {
     same({"SDIFFSTORE", "dst", "s", "d"});
     same({"GETRANGE", "k", "-1", "-5"});
   }
+}
+
+
+// Integer field of INFO's reply ("used_memory:123").
+uint64_t info_field(const std::string& info, const std::string& name) {
+  const size_t at = info.find("\r\n" + name + ":");
+  if (at == std::string::npos) return 0;
+  return std::stoull(info.substr(at + name.size() + 3));
+}
+
+// Same Zipf(0.99) get / set-on-miss trace, same memory budget above each one's empty baseline:
+// our allkeys-lru must hit at least as often as redis-server's.
+TEST_F(RedisDiff, ZipfHitRatioAtTheSameMemoryLimit) {
+  constexpr size_t kUniverse = 20000;
+  constexpr size_t kOps = 60000;
+  constexpr uint64_t kBudgetBytes = 400'000;
+  std::vector<double> cdf(kUniverse);
+  double sum = 0;
+  for (size_t i = 0; i < kUniverse; ++i) cdf[i] = (sum += 1.0 / std::pow(static_cast<double>(i + 1), 0.99));
+  Rng rng(11);
+  std::vector<std::string> trace(kOps);
+  for (auto& k : trace) {
+    const size_t rank = static_cast<size_t>(std::lower_bound(cdf.begin(), cdf.end(), rng.unit() * sum) - cdf.begin());
+    k = "key:" + std::to_string(std::min(rank, kUniverse - 1));
+  }
+  const std::string value = "0123456789abcdef";
+
+  const uint64_t redis_base = info_field(redis_.call({"INFO", "memory"}), "used_memory");
+  ASSERT_GT(redis_base, 0u);
+  redis_.call({"CONFIG", "SET", "maxmemory-policy", "allkeys-lru"});
+  redis_.call({"CONFIG", "SET", "maxmemory", std::to_string(redis_base + kBudgetBytes)});
+  uint64_t redis_hits = 0;
+  for (const auto& k : trace) {
+    if (redis_.call({"GET", k}) != "$-1\r\n") {
+      ++redis_hits;
+    } else {
+      redis_.call({"SET", k, value});
+    }
+  }
+  const uint64_t redis_keys = std::stoull(redis_.call({"DBSIZE"}).substr(1));
+
+  store::Store ours({.maxmemory_bytes = store_.used_memory_bytes() + kBudgetBytes,
+                     .policy = store::EvictionPolicy::kAllKeysLru});
+  uint64_t our_hits = 0;
+  for (const auto& k : trace) {
+    if (ours.lookup(k, now_ms()) != nullptr) {
+      ++our_hits;
+      continue;
+    }
+    ASSERT_TRUE(ours.evict_for_write(now_ms()).is_ok());
+    ours.set_string(k, value, 0, false);
+  }
+  std::printf("zipf(0.99), %zu ops, %llu bytes: redis-server hit ratio %.4f (%llu keys), ours %.4f (%zu keys)\n",
+              kOps, static_cast<unsigned long long>(kBudgetBytes), static_cast<double>(redis_hits) / kOps,
+              static_cast<unsigned long long>(redis_keys), static_cast<double>(our_hits) / kOps, ours.size());
+  EXPECT_GT(our_hits, redis_hits);
 }
 
 }  // namespace
