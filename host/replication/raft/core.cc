@@ -576,6 +576,7 @@ void Core::handle_heartbeat_resp(const Message& m) {
     auto& q = inflights_[m.from];
     if (!q.empty()) {
       pr.inflight_bytes -= q.front().bytes;
+      pr.inflight_entries -= q.front().entries;
       pr.inflight_msgs -= 1;
       q.pop_front();
     }
@@ -593,7 +594,8 @@ bool Core::paused(const Progress& pr) const {
   switch (pr.state) {
     case ProgressState::kProbe: return pr.probe_sent;
     case ProgressState::kReplicate:
-      return pr.inflight_msgs >= config_.max_inflight_msgs || pr.inflight_bytes >= config_.max_inflight_bytes;
+      return pr.inflight_msgs >= config_.max_inflight_msgs || pr.inflight_entries >= config_.max_inflight_entries ||
+             pr.inflight_bytes >= config_.max_inflight_bytes;
     case ProgressState::kSnapshot: return true;
   }
   TALLY_UNREACHABLE();
@@ -605,6 +607,7 @@ void Core::become_probe(NodeId n) {
   pr.next = pr.match + 1;
   pr.probe_sent = false;
   pr.inflight_msgs = 0;
+  pr.inflight_entries = 0;
   pr.inflight_bytes = 0;
   pr.pending_snapshot = 0;
   inflights_.erase(n);
@@ -624,7 +627,9 @@ void Core::free_inflights_to(NodeId to, Index index) {
   auto& q = inflights_[to];
   while (!q.empty() && q.front().last <= index) {
     TALLY_ASSERT(pr.inflight_msgs > 0 && pr.inflight_bytes >= q.front().bytes);
+    TALLY_ASSERT(pr.inflight_entries >= q.front().entries);
     pr.inflight_msgs -= 1;
+    pr.inflight_entries -= q.front().entries;
     pr.inflight_bytes -= q.front().bytes;
     q.pop_front();
   }
@@ -636,7 +641,12 @@ bool Core::send_append(NodeId to, bool send_if_empty) {
   if (paused(pr)) return false;
   const Index prev = pr.next - 1;
   auto prev_term = log_.term(prev);
-  auto ents = log_.entries(pr.next, log_.last_index() + 1, config_.max_size_per_msg);
+  // A message carries no more entries than the follower's entry window has room for.
+  const uint64_t room = config_.max_inflight_entries -
+                        (pr.state == ProgressState::kReplicate ? pr.inflight_entries : 0);
+  TALLY_ASSERT(room > 0);
+  const Index hi = std::min<Index>(log_.last_index() + 1, pr.next + room);
+  auto ents = log_.entries(std::min(pr.next, hi), hi, config_.max_size_per_msg);
   if (!prev_term.is_ok() || !ents.is_ok()) {
     // The follower needs entries we compacted: send the snapshot instead.
     TALLY_ASSERT(prev_term.status().code() == Code::kOutOfRange || ents.status().code() == Code::kOutOfRange);
@@ -667,8 +677,9 @@ bool Core::send_append(NodeId to, bool send_if_empty) {
       for (const Entry& e : m.entries) bytes += entry_bytes(e);
       pr.next = m.entries.back().index + 1;
       pr.inflight_msgs += 1;
+      pr.inflight_entries += m.entries.size();
       pr.inflight_bytes += bytes;
-      inflights_[to].push_back(Inflight{m.entries.back().index, bytes});
+      inflights_[to].push_back(Inflight{m.entries.back().index, m.entries.size(), bytes});
     }
   }
   if (pr.state == ProgressState::kProbe) pr.probe_sent = true;

@@ -61,6 +61,7 @@ class Core {
   };
   struct Inflight {
     Index last = 0;
+    uint64_t entries = 0;
     uint64_t bytes = 0;
   };
 

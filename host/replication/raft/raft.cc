@@ -11,7 +11,7 @@ Status Config::validate() const {
   if (id == kNoNode) return Status::invalid("raft config: id must be non-zero");
   if (election_tick <= heartbeat_tick) return Status::invalid("raft config: election_tick must exceed heartbeat_tick");
   if (heartbeat_tick == 0) return Status::invalid("raft config: heartbeat_tick must be positive");
-  if (max_inflight_msgs == 0 || max_inflight_bytes == 0 || max_size_per_msg == 0) {
+  if (max_inflight_msgs == 0 || max_inflight_entries == 0 || max_inflight_bytes == 0 || max_size_per_msg == 0) {
     return Status::invalid("raft config: flow-control limits must be positive");
   }
   if (max_uncommitted_entries == 0 || max_pending_reads == 0 || max_committed_bytes_per_ready == 0) {

@@ -53,6 +53,7 @@ struct Config {
 
   // Flow control per follower, and message size.
   uint32_t max_inflight_msgs = 64;
+  uint64_t max_inflight_entries = 4096;
   uint64_t max_inflight_bytes = 8u << 20;
   uint64_t max_size_per_msg = 1u << 20;
   // Bound on proposals not yet committed; propose() returns kResourceExhausted beyond it.
@@ -90,6 +91,7 @@ struct Progress {
   bool recent_active = false;  // heard from since the last check-quorum round
   bool probe_sent = false;     // kProbe: an append is outstanding
   uint32_t inflight_msgs = 0;
+  uint64_t inflight_entries = 0;
   uint64_t inflight_bytes = 0;
   Index pending_snapshot = 0;  // kSnapshot: index of the snapshot sent
 };

@@ -234,6 +234,24 @@ TEST(FlowControl, InflightBytesAreBoundedPerFollower) {
   EXPECT_EQ(c.node(3).applied.size(), 10u);
 }
 
+TEST(FlowControl, InflightEntriesAreBoundedPerFollower) {
+  Cluster c;
+  Config cfg = test_config();
+  cfg.max_inflight_entries = 3;
+  start_cluster(c, 3, cfg);
+  ASSERT_TRUE(c.raw(1).propose(std::vector<std::string>(10, "e")).is_ok());
+  c.process_ready(1, nullptr);
+  size_t entries_to_2 = 0;
+  for (const Message& m : c.queue()) {
+    if (m.to == 2 && m.type == MessageType::kAppend) entries_to_2 += m.entries.size();
+  }
+  EXPECT_EQ(entries_to_2, 3u);  // one message cut to the window, then paused
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_entries, 3u);
+  c.settle();
+  EXPECT_EQ(c.node(2).applied.size(), 10u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_entries, 0u);
+}
+
 TEST(FlowControl, UncommittedProposalsAreBounded) {
   Cluster c;
   Config cfg = test_config();

@@ -99,6 +99,7 @@ Status apply_options(const Args& a, Config* c) {
     if (!n.is_ok()) return n.status();
     if (k == "max-inflight") c->max_inflight_msgs = static_cast<uint32_t>(n.value());
     else if (k == "max-inflight-bytes") c->max_inflight_bytes = n.value();
+    else if (k == "max-inflight-entries") c->max_inflight_entries = n.value();
     else if (k == "max-msg-bytes") c->max_size_per_msg = n.value();
     else if (k == "max-uncommitted") c->max_uncommitted_entries = n.value();
     else if (k == "election") c->election_tick = static_cast<uint32_t>(n.value());
