@@ -2,6 +2,7 @@
 // snapshots, the tally seam and the planted replication bugs.
 #include <algorithm>
 
+#include "host/replication/raft/tally_batch.h"
 #include "tests/unit/raft/test_util.h"
 
 namespace tally::raft::testing {
@@ -160,6 +161,33 @@ TEST(CommitRule, ManyGroupsTallyInOneBatch) {
     EXPECT_EQ(clusters[g].raw(2).commit_index(), commit[g]);  // followers learn it
   }
   EXPECT_EQ(clusters[1].node(3).applied, (std::vector<std::string>{"x"}));
+}
+
+TEST(CommitRule, TallyBatchCommitsEveryLeaderGroupInOneCall) {
+  constexpr size_t kGroups = 4;
+  std::vector<Cluster> clusters(kGroups);
+  Config cfg = test_config();
+  cfg.external_tally = true;
+  std::vector<RawNode*> nodes;
+  for (size_t g = 0; g < kGroups; ++g) {
+    clusters[g].add_nodes(range_ids(3), range_ids(3), {}, cfg);
+    ASSERT_TRUE(clusters[g].raw(1).campaign().is_ok());
+    clusters[g].settle();
+    for (NodeId n = 1; n <= 3; ++n) nodes.push_back(&clusters[g].raw(n));  // followers are skipped
+  }
+  TallyBatch batch;
+  EXPECT_EQ(batch.run(nodes), kGroups);  // every group commits its replicated no-op
+  EXPECT_EQ(batch.voter_mask().size(), kGroups);
+  EXPECT_EQ(batch.match().size(), kGroups * kernels::kTallyReplicasMax);
+  for (size_t g = 0; g < kGroups; ++g) EXPECT_EQ(clusters[g].raw(1).commit_index(), 1u);
+  clusters[2].partition({{1}, {2, 3}});
+  ASSERT_TRUE(clusters[2].raw(1).propose("cut off").is_ok());
+  ASSERT_TRUE(clusters[0].raw(1).propose("ok").is_ok());
+  clusters[0].settle();
+  clusters[2].settle();
+  EXPECT_EQ(batch.run(nodes), 1u);  // only group 0 has a new quorum
+  EXPECT_EQ(clusters[0].raw(1).commit_index(), 2u);
+  EXPECT_EQ(clusters[2].raw(1).commit_index(), 1u);
 }
 
 TEST(Replication, FollowerRejectsMismatchedPrevTermUnlessTheBugIsPlanted) {
