@@ -57,6 +57,20 @@ bool expire_keyword(std::string_view w, ExpireUnit& unit, bool& absolute) {
   return false;
 }
 
+// The protocol limit is configurable; a string value above Redis's 512 MB cap is refused here.
+bool value_fits(ExecContext& ctx, std::string_view v) {
+  if (v.size() <= store::Store::kStringBytesMax) return true;
+  ctx.out.error(kErrMaxBulk);
+  return false;
+}
+
+bool values_fit(ExecContext& ctx, Argv argv, size_t first, size_t step) {
+  for (size_t i = first; i < argv.size(); i += step) {
+    if (!value_fits(ctx, argv[i])) return false;
+  }
+  return true;
+}
+
 void reply_string_or_null(ExecContext& ctx, const Entry* e) {
   if (e == nullptr) {
     ctx.out.null();
@@ -95,6 +109,7 @@ void get(ExecContext& ctx, Argv argv) {
 
 void set(ExecContext& ctx, Argv argv) {
   TALLY_ASSERT(argv.size() >= 3);
+  if (!value_fits(ctx, argv[2])) return;
   bool nx = false, xx = false, get_old = false, keep_ttl = false, has_expire = false;
   ExpireUnit unit = ExpireUnit::kSeconds;
   bool absolute = false;
@@ -140,6 +155,7 @@ void set(ExecContext& ctx, Argv argv) {
 
 void setnx(ExecContext& ctx, Argv argv) {
   TALLY_ASSERT(argv.size() == 3);
+  if (!value_fits(ctx, argv[2])) return;
   if (ctx.store.lookup(argv[1], ctx.now_ms, Access::kWrite) != nullptr) {
     ctx.out.integer(0);
     return;
@@ -150,6 +166,7 @@ void setnx(ExecContext& ctx, Argv argv) {
 
 static void setex_generic(ExecContext& ctx, Argv argv, ExpireUnit unit) {
   TALLY_ASSERT(argv.size() == 4);
+  if (!value_fits(ctx, argv[3])) return;
   uint64_t at_ms = 0;
   if (!expire_at_from_arg(ctx, argv[0], argv[2], unit, false, at_ms)) return;
   ctx.store.set_string(argv[1], argv[3], at_ms, false);
@@ -161,6 +178,7 @@ void psetex(ExecContext& ctx, Argv argv) { setex_generic(ctx, argv, ExpireUnit::
 
 void getset(ExecContext& ctx, Argv argv) {
   TALLY_ASSERT(argv.size() == 3);
+  if (!value_fits(ctx, argv[2])) return;
   Entry* e = nullptr;
   if (!lookup_typed(ctx, argv[1], ValueType::kString, Access::kWrite, e)) return;
   reply_string_or_null(ctx, e);
@@ -222,12 +240,14 @@ void mget(ExecContext& ctx, Argv argv) {
 
 void mset(ExecContext& ctx, Argv argv) {
   if (argv.size() % 2 == 0) return wrong_arity(ctx, argv[0]);
+  if (!values_fit(ctx, argv, 2, 2)) return;
   for (size_t i = 1; i + 1 < argv.size(); i += 2) ctx.store.set_string(argv[i], argv[i + 1], 0, false);
   ctx.out.ok();
 }
 
 void msetnx(ExecContext& ctx, Argv argv) {
   if (argv.size() % 2 == 0) return wrong_arity(ctx, argv[0]);
+  if (!values_fit(ctx, argv, 2, 2)) return;
   for (size_t i = 1; i + 1 < argv.size(); i += 2) {
     if (ctx.store.lookup(argv[i], ctx.now_ms, Access::kWrite) != nullptr) {
       ctx.out.integer(0);

@@ -526,6 +526,26 @@ TEST_F(Cmd, RandomFields) {
   EXPECT_EQ(one.size(), 1u);
 }
 
+TEST_F(Cmd, ValuesOverTheStringCapAreRefused) {
+  // Views only: the handlers must refuse on the length before reading the bytes.
+  static const char small[8] = {};
+  const std::string_view huge(small, store::Store::kStringBytesMax + 1);
+  const std::string want = "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n";
+  for (const char* name : {"set", "getset", "setnx"}) {
+    std::vector<std::string_view> argv = {name, "k", huge};
+    buf_.clear();
+    ExecContext ctx{store_, out_, now_};
+    find_data_command(name)->handler(ctx, argv);
+    EXPECT_EQ(buf_, want) << name;
+  }
+  std::vector<std::string_view> mset = {"mset", "a", "1", "b", huge};
+  buf_.clear();
+  ExecContext ctx{store_, out_, now_};
+  find_data_command("mset")->handler(ctx, mset);
+  EXPECT_EQ(buf_, want);
+  EXPECT_EQ(store_.size(), 0u);
+}
+
 TEST_F(Cmd, StatsCountHitsAndMisses) {
   run({"SET", "k", "v"});
   run({"GET", "k"});
