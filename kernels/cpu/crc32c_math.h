@@ -5,7 +5,7 @@
 #include <array>
 #include <cstdint>
 
-#include "kernels/cpu/mix.h"  // TALLY_HD
+#include "kernels/cpu/hd.h"
 
 namespace tally::kernels::crc32c_math {
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/cpu/hd.h"
 #include "kernels/cpu/tally_commit.h"
 
 namespace tally::kernels {
@@ -161,7 +162,7 @@ struct MerkleBatch {
   uint32_t items() const { return is_diff ? diff.partitions : build.items; }
 };
 
-inline constexpr uint64_t merkle_tree_words(uint32_t depth) { return uint64_t{2} << depth; }
+TALLY_HD inline constexpr uint64_t merkle_tree_words(uint32_t depth) { return uint64_t{2} << depth; }
 
 // One batch of any op, as handed to a Device. Pointers are host memory owned by the submitter and
 // must stay valid until the batch completes.

@@ -4,11 +4,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define TALLY_HD __host__ __device__
-#else
-#define TALLY_HD
-#endif
+#include "kernels/cpu/hd.h"
 
 namespace tally::kernels {
 
