@@ -1,6 +1,9 @@
 // tally-sim: runs deterministic cluster simulations from seeds and reports violations, each
 // with the one command that replays it. See docs/sim.md.
+#include <unistd.h>
+
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +16,23 @@ namespace {
 using tally::sim::PlantedBug;
 using tally::sim::SimOptions;
 using tally::sim::SimReport;
+
+// The replay command of the seed running now, so an assertion that aborts the process (in the
+// Raft core, a CRDT or the simulator) still names the seed that triggered it.
+char g_replay[256] = "";
+
+extern "C" void on_abort(int sig) {
+  static const char kPrefix[] = "tally-sim: aborted; replay: ";
+  (void)!write(STDERR_FILENO, kPrefix, sizeof kPrefix - 1);
+  (void)!write(STDERR_FILENO, g_replay, std::strlen(g_replay));
+  (void)!write(STDERR_FILENO, "\n", 1);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void set_replay(const SimOptions& o) {
+  std::snprintf(g_replay, sizeof g_replay, "%s", tally::sim::replay_command(o, o.nodes).c_str());
+}
 
 int usage() {
   std::fprintf(stderr,
@@ -65,11 +85,13 @@ int main(int argc, char** argv) {
     else return usage();
   }
   if (single == (seeds != 0)) return usage();
+  std::signal(SIGABRT, on_abort);
 
   if (single) {
     SimOptions o = base;
     o.seed = seed;
     o.record_history = history_path != nullptr;
+    set_replay(o);
     tally::sim::Simulation sim(o);
     const SimReport r = sim.run();
     if (history_path) {
@@ -99,6 +121,7 @@ int main(int argc, char** argv) {
   for (uint64_t s = start; s < start + seeds; ++s) {
     SimOptions o = base;
     o.seed = s;
+    set_replay(o);
     tally::sim::Simulation sim(o);
     const SimReport r = sim.run();
     ++ran;

@@ -14,7 +14,7 @@ Operation op(uint32_t client, OpKind kind, std::optional<int64_t> arg, std::opti
              uint64_t call, uint64_t ret, Outcome outcome = Outcome::kOk, std::optional<int64_t> expect = {}) {
   Operation o;
   o.client = client;
-  o.key = "k";
+  o.key.assign(1, 'k');
   o.op = kind;
   o.arg = arg;
   o.expect = expect;
