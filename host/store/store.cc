@@ -74,9 +74,9 @@ Store::Store(StoreOptions options)
     : options_(options), rng_(options.seed), hash_seed_(Rng(options.seed ^ 0x9e37).next()) {
   TALLY_ASSERT(options_.eviction_samples >= 1 && options_.eviction_samples <= kEvictionSamplesMax);
   TALLY_ASSERT(options_.lfu_decay_minutes >= 1);
-  buckets_.assign(kInitialBuckets, nullptr);
-  mask_ = kInitialBuckets - 1;
-  account(static_cast<int64_t>(buckets_.capacity() * sizeof(Entry*)));
+  t_[0].buckets.assign(kInitialBuckets, nullptr);
+  t_[0].mask = kInitialBuckets - 1;
+  account(static_cast<int64_t>(t_[0].buckets.capacity() * sizeof(Entry*)));
 }
 
 Store::~Store() { flush(); }
@@ -91,10 +91,12 @@ uint64_t Store::hash(std::string_view key) const {
 }
 
 Entry** Store::find_link(std::string_view key, uint64_t h) {
-  Entry** link = &buckets_[h & mask_];
-  for (Entry* e = *link; e != nullptr; link = &e->next_, e = e->next_) {
-    if (e->key_bytes() == key.size() && std::memcmp(e->key().data(), key.data(), key.size()) == 0) {
-      return link;
+  for (int t = 0; t < (rehashing_ ? 2 : 1); ++t) {
+    Entry** link = &t_[t].buckets[h & t_[t].mask];
+    for (Entry* e = *link; e != nullptr; link = &e->next_, e = e->next_) {
+      if (e->key_bytes() == key.size() && std::memcmp(e->key().data(), key.data(), key.size()) == 0) {
+        return link;
+      }
     }
   }
   return nullptr;
@@ -175,7 +177,8 @@ void Store::expires_remove(Entry* e) {
 }
 
 void Store::link_new(Entry* e, uint64_t h) {
-  Entry*& head = buckets_[h & mask_];
+  Table& t = t_[rehashing_ ? 1 : 0];  // new keys go to the new table during a resize
+  Entry*& head = t.buckets[h & t.mask];
   e->next_ = head;
   head = e;
   ++size_;
@@ -210,22 +213,75 @@ void Store::unlink_and_free(Entry** link) {
 }
 
 void Store::resize_if_needed() {
-  const uint64_t buckets = mask_ + 1;
+  if (rehashing_) {
+    // A resize is under way; only if the new table is already too small, finish it now.
+    if (size_ <= 2 * t_[1].buckets.size()) return;
+    rehash_step(UINT64_MAX);
+  }
+  const uint64_t buckets = t_[0].mask + 1;
   if (size_ > buckets && buckets < kBucketsMax) {
-    rehash(buckets * 2);
+    start_rehash(buckets * 2);
   } else if (buckets > kInitialBuckets && size_ * 8 < buckets) {
     uint64_t target = kInitialBuckets;
     while (target < size_ * 2) target *= 2;
-    rehash(target);
+    start_rehash(target);
   }
 }
 
-void Store::rehash(uint64_t buckets) {
+void Store::start_rehash(uint64_t buckets) {
+  TALLY_ASSERT(!rehashing_);
+  TALLY_ASSERT((buckets & (buckets - 1)) == 0 && buckets >= kInitialBuckets);
+  if (buckets <= kRehashAtOnceBuckets && t_[0].buckets.size() <= kRehashAtOnceBuckets) {
+    rehash_all(buckets);
+    return;
+  }
+  t_[1].buckets.assign(buckets, nullptr);
+  t_[1].mask = buckets - 1;
+  account(static_cast<int64_t>(t_[1].buckets.capacity() * sizeof(Entry*)));
+  rehashing_ = true;
+  rehash_index_ = 0;
+}
+
+void Store::rehash_step(uint64_t buckets_max) {
+  if (!rehashing_) return;
+  Table& from = t_[0];
+  Table& to = t_[1];
+  // Empty buckets are cheap but not free: visit at most ten per bucket moved.
+  const uint64_t empty_max = buckets_max > UINT64_MAX / 10 ? UINT64_MAX : buckets_max * 10;
+  uint64_t moved = 0, empty = 0;
+  while (rehash_index_ <= from.mask && moved < buckets_max && empty < empty_max) {
+    Entry* head = from.buckets[rehash_index_];
+    from.buckets[rehash_index_++] = nullptr;
+    if (head == nullptr) {
+      ++empty;
+      continue;
+    }
+    while (head != nullptr) {
+      Entry* e = head;
+      head = e->next_;
+      Entry*& slot = to.buckets[hash(e->key()) & to.mask];
+      e->next_ = slot;
+      slot = e;
+    }
+    ++moved;
+  }
+  if (rehash_index_ > from.mask) {
+    account(-static_cast<int64_t>(from.buckets.capacity() * sizeof(Entry*)));
+    from.buckets.swap(to.buckets);
+    from.mask = to.mask;
+    std::vector<Entry*>().swap(to.buckets);
+    to.mask = 0;
+    rehashing_ = false;
+  }
+}
+
+void Store::rehash_all(uint64_t buckets) {
+  TALLY_ASSERT(!rehashing_);
   TALLY_ASSERT((buckets & (buckets - 1)) == 0 && buckets >= kInitialBuckets);
   std::vector<Entry*> next(buckets, nullptr);
   const uint64_t mask = buckets - 1;
   size_t moved = 0;
-  for (Entry* head : buckets_) {
+  for (Entry* head : t_[0].buckets) {
     while (head != nullptr) {
       Entry* e = head;
       head = e->next_;
@@ -237,9 +293,20 @@ void Store::rehash(uint64_t buckets) {
   }
   TALLY_ASSERT(moved == size_);
   account(static_cast<int64_t>(next.capacity() * sizeof(Entry*)) -
-          static_cast<int64_t>(buckets_.capacity() * sizeof(Entry*)));
-  buckets_.swap(next);
-  mask_ = mask;
+          static_cast<int64_t>(t_[0].buckets.capacity() * sizeof(Entry*)));
+  t_[0].buckets.swap(next);
+  t_[0].mask = mask;
+}
+
+Entry* Store::random_bucket_head() {
+  const uint64_t n0 = t_[0].buckets.size();
+  const uint64_t total = n0 + t_[1].buckets.size();
+  uint64_t i = rng_.uniform(total);
+  for (uint64_t walked = 0; walked < total; ++walked, i = i + 1 == total ? 0 : i + 1) {
+    Entry* head = i < n0 ? t_[0].buckets[i] : t_[1].buckets[i - n0];
+    if (head != nullptr) return head;
+  }
+  return nullptr;
 }
 
 uint32_t Store::lfu_decayed(const Entry& e, uint64_t now_ms) const {
@@ -276,6 +343,7 @@ void Store::init_access(Entry* e) {
 
 Entry* Store::lookup(std::string_view key, uint64_t now_ms, Access access) {
   last_now_ms_ = now_ms;
+  rehash_step(kRehashStepBuckets);
   Entry** link = find_link(key, hash(key));
   Entry* e = link != nullptr ? *link : nullptr;
   if (e != nullptr && is_expired(*e, now_ms)) {
@@ -297,6 +365,7 @@ Entry* Store::lookup(std::string_view key, uint64_t now_ms, Access access) {
 Entry* Store::set_string(std::string_view key, std::string_view value, uint64_t expire_at_ms,
                          bool keep_ttl, uint32_t client_flags) {
   TALLY_ASSERT(value.size() <= kStringBytesMax);
+  rehash_step(kRehashStepBuckets);
   const uint64_t h = hash(key);
   Entry** link = find_link(key, h);
   Entry* old_e = link != nullptr ? *link : nullptr;
@@ -341,6 +410,7 @@ Entry* Store::set_string(std::string_view key, std::string_view value, uint64_t 
 }
 
 Entry* Store::create_set(std::string_view key) {
+  rehash_step(kRehashStepBuckets);
   const uint64_t h = hash(key);
   TALLY_ASSERT(find_link(key, h) == nullptr);
   Entry* e = alloc_entry(ValueType::kSet, key, 0, false, false);
@@ -354,6 +424,7 @@ Entry* Store::create_set(std::string_view key) {
 }
 
 Entry* Store::create_hash(std::string_view key) {
+  rehash_step(kRehashStepBuckets);
   const uint64_t h = hash(key);
   TALLY_ASSERT(find_link(key, h) == nullptr);
   Entry* e = alloc_entry(ValueType::kHash, key, 0, false, false);
@@ -458,6 +529,7 @@ Entry* Store::persist(Entry* e) {
 }
 
 bool Store::erase(std::string_view key, uint64_t now_ms) {
+  rehash_step(kRehashStepBuckets);
   Entry** link = find_link(key, hash(key));
   if (link == nullptr) return false;
   const bool expired = is_expired(**link, now_ms);
@@ -498,52 +570,90 @@ Entry* Store::rename(Entry* src, std::string_view dst_key) {
 }
 
 void Store::flush() {
-  for (Entry*& head : buckets_) {
-    while (head != nullptr) {
-      Entry* e = head;
-      head = e->next_;
-      destroy_container(e);
-      free_entry(e);
+  for (Table& t : t_) {
+    for (Entry*& head : t.buckets) {
+      while (head != nullptr) {
+        Entry* e = head;
+        head = e->next_;
+        destroy_container(e);
+        free_entry(e);
+      }
     }
   }
   size_ = 0;
+  if (rehashing_) {
+    account(-static_cast<int64_t>(t_[1].buckets.capacity() * sizeof(Entry*)));
+    std::vector<Entry*>().swap(t_[1].buckets);
+    t_[1].mask = 0;
+    rehashing_ = false;
+  }
   account(-static_cast<int64_t>(expires_.capacity() * sizeof(Entry*)));
   std::vector<Entry*>().swap(expires_);
   pool_size_ = 0;
-  if (mask_ + 1 != kInitialBuckets) rehash(kInitialBuckets);
+  if (t_[0].buckets.size() != kInitialBuckets) rehash_all(kInitialBuckets);
 }
+
+namespace {
+// Reverse-binary increment under mask m: the high bits of the cursor advance first, so a bucket
+// split by a grow (or merged by a shrink) is never revisited from its start or skipped.
+uint64_t next_cursor(uint64_t v, uint64_t m) {
+  v |= ~m;
+  v = reverse_bits(v);
+  ++v;
+  return reverse_bits(v);
+}
+}  // namespace
 
 uint64_t Store::scan(uint64_t cursor, size_t count, const std::function<void(const Entry&)>& fn) const {
   TALLY_ASSERT(count > 0);
   if (size_ == 0) return 0;
-  const uint64_t m = mask_;
-  uint64_t v = cursor & m;
   size_t visited = 0;
-  // Bounded: at most count*10 buckets per step even if they are all empty (as Redis).
-  const uint64_t buckets_max = std::max<uint64_t>(1, count * kScanEmptyBucketsPerCount);
-  for (uint64_t steps = 0; steps < buckets_max; ++steps) {
-    for (const Entry* e = buckets_[v & m]; e != nullptr; e = e->next_) {
+  auto emit = [&](const Table& t, uint64_t b) {
+    for (const Entry* e = t.buckets[b & t.mask]; e != nullptr; e = e->next_) {
       fn(*e);
       ++visited;
     }
-    // Reverse-binary increment: the high bits of the cursor advance first, so a bucket split
-    // by a grow (or merged by a shrink) is never revisited from its start or skipped.
-    v |= ~m;
-    v = reverse_bits(v);
-    ++v;
-    v = reverse_bits(v);
+  };
+  // Bounded: at most count*10 steps per call even if every bucket is empty (as Redis).
+  const uint64_t steps_max = std::max<uint64_t>(1, count * kScanEmptyBucketsPerCount);
+  uint64_t v = cursor;
+  if (!rehashing_) {
+    const Table& t = t_[0];
+    v &= t.mask;
+    for (uint64_t step = 0; step < steps_max; ++step) {
+      emit(t, v);
+      v = next_cursor(v, t.mask);
+      if (v == 0 || visited >= count) break;
+    }
+    TALLY_ASSERT(v <= t.mask);
+    return v;
+  }
+  // During a resize, as Redis's dictScan: a bucket of the smaller table, then every bucket of
+  // the larger table that expands from it.
+  const Table& small = t_[0].mask <= t_[1].mask ? t_[0] : t_[1];
+  const Table& large = t_[0].mask <= t_[1].mask ? t_[1] : t_[0];
+  const uint64_t m0 = small.mask, m1 = large.mask;
+  v &= m1;
+  for (uint64_t step = 0; step < steps_max; ++step) {
+    emit(small, v);
+    do {
+      emit(large, v);
+      v = next_cursor(v, m1);
+    } while ((v & (m0 ^ m1)) != 0);
     if (v == 0 || visited >= count) break;
   }
-  TALLY_ASSERT(v <= m);
+  TALLY_ASSERT(v <= m1);
   return v;
 }
 
 void Store::for_each(const std::function<void(const Entry&)>& fn) const {
   size_t seen = 0;
-  for (const Entry* head : buckets_) {
-    for (const Entry* e = head; e != nullptr; e = e->next_) {
-      fn(*e);
-      ++seen;
+  for (const Table& t : t_) {
+    for (const Entry* head : t.buckets) {
+      for (const Entry* e = head; e != nullptr; e = e->next_) {
+        fn(*e);
+        ++seen;
+      }
     }
   }
   TALLY_ASSERT(seen == size_);
@@ -551,12 +661,11 @@ void Store::for_each(const std::function<void(const Entry&)>& fn) const {
 
 Entry* Store::random_entry(uint64_t now_ms) {
   for (uint32_t attempt = 0; attempt < kRandomAttemptsMax && size_ > 0; ++attempt) {
-    uint64_t b = rng_.uniform(mask_ + 1);
-    for (uint64_t walked = 0; buckets_[b] == nullptr && walked <= mask_; ++walked) b = (b + 1) & mask_;
+    Entry* head = random_bucket_head();
+    TALLY_ASSERT(head != nullptr);
     size_t chain = 0;
-    for (Entry* e = buckets_[b]; e != nullptr; e = e->next_) ++chain;
-    TALLY_ASSERT(chain > 0);
-    Entry* e = buckets_[b];
+    for (Entry* e = head; e != nullptr; e = e->next_) ++chain;
+    Entry* e = head;
     for (uint64_t skip = rng_.uniform(chain); skip > 0; --skip) e = e->next_;
     if (!is_expired(*e, now_ms)) return e;
     ++stats_.expired_keys;
@@ -649,9 +758,7 @@ Entry* Store::evict_one(uint64_t now_ms) {
       ++taken;
       continue;
     }
-    uint64_t b = rng_.uniform(mask_ + 1);
-    for (uint64_t walked = 0; buckets_[b] == nullptr && walked <= mask_; ++walked) b = (b + 1) & mask_;
-    for (const Entry* e = buckets_[b]; e != nullptr && taken < options_.eviction_samples; e = e->next_) {
+    for (const Entry* e = random_bucket_head(); e != nullptr && taken < options_.eviction_samples; e = e->next_) {
       pool_offer(*e, now_ms);
       ++taken;
     }

@@ -58,6 +58,8 @@ class Store {
   static constexpr uint32_t kEvictionSamplesMax = 64;
   static constexpr uint32_t kEvictionRoundsMax = 1024;  // per evict_for_write call
   static constexpr uint64_t kInitialBuckets = 16;
+  static constexpr uint64_t kRehashAtOnceBuckets = 1024;  // smaller tables resize in one go
+  static constexpr uint64_t kRehashStepBuckets = 4;       // buckets moved per store operation
   static constexpr uint64_t kBucketsMax = 1ull << 40;      // SCAN cursors stay < 2^48
   static constexpr uint64_t kStringBytesMax = 512ull << 20;  // proto-max-bulk-len
 
@@ -125,7 +127,9 @@ class Store {
   Rng& rng() { return rng_; }
   const StoreStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
-  uint64_t bucket_count() const { return mask_ + 1; }
+  // Buckets of both tables while a resize is in progress.
+  uint64_t bucket_count() const { return t_[0].buckets.size() + t_[1].buckets.size(); }
+  bool is_rehashing() const { return rehashing_; }
 
  private:
   struct PoolSlot {
@@ -146,8 +150,15 @@ class Store {
   void expires_add(Entry* e);
   void expires_remove(Entry* e);
   void destroy_container(Entry* e);
+  struct Table {
+    std::vector<Entry*> buckets;
+    uint64_t mask = 0;
+  };
   void resize_if_needed();
-  void rehash(uint64_t buckets);
+  void start_rehash(uint64_t buckets);
+  void rehash_step(uint64_t buckets_max);
+  void rehash_all(uint64_t buckets);
+  Entry* random_bucket_head();
   void touch(Entry* e, uint64_t now_ms);
   void init_access(Entry* e);
   uint32_t lfu_decayed(const Entry& e, uint64_t now_ms) const;
@@ -160,8 +171,11 @@ class Store {
   StoreOptions options_;
   Rng rng_;
   uint64_t hash_seed_;
-  std::vector<Entry*> buckets_;
-  uint64_t mask_ = 0;
+  // Incremental resize (as Redis): t_[0] is the table, t_[1] the new one while rehashing_;
+  // buckets of t_[0] below rehash_index_ have moved.
+  Table t_[2];
+  bool rehashing_ = false;
+  uint64_t rehash_index_ = 0;
   size_t size_ = 0;
   std::vector<Entry*> expires_;  // every entry with a TTL; entry->ttl_index is its position
   uint64_t used_bytes_ = 0;

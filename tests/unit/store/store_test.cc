@@ -299,6 +299,52 @@ TEST(Store, ScanReturnsEveryStableKeyAcrossGrowAndShrink) {
   for (int i = 0; i < kStable; ++i) EXPECT_TRUE(seen.count(key_of(i))) << i;
 }
 
+TEST(Store, ResizeIsIncrementalAndKeysStayReachable) {
+  Store s;
+  int i = 0;
+  for (; i < 100000 && !(s.is_rehashing() && s.bucket_count() > 3 * Store::kRehashAtOnceBuckets); ++i) {
+    s.set_string(key_of(i), "v", 0, false);
+  }
+  ASSERT_TRUE(s.is_rehashing());
+  const int keys = i;
+  // Every key is found in either table while the move is under way.
+  int ops = 0;
+  for (int k = 0; k < keys; ++k, ++ops) ASSERT_NE(s.lookup(key_of(k), kNow), nullptr) << k;
+  EXPECT_FALSE(s.is_rehashing());  // each operation moved a few buckets; enough of them finished it
+  EXPECT_EQ(s.size(), static_cast<size_t>(keys));
+  uint64_t sum = 0;
+  s.for_each([&](const Entry& e) { sum += s.entry_bytes(e); });
+  EXPECT_EQ(sum + s.bucket_count() * 8, s.used_memory_bytes());
+  // Shrinking is incremental too.
+  for (int k = 0; k < keys - 100; ++k) s.erase(key_of(k), kNow);
+  for (int k = 0; k < 1000 && s.is_rehashing(); ++k) s.lookup("x", kNow);
+  EXPECT_FALSE(s.is_rehashing());
+  EXPECT_LE(s.bucket_count(), 256u);
+  for (int k = keys - 100; k < keys; ++k) EXPECT_NE(s.lookup(key_of(k), kNow), nullptr);
+}
+
+TEST(Store, ScanDuringIncrementalResizes) {
+  Store s;
+  constexpr int kStable = 3000;
+  for (int i = 0; i < kStable; ++i) s.set_string(key_of(i), "v", 0, false);
+  std::set<std::string> seen;
+  uint64_t cursor = 0;
+  int steps = 0, steps_while_rehashing = 0, churn = 0;
+  do {
+    cursor = s.scan(cursor, 20, [&](const Entry& e) { seen.insert(std::string(e.key())); });
+    ++steps;
+    steps_while_rehashing += s.is_rehashing();
+    if (steps % 200 < 120) {
+      for (int j = 0; j < 60; ++j) s.set_string("churn:" + std::to_string(churn++), "v", 0, false);
+    } else {
+      for (int j = 0; j < 100 && churn > 0; ++j) s.erase("churn:" + std::to_string(--churn), kNow);
+    }
+  } while (cursor != 0 && steps < 100000);
+  EXPECT_EQ(cursor, 0u);
+  EXPECT_GT(steps_while_rehashing, 10);
+  for (int i = 0; i < kStable; ++i) EXPECT_TRUE(seen.count(key_of(i))) << i;
+}
+
 TEST(Store, RandomEntrySkipsExpiredKeys) {
   Store s;
   EXPECT_EQ(s.random_entry(kNow), nullptr);
