@@ -225,7 +225,8 @@ Status write_plots(const std::vector<SweepPoint>& points, const std::string& csv
   // One series per (op, item size, backend); one panel per (op, item size).
   std::map<std::string, std::map<std::string, std::vector<const SweepPoint*>>> panels;
   for (const SweepPoint& p : points) {
-    const std::string panel = std::string(kernels::op_name(p.op)) + (p.item_bytes ? "-" + std::to_string(p.item_bytes) + "B" : "");
+    std::string panel = kernels::op_name(p.op);
+    if (p.item_bytes != 0) panel.append("-").append(std::to_string(p.item_bytes)).append("B");
     panels[panel][p.backend].push_back(&p);
   }
   const fs::path script = data_dir / "plots.gp";

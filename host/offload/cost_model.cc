@@ -3,6 +3,7 @@
 
 #include <toml.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -102,38 +103,59 @@ Status CostModel::save(const std::string& path) const {
   return Status::ok();
 }
 
-CostParams fit_cost(const CostSample* samples, size_t count) {
-  TALLY_ASSERT(samples != nullptr && count >= 3);
-  // Normal equations for ns = a + b * items + c * bytes.
+namespace {
+// Least squares of ns on the chosen columns of (1, items, bytes); false when the system is singular.
+bool solve_least_squares(const CostSample* samples, size_t count, const bool use[3], double coef[3]) {
+  int cols[3];
+  int n = 0;
+  for (int c = 0; c < 3; ++c) {
+    coef[c] = 0;
+    if (use[c]) cols[n++] = c;
+  }
+  TALLY_ASSERT(n >= 1 && n <= 3);
   double m[3][4] = {};
   for (size_t i = 0; i < count; ++i) {
     const double x[3] = {1.0, samples[i].items, samples[i].bytes};
-    for (int r = 0; r < 3; ++r) {
-      for (int c = 0; c < 3; ++c) m[r][c] += x[r] * x[c];
-      m[r][3] += x[r] * samples[i].ns;
+    for (int r = 0; r < n; ++r) {
+      for (int c = 0; c < n; ++c) m[r][c] += x[cols[r]] * x[cols[c]];
+      m[r][n] += x[cols[r]] * samples[i].ns;
     }
   }
-  // Gaussian elimination with partial pivoting; a singular column (e.g. bytes always 0) gets 0.
-  double coef[3] = {0, 0, 0};
-  int order[3] = {0, 1, 2};
-  for (int col = 0; col < 3; ++col) {
+  // Gauss-Jordan with partial pivoting; a pivot tiny relative to its column means collinear inputs.
+  for (int col = 0; col < n; ++col) {
+    double scale = 0;
+    for (int r = 0; r < n; ++r) scale = std::max(scale, std::fabs(m[r][col]));
     int pivot = col;
-    for (int r = col + 1; r < 3; ++r) if (std::fabs(m[r][col]) > std::fabs(m[pivot][col])) pivot = r;
-    for (int c = 0; c < 4; ++c) std::swap(m[col][c], m[pivot][c]);
-    if (std::fabs(m[col][col]) < 1e-12) continue;
-    for (int r = 0; r < 3; ++r) {
+    for (int r = col + 1; r < n; ++r) if (std::fabs(m[r][col]) > std::fabs(m[pivot][col])) pivot = r;
+    for (int c = 0; c <= n; ++c) std::swap(m[col][c], m[pivot][c]);
+    if (scale == 0 || std::fabs(m[col][col]) < 1e-9 * scale) return false;
+    for (int r = 0; r < n; ++r) {
       if (r == col) continue;
       const double f = m[r][col] / m[col][col];
-      for (int c = 0; c < 4; ++c) m[r][c] -= f * m[col][c];
+      for (int c = 0; c <= n; ++c) m[r][c] -= f * m[col][c];
     }
   }
-  for (int r = 0; r < 3; ++r) coef[order[r]] = std::fabs(m[r][r]) < 1e-12 ? 0 : m[r][3] / m[r][r];
+  for (int r = 0; r < n; ++r) coef[cols[r]] = m[r][n] / m[r][r];
+  return true;
+}
+}  // namespace
+
+CostParams fit_cost(const CostSample* samples, size_t count) {
+  TALLY_ASSERT(samples != nullptr && count >= 3);
+  // Try the full model, then drop terms that come out negative or cannot be separated (bytes that
+  // grow in lockstep with items fold into per_item); the launch-only model always solves.
+  const bool models[4][3] = {{true, true, true}, {true, true, false}, {true, false, true}, {true, false, false}};
+  double coef[3] = {0, 0, 0};
+  for (const auto& use : models) {
+    if (solve_least_squares(samples, count, use, coef) && coef[0] >= 0 && coef[1] >= 0 && coef[2] >= 0) break;
+  }
   CostParams p;
   p.launch_ns = std::max(0.0, coef[0]);
   p.per_item_ns = std::max(0.0, coef[1]);
-  // A non-positive byte cost means bandwidth is not the limit: make it effectively infinite.
-  p.bytes_per_ns = coef[2] > 1e-9 ? 1.0 / coef[2] : 1e9;
+  // No byte term: bandwidth is not what limits this backend, so make it effectively infinite.
+  p.bytes_per_ns = coef[2] > 1e-12 ? 1.0 / coef[2] : 1e9;
   p.measured = true;
+  TALLY_ASSERT(p.launch_ns >= 0 && p.bytes_per_ns > 0);
   return p;
 }
 

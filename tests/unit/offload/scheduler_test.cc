@@ -200,6 +200,13 @@ TEST(CostModel, FitRecoversParametersAndFileRoundTrips) {
   EXPECT_NEAR(p.launch_ns, 5000, 1);
   EXPECT_NEAR(p.per_item_ns, 3, 1e-3);
   EXPECT_NEAR(p.bytes_per_ns, 8, 1e-3);
+  // Bytes in lockstep with items cannot be separated: they fold into per_item, bandwidth unbounded.
+  std::vector<CostSample> lockstep;
+  for (double items : {1.0, 10.0, 100.0, 1000.0}) lockstep.push_back({items, 16 * items, 700 + 2 * items});
+  const CostParams q = fit_cost(lockstep.data(), lockstep.size());
+  EXPECT_NEAR(q.launch_ns, 700, 1e-3);
+  EXPECT_NEAR(q.per_item_ns, 2, 1e-6);
+  EXPECT_GE(q.bytes_per_ns, 1e6);
 
   CostModel m = CostModel::defaults();
   m.set(Op::kMerkle, Backend::kCuda, p);
