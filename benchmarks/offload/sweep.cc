@@ -4,6 +4,7 @@
 #include <isa-l/crc.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -117,7 +118,7 @@ Backends open_backends(const std::vector<std::string>& names) {
       if (dev.is_ok()) {
         out.devices.emplace_back(name, std::move(dev).value());
       } else {
-        out.absent += "cuda: " + dev.status().message() + "; ";
+        out.absent += dev.status().message() + "; ";
       }
 #else
       out.absent += "cuda: not built; ";
@@ -308,6 +309,10 @@ Result<offload::CostModel> calibrate(const std::vector<std::string>& backend_nam
           const auto s = time_runs(o, [&] { ok = ok && drivers::run_sync(*dev, batch.batch()).is_ok(); });
           if (!ok) break;
           samples.push_back({static_cast<double>(items), static_cast<double>(batch.batch().input_bytes()), percentile(s, 0.5) * 1e9});
+          if (std::getenv("TALLY_BENCH_VERBOSE") != nullptr) {
+            *log += std::string("  sample ") + kernels::op_name(op) + "." + name + " items=" + std::to_string(items) +
+                    " bytes=" + std::to_string(batch.batch().input_bytes()) + " ns=" + std::to_string(samples.back().ns) + "\n";
+          }
         }
       }
       if (samples.size() < 3) continue;
@@ -316,8 +321,10 @@ Result<offload::CostModel> calibrate(const std::vector<std::string>& backend_nam
       const offload::CostParams p = offload::fit_cost(samples.data(), samples.size());
       model.set(op, backend, p);
       char line[256];
-      std::snprintf(line, sizeof line, "%s.%s: launch %.0f ns, %.2f ns/item, %.2f GB/s\n", kernels::op_name(op), name.c_str(),
-                    p.launch_ns, p.per_item_ns, p.bytes_per_ns);
+      char bandwidth[32] = "unbounded";
+      if (p.bytes_per_ns < 1e6) std::snprintf(bandwidth, sizeof bandwidth, "%.2f GB/s", p.bytes_per_ns);
+      std::snprintf(line, sizeof line, "%s.%s: launch %.0f ns, %.2f ns/item, %s\n", kernels::op_name(op), name.c_str(),
+                    p.launch_ns, p.per_item_ns, bandwidth);
       *log += line;
     }
   }

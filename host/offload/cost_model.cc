@@ -104,7 +104,7 @@ Status CostModel::save(const std::string& path) const {
 }
 
 namespace {
-// Least squares of ns on the chosen columns of (1, items, bytes); false when the system is singular.
+// Weighted least squares of ns on the chosen columns of (1, items, bytes); false when the system is singular.
 bool solve_least_squares(const CostSample* samples, size_t count, const bool use[3], double coef[3]) {
   int cols[3];
   int n = 0;
@@ -113,12 +113,15 @@ bool solve_least_squares(const CostSample* samples, size_t count, const bool use
     if (use[c]) cols[n++] = c;
   }
   TALLY_ASSERT(n >= 1 && n <= 3);
+  // Rows are weighted by 1/ns: samples span orders of magnitude and the model should be off by a
+  // similar fraction at every size, not fit the largest batch and miss the small ones.
   double m[3][4] = {};
   for (size_t i = 0; i < count; ++i) {
-    const double x[3] = {1.0, samples[i].items, samples[i].bytes};
+    const double w = 1.0 / std::max(samples[i].ns, 1.0);
+    const double x[3] = {w, samples[i].items * w, samples[i].bytes * w};
     for (int r = 0; r < n; ++r) {
       for (int c = 0; c < n; ++c) m[r][c] += x[cols[r]] * x[cols[c]];
-      m[r][n] += x[cols[r]] * samples[i].ns;
+      m[r][n] += x[cols[r]] * samples[i].ns * w;
     }
   }
   // Gauss-Jordan with partial pivoting; a pivot tiny relative to its column means collinear inputs.
@@ -144,7 +147,8 @@ CostParams fit_cost(const CostSample* samples, size_t count) {
   TALLY_ASSERT(samples != nullptr && count >= 3);
   // Try the full model, then drop terms that come out negative or cannot be separated (bytes that
   // grow in lockstep with items fold into per_item); the launch-only model always solves.
-  const bool models[4][3] = {{true, true, true}, {true, true, false}, {true, false, true}, {true, false, false}};
+  const bool models[6][3] = {{true, true, true},  {true, true, false},  {true, false, true},
+                             {false, true, true}, {false, true, false}, {true, false, false}};
   double coef[3] = {0, 0, 0};
   for (const auto& use : models) {
     if (solve_least_squares(samples, count, use, coef) && coef[0] >= 0 && coef[1] >= 0 && coef[2] >= 0) break;

@@ -70,15 +70,24 @@ Status Scheduler::submit_to(Device* device, const Batch& batch, uint64_t tag, ui
 }
 
 Status Scheduler::submit(const Batch& batch, uint64_t tag) {
-  TALLY_RETURN_IF_ERROR(kernels::validate(batch));
   TALLY_ASSERT_MSG(!devices_.empty(), "add the cpu device first");
   if (in_flight_.size() >= options_.in_flight_max) return Status::exhausted("offload: in-flight batches at maximum");
+  // Devices validate at submit (the CPU path inside its loop), so a malformed batch is refused there
+  // without a second pass here; the byte count is read before validation and only bounds-checked.
   const uint64_t bytes = batch.input_bytes();
-  Device* device = choose(batch, batch.items(), bytes);
+  Device* device = devices_.size() == 1 ? cpu() : choose(batch, batch.items(), bytes);
   if (device == nullptr) device = cpu();  // every device full: the CPU queue is bounded by ours
   const Backend backend = device->capabilities().backend;
   Status st = submit_to(device, batch, tag, bytes, false, backend);
   if (st.is_ok() || device == cpu()) return st;
+  if (st.code() == Code::kInvalidArgument) {
+    // Malformed for the device may still be fine for the CPU (device limits); the CPU decides.
+    Status cpu_st = submit_to(cpu(), batch, tag, bytes, true, backend);
+    if (!cpu_st.is_ok()) return cpu_st;
+    OpBackendCounters& c = counters_[static_cast<size_t>(batch.op)][static_cast<size_t>(backend)];
+    ++c.fallbacks;
+    return Status::ok();
+  }
   // The device refused (failed, full or limits): the CPU takes it, and the refusal is counted.
   OpBackendCounters& c = counters_[static_cast<size_t>(batch.op)][static_cast<size_t>(backend)];
   ++c.failures;

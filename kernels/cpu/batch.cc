@@ -41,11 +41,13 @@ uint64_t Batch::input_bytes() const {
   switch (op) {
     case Op::kChecksum: {
       uint64_t bytes = uint64_t{checksum.items} * (sizeof(uint64_t) + sizeof(uint32_t));
+      if (checksum.lengths == nullptr) return bytes;  // malformed; validate() reports it
       for (uint32_t i = 0; i < checksum.items; ++i) bytes += checksum.lengths[i];
       return bytes;
     }
     case Op::kPartition: {
       uint64_t bytes = uint64_t{partition.items} * (sizeof(uint64_t) + sizeof(uint32_t));
+      if (partition.lengths == nullptr) return bytes;
       for (uint32_t i = 0; i < partition.items; ++i) bytes += partition.lengths[i];
       return bytes;
     }
