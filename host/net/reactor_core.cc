@@ -57,9 +57,9 @@ Status ReactorCore::init_core() {
   return Status::ok();
 }
 
-uint64_t ReactorCore::now_ms() {
+uint64_t ReactorCore::now_us() {
   using namespace std::chrono;
-  return static_cast<uint64_t>(duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count());
+  return static_cast<uint64_t>(duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count());
 }
 
 Result<uint16_t> ReactorCore::listen(const std::string& host, uint16_t port, AcceptFn on_accept) {
@@ -116,10 +116,10 @@ uint64_t ReactorCore::add_timer_impl(uint64_t period_ms, std::function<void()> f
   TALLY_ASSERT(fn != nullptr);
   TALLY_ASSERT(!running_.load() || std::this_thread::get_id() == loop_thread_);
   TALLY_ASSERT_MSG(timers_.size() < kTimersMax, "timer table full");
-  const uint64_t period = period_ms == 0 ? 1 : period_ms;
+  const uint64_t period_us = (period_ms == 0 ? 1 : period_ms) * 1000;
   const uint64_t id = next_timer_id_++;
-  const uint64_t due = now_ms() + period;
-  timers_.emplace(id, Timer{period, due, once, std::move(fn)});
+  const uint64_t due = now_us() + period_us;
+  timers_.emplace(id, Timer{period_us, due, once, std::move(fn)});
   timer_queue_.emplace(due, id);
   return id;
 }
@@ -128,7 +128,7 @@ void ReactorCore::cancel_timer(uint64_t id) {
   TALLY_ASSERT(!running_.load() || std::this_thread::get_id() == loop_thread_);
   auto it = timers_.find(id);
   if (it == timers_.end()) return;
-  timer_queue_.erase({it->second.due_ms, id});
+  timer_queue_.erase({it->second.due_us, id});
   timers_.erase(it);
   // A timer whose callback is running sits in timers_ but not in timer_queue_.
   TALLY_ASSERT(timer_queue_.size() <= timers_.size());
@@ -157,10 +157,11 @@ int ReactorCore::next_timeout_ms() {
   }
   if (stop_requested_.load(std::memory_order_acquire)) return 0;
   if (timer_queue_.empty()) return kWaitMaxMs;
-  const uint64_t now = now_ms();
+  const uint64_t now = now_us();
   const uint64_t due = timer_queue_.begin()->first;
   if (due <= now) return 0;
-  return static_cast<int>(std::min<uint64_t>(due - now, kWaitMaxMs));
+  // Rounded up: waking before the due time would only spin.
+  return static_cast<int>(std::min<uint64_t>((due - now + 999) / 1000, kWaitMaxMs));
 }
 
 void ReactorCore::run() {
@@ -189,7 +190,7 @@ void ReactorCore::run() {
 }
 
 void ReactorCore::run_timers() {
-  const uint64_t now = now_ms();
+  const uint64_t now = now_us();
   for (size_t fired = 0; fired < kTimersPerIterationMax && !timer_queue_.empty(); ++fired) {
     auto [due, id] = *timer_queue_.begin();
     if (due > now) break;
@@ -206,8 +207,8 @@ void ReactorCore::run_timers() {
     if (it == timers_.end()) continue;  // cancelled by its own callback
     it->second.fn = std::move(fn);
     // Rescheduled from now, not from due: a stalled loop does not fire a burst of catch-up calls.
-    it->second.due_ms = now + it->second.period_ms;
-    timer_queue_.emplace(it->second.due_ms, id);
+    it->second.due_us = now + it->second.period_us;
+    timer_queue_.emplace(it->second.due_us, id);
   }
   TALLY_ASSERT(timers_.size() == timer_queue_.size());
 }

@@ -88,13 +88,13 @@ class ReactorCore : public Reactor {
 
  private:
   struct Timer {
-    uint64_t period_ms = 0;
-    uint64_t due_ms = 0;
+    uint64_t period_us = 0;
+    uint64_t due_us = 0;
     bool once = false;
     std::function<void()> fn;
   };
 
-  static uint64_t now_ms();
+  static uint64_t now_us();  // microseconds: whole milliseconds would let timers fire up to 1 ms early
   int next_timeout_ms();
   void run_timers();
   void run_posted();
@@ -115,7 +115,7 @@ class ReactorCore : public Reactor {
   size_t post_local_next_ = 0;
 
   std::unordered_map<uint64_t, Timer> timers_;
-  std::set<std::pair<uint64_t, uint64_t>> timer_queue_;  // (due_ms, id)
+  std::set<std::pair<uint64_t, uint64_t>> timer_queue_;  // (due_us, id)
   uint64_t next_timer_id_ = 1;
 
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
