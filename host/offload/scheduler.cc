@@ -97,7 +97,7 @@ Status Scheduler::submit(const Batch& batch, uint64_t tag) {
 
 size_t Scheduler::poll(std::span<Completion> out, uint64_t wait_ns) {
   TALLY_ASSERT(!devices_.empty());
-  const uint64_t deadline_ns = clock_.monotonic_ns() + wait_ns;
+  uint64_t deadline_ns = 0;  // read from the clock only once there is something to wait for
   size_t delivered = 0;
   // Bounded: each pass either delivers, re-runs a failed batch on the CPU (at most in_flight_max
   // times per batch set) or waits one slice until the deadline.
@@ -113,38 +113,45 @@ size_t Scheduler::poll(std::span<Completion> out, uint64_t wait_ns) {
         auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
                                [&](const InFlight& f) { return f.tag == done.tag && f.device == d; });
         TALLY_ASSERT_MSG(it != in_flight_.end(), "completion for a batch this scheduler did not submit");
-        const InFlight f = *it;
-        in_flight_.erase(it);
         progressed = true;
         const Backend backend = d->capabilities().backend;
-        const size_t op = static_cast<size_t>(f.batch.op);
+        const size_t op = static_cast<size_t>(it->batch.op);
         if (!done.status.is_ok() && d != cpu()) {
           OpBackendCounters& c = counters_[op][static_cast<size_t>(backend)];
           ++c.failures;
           ++c.fallbacks;
-          Status st = submit_to(cpu(), f.batch, f.tag, f.bytes, true, backend);
+          // Re-submitted under the same tag; the entry moves to the CPU.
+          Status st = cpu()->submit(it->batch, it->tag);
           TALLY_ASSERT_MSG(st.is_ok(), "the cpu device refused a fallback batch");
+          it->device = cpu();
+          it->is_fallback = true;
+          it->original = backend;
+          it->predicted_ns = model_.predict_ns(it->batch.op, Backend::kCpu, it->batch.items(), it->bytes);
           continue;
         }
         if (done.status.is_ok()) {
           OpBackendCounters& c = counters_[op][static_cast<size_t>(backend)];
           ++c.batches;
-          c.items += f.batch.items();
-          c.bytes += f.bytes;
+          c.items += it->batch.items();
+          c.bytes += it->bytes;
           c.busy_ns += done.device_ns;
         }
+        // Order of the others does not matter: swap-remove.
+        *it = in_flight_.back();
+        in_flight_.pop_back();
         out[delivered++] = std::move(done);
       }
     }
     if (delivered > 0 || in_flight_.empty()) break;
+    if (progressed) continue;  // a batch moved to the CPU: look again before waiting
+    if (wait_ns == 0) break;
     const uint64_t now_ns = clock_.monotonic_ns();
+    if (deadline_ns == 0) deadline_ns = now_ns + wait_ns;
     if (now_ns >= deadline_ns) break;
-    if (!progressed) {
-      // Wait on the device holding the oldest batch; the others are checked on the next pass.
-      Device* d = in_flight_.front().device;
-      const size_t n = d->poll(std::span<Completion>(scratch_.data(), 0), std::min(kPollSliceNs, deadline_ns - now_ns));
-      TALLY_ASSERT(n == 0);
-    }
+    // Wait on the device holding the oldest batch; the others are checked on the next pass.
+    Device* d = in_flight_.front().device;
+    const size_t n = d->poll(std::span<Completion>(scratch_.data(), 0), std::min(kPollSliceNs, deadline_ns - now_ns));
+    TALLY_ASSERT(n == 0);
   }
   return delivered;
 }
@@ -153,14 +160,15 @@ Status Scheduler::run(const Batch& batch) {
   TALLY_ASSERT_MSG(in_flight_.empty(), "run() needs an idle scheduler");
   TALLY_RETURN_IF_ERROR(submit(batch, kRunTag));
   Completion done;
-  const uint64_t deadline_ns = clock_.monotonic_ns() + kRunTimeoutNs;
-  while (clock_.monotonic_ns() < deadline_ns) {
-    if (poll(std::span<Completion>(&done, 1), kPollSliceNs * 20) == 1) {
-      TALLY_ASSERT(done.tag == kRunTag);
-      return done.status;
+  // The CPU completes inline batches inside submit: try once before reading the clock.
+  if (poll(std::span<Completion>(&done, 1), 0) == 0) {
+    const uint64_t deadline_ns = clock_.monotonic_ns() + kRunTimeoutNs;
+    while (poll(std::span<Completion>(&done, 1), kPollSliceNs * 20) == 0) {
+      if (clock_.monotonic_ns() >= deadline_ns) return Status::unavailable("offload: batch did not complete in time");
     }
   }
-  return Status::unavailable("offload: batch did not complete in time");
+  TALLY_ASSERT(done.tag == kRunTag);
+  return done.status;
 }
 
 std::string Scheduler::info() const {
