@@ -645,6 +645,97 @@ TEST_P(ReactorTest, PauseReadingHoldsDataUntilResume) {
   }
 }
 
+TEST_P(ReactorTest, HalfClosedPeerStillGetsItsReplies) {
+  MAKE_OR_SKIP(r, options());
+  EchoHandler echo;
+  Result<uint16_t> port = r->listen("127.0.0.1", 0, [&](Conn&) { return &echo; });
+  ASSERT_TRUE(port.is_ok());
+  start(r.get());
+  Client client(port.value());
+  const std::string request = pattern(300000, 3);  // more than one read, so the FIN trails the data
+  ASSERT_TRUE(client.send_all(request));
+  ASSERT_EQ(::shutdown(client.fd(), SHUT_WR), 0);
+  EXPECT_EQ(client.recv_exact(request.size()), request);
+  EXPECT_TRUE(client.wait_closed());  // then the server closes its side
+  EXPECT_TRUE(eventually(r.get(), [&] { return echo.closed.load() == 1; }));
+  stop_all({r.get()});
+}
+
+TEST_P(ReactorTest, ListensOnIpv6Loopback) {
+  MAKE_OR_SKIP(r, options());
+  EchoHandler echo;
+  std::string peer;
+  bool loopback = false;
+  Result<uint16_t> port = r->listen("::1", 0, [&](Conn& c) {
+    peer = c.peer();
+    loopback = c.peer_is_loopback();
+    return &echo;
+  });
+  if (!port.is_ok()) GTEST_SKIP() << "no IPv6 here: " << port.status().to_string();
+  start(r.get());
+  const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_port = htons(port.value());
+  addr.sin6_addr = in6addr_loopback;
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::send(fd, "v6", 2, MSG_NOSIGNAL), 2);
+  char buf[2] = {};
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, kClientTimeoutMs), 1);
+  EXPECT_EQ(::recv(fd, buf, 2, MSG_WAITALL), 2);
+  ::close(fd);
+  stop_all({r.get()});
+  EXPECT_EQ(std::string(buf, 2), "v6");
+  EXPECT_TRUE(peer.starts_with("[::1]:")) << peer;
+  EXPECT_TRUE(loopback);
+}
+
+// Closing every connection from a posted task, with handlers that close others in on_close.
+TEST_P(ReactorTest, CloseAllFromPostedTaskWithChainedCloses) {
+  MAKE_OR_SKIP(r, options());
+  struct Chained : public ConnHandler {
+    Reactor* reactor = nullptr;
+    std::vector<uint64_t> ids;  // reactor thread only
+    int closes = 0;
+    void on_data(Conn& c, std::string_view data) override { c.out().append(data); }
+    void on_close(Conn& c) override {
+      closes++;
+      // Closing the others from inside on_close must neither double-close nor touch freed memory.
+      for (uint64_t id : ids) {
+        if (Conn* other = reactor->find(id)) other->close_now();
+      }
+    }
+  } chained;
+  chained.reactor = r.get();
+  Result<uint16_t> port = r->listen("127.0.0.1", 0, [&](Conn& c) {
+    chained.ids.push_back(c.id());
+    return &chained;
+  });
+  ASSERT_TRUE(port.is_ok());
+  start(r.get());
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<Client>(port.value()));
+    ASSERT_TRUE(clients.back()->send_all("hey"));
+    ASSERT_EQ(clients.back()->recv_exact(3), "hey");
+  }
+  r->post([&] { r->find(chained.ids[2])->close_now(); });
+  EXPECT_TRUE(eventually(r.get(), [&] { return r->connection_count() == 0; }));
+  EXPECT_EQ(on_loop(r.get(), [&] { return chained.closes; }), 6);
+  for (auto& c : clients) EXPECT_TRUE(c->wait_closed());
+  // close_all() on an idle reactor, then it keeps serving.
+  on_loop(r.get(), [&] { r->close_all(); });
+  Client late(port.value());
+  ASSERT_TRUE(late.send_all("again"));
+  EXPECT_EQ(late.recv_exact(5), "again");
+  on_loop(r.get(), [&] { r->close_all(); });
+  EXPECT_TRUE(late.wait_closed());
+  stop_all({r.get()});
+  EXPECT_EQ(chained.closes, 7);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest,
                          ::testing::Values(Variant{Backend::kUring, true, "uring"},
                                            Variant{Backend::kUring, false, "uring_single_shot"},
