@@ -468,9 +468,12 @@ void Core::handle_append(const Message& m) {
   if (last_new) {
     r.index = *last_new;
   } else {
+    // Point the leader past every entry of ours whose term exceeds the leader's term at m.index:
+    // none of them can match, so it can skip them all in one round trip.
     r.index = m.index;
     r.reject = true;
-    r.reject_hint = std::min(m.index, log_.last_index());
+    r.reject_hint = log_.find_conflict_by_term(std::min(m.index, log_.last_index()), m.log_term);
+    r.log_term = log_.term_or_zero(r.reject_hint);
   }
   send(std::move(r));
 }
@@ -535,7 +538,10 @@ void Core::handle_append_resp(const Message& m) {
       become_probe(m.from);
     } else if (pr.state == ProgressState::kProbe) {
       if (pr.next == 0 || m.index != pr.next - 1) return;
-      pr.next = std::max(pr.match + 1, std::min(m.index, m.reject_hint + 1));
+      // Likewise skip our own entries whose term exceeds the follower's term at its hint.
+      Index probe = m.reject_hint;
+      if (m.log_term > 0 && probe <= log_.last_index()) probe = log_.find_conflict_by_term(probe, m.log_term);
+      pr.next = std::max(pr.match + 1, std::min(m.index, probe + 1));
       pr.probe_sent = false;
     } else {
       return;
@@ -971,6 +977,13 @@ Ready Core::ready() {
     if (m.type == MessageType::kVoteResp && !m.reject && !config_.bugs.vote_without_persist) {
       TALLY_ASSERT_MSG(persisted.term > m.term || persisted.vote == m.to, "raft: vote granted but not persisted");
     }
+  }
+  // Invariant: entries to apply continue exactly where the last Ready stopped (or after a snapshot).
+  if (!rd.committed_entries.empty()) {
+    const Index from = std::max(log_.applied(), rd.snapshot ? rd.snapshot->metadata.index : 0);
+    TALLY_ASSERT_MSG(rd.committed_entries.front().index == from + 1 ||
+                         rd.committed_entries.front().index == log_.first_index(),
+                     "raft: committed entries do not continue the applied index");
   }
   // Invariant: nothing is applied before it is committed (unless that bug is planted).
   if (!rd.committed_entries.empty() && !config_.bugs.apply_before_commit) {

@@ -87,6 +87,16 @@ Result<std::vector<Entry>> RaftLog::entries(Index lo, Index hi, uint64_t max_byt
   return out;
 }
 
+Index RaftLog::find_conflict_by_term(Index index, Term term) const {
+  TALLY_ASSERT(index <= last_index());
+  // Bounded by index: each step moves one entry back and stops at the compaction point.
+  for (Index i = index; i > 0; --i) {
+    auto t = this->term(i);
+    if (!t.is_ok() || t.value() <= term) return i;
+  }
+  return 0;
+}
+
 std::optional<Index> RaftLog::maybe_append(Index prev_index, Term prev_term, Index leader_commit,
                                            const std::vector<Entry>& ents, bool check_prev_term) {
   const bool prev_ok = check_prev_term ? match_term(prev_index, prev_term) : prev_index <= last_index();

@@ -32,6 +32,9 @@ class RaftLog {
   // The Raft election restriction: is (last_term, last_index) at least as up to date as ours?
   bool is_up_to_date(Index last_index, Term last_term) const;
   Result<std::vector<Entry>> entries(Index lo, Index hi, uint64_t max_bytes) const;
+  // The largest i <= index whose term is <= term (or whose term is unknown: compacted). Used to
+  // skip a whole run of conflicting entries per append round trip instead of one entry.
+  Index find_conflict_by_term(Index index, Term term) const;
 
   // Follower append. Returns the last new index, or nullopt when prev does not match.
   // check_prev_term=false plants bugs.accept_mismatched_prev_term.

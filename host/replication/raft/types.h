@@ -119,12 +119,12 @@ struct Message {
   NodeId from = kNoNode;
   NodeId to = kNoNode;
   Term term = 0;
-  Term log_term = 0;  // kAppend: term at index; kVote/kPreVote: candidate's last term
+  Term log_term = 0;  // kAppend: term at index; kVote/kPreVote: candidate's last term; kAppendResp: hint's term
   Index index = 0;    // kAppend: previous index; kVote: candidate's last index; kAppendResp: match
   Index commit = 0;
   std::vector<Entry> entries;
   bool reject = false;
-  Index reject_hint = 0;  // kAppendResp reject: receiver's last index, to skip probing
+  Index reject_hint = 0;  // kAppendResp reject: where the receiver's log may match (log_term: its term)
   uint64_t round = 0;     // kHeartbeat/-Resp: leader's heartbeat round, for ReadIndex and leases
   bool transfer = false;  // kVote/kPreVote: campaign caused by leadership transfer
   std::string context;    // kReadIndex/-Resp: the read's identifier

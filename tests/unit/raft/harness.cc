@@ -83,7 +83,7 @@ std::string format_message(const Message& m) {
     }
     case MessageType::kAppendResp:
       if (m.reject) {
-        o << " reject index=" << m.index << " hint=" << m.reject_hint;
+        o << " reject index=" << m.index << " hint=" << m.log_term << "/" << m.reject_hint;
       } else {
         o << " index=" << m.index;
       }

@@ -52,6 +52,37 @@ TEST(Replication, ConflictingUncommittedSuffixIsRepaired) {
   EXPECT_EQ(c.node(1).storage->term(3).value(), c.raw(2).term());
 }
 
+TEST(Replication, ConflictRepairSkipsAWholeTermPerRoundTrip) {
+  Cluster c;
+  Config cfg = test_config();
+  cfg.pre_vote = false;
+  cfg.check_quorum = false;
+  start_cluster(c, 3, cfg);
+  c.partition({{1}, {2, 3}});
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(c.raw(1).propose("old" + std::to_string(i)).is_ok());
+  c.settle();  // 1/2..1/21: twenty term-1 entries only node 1 holds
+  ASSERT_TRUE(c.raw(2).campaign().is_ok());
+  c.settle();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.raw(2).propose("new" + std::to_string(i)).is_ok());
+  c.settle();  // 2/2..2/7 on 2 and 3
+  ASSERT_TRUE(c.raw(3).campaign().is_ok());
+  c.settle();  // fresh leader 3 (term 3) probes node 1 from the end of its own log
+  ASSERT_TRUE(c.raw(3).is_leader());
+  c.heal();
+  c.raw(3).tick();
+  size_t rejects = 0;
+  for (int round = 0; round < 50; ++round) {
+    for (NodeId n : c.ids()) c.process_ready(n, nullptr);
+    if (c.queue().empty()) break;
+    for (const Message& m : c.queue()) rejects += (m.type == MessageType::kAppendResp && m.reject) ? 1 : 0;
+    c.deliver({}, {}, nullptr);
+  }
+  // Node 1's hint says "my entry 7 has term 1"; the leader skips its whole term-2 run at once.
+  EXPECT_EQ(rejects, 1u);
+  EXPECT_EQ(c.node(1).applied, c.node(3).applied);
+  EXPECT_EQ(c.node(1).storage->last_index(), c.node(3).storage->last_index());
+}
+
 // Figure 8 of the Raft paper (the steps of tests/sim/scenarios/figure8.txt). Returns node 1's
 // commit index once it, leader of term 3, holds the term-1 entry "a" at index 2 on a majority
 // (nodes 1, 2, 3) while its own no-op is on two nodes only.
