@@ -13,12 +13,15 @@ echo "== device"; nvidia-smi --query-gpu=name,memory.total,pcie.link.gen.current
 echo "== build"
 start=$(date +%s)
 cmake -S . -B "$BUILD" -G Ninja -DTALLY_CUDA=ON -DTALLY_FPGA_SIM=OFF >/dev/null
-cmake --build "$BUILD" -j "$JOBS" --target gpu_offload_test tally-bench offload_thrust_omp_test offload_scheduler_test
+cmake --build "$BUILD" -j "$JOBS" --target gpu_offload_test tally-bench gpu-resident-bench offload_thrust_omp_test offload_scheduler_test
 echo "build: $(( $(date +%s) - start )) s"
 
 echo "== tests"
 ctest --test-dir "$BUILD" -L gpu --output-on-failure --timeout 240 | tee "$OUT/ctest-gpu.txt" || true
 ctest --test-dir "$BUILD" -R 'offload_(thrust_omp|scheduler)_test' --output-on-failure | tee -a "$OUT/ctest-gpu.txt" || true
+
+echo "== device-resident kernels"
+timeout 120 "$BUILD/benchmarks/gpu-resident-bench" | tee "$OUT/resident.csv" || true
 
 echo "== calibrate"
 timeout 120 "$BUILD/benchmarks/tally-bench" calibrate --backends cpu,cuda --out "$OUT/calibration.toml" || true

@@ -179,7 +179,8 @@ std::vector<SweepPoint> run_sweep(const SweepOptions& o, std::string* log) {
         };
         for (auto& [name, dev] : backends.devices) {
           drivers::Device* d = dev.get();
-          if (!d->healthy() || !d->capabilities().limits(op).supported) continue;
+          const drivers::OpLimits& lim = d->capabilities().limits(op);
+          if (!d->healthy() || !lim.supported || items > lim.items_max || bytes > lim.blob_bytes_max) continue;
           bool ok = true;
           const auto s = time_runs(o, [&] { ok = ok && drivers::run_sync(*d, batch.batch()).is_ok(); });
           if (!ok) {
