@@ -202,9 +202,11 @@ void Core::become_pre_candidate() {
 
 void Core::become_candidate() {
   TALLY_ASSERT(role_ != Role::kLeader);
+  const Term before = term_;
   reset(term_ + 1);
   vote_ = id_;
   role_ = Role::kCandidate;
+  TALLY_ASSERT(term_ == before + 1);
 }
 
 void Core::become_leader() {
@@ -364,6 +366,8 @@ Status Core::step(const Message& m) {
 
 void Core::handle_vote_request(const Message& m) {
   const bool pre = m.type == MessageType::kPreVote;
+  TALLY_ASSERT(m.term >= term_);
+  TALLY_ASSERT(pre || m.term == term_);  // step() adopted a higher term before a real vote
   const bool can_vote = vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
   Message r;
   r.type = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
@@ -454,6 +458,8 @@ void Core::step_follower(const Message& m) {
 }
 
 void Core::handle_append(const Message& m) {
+  TALLY_ASSERT(m.term == term_ && lead_ == m.from);
+  TALLY_ASSERT(role_ == Role::kFollower);
   Message r;
   r.type = MessageType::kAppendResp;
   r.to = m.from;
@@ -479,6 +485,7 @@ void Core::handle_append(const Message& m) {
 }
 
 void Core::handle_heartbeat(const Message& m) {
+  TALLY_ASSERT(m.term == term_ && lead_ == m.from);
   log_.commit_to(std::min(m.commit, log_.last_index()));
   Message r;
   r.type = MessageType::kHeartbeatResp;
@@ -488,6 +495,7 @@ void Core::handle_heartbeat(const Message& m) {
 }
 
 void Core::handle_snapshot(const Message& m) {
+  TALLY_ASSERT(m.term == term_ && lead_ == m.from);
   const SnapshotMetadata& md = m.snapshot.metadata;
   Message r;
   r.type = MessageType::kAppendResp;
@@ -503,6 +511,7 @@ void Core::handle_snapshot(const Message& m) {
     log_.restore(m.snapshot);
     apply_conf_state(md.conf);
     r.index = log_.last_index();
+    TALLY_ASSERT(r.index == md.index && log_.committed() == md.index);
   }
   send(std::move(r));
 }
@@ -511,6 +520,7 @@ void Core::handle_snapshot(const Message& m) {
 // Leader.
 
 void Core::step_leader(const Message& m) {
+  TALLY_ASSERT(role_ == Role::kLeader && m.term == term_);
   auto it = prs_.find(m.from);
   switch (m.type) {
     case MessageType::kAppendResp:
@@ -529,6 +539,7 @@ void Core::step_leader(const Message& m) {
 }
 
 void Core::handle_append_resp(const Message& m) {
+  TALLY_ASSERT(role_ == Role::kLeader);
   Progress& pr = prs_.at(m.from);
   pr.recent_active = true;
   if (m.reject) {
@@ -574,6 +585,7 @@ void Core::handle_append_resp(const Message& m) {
 }
 
 void Core::handle_heartbeat_resp(const Message& m) {
+  TALLY_ASSERT(role_ == Role::kLeader);
   Progress& pr = prs_.at(m.from);
   pr.recent_active = true;
   pr.probe_sent = false;
@@ -642,8 +654,9 @@ void Core::free_inflights_to(NodeId to, Index index) {
 }
 
 bool Core::send_append(NodeId to, bool send_if_empty) {
+  TALLY_ASSERT(role_ == Role::kLeader);
   Progress& pr = prs_.at(to);
-  TALLY_ASSERT(to != id_);
+  TALLY_ASSERT(to != id_ && pr.next > pr.match);
   if (paused(pr)) return false;
   const Index prev = pr.next - 1;
   auto prev_term = log_.term(prev);
@@ -704,6 +717,7 @@ void Core::bcast_append() {
 }
 
 void Core::bcast_heartbeat() {
+  TALLY_ASSERT(role_ == Role::kLeader);
   ++round_;
   round_sent_ms_.emplace_back(round_, now_ms_);
   if (round_sent_ms_.size() > kLeaseRoundsMax) round_sent_ms_.pop_front();
