@@ -1,7 +1,9 @@
 // Randomized runs of the test cluster with every feature mixed in (partitions, one-way cuts, drops,
-// crashes, membership changes, transfers, compaction, reads), checking Raft's safety properties:
-// one leader per term, and every applied index holds the same entry on every node.
+// crashes, membership changes, transfers, compaction, ReadIndex and lease reads), checking Raft's
+// safety properties: one leader per term, every applied index holds the same entry on every node,
+// and no read returns an index below what was committed before it began.
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include "host/common/rng.h"
@@ -10,7 +12,16 @@
 namespace tally::raft::testing {
 namespace {
 
-constexpr int kChaosSeeds = 150;
+// Seeds per CTest run; TALLY_RAFT_CHAOS_SEEDS=N runs more by hand (2000 take ~8 s).
+constexpr int kChaosSeedsDefault = 150;
+constexpr int kChaosSeedsMax = 1000000;
+
+int chaos_seeds() {
+  const char* env = std::getenv("TALLY_RAFT_CHAOS_SEEDS");
+  if (env == nullptr) return kChaosSeedsDefault;
+  const int n = std::atoi(env);
+  return n > 0 && n <= kChaosSeedsMax ? n : kChaosSeedsDefault;
+}
 constexpr int kChaosStepsPerSeed = 1000;
 constexpr NodeId kChaosNodes = 5;
 
@@ -20,6 +31,20 @@ struct Safety {
   std::string violation;
   size_t conf_changes = 0;
   size_t snapshots = 0;
+  size_t reads = 0;
+  // Read context -> the highest index any node had committed when the read was issued: a
+  // linearizable read must return an index at least that high.
+  std::map<std::string, Index> read_floor;
+
+  void read_answered(NodeId n, const ReadState& r) {
+    auto it = read_floor.find(r.context);
+    if (it == read_floor.end()) return;
+    ++reads;
+    if (r.index < it->second && violation.empty()) {
+      violation = "node " + std::to_string(n) + " read " + r.context + " at index " + std::to_string(r.index) +
+                  " below " + std::to_string(it->second) + ", committed before the read began";
+    }
+  }
 
   void leaders(Cluster& c) {
     for (NodeId n : c.ids()) {
@@ -47,6 +72,15 @@ void run_chaos(uint64_t seed, Safety* safety, size_t* commits) {
   cfg.seed = seed;
   cfg.max_inflight_msgs = 4;
   cfg.max_size_per_msg = 64;
+  // Half the seeds serve reads from leases. Every node reads one clock (drift 0), advanced per tick.
+  cfg.lease_read.enabled = seed % 2 == 0;
+  cfg.lease_read.tick_interval_ms = 100;
+  cfg.lease_read.clock_drift_max_ms = 0;
+  uint64_t now_ms = 0;
+  // A lease assumes a crashed node stays down longer than an election timeout (it could vote at
+  // once otherwise): restarts wait that long.
+  std::map<NodeId, int> crashed_at_tick;
+  int ticks = 0;
   c.add_nodes(range_ids(kChaosNodes), {1, 2, 3}, {}, cfg);  // 4 and 5 start outside the group
   c.on_apply = [&](NodeId n, const Entry& e) { safety->applied(n, e); };
   c.on_snapshot = [&](NodeId, const Snapshot&) { ++safety->snapshots; };
@@ -56,8 +90,12 @@ void run_chaos(uint64_t seed, Safety* safety, size_t* commits) {
     const NodeId n = 1 + rng.uniform(kChaosNodes);
     const bool live = c.node(n).raw != nullptr;
     if (op < 15) {
+      ++ticks;
+      now_ms += cfg.lease_read.tick_interval_ms;
       for (NodeId id : c.ids()) {
-        if (c.node(id).raw) c.raw(id).tick();
+        if (!c.node(id).raw) continue;
+        c.raw(id).set_time_ms(now_ms);
+        c.raw(id).tick();
       }
     } else if (op < 30) {
       // Clients mostly find the leader; sometimes they hit a follower and are refused.
@@ -73,8 +111,10 @@ void run_chaos(uint64_t seed, Safety* safety, size_t* commits) {
       c.heal();
     } else if (op < 43 && live) {
       c.crash(n);
-    } else if (op < 47 && !live) {
+      crashed_at_tick[n] = ticks;
+    } else if (op < 47 && !live && ticks - crashed_at_tick[n] > static_cast<int>(2 * cfg.election_tick)) {
       TALLY_ASSERT(c.restart(n).is_ok());
+      c.raw(n).set_time_ms(now_ms);
     } else if (op < 50 && live) {
       const uint64_t kind = rng.uniform(3);
       ConfChange cc{kind == 0 ? ConfChangeType::kAddVoter : kind == 1 ? ConfChangeType::kAddLearner
@@ -90,8 +130,18 @@ void run_chaos(uint64_t seed, Safety* safety, size_t* commits) {
     } else if (op < 55 && live) {
       const Index applied = c.node(n).applied_index;
       if (applied > 2) (void)c.compact(n, applied - rng.uniform(2));
-    } else if (op < 57 && live) {
-      (void)c.raw(n).read_index("r" + std::to_string(step));
+    } else if (op < 60 && live) {
+      Index floor = 0;
+      for (NodeId id : c.ids()) {
+        if (c.node(id).raw) floor = std::max(floor, c.raw(id).commit_index());
+      }
+      // Ask every node that believes it leads (a deposed leader is where stale reads come from),
+      // and one random node (followers forward).
+      for (NodeId id : c.ids()) {
+        if (id != n && !(c.node(id).raw && c.raw(id).is_leader())) continue;
+        const std::string ctx = "r" + std::to_string(step) + "." + std::to_string(id);
+        if (c.raw(id).read_index(ctx).is_ok()) safety->read_floor[ctx] = floor;
+      }
     } else {
       // Deliver part of the traffic: some messages are dropped, the rest arrive out of order.
       for (NodeId id : c.ids()) c.process_ready(id, nullptr);
@@ -103,6 +153,10 @@ void run_chaos(uint64_t seed, Safety* safety, size_t* commits) {
       c.deliver({}, {}, nullptr);
     }
     safety->leaders(c);
+    for (NodeId id : c.ids()) {
+      for (const ReadState& r : c.node(id).reads) safety->read_answered(id, r);
+      c.node(id).reads.clear();
+    }
   }
   // Heal, restart everyone, and let the group settle: it must be able to commit again.
   c.heal();
@@ -121,8 +175,9 @@ void run_chaos(uint64_t seed, Safety* safety, size_t* commits) {
 
 TEST(Chaos, SafetyHoldsAcrossRandomFaultsAndTheGroupRecovers) {
   size_t recovered = 0;
-  size_t applied = 0, terms = 0, conf_changes = 0, snapshots = 0;
-  for (uint64_t seed = 1; seed <= kChaosSeeds; ++seed) {
+  size_t applied = 0, terms = 0, conf_changes = 0, snapshots = 0, reads = 0;
+  const int seeds = chaos_seeds();
+  for (uint64_t seed = 1; seed <= static_cast<uint64_t>(seeds); ++seed) {
     Safety safety;
     run_chaos(seed, &safety, &recovered);
     ASSERT_TRUE(safety.violation.empty()) << "seed " << seed << ": " << safety.violation;
@@ -131,18 +186,20 @@ TEST(Chaos, SafetyHoldsAcrossRandomFaultsAndTheGroupRecovers) {
     terms += safety.leader_of_term.size();
     conf_changes += safety.conf_changes;
     snapshots += safety.snapshots;
+    reads += safety.reads;
   }
   // Liveness is not guaranteed (a membership change can leave a group without a quorum of
   // live-and-connected voters), but after healing nearly every run must commit again.
-  EXPECT_GE(recovered, static_cast<size_t>(kChaosSeeds * 9 / 10));
+  EXPECT_GE(recovered, static_cast<size_t>(seeds * 9 / 10));
   // The runs must actually exercise the protocol, not idle.
-  EXPECT_GT(applied, static_cast<size_t>(kChaosSeeds) * 20);
-  EXPECT_GT(terms, static_cast<size_t>(kChaosSeeds) * 2);
+  EXPECT_GT(applied, static_cast<size_t>(seeds) * 10);
+  EXPECT_GT(terms, static_cast<size_t>(seeds) * 2);
   EXPECT_GT(conf_changes, 0u);
   EXPECT_GT(snapshots, 0u);
+  EXPECT_GT(reads, static_cast<size_t>(seeds / 2));
   std::printf("chaos: %d seeds, %zu applied indexes, %zu terms with a leader, %zu conf changes, %zu snapshots "
-              "installed, %zu recovered\n",
-              kChaosSeeds, applied, terms, conf_changes, snapshots, recovered);
+              "installed, %zu reads, %zu recovered\n",
+              seeds, applied, terms, conf_changes, snapshots, reads, recovered);
 }
 
 }  // namespace
