@@ -119,7 +119,7 @@ void run_chaos(uint64_t seed, Safety* safety, size_t* commits) {
       const uint64_t kind = rng.uniform(3);
       ConfChange cc{kind == 0 ? ConfChangeType::kAddVoter : kind == 1 ? ConfChangeType::kAddLearner
                                                                        : ConfChangeType::kRemoveNode,
-                    1 + rng.uniform(kChaosNodes)};
+                    1 + rng.uniform(kChaosNodes), {}};
       // Keep at least three voters so the group can always make progress once healed.
       const auto voters = c.raw(n).status().conf.voters;
       const bool shrinks = cc.type != ConfChangeType::kAddVoter &&

@@ -8,7 +8,7 @@ TEST(Membership, NewVoterJoinsAndCountsTowardsTheQuorum) {
   Cluster c;
   start_cluster(c, 3);
   c.add_nodes({4}, {}, {}, test_config());
-  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddVoter, 4}).is_ok());
+  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddVoter, 4, {}}).is_ok());
   c.settle();
   c.tick_all(2);
   EXPECT_EQ(c.raw(1).status().conf.voters, (std::vector<NodeId>{1, 2, 3, 4}));
@@ -26,20 +26,20 @@ TEST(Membership, NewVoterJoinsAndCountsTowardsTheQuorum) {
 TEST(Membership, OnlyOneChangeAtATime) {
   Cluster c;
   start_cluster(c, 3);
-  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 4}).is_ok());
-  EXPECT_EQ(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 5}).code(), Code::kUnavailable);
+  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 4, {}}).is_ok());
+  EXPECT_EQ(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 5, {}}).code(), Code::kUnavailable);
   c.add_nodes({4}, {}, {}, test_config());
   c.settle();
-  EXPECT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 5}).is_ok());
+  EXPECT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 5, {}}).is_ok());
 }
 
 TEST(Membership, RefusedBeforeTheLeaderCommittedAnEntryOfItsTerm) {
   Cluster c;
   c.add_nodes(range_ids(3), range_ids(3), {}, test_config());
   elect_without_commit(c, 1);
-  EXPECT_EQ(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kRemoveNode, 3}).code(), Code::kUnavailable);
+  EXPECT_EQ(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kRemoveNode, 3, {}}).code(), Code::kUnavailable);
   c.settle();
-  EXPECT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kRemoveNode, 3}).is_ok());
+  EXPECT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kRemoveNode, 3, {}}).is_ok());
 }
 
 TEST(Learner, ReceivesTheLogButIsNotCounted) {
@@ -66,7 +66,7 @@ TEST(Learner, PromotionMakesItAVoter) {
   c.add_nodes({1, 2, 3}, {1, 2}, {3}, test_config());
   ASSERT_TRUE(c.raw(1).campaign().is_ok());
   c.settle();
-  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddVoter, 3}).is_ok());
+  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddVoter, 3, {}}).is_ok());
   c.settle();
   EXPECT_EQ(c.raw(3).status().conf.voters, (std::vector<NodeId>{1, 2, 3}));
   EXPECT_TRUE(c.raw(3).status().conf.learners.empty());
@@ -76,7 +76,7 @@ TEST(Learner, PromotionMakesItAVoter) {
 TEST(Membership, RemovedLeaderStepsDownAndTheRestElect) {
   Cluster c;
   start_cluster(c, 3);
-  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kRemoveNode, 1}).is_ok());
+  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kRemoveNode, 1, {}}).is_ok());
   c.settle();
   EXPECT_NE(c.raw(1).role(), Role::kLeader);
   c.partition({{2, 3}, {1}});
@@ -93,10 +93,10 @@ TEST(Membership, RemovedLeaderStepsDownAndTheRestElect) {
 TEST(Membership, GroupsAreCappedAtTheTallyWidth) {
   Cluster c;
   start_cluster(c, 7);
-  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 8}).is_ok());
+  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 8, {}}).is_ok());
   c.add_nodes({8}, {}, {}, test_config());
   c.settle();
-  EXPECT_EQ(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 9}).code(),
+  EXPECT_EQ(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 9, {}}).code(),
             Code::kResourceExhausted);
 }
 
