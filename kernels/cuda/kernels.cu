@@ -21,7 +21,8 @@ Status launch_status(const char* what) {
   return Status::unavailable(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
-// Slicing-by-4 tables and x^(2^k) powers, built per block in shared memory (no host tables needed).
+// Slicing-by-4 tables and x^(2^k) powers, built per block in shared memory (the host's constexpr
+// tables are not visible to device code).
 struct CrcShared {
   uint32_t table[4][256];
   uint32_t powers[64];
@@ -47,21 +48,6 @@ __device__ void build_crc_shared(CrcShared& s) {
   __syncthreads();
 }
 
-__device__ uint32_t raw_crc_slice4(const CrcShared& s, const uint8_t* p, uint64_t n) {
-  uint32_t crc = 0;
-  // Bytes up to a 4-byte boundary, then words, then the tail.
-  while (n > 0 && (reinterpret_cast<uintptr_t>(p) & 3) != 0) {
-    crc = s.table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    --n;
-  }
-  for (; n >= 4; n -= 4, p += 4) {
-    crc ^= *reinterpret_cast<const uint32_t*>(p);
-    crc = s.table[3][crc & 0xff] ^ s.table[2][(crc >> 8) & 0xff] ^ s.table[1][(crc >> 16) & 0xff] ^ s.table[0][crc >> 24];
-  }
-  while (n-- > 0) crc = s.table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-  return crc;
-}
-
 __global__ void checksum_kernel(ChecksumBatch b) {
   __shared__ CrcShared s;
   build_crc_shared(s);
@@ -72,7 +58,7 @@ __global__ void checksum_kernel(ChecksumBatch b) {
   const uint8_t* base = b.blob + b.offsets[item];
   const uint64_t first = n * lane / kWarpLanes;
   const uint64_t last = n * (lane + 1) / kWarpLanes;
-  uint32_t raw = raw_crc_slice4(s, base + first, last - first);
+  uint32_t raw = crc32c_math::raw_update_slice4(0, base + first, last - first, s.table);
   raw = crc32c_math::shift(raw, n - last, s.powers);
   for (uint32_t offset = kWarpLanes / 2; offset > 0; offset /= 2) raw ^= __shfl_xor_sync(0xffffffffu, raw, offset);
   if (lane == 0) b.crc_out[item] = crc32c_math::finish(raw, n, s.powers);

@@ -197,5 +197,19 @@ TEST(Crc32cMath, SplitRawCrcsCombineToIsalResult) {
   }
 }
 
+TEST(Crc32cMath, Slice4MatchesIsalAtEveryAlignmentAndLength) {
+  static constexpr auto kTables = crc32c_math::make_slice_tables();
+  Rng rng(78);
+  std::vector<uint8_t> buf(5000);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng.next());
+  for (uint64_t start = 0; start < 20; ++start) {
+    for (uint64_t n : {0ull, 1ull, 3ull, 15ull, 16ull, 17ull, 33ull, 64ull, 1000ull, 4096ull}) {
+      const uint32_t raw = crc32c_math::raw_update_slice4(0, buf.data() + start, n, reinterpret_cast<const uint32_t(*)[256]>(kTables.data()));
+      EXPECT_EQ(crc32c_math::finish(raw, n, crc32c_math::kPowers.data()), crc32c(buf.data() + start, n))
+          << "start=" << start << " bytes=" << n;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tally::kernels
