@@ -61,6 +61,7 @@ bool RaftChecker::observe_role(uint32_t group, raft::NodeId node, raft::Role rol
   // leader of an earlier term is in its log.
   for (const auto& [index, c] : g.committed) {
     if (c.commit_term >= term) continue;
+    if (index < log.first_index()) continue;  // inside its snapshot: committed state it holds
     Result<raft::Term> t = log.term(index);
     if (!t.is_ok() || *t != c.entry_term) {
       return fail("leader completeness",
@@ -150,6 +151,7 @@ bool RaftChecker::check_commit_durable(uint32_t group, raft::NodeId leader, raft
   };
   const size_t quorum = logs.size() / 2 + 1;
   for (const auto& [x, xlog] : logs) {
+    if (index < xlog->first_index()) continue;  // covered by its snapshot
     Result<raft::Term> t = xlog->term(index);
     if (t.is_ok() && *t == *committed_term) continue;
     size_t would_vote = 0;

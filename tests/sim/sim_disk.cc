@@ -40,6 +40,18 @@ void SimDisk::sync() {
   unsynced_.clear();
 }
 
+Status SimDisk::snapshot_and_compact(raft::Index index, const raft::ConfState& conf, const std::string& data,
+                                     raft::Index compact_to) {
+  TALLY_ASSERT(compact_to <= index);
+  TALLY_ASSERT(unsynced_.empty());  // called between Readies, after their sync
+  for (raft::MemoryStorage* s : {&live_, &durable_}) {
+    Result<raft::Snapshot> snap = s->create_snapshot(index, conf, data);
+    if (!snap.is_ok()) return snap.status();
+    TALLY_RETURN_IF_ERROR(s->compact(compact_to));
+  }
+  return Status::ok();
+}
+
 void SimDisk::crash(Rng& rng) {
   // Keep a prefix: records [0, kept) reached the platter; the one after may be torn and is lost.
   const size_t kept = unsynced_.empty() ? 0 : rng.uniform(unsynced_.size() + 1);

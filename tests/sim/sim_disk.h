@@ -26,6 +26,10 @@ class SimDisk {
   // Membership as applied; written and synced at once, as the shell stores it with the apply.
   void write_conf(const raft::ConfState& conf);
   void sync();
+  // Snapshot of the state machine at `index` (already applied, hence durable), then drop the
+  // log through `compact_to` <= index. Done on both views at once, like an fsynced snapshot file.
+  Status snapshot_and_compact(raft::Index index, const raft::ConfState& conf, const std::string& data,
+                              raft::Index compact_to);
   // Crash: drop a random suffix of the unsynced records and rebuild the live view from disk.
   void crash(Rng& rng);
   size_t unsynced() const { return unsynced_.size(); }

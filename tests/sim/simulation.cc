@@ -24,10 +24,12 @@ World::World(const SimOptions& options)
   // Small messages and windows make replication advance in many steps, which is where
   // commit-rule and log-repair bugs show.
   // (1 byte means one entry per append, as the core always sends at least one.)
-  const uint64_t size_pick = rng_.uniform(3);
-  max_size_per_msg_ = size_pick == 0 ? 1 : size_pick == 1 ? 64 : static_cast<uint32_t>(rng_.range(2, 4)) * 64;
+  const uint64_t size_pick = rng_.uniform(4);
+  max_size_per_msg_ = size_pick <= 1 ? 1 : size_pick == 2 ? 64 : static_cast<uint32_t>(rng_.range(2, 4)) * 64;
   max_inflight_msgs_ = static_cast<uint32_t>(rng_.range(1, 8));
   pre_vote_ = rng_.chance(3, 4);
+  // Half the seeds snapshot and compact often, so lagging and restarted replicas need snapshots.
+  compact_every_entries_ = rng_.chance(1, 2) ? static_cast<uint32_t>(rng_.range(8, 32)) : 0;
   fault_end_ns_ = rng_.range(1000, 2000) * kMs;
 
   nodes_.resize(n);
@@ -72,6 +74,8 @@ void World::violate(const std::string& kind, const std::string& detail) {
 }
 
 void World::complete(Client& c, const ClientReply& rep) {
+  TALLY_ASSERT(c.busy && c.uid == rep.uid);
+  TALLY_ASSERT(c.history_index < history_.size());
   Operation& op = history_[c.history_index];
   op.return_ns = now_ns_;
   op.outcome = rep.ok ? Outcome::kOk : Outcome::kFail;
@@ -122,6 +126,7 @@ void World::run_clients(bool issue) {
     op.outcome = Outcome::kUnknown;
     c.history_index = history_.size();
     history_.push_back(std::move(op));
+    TALLY_ASSERT(history_.size() < kHistoryOpsMax);
     c.busy = true;
     c.uid = req.uid;
     c.deadline_ns = now_ns_ + rng_.range(150, 400) * kMs;
@@ -176,6 +181,7 @@ void World::run_eventual(bool write, bool lossless) {
 }
 
 void World::check_logs() {
+  TALLY_ASSERT(!groups_.empty());
   for (uint32_t g = 0; g < groups_.size(); ++g) {
     std::vector<std::pair<raft::NodeId, const raft::Storage*>> logs;
     for (raft::NodeId id : groups_[g].members) {
@@ -187,6 +193,7 @@ void World::check_logs() {
 }
 
 void World::check_liveness() {
+  TALLY_ASSERT(heal_ns_ != 0 && now_ns_ >= heal_ns_);
   bool all_live = true;
   for (uint32_t g = 0; g < groups_.size(); ++g) {
     Group& group = groups_[g];

@@ -82,6 +82,30 @@ inline std::string encode_op(const ClientRequest& r) {
   return std::string(reinterpret_cast<const char*>(&p), sizeof p);
 }
 
+// The key-value state machine's image in a snapshot: (key, value) pairs, fixed width.
+inline std::string encode_kv(const std::map<uint32_t, int64_t>& kv) {
+  std::string out;
+  out.reserve(kv.size() * 12);
+  for (const auto& [k, v] : kv) {
+    out.append(reinterpret_cast<const char*>(&k), sizeof k);
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  return out;
+}
+
+inline std::map<uint32_t, int64_t> decode_kv(const std::string& data) {
+  TALLY_ASSERT(data.size() % 12 == 0);
+  std::map<uint32_t, int64_t> kv;
+  for (size_t at = 0; at < data.size(); at += 12) {
+    uint32_t k;
+    int64_t v;
+    std::memcpy(&k, data.data() + at, sizeof k);
+    std::memcpy(&v, data.data() + at + sizeof k, sizeof v);
+    kv[k] = v;
+  }
+  return kv;
+}
+
 inline std::optional<ClientRequest> decode_op(const std::string& data) {
   if (data.size() != sizeof(PackedOp)) return std::nullopt;
   PackedOp p;
@@ -135,6 +159,7 @@ class World {
     std::map<std::string, ClientRequest> pending_reads;   // by context, waiting for a ReadState
     std::vector<std::pair<raft::Index, ClientRequest>> reads_waiting_apply;
     raft::Index applied = 0;
+    raft::Index snapshot_index = 0;  // the state machine was restored from a snapshot at this index
   };
 
   // A node's clocks: ticks follow the drifting monotonic clock, the HLC reads the wall clock,
@@ -220,6 +245,8 @@ class World {
   void handle_ready(Node& n, Replica& r);
   void apply_entry(Node& n, Replica& r, const raft::Entry& e);
   void serve_reads(Node& n, Replica& r);
+  void maybe_compact(Replica& r);
+  void restore_snapshot(Replica& r, const raft::Snapshot& snap);
   void reply(const ClientRequest& req, bool ok, std::optional<int64_t> result, raft::NodeId hint, raft::NodeId from);
 
   void tick_nodes();
@@ -255,6 +282,7 @@ class World {
   uint64_t heal_ns_ = 0;
   uint32_t max_size_per_msg_ = 0;
   uint32_t max_inflight_msgs_ = 0;
+  uint32_t compact_every_entries_ = 0;  // 0: this seed never compacts its logs
   bool pre_vote_ = true;
 };
 

@@ -84,6 +84,7 @@ void World::inject_faults() {
 }
 
 void World::heal() {
+  TALLY_ASSERT(now_ns_ >= fault_end_ns_);
   for (auto& row : faults_.blocked) std::fill(row.begin(), row.end(), false);
   faults_.partition_heal_ns = 0;
   faults_.clogged = 0;

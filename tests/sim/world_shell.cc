@@ -23,10 +23,15 @@ void World::start_replica(Node& n, uint32_t group) {
   r.group = group;
   r.kv.clear();
   r.applied = 0;
+  r.snapshot_index = 0;
   r.pending_reads.clear();
   r.pending_writes.clear();
   r.reads_waiting_apply.clear();
-  Result<std::unique_ptr<raft::RawNode>> raw = raft::RawNode::create(raft_config(n.id, group), &r.disk.live());
+  Result<raft::Snapshot> snap = r.disk.live().snapshot();
+  if (snap.is_ok() && !snap->empty()) restore_snapshot(r, *snap);
+  raft::Config config = raft_config(n.id, group);
+  config.applied = r.applied;  // the snapshot's index: the state machine already holds those
+  Result<std::unique_ptr<raft::RawNode>> raw = raft::RawNode::create(config, &r.disk.live());
   TALLY_ASSERT_MSG(raw.is_ok(), raw.status().to_string().c_str());
   r.raft = std::move(raw).value();
 }
@@ -53,6 +58,7 @@ void World::restart(Node& n) {
 }
 
 void World::send(Envelope e, bool faulty_link) {
+  TALLY_ASSERT(e.kind == MsgKind::kClientReply || (e.to >= 1 && e.to <= nodes_.size()));
   if (queue_.size() >= kMessagesInFlightMax) return;  // the network sheds load like a full switch
   uint64_t delay_ns = rng_.range(100'000, 3 * kMs);
   if (faulty_link) {
@@ -129,6 +135,13 @@ void World::handle_ready(Node& n, Replica& r) {
       crash(n);  // written but not synced, nothing sent: the torn-tail case
       return;
     }
+    // Targeted fault: a node dies in the Ready that makes it leader, before its first entry is
+    // synced or sent; the torn tail may keep that entry, stranding it on this node alone.
+    if (rd.soft_state && rd.soft_state->role == raft::Role::kLeader && now_ns_ < fault_end_ns_ &&
+        rng_.chance(1, 6)) {
+      crash(n);
+      return;
+    }
     if (rd.hard_state && rd.hard_state->commit > commit_before && r.raft->role() == raft::Role::kLeader) {
       std::vector<std::pair<raft::NodeId, const raft::Storage*>> logs;
       for (raft::NodeId v : r.raft->status().conf.voters) logs.emplace_back(v, &node(v).replicas[r.group].disk.live());
@@ -142,6 +155,7 @@ void World::handle_ready(Node& n, Replica& r) {
       return;
     }
     if (rd.must_sync) r.disk.sync();
+    if (rd.snapshot) restore_snapshot(r, *rd.snapshot);
     // 2. Send.
     for (const raft::Message& m : rd.messages) {
       send_raft(m, r.group);
@@ -166,11 +180,15 @@ void World::handle_ready(Node& n, Replica& r) {
     serve_reads(n, r);
     // 4. Acknowledge.
     r.raft->advance();
+    if (r.disk.unsynced() == 0) maybe_compact(r);
   }
   TALLY_ASSERT_MSG(!n.up || !r.raft->has_ready() || violated(), "Ready loop did not settle");
 }
 
 void World::apply_entry(Node& n, Replica& r, const raft::Entry& e) {
+  // A restart may hand out again entries its snapshot already holds (its durable commit index
+  // can trail the snapshot); the state machine must not apply them twice.
+  if (e.index <= r.snapshot_index) return;
   if (!checker_.observe_apply(r.group, n.id, e)) return;
   TALLY_ASSERT(e.index > r.applied || raft_bugs_.apply_before_commit);
   r.applied = std::max(r.applied, e.index);
@@ -209,6 +227,25 @@ void World::apply_entry(Node& n, Replica& r, const raft::Entry& e) {
   }
 }
 
+void World::restore_snapshot(Replica& r, const raft::Snapshot& snap) {
+  TALLY_ASSERT(!snap.empty());
+  r.kv = decode_kv(snap.data);
+  r.applied = std::max(r.applied, snap.metadata.index);
+  r.snapshot_index = std::max(r.snapshot_index, snap.metadata.index);
+  TALLY_ASSERT(r.applied >= snap.metadata.index);
+}
+
+void World::maybe_compact(Replica& r) {
+  if (compact_every_entries_ == 0) return;
+  const raft::Index first = r.disk.live().first_index();
+  if (r.applied < first + compact_every_entries_ || r.applied > r.disk.live().last_index()) return;
+  // Keep a few entries behind the snapshot, so followers just behind it still get appends.
+  const raft::Index compact_to = r.applied - rng_.uniform(4);
+  TALLY_ASSERT(compact_to >= first);
+  Status st = r.disk.snapshot_and_compact(r.applied, r.raft->status().conf, encode_kv(r.kv), compact_to);
+  TALLY_ASSERT_MSG(st.is_ok(), st.to_string().c_str());
+}
+
 void World::serve_reads(Node& n, Replica& r) {
   auto& waiting = r.reads_waiting_apply;
   for (size_t i = 0; i < waiting.size();) {
@@ -224,6 +261,7 @@ void World::serve_reads(Node& n, Replica& r) {
 }
 
 void World::deliver(Envelope& e) {
+  TALLY_ASSERT(e.deliver_ns <= now_ns_);
   ++report_.messages;
   if (e.kind == MsgKind::kClientReply) {
     Client& c = clients_[e.reply.client];
@@ -264,6 +302,7 @@ void World::deliver(Envelope& e) {
 }
 
 void World::tick_nodes() {
+  TALLY_ASSERT(!nodes_.empty());
   for (size_t i = 0; i < nodes_.size(); ++i) {
     Node& n = nodes_[i];
     if (!n.up) {
