@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <unordered_map>
+#include <vector>
 
 #include "host/common/assert.h"
 #include "host/common/log.h"
@@ -131,6 +132,9 @@ class UringReactor final : public ReactorCore {
   void arm_listener(size_t index) override {
     TALLY_ASSERT(index < listeners_.size());
     if (!active_) return;  // before_run() arms it
+    if (listener_armed_.size() < listeners_.size()) listener_armed_.resize(listeners_.size(), false);
+    if (listener_armed_[index]) return;  // a retry timer left over from an earlier run()
+    listener_armed_[index] = true;
     const int fd = listeners_[index].fd;
     // A non-blocking listener makes io_uring complete accepts with -EAGAIN instead of waiting.
     const int flags = ::fcntl(fd, F_GETFL);
@@ -352,7 +356,8 @@ class UringReactor final : public ReactorCore {
   }
 
   void on_accept_cqe(size_t index, const io_uring_cqe& cqe, bool more, bool tearing_down) {
-    TALLY_ASSERT(index < listeners_.size());
+    TALLY_ASSERT(index < listeners_.size() && index < listener_armed_.size());
+    if (!more) listener_armed_[index] = false;
     if (cqe.res >= 0) {
       if (tearing_down) {
         ::close(cqe.res);
@@ -470,6 +475,7 @@ class UringReactor final : public ReactorCore {
   io_uring ring_{};
   bool ring_ready_ = false;
   bool active_ = false;  // between before_run() and after_run()
+  std::vector<bool> listener_armed_;  // an accept is in flight for listeners_[i]
   unsigned ring_flags_ = 0;
   bool multishot_accept_ = false;
   bool multishot_recv_ = false;
