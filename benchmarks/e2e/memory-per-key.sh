@@ -7,24 +7,15 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 tallyd=${TALLYD:-$root/build/host/server/tallyd}
 keys=1000000
 [[ ${1:-} == -n ]] && keys=$2
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$root/benchmarks/e2e/lib.sh"
 redis_port=$(free_port)
 tally_port=$(free_port)
-work=$(mktemp -d)
-cleanup() {
-  [[ -n ${redis_pid:-} ]] && kill "$redis_pid" 2>/dev/null || true
-  [[ -n ${tally_pid:-} ]] && kill "$tally_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" >"$work/r.log" 2>&1 &
-redis_pid=$!
-"$tallyd" --port "$tally_port" --memcached-port 0 --admin-port 0 --threads 1 >"$work/t.log" 2>&1 &
-tally_pid=$!
-for p in "$redis_port" "$tally_port"; do
-  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
-done
+start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work"
+redis_pid=$last_pid
+start_bg tally "$tallyd" --port "$tally_port" --memcached-port 0 --admin-port 0 --threads 1
+tally_pid=$last_pid
+wait_resp "$redis_port"
+wait_resp "$tally_port"
 # key:%012d is 16 bytes; the value is 32 bytes.
 /usr/bin/python3 - "$keys" >"$work/load.resp" <<'PY'
 import sys

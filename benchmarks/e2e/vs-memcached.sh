@@ -21,26 +21,15 @@ command -v memcached >/dev/null || { echo "memcached is not installed (make deps
 command -v memcslap >/dev/null || { echo "memcslap is not installed (libmemcached-tools)" >&2; exit 2; }
 [[ -x $tallyd ]] || { echo "no tallyd at $tallyd (make build)" >&2; exit 2; }
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$root/benchmarks/e2e/lib.sh"
 mc_port=$(free_port)
 tally_port=$(free_port)
 tally_mc_port=$(free_port)
-work=$(mktemp -d)
-cleanup() {
-  [[ -n ${mc_pid:-} ]] && kill "$mc_pid" 2>/dev/null || true
-  [[ -n ${tally_pid:-} ]] && kill "$tally_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 user_args=()
 [[ $(id -u) -eq 0 ]] && user_args=(-u root)
-memcached -l 127.0.0.1 -p "$mc_port" -U 0 -m 1024 -t "$threads" "${user_args[@]}" >"$work/mc.log" 2>&1 &
-mc_pid=$!
-"$tallyd" --port "$tally_port" --memcached-port "$tally_mc_port" --admin-port 0 --threads "$threads" \
-  >"$work/tally.log" 2>&1 &
-tally_pid=$!
-sleep 0.5
+start_bg memcached memcached -l 127.0.0.1 -p "$mc_port" -U 0 -m 1024 -t "$threads" "${user_args[@]}"
+start_bg tally "$tallyd" --port "$tally_port" --memcached-port "$tally_mc_port" --admin-port 0 --threads "$threads"
+wait_resp "$tally_port"
 for p in "$mc_port" "$tally_mc_port"; do
   for _ in $(seq 100); do memcping --servers=127.0.0.1:$p >/dev/null 2>&1 && break; sleep 0.1; done
 done

@@ -23,27 +23,13 @@ done
 command -v redis-server >/dev/null || { echo "redis-server is not installed (make deps)" >&2; exit 2; }
 [[ -x $tallyd ]] || { echo "no tallyd at $tallyd (make build)" >&2; exit 2; }
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$root/benchmarks/e2e/lib.sh"
 redis_port=$(free_port)
 tally_port=$(free_port)
-work=$(mktemp -d)
-cleanup() {
-  [[ -n ${redis_pid:-} ]] && kill "$redis_pid" 2>/dev/null || true
-  [[ -n ${tally_pid:-} ]] && kill "$tally_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
-  --dir "$work" >"$work/redis.log" 2>&1 &
-redis_pid=$!
-"$tallyd" --port "$tally_port" --memcached-port 0 --admin-port 0 --threads "$threads" \
-  >"$work/tally.log" 2>&1 &
-tally_pid=$!
-for p in "$redis_port" "$tally_port"; do
-  for _ in $(seq 100); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
-done
+start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work"
+start_bg tally "$tallyd" --port "$tally_port" --memcached-port 0 --admin-port 0 --threads "$threads"
+wait_resp "$redis_port"
+wait_resp "$tally_port"
 
 echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), tallyd threads=$threads, $(nproc) cores"
 echo "redis-benchmark -t $tests -c $clients -n $requests -P {1,16}, rounds=$rounds, servers alternate"
