@@ -125,7 +125,9 @@ class Reactor {
   virtual void cancel_timer(uint64_t id) = 0;
   virtual Conn* find(uint64_t conn_id) = 0;  // nullptr if closed
   virtual size_t connection_count() const = 0;
-  virtual void run() = 0;   // on the calling thread until stop(); closes all connections before returning
+  // On the calling thread until stop(); closes all connections before returning. Call it from the same
+  // thread every time: an io_uring ring accepts only the thread that first ran it.
+  virtual void run() = 0;
   virtual void stop() = 0;  // any thread
   virtual void close_all() = 0;
   virtual ReactorStats stats() const = 0;

@@ -32,6 +32,7 @@ class EpollConn final : public Conn {
   bool registered = false;
   uint32_t interest = 0;   // events registered with epoll
   bool want_out = false;   // the kernel refused part of the last write
+  bool writable = false;   // EPOLLOUT fired since then
 };
 
 class EpollReactor final : public ReactorCore {
@@ -112,6 +113,9 @@ class EpollReactor final : public ReactorCore {
 
   void flush(Conn& base) override {
     auto& c = static_cast<EpollConn&>(base);
+    // Until EPOLLOUT says the socket drained, another write would only return EAGAIN.
+    if (c.want_out && !c.writable) return;
+    c.writable = false;
     take_output(c);
     const size_t first = c.sending_.size() - c.sending_offset_;
     if (first == 0) return;
@@ -203,7 +207,10 @@ class EpollReactor final : public ReactorCore {
       c.close_now();  // both directions are shut; nothing more can be read or written
       return;
     }
-    if ((events & EPOLLOUT) && !c.closing_) mark_dirty(c);
+    if ((events & EPOLLOUT) && !c.closing_) {
+      c.writable = true;
+      mark_dirty(c);
+    }
   }
 
   void read_ready(EpollConn& c) {
