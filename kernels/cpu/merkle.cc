@@ -11,7 +11,7 @@ void merkle_build_cpu(const MerkleBuildBatch& b) {
   TALLY_ASSERT(b.partitions <= kMerklePartitionsMax);
   const uint64_t words = merkle_tree_words(b.depth);
   const uint64_t buckets = uint64_t{1} << b.depth;
-  std::memset(b.tree_out, 0, b.partitions * words * sizeof(uint64_t));
+  if (b.partitions > 0) std::memset(b.tree_out, 0, b.partitions * words * sizeof(uint64_t));
   for (uint32_t i = 0; i < b.items; ++i) {
     const uint32_t p = b.leaf_partition[i];
     TALLY_ASSERT(p < b.partitions);

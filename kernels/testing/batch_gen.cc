@@ -82,11 +82,15 @@ void OwnedBatch::rebind() {
 }
 
 void OwnedBatch::poison_outputs(uint8_t fill) {
-  for (auto& v : u64_out_) std::memset(v.data(), fill, v.size() * sizeof(uint64_t));
-  for (auto& v : u32_out_) std::memset(v.data(), fill, v.size() * sizeof(uint32_t));
-  std::memset(u8_out_.data(), fill, u8_out_.size());
-  std::memset(u16_out_.data(), fill, u16_out_.size() * sizeof(uint16_t));
-  std::memset(i64_out_.data(), fill, i64_out_.size() * sizeof(int64_t));
+  // memset with a null pointer is undefined even for zero bytes: empty vectors are skipped.
+  auto poison = [fill](auto& v) {
+    if (!v.empty()) std::memset(v.data(), fill, v.size() * sizeof(v[0]));
+  };
+  for (auto& v : u64_out_) poison(v);
+  for (auto& v : u32_out_) poison(v);
+  poison(u8_out_);
+  poison(u16_out_);
+  poison(i64_out_);
 }
 
 namespace {

@@ -88,17 +88,18 @@ TEST(StagingLayout, RelocatedBatchComputesTheSameOutputs) {
       std::vector<uint8_t> staging;
       std::vector<std::pair<uint64_t, uint64_t>> outputs;  // (offset, bytes) in placement order
       uint64_t at = 0;
-      layout::for_each_array(view, [&](auto*& ptr, uint64_t bytes, bool output) {
-        staging.resize(at + bytes + 8);
-        if (!output && bytes > 0) std::memcpy(staging.data() + at, ptr, bytes);
-        if (output) outputs.push_back({at, bytes});
-        at += bytes + 8;
-      });
+      // Arrays padded to 64 bytes like the driver's 256, so every array stays aligned for its type.
+      auto padded = [](uint64_t bytes) { return (bytes + 8 + 63) / 64 * 64; };
+      layout::for_each_array(view, [&](auto*&, uint64_t bytes, bool) { at += padded(bytes); });
+      staging.resize(at + 64);
+      uint8_t* base = staging.data() + (64 - reinterpret_cast<uintptr_t>(staging.data()) % 64) % 64;
       at = 0;
-      layout::for_each_array(view, [&](auto*& ptr, uint64_t bytes, bool) {
+      layout::for_each_array(view, [&](auto*& ptr, uint64_t bytes, bool output) {
+        if (!output && bytes > 0) std::memcpy(base + at, ptr, bytes);
+        if (output) outputs.push_back({static_cast<uint64_t>(base - staging.data()) + at, bytes});
         using T = std::remove_cv_t<std::remove_pointer_t<std::remove_reference_t<decltype(ptr)>>>;
-        ptr = reinterpret_cast<T*>(staging.data() + at);
-        at += bytes + 8;
+        ptr = reinterpret_cast<T*>(base + at);
+        at += padded(bytes);
       });
       ASSERT_TRUE(kernels::run_reference(view).is_ok());
       size_t k = 0;
