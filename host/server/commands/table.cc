@@ -101,7 +101,11 @@ constexpr size_t kIndexSlots = 256;  // power of two, at least twice the command
 static_assert(kIndexSlots >= 2 * kCommandCount);
 constexpr size_t kNameBytesMax = 16;  // longer names cannot be data commands
 
-inline unsigned char lower(char c) { return static_cast<unsigned char>(std::tolower(static_cast<unsigned char>(c))); }
+// ASCII only (command names are ASCII); std::tolower would consult the locale per character.
+inline unsigned char lower(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return u >= 'A' && u <= 'Z' ? static_cast<unsigned char>(u + 32) : u;
+}
 
 uint32_t name_hash(std::string_view s) {
   uint32_t h = 2166136261u;

@@ -80,7 +80,8 @@ size_t format_ld_human(long double v, char* buf, size_t cap) {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != b[i]) return false;
+    const auto c = static_cast<unsigned char>(a[i]);
+    if ((c >= 'A' && c <= 'Z' ? c + 32 : c) != static_cast<unsigned char>(b[i])) return false;
   }
   return true;
 }
