@@ -94,7 +94,8 @@ void incr_by(ExecContext& ctx, std::string_view key, int64_t by) {
   }
   value += by;
   char buf[24];
-  ctx.store.set_string(key, format_i64(value, buf), 0, /*keep_ttl=*/true);
+  // In-place edits keep the memcached client flags: the same item may be read over both ports.
+  ctx.store.set_string(key, format_i64(value, buf), 0, /*keep_ttl=*/true, e != nullptr ? e->client_flags() : 0);
   ctx.out.integer(value);
 }
 
@@ -275,7 +276,7 @@ void append(ExecContext& ctx, Argv argv) {
   std::string joined;
   joined.reserve(total);
   joined.append(e->string_value()).append(argv[2]);
-  ctx.store.set_string(argv[1], joined, 0, /*keep_ttl=*/true);
+  ctx.store.set_string(argv[1], joined, 0, /*keep_ttl=*/true, e->client_flags());
   ctx.out.integer(static_cast<int64_t>(total));
 }
 
@@ -325,7 +326,7 @@ void setrange(ExecContext& ctx, Argv argv) {
   const size_t need = static_cast<size_t>(offset) + piece.size();
   if (value.size() < need) value.resize(need, '\0');
   std::memcpy(value.data() + offset, piece.data(), piece.size());
-  ctx.store.set_string(argv[1], value, 0, /*keep_ttl=*/true);
+  ctx.store.set_string(argv[1], value, 0, /*keep_ttl=*/true, e != nullptr ? e->client_flags() : 0);
   ctx.out.integer(static_cast<int64_t>(value.size()));
 }
 
@@ -359,7 +360,7 @@ void incrbyfloat(ExecContext& ctx, Argv argv) {
   if (std::isnan(value) || std::isinf(value)) return ctx.out.error(kErrNanInf);
   char buf[kLongDoubleCharsMax];
   const size_t n = format_ld_human(value, buf, sizeof buf);
-  ctx.store.set_string(argv[1], std::string_view(buf, n), 0, /*keep_ttl=*/true);
+  ctx.store.set_string(argv[1], std::string_view(buf, n), 0, /*keep_ttl=*/true, e != nullptr ? e->client_flags() : 0);
   ctx.out.bulk(std::string_view(buf, n));
 }
 

@@ -546,6 +546,20 @@ TEST_F(Cmd, ValuesOverTheStringCapAreRefused) {
   EXPECT_EQ(store_.size(), 0u);
 }
 
+TEST_F(Cmd, InPlaceEditsKeepMemcachedFlagsAndBumpCas) {
+  store_.set_string("n", "1", 0, false, 42);
+  store_.set_string("s", "ab", 0, false, 7);
+  const uint64_t cas = store_.lookup("n", now_, store::Access::kPeek)->cas();
+  EXPECT_EQ(run({"INCR", "n"}), ":2\r\n");
+  EXPECT_EQ(run({"APPEND", "s", "c"}), ":3\r\n");
+  EXPECT_EQ(run({"SETRANGE", "s", "0", "x"}), ":3\r\n");
+  EXPECT_EQ(store_.lookup("n", now_, store::Access::kPeek)->client_flags(), 42u);
+  EXPECT_GT(store_.lookup("n", now_, store::Access::kPeek)->cas(), cas);
+  EXPECT_EQ(store_.lookup("s", now_, store::Access::kPeek)->client_flags(), 7u);
+  EXPECT_EQ(run({"SET", "s", "new"}), "+OK\r\n");  // a whole new value resets them, as memcached's set
+  EXPECT_EQ(store_.lookup("s", now_, store::Access::kPeek)->client_flags(), 0u);
+}
+
 TEST_F(Cmd, StatsCountHitsAndMisses) {
   run({"SET", "k", "v"});
   run({"GET", "k"});
