@@ -49,6 +49,8 @@ Device* Scheduler::choose(const Batch& batch, uint32_t items, uint64_t bytes) co
   double best_ns = 0;
   for (Device* d : devices_) {
     const drivers::Capabilities& caps = d->capabilities();
+    // A device whose fixed cost alone is later than the best so far cannot win: skip the calls.
+    if (best != nullptr && model_.params(batch.op, caps.backend).launch_ns >= best_ns) continue;
     const drivers::OpLimits& lim = caps.limits(batch.op);
     if (!d->healthy() || !lim.supported || items > lim.items_max || bytes > lim.blob_bytes_max) continue;
     if (d->in_flight() >= caps.in_flight_max) continue;
@@ -104,7 +106,8 @@ size_t Scheduler::poll(std::span<Completion> out, uint64_t wait_ns) {
   for (uint32_t pass = 0; pass < 2 * kSchedulerInFlightMax + 2 && delivered == 0; ++pass) {
     bool progressed = false;
     for (Device* d : devices_) {
-      if (d->in_flight() == 0) continue;
+      // Only devices this scheduler has batches on; the table is small (bounded by in_flight_max).
+      if (std::none_of(in_flight_.begin(), in_flight_.end(), [d](const InFlight& f) { return f.device == d; })) continue;
       const size_t room = std::min(scratch_.size(), out.size() - delivered);
       if (room == 0) break;
       const size_t n = d->poll(std::span<Completion>(scratch_.data(), room), 0);
@@ -137,7 +140,7 @@ size_t Scheduler::poll(std::span<Completion> out, uint64_t wait_ns) {
           c.busy_ns += done.device_ns;
         }
         // Order of the others does not matter: swap-remove.
-        *it = in_flight_.back();
+        if (&*it != &in_flight_.back()) *it = in_flight_.back();
         in_flight_.pop_back();
         out[delivered++] = std::move(done);
       }
