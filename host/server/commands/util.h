@@ -78,7 +78,9 @@ const typename C::value_type& random_element(const C& c, Rng& rng) {
 }
 
 // One SSCAN/HSCAN step over an unordered container: small ones whole (cursor 0), larger ones by
-// bucket index. Calls fn for each element; returns the next cursor.
+// bucket index. The cursor carries a 16-bit tag of the bucket count; when the container has
+// rehashed since (the tag differs) the walk restarts at bucket 0, so elements can repeat but
+// none present for the whole scan is missed. Cursors stay below 2^48.
 template <typename C, typename Fn>
 uint64_t scan_container(const C& c, uint64_t cursor, size_t count, Fn&& fn) {
   TALLY_ASSERT(count > 0);
@@ -87,12 +89,15 @@ uint64_t scan_container(const C& c, uint64_t cursor, size_t count, Fn&& fn) {
     return 0;
   }
   const size_t buckets = c.bucket_count();
-  size_t b = cursor < buckets ? static_cast<size_t>(cursor) : buckets;
+  TALLY_ASSERT(buckets < (1ull << 32));
+  const uint64_t tag = (static_cast<uint64_t>(buckets) * 0x9E3779B97F4A7C15ULL) >> 48;
+  size_t b = (cursor >> 32) == tag ? static_cast<size_t>(cursor & 0xFFFFFFFFu) : 0;
+  if (b > buckets) b = buckets;
   size_t visited = 0;
   for (; b < buckets && visited < count; ++b) {
     for (auto it = c.begin(b); it != c.end(b); ++it, ++visited) fn(*it);
   }
-  return b >= buckets ? 0 : b;
+  return b >= buckets ? 0 : (tag << 32 | b);
 }
 
 }  // namespace tally::server::cmd

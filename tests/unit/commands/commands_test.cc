@@ -455,6 +455,25 @@ TEST_F(Cmd, ContainerScans) {
   EXPECT_EQ(run({"HSCAN", "h", "abc"}), "-ERR invalid cursor\r\n");
 }
 
+TEST_F(Cmd, SscanMissesNothingWhenTheSetRehashes) {
+  for (int i = 0; i < 2000; ++i) run({"SADD", "big", std::to_string(i).insert(0, 1, 'm')});
+  std::set<std::string> seen;
+  std::string cursor = "0";
+  int steps = 0, added = 0;
+  do {
+    std::string r = run({"SSCAN", "big", cursor, "COUNT", "20"});
+    const size_t eol = r.find("\r\n", 4);
+    const size_t len = std::stoul(r.substr(5, eol - 5));
+    cursor = r.substr(eol + 2, len);
+    auto ms = bulks_from(r.substr(eol + 2 + len + 2), 0);
+    seen.insert(ms.begin(), ms.end());
+    // Grow the set between steps so it rehashes under the cursor.
+    for (int j = 0; j < 100 && steps < 40; ++j) run({"SADD", "big", std::to_string(added++).insert(0, 1, 'x')});
+  } while (cursor != "0" && ++steps < 10000);
+  EXPECT_EQ(cursor, "0");
+  for (int i = 0; i < 2000; ++i) EXPECT_TRUE(seen.count(std::to_string(i).insert(0, 1, 'm'))) << i;
+}
+
 TEST_F(Cmd, HashCommands) {
   EXPECT_EQ(run({"HSET", "h", "a", "1", "b", "2"}), ":2\r\n");
   EXPECT_EQ(run({"HSET", "h", "a", "10", "c", "3"}), ":1\r\n");
