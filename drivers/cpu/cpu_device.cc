@@ -45,6 +45,20 @@ Status CpuDevice::submit(const Batch& batch, uint64_t tag) {
   // Inline checksums validate inside the compute loop; everything else is validated here, once.
   const bool fused = inline_run && batch.op == Op::kChecksum;
   if (!fused) TALLY_RETURN_IF_ERROR(kernels::validate(batch));
+  if (threads_.empty()) {
+    // No pool: only the caller's thread touches this device (the Device contract), so no locks.
+    if (in_flight_ >= options_.in_flight_max) return Status::exhausted("cpu: in-flight batches at maximum");
+    const uint64_t start_ns = now_ns();
+    if (fused) {
+      TALLY_RETURN_IF_ERROR(kernels::checksum_cpu_checked(batch.checksum));
+    } else {
+      kernels::run_reference_validated(batch);
+    }
+    ++in_flight_;
+    completions_.push_back(Completion{tag, Status::ok(), now_ns() - start_ns});
+    TALLY_ASSERT(completions_.size() == in_flight_);
+    return Status::ok();
+  }
   std::unique_lock lock(mu_);
   if (in_flight_ >= options_.in_flight_max) return Status::exhausted("cpu: in-flight batches at maximum");
   TALLY_ASSERT(completions_.size() <= options_.in_flight_max);
@@ -118,6 +132,17 @@ void CpuDevice::worker_loop() {
 }
 
 size_t CpuDevice::poll(std::span<Completion> out, uint64_t wait_ns) {
+  if (threads_.empty()) {
+    // Inline batches complete inside submit: there is never anything to wait for.
+    size_t n = 0;
+    while (n < out.size() && !completions_.empty()) {
+      out[n++] = std::move(completions_.front());
+      completions_.pop_front();
+      --in_flight_;
+    }
+    TALLY_ASSERT(completions_.size() == in_flight_);
+    return n;
+  }
   std::unique_lock lock(mu_);
   if (completions_.empty() && wait_ns > 0) {
     done_cv_.wait_for(lock, std::chrono::nanoseconds(wait_ns), [this] { return !completions_.empty(); });
@@ -133,6 +158,7 @@ size_t CpuDevice::poll(std::span<Completion> out, uint64_t wait_ns) {
 }
 
 uint32_t CpuDevice::in_flight() const {
+  if (threads_.empty()) return in_flight_;
   std::lock_guard lock(mu_);
   return in_flight_;
 }

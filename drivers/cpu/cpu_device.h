@@ -14,7 +14,7 @@
 namespace tally::drivers {
 
 struct CpuDeviceOptions {
-  uint32_t threads = 0;                     // pool threads; 0 runs every batch inline in submit()
+  uint32_t threads = 0;                     // pool threads; 0 runs every batch inline in submit(), lock-free
   uint32_t in_flight_max = 16;
   uint32_t bulk_items_min = 4096;           // smaller batches run inline even with a pool
   uint32_t chunks_per_batch_max = 64;       // a bulk batch splits into at most this many pieces
