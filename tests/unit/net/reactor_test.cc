@@ -751,12 +751,18 @@ INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest,
                          [](const ::testing::TestParamInfo<Variant>& info) { return std::string(info.param.name); });
 
 TEST(ReactorCreate, FallsBackToEpollWhenUringIsOff) {
+  const char* before = std::getenv("TALLY_IO_URING");
+  const std::string saved = before == nullptr ? "" : before;
   ::setenv("TALLY_IO_URING", "off", 1);
   Result<std::unique_ptr<Reactor>> automatic = Reactor::create(ReactorOptions{});
   ReactorOptions explicit_uring;
   explicit_uring.backend = Backend::kUring;
   Result<std::unique_ptr<Reactor>> forced = Reactor::create(explicit_uring);
-  ::unsetenv("TALLY_IO_URING");
+  if (before == nullptr) {
+    ::unsetenv("TALLY_IO_URING");
+  } else {
+    ::setenv("TALLY_IO_URING", saved.c_str(), 1);
+  }
   ASSERT_TRUE(automatic.is_ok());
   EXPECT_STREQ(automatic.value()->backend_name(), "epoll");
   ASSERT_FALSE(forced.is_ok());
