@@ -27,8 +27,9 @@ struct ReactorOptions {
   // Off forces the single-shot path that older kernels take (tests use it to cover that path).
   bool uring_multishot = true;
   // io_uring only: number of provided receive buffers (a power of two); bounds the receive memory
-  // to recv_buffer_count * recv_chunk_bytes per reactor.
-  uint32_t recv_buffer_count = 1024;
+  // to recv_buffer_count * recv_chunk_bytes per reactor (8 MiB by default). Buffers return to the
+  // ring as soon as on_data returns, so only the completions of one loop iteration hold them.
+  uint32_t recv_buffer_count = 512;
 };
 
 // Counters of one reactor; read them on the reactor's thread or after run() returned.

@@ -53,7 +53,7 @@ class EpollReactor final : public ReactorCore {
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd(), &ev) != 0) {
       return Status::io_error(std::string("epoll_ctl(eventfd): ") + std::strerror(errno));
     }
-    read_buf_ = std::make_unique<char[]>(opts_.recv_chunk_bytes);
+    read_buf_ = std::make_unique_for_overwrite<char[]>(opts_.recv_chunk_bytes);
     return Status::ok();
   }
 

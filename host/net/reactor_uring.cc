@@ -151,7 +151,7 @@ class UringReactor final : public ReactorCore {
 
   std::unique_ptr<Conn> make_conn(uint64_t id, int fd) override {
     auto c = std::make_unique<UringConn>(this, id, fd);
-    if (!multishot_recv_) c->recv_buf = std::make_unique<char[]>(opts_.recv_chunk_bytes);
+    if (!multishot_recv_) c->recv_buf = std::make_unique_for_overwrite<char[]>(opts_.recv_chunk_bytes);
     return c;
   }
 
@@ -264,7 +264,8 @@ class UringReactor final : public ReactorCore {
     }
     buf_ring_ = br;
     buf_mask_ = io_uring_buf_ring_mask(count);
-    bufs_ = std::make_unique<char[]>(size_t{count} * opts_.recv_chunk_bytes);
+    // Not zero-filled: pages the kernel never writes into stay uncommitted.
+    bufs_ = std::make_unique_for_overwrite<char[]>(size_t{count} * opts_.recv_chunk_bytes);
     for (uint32_t i = 0; i < count; ++i) {
       io_uring_buf_ring_add(buf_ring_, buf_ptr(i), opts_.recv_chunk_bytes, static_cast<uint16_t>(i), buf_mask_,
                             static_cast<int>(i));
