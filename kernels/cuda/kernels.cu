@@ -2,6 +2,7 @@
 // CRC16 key slots with one thread per key, quorum tallies with one thread per group or read.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 
 #include "kernels/cpu/crc32c_math.h"
@@ -48,20 +49,24 @@ __device__ void build_crc_shared(CrcShared& s) {
   __syncthreads();
 }
 
+// Grid-stride over items, one warp per item at a time: the per-block table build is paid once per
+// block rather than once per eight items.
 __global__ void checksum_kernel(ChecksumBatch b) {
   __shared__ CrcShared s;
   build_crc_shared(s);
-  const uint64_t item = uint64_t{blockIdx.x} * kWarpsPerBlock + threadIdx.x / kWarpLanes;
   const uint32_t lane = threadIdx.x % kWarpLanes;
-  if (item >= b.items) return;
-  const uint64_t n = b.lengths[item];
-  const uint8_t* base = b.blob + b.offsets[item];
-  const uint64_t first = n * lane / kWarpLanes;
-  const uint64_t last = n * (lane + 1) / kWarpLanes;
-  uint32_t raw = crc32c_math::raw_update_slice4(0, base + first, last - first, s.table);
-  raw = crc32c_math::shift(raw, n - last, s.powers);
-  for (uint32_t offset = kWarpLanes / 2; offset > 0; offset /= 2) raw ^= __shfl_xor_sync(0xffffffffu, raw, offset);
-  if (lane == 0) b.crc_out[item] = crc32c_math::finish(raw, n, s.powers);
+  const uint64_t warps_total = uint64_t{gridDim.x} * kWarpsPerBlock;
+  for (uint64_t item = uint64_t{blockIdx.x} * kWarpsPerBlock + threadIdx.x / kWarpLanes; item < b.items;
+       item += warps_total) {
+    const uint64_t n = b.lengths[item];
+    const uint8_t* base = b.blob + b.offsets[item];
+    const uint64_t first = n * lane / kWarpLanes;
+    const uint64_t last = n * (lane + 1) / kWarpLanes;
+    uint32_t raw = crc32c_math::raw_update_slice4(0, base + first, last - first, s.table);
+    raw = crc32c_math::shift(raw, n - last, s.powers);
+    for (uint32_t offset = kWarpLanes / 2; offset > 0; offset /= 2) raw ^= __shfl_xor_sync(0xffffffffu, raw, offset);
+    if (lane == 0) b.crc_out[item] = crc32c_math::finish(raw, n, s.powers);
+  }
 }
 
 __global__ void partition_kernel(PartitionBatch b) {
@@ -72,23 +77,23 @@ __global__ void partition_kernel(PartitionBatch b) {
     table[i] = crc;
   }
   __syncthreads();
-  const uint64_t i = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x;
-  if (i >= b.items) return;
-  const uint8_t* key = b.blob + b.offsets[i];
-  uint32_t first = 0, last = b.lengths[i];
-  // The first {...} with at least one byte inside is the hash tag (slot.h's hash_tag).
-  uint32_t open = 0;
-  while (open < last && key[open] != '{') ++open;
-  if (open < last) {
-    uint32_t close = open + 1;
-    while (close < last && key[close] != '}') ++close;
-    if (close < last && close > open + 1) first = open + 1, last = close;
+  for (uint64_t i = uint64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < b.items; i += uint64_t{gridDim.x} * blockDim.x) {
+    const uint8_t* key = b.blob + b.offsets[i];
+    uint32_t first = 0, last = b.lengths[i];
+    // The first {...} with at least one byte inside is the hash tag (slot.h's hash_tag).
+    uint32_t open = 0;
+    while (open < last && key[open] != '{') ++open;
+    if (open < last) {
+      uint32_t close = open + 1;
+      while (close < last && key[close] != '}') ++close;
+      if (close < last && close > open + 1) first = open + 1, last = close;
+    }
+    uint16_t crc = 0;
+    for (uint32_t j = first; j < last; ++j) crc = static_cast<uint16_t>((crc << 8) ^ table[((crc >> 8) ^ key[j]) & 0xff]);
+    const uint32_t slot = crc & (kSlotCount - 1);
+    b.slot_out[i] = static_cast<uint16_t>(slot);
+    b.partition_out[i] = b.slot_to_partition[slot];
   }
-  uint16_t crc = 0;
-  for (uint32_t j = first; j < last; ++j) crc = static_cast<uint16_t>((crc << 8) ^ table[((crc >> 8) ^ key[j]) & 0xff]);
-  const uint32_t slot = crc & (kSlotCount - 1);
-  b.slot_out[i] = static_cast<uint16_t>(slot);
-  b.partition_out[i] = b.slot_to_partition[slot];
 }
 
 // Threads [0, groups) compute commit indexes exactly as tally_commit_cpu; the rest do the reads.
@@ -135,6 +140,9 @@ __global__ void tally_kernel(TallyBatch b) {
   b.stale_out[q] = stale;
 }
 
+// Enough blocks to fill any current GPU several times over; grid-stride loops cover the rest.
+constexpr uint64_t kGridBlocksMax = 4096;
+
 uint32_t blocks_for(uint64_t threads) { return static_cast<uint32_t>((threads + kBlockThreads - 1) / kBlockThreads); }
 
 }  // namespace
@@ -142,7 +150,7 @@ uint32_t blocks_for(uint64_t threads) { return static_cast<uint32_t>((threads + 
 Status checksum(const ChecksumBatch& v, void* stream) {
   TALLY_ASSERT(v.items <= kBatchItemsMax);
   if (v.items == 0) return Status::ok();
-  const uint32_t blocks = static_cast<uint32_t>((uint64_t{v.items} + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  const uint32_t blocks = static_cast<uint32_t>(std::min<uint64_t>(kGridBlocksMax, (uint64_t{v.items} + kWarpsPerBlock - 1) / kWarpsPerBlock));
   checksum_kernel<<<blocks, kBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(v);
   return launch_status("checksum kernel");
 }
@@ -150,7 +158,7 @@ Status checksum(const ChecksumBatch& v, void* stream) {
 Status partition(const PartitionBatch& v, void* stream) {
   TALLY_ASSERT(v.items <= kBatchItemsMax);
   if (v.items == 0) return Status::ok();
-  partition_kernel<<<blocks_for(v.items), kBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(v);
+  partition_kernel<<<std::min<uint32_t>(kGridBlocksMax, blocks_for(v.items)), kBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(v);
   return launch_status("partition kernel");
 }
 
