@@ -1,6 +1,7 @@
 #include "host/server/command_table.h"
 
 #include <cctype>
+#include <charconv>
 
 #include "host/common/assert.h"
 #include "host/server/session_commands.h"
@@ -74,8 +75,18 @@ const CommandEntry* CommandTable::find(std::string_view name) const {
   }
 }
 
-void CommandTable::key_positions(const CommandEntry& e, size_t argc, std::vector<size_t>& out) {
+void CommandTable::key_positions(const CommandEntry& e, std::span<const std::string_view> argv,
+                                 std::vector<size_t>& out) {
   out.clear();
+  const size_t argc = argv.size();
+  if (e.name == "sintercard" && argc >= 3) {
+    uint64_t numkeys = 0;
+    auto [p, ec] = std::from_chars(argv[1].data(), argv[1].data() + argv[1].size(), numkeys);
+    // A bad count routes like its first key; the handler replies with the error.
+    if (ec != std::errc() || numkeys == 0 || numkeys > argc - 2) numkeys = 1;
+    for (size_t i = 0; i < numkeys; ++i) out.push_back(2 + i);
+    return;
+  }
   if (e.first_key <= 0) return;
   int last = e.last_key < 0 ? static_cast<int>(argc) + e.last_key : e.last_key;
   const int step = e.key_step > 0 ? e.key_step : 1;

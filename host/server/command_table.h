@@ -36,8 +36,10 @@ class CommandTable {
   std::span<const CommandEntry> all() const { return entries_; }
   size_t size() const { return entries_.size(); }
 
-  // The key positions of argv under the entry's key spec (empty when it has none).
-  static void key_positions(const CommandEntry& e, size_t argc, std::vector<size_t>& out);
+  // The key positions of argv under the entry's key spec (empty when it has none). Commands whose
+  // keys follow a count (SINTERCARD numkeys key...) take them from that count.
+  static void key_positions(const CommandEntry& e, std::span<const std::string_view> argv,
+                            std::vector<size_t>& out);
   // Arity as Redis defines it: exact N, or at least -N.
   static bool arity_ok(const CommandEntry& e, size_t argc) {
     return e.arity >= 0 ? argc == static_cast<size_t>(e.arity) : argc >= static_cast<size_t>(-e.arity);

@@ -293,7 +293,7 @@ bool Session::execute(std::span<const std::string_view> argv) {
 }
 
 void Session::execute_data(const CommandEntry& e, std::span<const std::string_view> argv) {
-  CommandTable::key_positions(e, argv.size(), key_pos_);
+  CommandTable::key_positions(e, argv, key_pos_);
   uint32_t target = home_.id;
   bool multi = false;
   key_shards_.clear();

@@ -462,7 +462,7 @@ void cmd_command(Session& s, Argv argv) {
       return;
     }
     std::vector<size_t> pos;
-    CommandTable::key_positions(*e, inner.size(), pos);
+    CommandTable::key_positions(*e, inner, pos);
     if (pos.empty()) {
       w.error("ERR The command has no key arguments");
       return;

@@ -102,10 +102,15 @@ TEST(CommandTable, LookupArityAndKeys) {
   const CommandEntry* mset = t.find("mset");
   ASSERT_NE(mset, nullptr);
   std::vector<size_t> pos;
-  CommandTable::key_positions(*mset, 7, pos);
+  std::vector<std::string_view> argv = {"mset", "a", "1", "b", "2", "c", "3"};
+  CommandTable::key_positions(*mset, argv, pos);
   EXPECT_EQ(pos, (std::vector<size_t>{1, 3, 5}));
-  CommandTable::key_positions(*t.find("ping"), 1, pos);
+  argv = {"ping"};
+  CommandTable::key_positions(*t.find("ping"), argv, pos);
   EXPECT_TRUE(pos.empty());
+  argv = {"sintercard", "2", "s1", "s2", "LIMIT", "5"};
+  CommandTable::key_positions(*t.find("sintercard"), argv, pos);
+  EXPECT_EQ(pos, (std::vector<size_t>{2, 3}));
   // Every name is unique and findable, server commands included.
   for (const auto& e : t.all()) EXPECT_EQ(t.find(e.name), &e);
   EXPECT_NE(t.find("hello"), nullptr);
