@@ -699,8 +699,10 @@ bool MemcacheSession::handle(const McRequest& req, std::string_view raw) {
 void MemcacheSession::resume(std::string_view reply) {
   waiting_ = false;
   conn_->out().append(reply);
-  conn_->mark_output();
   process_input();
+  // After the requests that waited behind this one have added their replies too: the reactor only
+  // flushes output it was told about from outside on_data.
+  if (!closed_) conn_->mark_output();
 }
 
 }  // namespace tally::server

@@ -115,16 +115,17 @@ void Server::fan_out(uint32_t home, std::function<T(Shard&)> fn, std::function<b
     st->results[i] = std::move(value);
     if (--st->remaining == 0 && st->alive()) st->done(st->results);
   };
-  Shard& h = shard(home);
+  // Captured as a pointer: the tasks outlive this call and must name the shard, not a local.
+  Shard* const h = &shard(home);
   for (uint32_t i = 0; i < shard_count(); ++i) {
     if (i == home) continue;
-    shard(i).reactor->post([this, i, &h, fn, finish_one]() mutable {
+    shard(i).reactor->post([this, i, h, fn, finish_one]() mutable {
       T value = fn(shard(i));
-      h.reactor->post([i, finish_one, v = std::move(value)]() mutable { finish_one(i, std::move(v)); });
+      h->reactor->post([i, finish_one, v = std::move(value)]() mutable { finish_one(i, std::move(v)); });
     });
   }
   // The home shard's part runs last and inline; remaining only reaches zero on home's thread.
-  finish_one(home, fn(h));
+  finish_one(home, fn(*h));
 }
 
 }  // namespace tally::server

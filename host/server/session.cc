@@ -245,6 +245,8 @@ void Session::flush_completed() {
     paused_ = false;
     conn_->resume_reading();
     process_input();
+    // Replies of the commands that waited were appended after the mark above.
+    if (!closed_) conn_->mark_output();
   }
 }
 

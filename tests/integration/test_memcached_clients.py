@@ -21,7 +21,7 @@ class MemcachedTest(unittest.TestCase):
 
     def setUp(self):
         self.mc = Client(("127.0.0.1", self.server.mc_port), timeout=5)
-        self.mc.flush_all()
+        self.mc.flush_all(noreply=False)  # ordered before this test's requests on other connections
 
     def test_storage_commands(self):
         mc = self.mc
@@ -88,6 +88,14 @@ class MemcachedTest(unittest.TestCase):
         self.assertEqual(raw.read_until(b"\r\n"), b"NF\r\n")
         raw.send(b"mn\r\n")
         self.assertEqual(raw.read_until(b"\r\n"), b"MN\r\n")
+
+    def test_requests_behind_a_cross_shard_noreply_are_answered(self):
+        # flush_all runs on every shard; what the connection sent behind it must still be answered.
+        for _ in range(10):
+            raw = Raw(self.server.mc_port)
+            raw.send(b"flush_all noreply\r\nversion\r\n")
+            self.assertTrue(raw.read_until(b"\r\n").startswith(b"VERSION "))
+            raw.close()
 
     def test_errors_resync(self):
         raw = Raw(self.server.mc_port)
