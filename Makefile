@@ -31,7 +31,7 @@ test: build
 
 # The same suite under AddressSanitizer and UBSan (gpu tests skip themselves; CUDA is off here).
 asan test-asan: deps
-	cmake -S . -B build-asan -G Ninja -DTALLY_SANITIZE=ON -DTALLY_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B build-asan -G Ninja -DTALLY_SANITIZE=ON -DTALLY_CUDA=OFF -DTALLY_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build build-asan -j $(JOBS)
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 

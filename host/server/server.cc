@@ -107,6 +107,13 @@ Status Server::start() {
   apply_memory_config();
   TALLY_LOG_INFO("tallyd {}: {} shard(s), reactor backend {}", "0.1.0", shards_.size(), io_backend());
   TALLY_RETURN_IF_ERROR(listen_all());
+  // The admin endpoint listens before any shard serves, so a client that got an answer can scrape.
+  if (cfg_.admin_port != 0) {
+    admin_ = std::make_unique<AdminHttp>(*this);
+    auto port = admin_->start(cfg_.admin_bind, cfg_.admin_port);
+    if (!port) return port.status();
+    admin_port_ = *port;
+  }
   for (auto& s : shards_) {
     Shard* sh = s.get();
     sh->reactor->add_timer(std::max<uint64_t>(1, 1000 / cfg_.hz), [this, sh] { on_tick(*sh); });
@@ -115,12 +122,6 @@ Status Server::start() {
       pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
       sh->reactor->run();
     });
-  }
-  if (cfg_.admin_port != 0) {
-    admin_ = std::make_unique<AdminHttp>(*this);
-    auto port = admin_->start(cfg_.admin_bind, cfg_.admin_port);
-    if (!port) return port.status();
-    admin_port_ = *port;
   }
   TALLY_LOG_INFO("Ready to accept connections: resp {}:{} memcached {} admin {}", cfg_.bind, port_,
                  memcached_port_, admin_port_);
