@@ -146,6 +146,21 @@ class RedisPyTest(unittest.TestCase):
         self.assertNotIn("victim", names)
 
 
+class BackPressureTest(unittest.TestCase):
+    def test_pipeline_beyond_inflight_limit_keeps_order(self):
+        # With 4 replies in flight at most, reading pauses and resumes many times; every reply must
+        # still arrive, in order, without the client sending anything more.
+        with Tallyd("--pipeline-inflight-max", "4", threads=2) as srv:
+            r = redis.Redis(port=srv.port, decode_responses=True)
+            p = r.pipeline(transaction=False)
+            for i in range(3000):
+                p.set("bp%d" % i, i)
+                p.get("bp%d" % (i // 2))
+            out = p.execute()
+            self.assertEqual(out[0::2], [True] * 3000)
+            self.assertEqual(out[1::2], [str(i // 2) for i in range(3000)])
+
+
 class RedisCliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
