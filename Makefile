@@ -6,6 +6,8 @@ PORT ?= 6379
 MEMCACHED_PORT ?= 11211
 FUZZ_SECONDS ?= 60
 SEEDS ?= 10000
+# ccache keys on paths relative to the checkout, so clones in other folders share one cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
 
 .PHONY: all deps configure build run test test-asan asan fuzz sim hw-report bench clean
 
