@@ -40,6 +40,15 @@ class Tallyd:
 
     def start(self):
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_ready()
+        except BaseException:
+            # A server that never became ready must not outlive the test.
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def _wait_ready(self):
         deadline = time.time() + START_TIMEOUT_S
         while time.time() < deadline:
             if self.proc.poll() is not None:
