@@ -31,12 +31,6 @@ void line(std::string& out, const char* key, const std::string& value) {
 
 void line(std::string& out, const char* key, uint64_t value) { line(out, key, std::to_string(value)); }
 
-uint64_t sum(Server& srv, std::atomic<uint64_t> ShardMetrics::*field) {
-  uint64_t total = 0;
-  for (uint32_t i = 0; i < srv.shard_count(); ++i) total += (srv.shard(i).metrics.get()->*field).load();
-  return total;
-}
-
 std::string human_bytes(uint64_t b) {
   char buf[32];
   if (b >= (1ull << 30)) {
@@ -89,7 +83,7 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
   }
   if (wants(sections, "clients", true)) {
     out.append("# Clients\r\n");
-    line(out, "connected_clients", sum(srv, &ShardMetrics::connected));
+    line(out, "connected_clients", srv.published(&ShardMetrics::connected));
     line(out, "maxclients", cfg.maxclients);
     line(out, "blocked_clients", uint64_t{0});
     out.append("\r\n");
@@ -112,10 +106,10 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
   }
   if (wants(sections, "stats", true)) {
     out.append("# Stats\r\n");
-    line(out, "total_connections_received", sum(srv, &ShardMetrics::connections_received));
-    line(out, "total_commands_processed", sum(srv, &ShardMetrics::commands_processed));
-    line(out, "total_net_input_bytes", sum(srv, &ShardMetrics::net_input_bytes));
-    line(out, "rejected_connections", sum(srv, &ShardMetrics::connections_rejected));
+    line(out, "total_connections_received", srv.published(&ShardMetrics::connections_received));
+    line(out, "total_commands_processed", srv.published(&ShardMetrics::commands_processed));
+    line(out, "total_net_input_bytes", srv.published(&ShardMetrics::net_input_bytes));
+    line(out, "rejected_connections", srv.published(&ShardMetrics::connections_rejected));
     line(out, "expired_keys", total.expired_keys);
     line(out, "evicted_keys", total.evicted_keys);
     line(out, "keyspace_hits", total.keyspace_hits);
@@ -127,9 +121,9 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
       }
       return n;
     }());
-    line(out, "protocol_errors", sum(srv, &ShardMetrics::protocol_errors));
-    line(out, "client_output_limit_disconnections", sum(srv, &ShardMetrics::output_limit_disconnects));
-    line(out, "cross_shard_batches", sum(srv, &ShardMetrics::remote_batches));
+    line(out, "protocol_errors", srv.published(&ShardMetrics::protocol_errors));
+    line(out, "client_output_limit_disconnections", srv.published(&ShardMetrics::output_limit_disconnects));
+    line(out, "cross_shard_batches", srv.published(&ShardMetrics::remote_batches));
     out.append("\r\n");
   }
   if (wants(sections, "replication", true)) {

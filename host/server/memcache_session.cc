@@ -483,8 +483,7 @@ MemcacheSession::MemcacheSession(Server& server, Shard& home, net::Conn& conn)
       conn_id_(conn.id()),
       parser_(proto::McLimits{.max_value_bytes = server.config().memcached_item_max_bytes}),
       authenticated_(server.requirepass().empty()) {
-  CommandCounters::bump(home_.metrics->connections_received);
-  CommandCounters::bump(home_.metrics->connected);
+  home_.metrics->connection_opened();
 }
 
 MemcacheSession::~MemcacheSession() = default;
@@ -496,8 +495,7 @@ MemcacheSession* MemcacheSession::lookup(Shard& home, uint64_t conn_id) {
 
 void MemcacheSession::on_close(net::Conn&) {
   closed_ = true;
-  home_.metrics->connected.store(home_.metrics->connected.load(std::memory_order_relaxed) - 1,
-                                 std::memory_order_relaxed);
+  home_.metrics->connection_closed();
   delete this;
 }
 

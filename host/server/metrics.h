@@ -56,6 +56,12 @@ struct ShardMetrics {
   std::atomic<uint64_t> protocol_errors{0};
   std::atomic<uint64_t> output_limit_disconnects{0};
   std::atomic<uint64_t> remote_batches{0};
+  // Called by a session of either protocol as it opens and closes.
+  void connection_opened() {
+    CommandCounters::bump(connections_received);
+    CommandCounters::bump(connected);
+  }
+  void connection_closed() { connected.store(connected.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
   // Store figures published by the shard's tick, for readers on other threads.
   std::atomic<uint64_t> keys{0};
   std::atomic<uint64_t> expires{0};

@@ -72,8 +72,7 @@ Session::Session(Server& server, Shard& home, net::Conn& conn)
   authenticated_ = server.requirepass().empty();
   parser_.set_authenticated(authenticated_);
   home_.sessions.push_back(this);
-  CommandCounters::bump(home_.metrics->connections_received);
-  CommandCounters::bump(home_.metrics->connected);
+  home_.metrics->connection_opened();
 }
 
 Session::~Session() {
@@ -117,8 +116,7 @@ Session* Session::lookup(Shard& home, uint64_t conn_id) {
 
 void Session::on_close(net::Conn& c) {
   closed_ = true;
-  home_.metrics->connected.store(home_.metrics->connected.load(std::memory_order_relaxed) - 1,
-                                 std::memory_order_relaxed);
+  home_.metrics->connection_closed();
   delete this;
 }
 

@@ -15,6 +15,8 @@
 #include "host/server/server.h"
 #include "host/server/session.h"
 #include "host/server/store_glue.h"
+#include "host/proto/resp_parser.h"
+#include "host/store/glob.h"
 
 namespace tally::server {
 
@@ -26,62 +28,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-bool parse_i64(std::string_view s, int64_t& v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-}
-
-// Glob matching for CONFIG GET patterns (* ? [..] and \ escapes).
-bool glob_match(std::string_view pat, std::string_view str) {
-  size_t p = 0, s = 0, star_p = std::string_view::npos, star_s = 0;
-  while (s < str.size()) {
-    if (p < pat.size() && pat[p] == '*') {
-      star_p = p++;
-      star_s = s;
-      continue;
-    }
-    if (p < pat.size()) {
-      bool match = false;
-      size_t next = p + 1;
-      if (pat[p] == '?') {
-        match = true;
-      } else if (pat[p] == '[') {
-        size_t q = p + 1;
-        bool negate = q < pat.size() && pat[q] == '^';
-        if (negate) ++q;
-        bool in = false;
-        while (q < pat.size() && pat[q] != ']') {
-          if (q + 2 < pat.size() && pat[q + 1] == '-' && pat[q + 2] != ']') {
-            if (str[s] >= pat[q] && str[s] <= pat[q + 2]) in = true;
-            q += 3;
-          } else {
-            if (pat[q] == '\\' && q + 1 < pat.size()) ++q;
-            if (pat[q] == str[s]) in = true;
-            ++q;
-          }
-        }
-        match = in != negate;
-        next = q < pat.size() ? q + 1 : q;
-      } else if (pat[p] == '\\' && p + 1 < pat.size()) {
-        match = pat[p + 1] == str[s];
-        next = p + 2;
-      } else {
-        match = std::tolower(static_cast<unsigned char>(pat[p])) == std::tolower(static_cast<unsigned char>(str[s]));
-      }
-      if (match) {
-        p = next;
-        ++s;
-        continue;
-      }
-    }
-    if (star_p == std::string_view::npos) return false;
-    p = star_p + 1;
-    s = ++star_s;
-  }
-  while (p < pat.size() && pat[p] == '*') ++p;
-  return p == pat.size();
 }
 
 void cmd_ping(Session& s, Argv argv) {
@@ -103,7 +49,7 @@ void cmd_quit(Session& s, Argv) {
 
 void cmd_select(Session& s, Argv argv) {
   int64_t db = 0;
-  if (!parse_i64(argv[1], db)) {
+  if (!proto::parse_strict_int64(argv[1], db)) {
     s.out().error("ERR value is not an integer or out of range");
   } else if (db != 0) {
     s.out().error("ERR DB index is out of range");
@@ -142,7 +88,7 @@ void cmd_hello(Session& s, Argv argv) {
   int64_t ver = s.resp();
   size_t i = 1;
   if (argv.size() >= 2) {
-    if (!parse_i64(argv[1], ver)) {
+    if (!proto::parse_strict_int64(argv[1], ver)) {
       s.out().error("ERR Protocol version is not an integer or out of range");
       return;
     }
@@ -302,7 +248,7 @@ void cmd_client(Session& s, Argv argv) {
       for (size_t i = 2; i + 1 < argv.size(); i += 2) {
         if (iequals(argv[i], "id")) {
           int64_t v = 0;
-          if (!parse_i64(argv[i + 1], v) || v <= 0) {
+          if (!proto::parse_strict_int64(argv[i + 1], v) || v <= 0) {
             w.error("ERR client-id should be greater than 0");
             return;
           }
@@ -505,7 +451,7 @@ std::string set_policy(Server& srv, std::string_view v) {
 template <uint32_t Config::*Field, uint64_t Max>
 std::string set_u32(Server& srv, std::string_view v) {
   int64_t x = 0;
-  if (!parse_i64(v, x) || x < 0 || static_cast<uint64_t>(x) > Max) return "argument couldn't be parsed into an integer";
+  if (!proto::parse_strict_int64(v, x) || x < 0 || static_cast<uint64_t>(x) > Max) return "argument couldn't be parsed into an integer";
   srv.update_config([&](Config& c) { c.*Field = static_cast<uint32_t>(x); });
   return {};
 }
@@ -556,7 +502,7 @@ void cmd_config(Session& s, Argv argv) {
     std::vector<const ConfigParam*> hits;
     for (const auto& p : kConfigParams) {
       for (size_t i = 2; i < argv.size(); ++i) {
-        if (glob_match(argv[i], p.name)) {
+        if (store::glob_match(argv[i], p.name, /*nocase=*/true)) {
           hits.push_back(&p);
           break;
         }
