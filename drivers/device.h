@@ -41,7 +41,10 @@ struct Capabilities {
 struct Completion {
   uint64_t tag = 0;
   Status status;
-  uint64_t device_ns = 0;  // time from start of work to completion, as the device measured it
+  // Time from start of work to completion as the device measured it; 0 when the device did not time
+  // the batch (the cpu backend's small inline batches, where two clock reads would cost more than
+  // the work).
+  uint64_t device_ns = 0;
 };
 
 // Threading: submit/poll/capabilities are called from one thread (the owning scheduler's).
@@ -60,6 +63,12 @@ class Device {
   // Moves up to out.size() completions into out, waiting up to wait_ns for the first one.
   // Returns how many were written. An empty out only waits (up to wait_ns) for a completion to be ready.
   virtual size_t poll(std::span<Completion> out, uint64_t wait_ns) = 0;
+
+  // Runs the batch to completion on the caller's thread when this device can do so without queueing
+  // (the cpu backend's small batches): sets *done (tag left 0) and returns true. Returns false,
+  // having done nothing, when the batch must go through submit/poll instead. Callers that would
+  // only wait for the completion use this to skip the completion queue and its bookkeeping.
+  virtual bool run_inline(const Batch& batch, Completion* done) { return false; }
 
   // Batches submitted and not yet returned by poll.
   virtual uint32_t in_flight() const = 0;

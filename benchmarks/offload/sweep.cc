@@ -4,6 +4,8 @@
 #include <isa-l/crc.h>
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 #include <cstdlib>
 #include <chrono>
 #include <cstdio>
@@ -58,20 +60,54 @@ std::vector<uint32_t> batch_sizes(uint32_t max_items) {
   return out;
 }
 
-// Runs fn until the time budget is spent (at least kSweepRunsMin times); returns sorted seconds.
+// A sample is the mean of `reps` back-to-back runs, with reps chosen so that a sample lasts at least
+// kSampleSecondsMin: a clock read costs tens of nanoseconds on a virtual machine, as much as a small
+// batch, so timing one small run alone would measure the clock.
+constexpr double kSampleSecondsMin = 2e-6;
+constexpr uint32_t kRepsMax = 4096;
+// Candidates on the same point are timed in alternating rounds, so drift and neighbours' load
+// fall on all of them alike.
+constexpr uint32_t kRounds = 5;
+
 template <typename Fn>
-std::vector<double> time_runs(const SweepOptions& o, Fn&& fn) {
+uint32_t reps_for(Fn& fn) {
   fn();  // warm caches, pages and device code
-  std::vector<double> samples;
-  const double start = now_s();
-  while (samples.size() < o.runs_per_point_max &&
-         (samples.size() < kSweepRunsMin || now_s() - start < o.seconds_per_point)) {
+  double best = 1e30;
+  for (int i = 0; i < 3; ++i) {
     const double t0 = now_s();
     fn();
-    samples.push_back(now_s() - t0);
+    best = std::min(best, now_s() - t0);
   }
-  std::sort(samples.begin(), samples.end());
+  if (best >= kSampleSecondsMin) return 1;
+  return static_cast<uint32_t>(std::min<double>(kRepsMax, std::ceil(kSampleSecondsMin / std::max(best, 1e-9))));
+}
+
+// Times each candidate on the same point; returns per-candidate sorted seconds per run.
+std::vector<std::vector<double>> time_interleaved(const SweepOptions& o, const std::vector<std::function<void()>>& fns) {
+  std::vector<uint32_t> reps;
+  for (const auto& fn : fns) reps.push_back(reps_for(fn));
+  std::vector<std::vector<double>> samples(fns.size());
+  const uint32_t per_round_max = std::max<uint32_t>(1, o.runs_per_point_max / kRounds);
+  const double round_budget = o.seconds_per_point / kRounds;
+  for (uint32_t round = 0; round < kRounds; ++round) {
+    for (size_t c = 0; c < fns.size(); ++c) {
+      const double start = now_s();
+      uint32_t taken = 0;
+      while (taken < per_round_max && (taken == 0 || now_s() - start < round_budget)) {
+        const double t0 = now_s();
+        for (uint32_t r = 0; r < reps[c]; ++r) fns[c]();
+        samples[c].push_back((now_s() - t0) / reps[c]);
+        ++taken;
+      }
+    }
+  }
+  for (auto& s : samples) std::sort(s.begin(), s.end());
   return samples;
+}
+
+template <typename Fn>
+std::vector<double> time_runs(const SweepOptions& o, Fn&& fn) {
+  return time_interleaved(o, {std::function<void()>(fn)})[0];
 }
 
 double percentile(const std::vector<double>& sorted, double q) {
@@ -177,24 +213,35 @@ std::vector<SweepPoint> run_sweep(const SweepOptions& o, std::string* log) {
           p.bytes_per_s = static_cast<double>(bytes) / (p.p50_us * 1e-6);
           points.push_back(p);
         };
+        std::vector<std::string> names;
+        std::vector<std::string> chosen;
+        std::vector<std::function<void()>> fns;
         for (auto& [name, dev] : backends.devices) {
           drivers::Device* d = dev.get();
           const drivers::OpLimits& lim = d->capabilities().limits(op);
           if (!d->healthy() || !lim.supported || items > lim.items_max || bytes > lim.blob_bytes_max) continue;
-          bool ok = true;
-          const auto s = time_runs(o, [&] { ok = ok && drivers::run_sync(*d, batch.batch()).is_ok(); });
-          if (!ok) {
+          // One checked run first; the timed runs must not pay for checking.
+          if (!drivers::run_sync(*d, batch.batch()).is_ok()) {
             *log += std::string("skipped ") + kernels::op_name(op) + " on " + name + ": run failed\n";
             continue;
           }
-          record(name, s, "");
+          names.push_back(name);
+          chosen.emplace_back();
+          fns.emplace_back([d, &batch] { TALLY_ASSERT(drivers::run_sync(*d, batch.batch()).is_ok()); });
         }
-        if (want_isal && op == Op::kChecksum) record("isal", time_runs(o, [&] { isal_checksum(batch.batch().checksum); }), "");
+        if (want_isal && op == Op::kChecksum) {
+          names.emplace_back("isal");
+          chosen.emplace_back();
+          fns.emplace_back([&batch] { isal_checksum(batch.batch().checksum); });
+        }
         if (sched != nullptr) {
-          drivers::Device* chosen = sched->choose(batch.batch());
-          const std::string chosen_name = chosen ? drivers::backend_name(chosen->capabilities().backend) : "none";
-          record("auto", time_runs(o, [&] { TALLY_ASSERT(sched->run(batch.batch()).is_ok()); }), chosen_name);
+          drivers::Device* c = sched->choose(batch.batch());
+          names.emplace_back("auto");
+          chosen.emplace_back(c ? drivers::backend_name(c->capabilities().backend) : "none");
+          fns.emplace_back([&sched, &batch] { TALLY_ASSERT(sched->run(batch.batch()).is_ok()); });
         }
+        const auto samples = time_interleaved(o, fns);
+        for (size_t c = 0; c < names.size(); ++c) record(names[c], samples[c], chosen[c]);
       }
     }
   }

@@ -32,6 +32,7 @@ class CpuDevice final : public Device {
   const Capabilities& capabilities() const override { return caps_; }
   Status submit(const Batch& batch, uint64_t tag) override;
   size_t poll(std::span<Completion> out, uint64_t wait_ns) override;
+  bool run_inline(const Batch& batch, Completion* done) override;
   uint32_t in_flight() const override;
   bool healthy() const override { return true; }
 
@@ -58,7 +59,12 @@ class CpuDevice final : public Device {
   std::condition_variable done_cv_;
   std::vector<Job> jobs_;             // in_flight_max slots, allocated once
   std::deque<Task> tasks_;            // at most in_flight_max * chunks_per_batch_max
-  std::deque<Completion> completions_;  // at most in_flight_max
+  // Completed batches not yet polled: a ring of in_flight_max entries, allocated once.
+  void push_completion(Completion done);
+  void pop_completion(Completion* out);
+  std::vector<Completion> ring_;
+  uint32_t ring_head_ = 0;
+  uint32_t ring_count_ = 0;
   uint32_t in_flight_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

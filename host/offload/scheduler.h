@@ -25,7 +25,7 @@ struct OpBackendCounters {
   uint64_t batches = 0;
   uint64_t items = 0;
   uint64_t bytes = 0;
-  uint64_t busy_ns = 0;     // device-measured time of completed batches
+  uint64_t busy_ns = 0;     // device-measured time of completed batches (untimed ones add 0)
   uint64_t fallbacks = 0;   // batches meant for this backend that ran on the CPU instead
   uint64_t failures = 0;    // completions with an error status, and refused submits
 };
@@ -78,6 +78,7 @@ class Scheduler {
   Device* choose(const Batch& batch, uint32_t items, uint64_t bytes) const;
   Status submit_to(Device* device, const Batch& batch, uint64_t tag, uint64_t bytes, bool is_fallback,
                    Backend original);
+  void count_done(Op op, Backend backend, uint32_t items, uint64_t bytes, uint64_t device_ns);
   Device* cpu() const { return devices_.empty() ? nullptr : devices_[0]; }
 
   CostModel model_;

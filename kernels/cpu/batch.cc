@@ -85,6 +85,12 @@ Status check_ranges(const uint8_t* blob, uint64_t blob_bytes, const uint64_t* of
   return Status::ok();
 }
 
+// True when any array is missing: a batch with n > 0 entries needs every array it names.
+template <typename... Ptrs>
+bool missing(uint64_t n, const Ptrs*... arrays) {
+  return n > 0 && ((arrays == nullptr) || ...);
+}
+
 Status check_keys(const uint32_t* key_index, uint32_t items, uint32_t keys) {
   if (keys > kResolveKeysMax || items > kBatchItemsMax) return Status::invalid("resolve: batch too large");
   for (uint32_t i = 0; i < items; ++i) {
@@ -110,14 +116,30 @@ Status validate_partition(const PartitionBatch& b) {
 
 Status validate_resolve(const ResolveBatch& b) {
   switch (b.kind) {
-    case ResolveKind::kLww:
-      TALLY_RETURN_IF_ERROR(check_keys(b.lww.key_index, b.lww.items, b.lww.keys));
+    case ResolveKind::kLww: {
+      const LwwBatch& l = b.lww;
+      if (missing(l.keys, l.current_hlc, l.current_node, l.hlc_out, l.node_out, l.source_out) ||
+          missing(l.items, l.key_index, l.hlc, l.node)) {
+        return Status::invalid("resolve: missing arrays");
+      }
+      TALLY_RETURN_IF_ERROR(check_keys(l.key_index, l.items, l.keys));
       return Status::ok();
-    case ResolveKind::kPnCounter:
-      TALLY_RETURN_IF_ERROR(check_keys(b.pn.key_index, b.pn.items, b.pn.keys));
+    }
+    case ResolveKind::kPnCounter: {
+      const PnCounterBatch& c = b.pn;
+      if (missing(c.keys, c.current_p, c.current_n, c.p_out, c.n_out, c.value_out) ||
+          missing(c.items, c.key_index, c.p, c.n)) {
+        return Status::invalid("resolve: missing arrays");
+      }
+      TALLY_RETURN_IF_ERROR(check_keys(c.key_index, c.items, c.keys));
       return Status::ok();
+    }
     case ResolveKind::kOrSet: {
       const OrSetBatch& s = b.orset;
+      if (missing(s.keys, s.current_vv, s.incoming_vv) ||
+          missing(s.items, s.key_index, s.element, s.dot_node, s.dot_seq, s.side, s.keep_out)) {
+        return Status::invalid("resolve: missing arrays");
+      }
       TALLY_RETURN_IF_ERROR(check_keys(s.key_index, s.items, s.keys));
       for (uint32_t i = 0; i < s.items; ++i) {
         if (s.dot_node[i] >= kCrdtNodesMax || s.side[i] > 1 || s.dot_seq[i] == 0) {
@@ -132,6 +154,10 @@ Status validate_resolve(const ResolveBatch& b) {
 
 Status validate_tally(const TallyBatch& b) {
   if (b.groups > kBatchItemsMax || b.reads > kBatchItemsMax) return Status::invalid("tally: batch too large");
+  if (missing(b.groups, b.match, b.voter_mask, b.commit_out) ||
+      missing(b.reads, b.reply_hlc, b.reply_node, b.reply_mask, b.newest_out, b.stale_out)) {
+    return Status::invalid("tally: missing arrays");
+  }
   for (uint32_t q = 0; q < b.reads; ++q) {
     if (b.reply_mask[q] >> kTallyReplicasMax) return Status::invalid("tally: reply mask beyond replica slots");
   }
@@ -148,9 +174,17 @@ Status validate_merkle(const MerkleBatch& m) {
   if (partitions > kMerklePartitionsMax) return Status::invalid("merkle: too many partitions");
   if (m.is_diff) {
     if (uint64_t{m.diff.partitions} * m.diff.diff_max > kBatchItemsMax) return Status::invalid("merkle: diff output too large");
+    if (missing(m.diff.partitions, m.diff.tree_a, m.diff.tree_b, m.diff.diff_count_out) ||
+        missing(uint64_t{m.diff.partitions} * m.diff.diff_max, m.diff.diff_out)) {
+      return Status::invalid("merkle: missing arrays");
+    }
     return Status::ok();
   }
   if (m.build.items > kBatchItemsMax) return Status::invalid("merkle: too many leaves");
+  if (missing(m.build.partitions, m.build.tree_out) ||
+      missing(m.build.items, m.build.leaf_partition, m.build.key_hash, m.build.version_hash)) {
+    return Status::invalid("merkle: missing arrays");
+  }
   for (uint32_t i = 0; i < m.build.items; ++i) {
     if (m.build.leaf_partition[i] >= m.build.partitions) return Status::invalid("merkle: leaf partition out of range");
   }

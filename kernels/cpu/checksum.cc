@@ -26,9 +26,11 @@ uint64_t key_hash(std::string_view key) {
 void checksum_cpu(const ChecksumBatch& b, uint32_t first, uint32_t last) {
   TALLY_ASSERT(first <= last && last <= b.items);
   TALLY_ASSERT(b.crc_out != nullptr || b.items == 0);
-  for (uint32_t i = first; i < last; ++i) {
-    b.crc_out[i] = crc32c(b.blob + b.offsets[i], b.lengths[i]);
-  }
+  const uint8_t* const blob = b.blob;
+  const uint64_t* const offsets = b.offsets;
+  const uint32_t* const lengths = b.lengths;
+  uint32_t* const crc_out = b.crc_out;
+  for (uint32_t i = first; i < last; ++i) crc_out[i] = crc32c(blob + offsets[i], lengths[i]);
 }
 
 Status checksum_cpu_checked(const ChecksumBatch& b) {
@@ -37,13 +39,24 @@ Status checksum_cpu_checked(const ChecksumBatch& b) {
     return Status::invalid("checksum: missing arrays");
   }
   if (b.blob == nullptr && b.blob_bytes > 0) return Status::invalid("checksum: missing blob");
-  for (uint32_t i = 0; i < b.items; ++i) {
-    const uint64_t off = b.offsets[i];
-    const uint32_t len = b.lengths[i];
-    if (len > kChecksumItemBytesMax || off > b.blob_bytes || b.blob_bytes - off < len) {
+  // Locals, not b's fields: the stores to crc_out could alias the batch descriptor as far as the
+  // compiler knows, which would reload every field on every item.
+  const uint8_t* const blob = b.blob;
+  const uint64_t blob_bytes = b.blob_bytes;
+  const uint64_t* const offsets = b.offsets;
+  const uint32_t* const lengths = b.lengths;
+  uint32_t* const crc_out = b.crc_out;
+  const uint32_t items = b.items;
+  // One pass, checked as it goes: a separate validation pass costs about as much as the CRC of a
+  // 64-byte item. The three tests are or-ed into one well-predicted branch; off <= blob_bytes and
+  // len <= the item bound keep off + len from overflowing.
+  for (uint32_t i = 0; i < items; ++i) {
+    const uint64_t off = offsets[i];
+    const uint64_t len = lengths[i];
+    if ((len > kChecksumItemBytesMax) | (off > blob_bytes) | (off + len > blob_bytes)) [[unlikely]] {
       return Status::invalid("checksum: range " + std::to_string(i) + " outside the blob");
     }
-    b.crc_out[i] = ~crc32_iscsi(const_cast<uint8_t*>(b.blob + off), static_cast<int>(len), 0xffffffffu);
+    crc_out[i] = ~crc32_iscsi(const_cast<uint8_t*>(blob + off), static_cast<int>(len), 0xffffffffu);
   }
   return Status::ok();
 }

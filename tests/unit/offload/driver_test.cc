@@ -73,6 +73,68 @@ TEST(CpuDevice, InFlightBoundAndInvalidBatches) {
   EXPECT_EQ(inline_dev.in_flight(), 0u);
 }
 
+// submit/poll and run_inline are two doors to the same work: both must match the reference, and
+// run_inline must decline bulk batches meant for the pool without touching them.
+TEST(CpuDevice, RunInlineAndSubmitAgreeAndBulkBatchesAreDeclined) {
+  CpuDevice dev(CpuDeviceOptions{.threads = 0});
+  Rng rng(31);
+  for (size_t o = 0; o < kernels::kOpCount; ++o) {
+    for (const BatchShape& shape : kernels::testing::differential_shapes(static_cast<Op>(o), /*large=*/false)) {
+      SCOPED_TRACE(kernels::testing::shape_name(shape));
+      OwnedBatch expected = OwnedBatch::random(shape, rng);
+      OwnedBatch queued = expected, direct = expected;
+      expected.poison_outputs(0x11);
+      queued.poison_outputs(0xee);
+      direct.poison_outputs(0x5a);
+      ASSERT_TRUE(kernels::run_reference(expected.batch()).is_ok());
+      ASSERT_TRUE(dev.submit(queued.batch(), 77).is_ok());
+      Completion done;
+      ASSERT_EQ(dev.poll(std::span<Completion>(&done, 1), 0), 1u);
+      EXPECT_EQ(done.tag, 77u);
+      ASSERT_TRUE(done.status.is_ok());
+      EXPECT_EQ(expected.compare_outputs(queued), "");
+      ASSERT_TRUE(dev.run_inline(direct.batch(), &done));
+      ASSERT_TRUE(done.status.is_ok()) << done.status.to_string();
+      EXPECT_EQ(expected.compare_outputs(direct), "");
+    }
+  }
+  EXPECT_EQ(dev.in_flight(), 0u);
+
+  CpuDevice pool(CpuDeviceOptions{.threads = 1, .bulk_items_min = 16});
+  OwnedBatch bulk = OwnedBatch::random({.op = Op::kChecksum, .items = 100, .item_bytes_min = 1, .item_bytes_max = 50}, rng);
+  bulk.poison_outputs(0x33);
+  OwnedBatch untouched = bulk;
+  Completion done;
+  EXPECT_FALSE(pool.run_inline(bulk.batch(), &done));
+  EXPECT_EQ(bulk.compare_outputs(untouched), "");
+  EXPECT_EQ(pool.in_flight(), 0u);
+  OwnedBatch small = OwnedBatch::random({.op = Op::kChecksum, .items = 8, .item_bytes_min = 1, .item_bytes_max = 50}, rng);
+  OwnedBatch small_expected = small;
+  ASSERT_TRUE(kernels::run_reference(small_expected.batch()).is_ok());
+  ASSERT_TRUE(pool.run_inline(small.batch(), &done));
+  EXPECT_TRUE(done.status.is_ok());
+  EXPECT_EQ(small.compare_outputs(small_expected), "");
+
+  // Malformed batches get an error status on both paths, for the fused checksum and for the others.
+  OwnedBatch bad_sum = small;
+  bad_sum.batch().checksum.blob_bytes = 1;
+  ASSERT_TRUE(dev.run_inline(bad_sum.batch(), &done));
+  EXPECT_EQ(done.status.code(), Code::kInvalidArgument);
+  OwnedBatch bad_tally = OwnedBatch::random({.op = Op::kTally, .items = 4}, rng);
+  bad_tally.batch().tally.match = nullptr;
+  ASSERT_TRUE(dev.run_inline(bad_tally.batch(), &done));
+  EXPECT_EQ(done.status.code(), Code::kInvalidArgument);
+  EXPECT_EQ(dev.submit(bad_tally.batch(), 1).code(), Code::kInvalidArgument);
+  EXPECT_EQ(dev.in_flight(), 0u);
+
+  // Small batches are not timed (two clock reads would cost more than the work); large ones are.
+  ASSERT_TRUE(dev.run_inline(small.batch(), &done));
+  EXPECT_EQ(done.device_ns, 0u);
+  OwnedBatch large = OwnedBatch::random({.op = Op::kChecksum, .items = 5000, .item_bytes_min = 64, .item_bytes_max = 64}, rng);
+  ASSERT_TRUE(dev.run_inline(large.batch(), &done));
+  EXPECT_GT(done.device_ns, 0u);
+}
+
 // The staging layout the cuda driver uses, exercised on the CPU: relocate every array of a batch into
 // one buffer (inputs, then outputs), run the reference on the relocated view, copy outputs back.
 TEST(StagingLayout, RelocatedBatchComputesTheSameOutputs) {

@@ -8,9 +8,55 @@
 #include "kernels/cpu/mix.h"
 #include "kernels/cpu/reference.h"
 #include "kernels/cpu/slot.h"
+#include "kernels/testing/batch_gen.h"
 
 namespace tally::kernels {
 namespace {
+
+// A batch that names entries but lacks an array for them is refused, never dereferenced: every
+// pointer of every op's format, one at a time.
+TEST(Validate, EveryMissingArrayIsRefused) {
+  Rng rng(3);
+  int checked = 0;
+  auto expect_refused = [&](const OwnedBatch& good, auto clear) {
+    OwnedBatch b = good;
+    clear(b.batch());
+    EXPECT_EQ(validate(b.batch()).code(), Code::kInvalidArgument) << op_name(b.batch().op) << " case " << checked;
+    ++checked;
+  };
+  const OwnedBatch sum = OwnedBatch::random({.op = Op::kChecksum, .items = 4, .item_bytes_min = 1, .item_bytes_max = 9}, rng);
+  ASSERT_TRUE(validate(sum.batch()).is_ok());
+  expect_refused(sum, [](Batch& b) { b.checksum.offsets = nullptr; });
+  expect_refused(sum, [](Batch& b) { b.checksum.lengths = nullptr; });
+  expect_refused(sum, [](Batch& b) { b.checksum.crc_out = nullptr; });
+  expect_refused(sum, [](Batch& b) { b.checksum.blob = nullptr; });
+  const OwnedBatch lww = OwnedBatch::random({.op = Op::kResolve, .resolve_kind = ResolveKind::kLww, .items = 6}, rng);
+  ASSERT_TRUE(validate(lww.batch()).is_ok());
+  expect_refused(lww, [](Batch& b) { b.resolve.lww.current_hlc = nullptr; });
+  expect_refused(lww, [](Batch& b) { b.resolve.lww.hlc = nullptr; });
+  expect_refused(lww, [](Batch& b) { b.resolve.lww.source_out = nullptr; });
+  const OwnedBatch pn = OwnedBatch::random({.op = Op::kResolve, .resolve_kind = ResolveKind::kPnCounter, .items = 6}, rng);
+  ASSERT_TRUE(validate(pn.batch()).is_ok());
+  expect_refused(pn, [](Batch& b) { b.resolve.pn.p = nullptr; });
+  expect_refused(pn, [](Batch& b) { b.resolve.pn.value_out = nullptr; });
+  const OwnedBatch orset = OwnedBatch::random({.op = Op::kResolve, .resolve_kind = ResolveKind::kOrSet, .items = 6}, rng);
+  ASSERT_TRUE(validate(orset.batch()).is_ok());
+  expect_refused(orset, [](Batch& b) { b.resolve.orset.dot_seq = nullptr; });
+  expect_refused(orset, [](Batch& b) { b.resolve.orset.keep_out = nullptr; });
+  const OwnedBatch tally = OwnedBatch::random({.op = Op::kTally, .items = 6}, rng);
+  ASSERT_TRUE(validate(tally.batch()).is_ok());
+  ASSERT_GT(tally.batch().tally.groups, 0u);
+  ASSERT_GT(tally.batch().tally.reads, 0u);
+  expect_refused(tally, [](Batch& b) { b.tally.match = nullptr; });
+  expect_refused(tally, [](Batch& b) { b.tally.commit_out = nullptr; });
+  expect_refused(tally, [](Batch& b) { b.tally.reply_hlc = nullptr; });
+  expect_refused(tally, [](Batch& b) { b.tally.stale_out = nullptr; });
+  const OwnedBatch merkle = OwnedBatch::random({.op = Op::kMerkle, .items = 30, .merkle_depth = 4}, rng);
+  ASSERT_TRUE(validate(merkle.batch()).is_ok());
+  expect_refused(merkle, [](Batch& b) { b.merkle.build.key_hash = nullptr; });
+  expect_refused(merkle, [](Batch& b) { b.merkle.build.tree_out = nullptr; });
+  EXPECT_EQ(checked, 17);
+}
 
 TEST(Crc32c, StandardCheckValue) {
   const char* s = "123456789";

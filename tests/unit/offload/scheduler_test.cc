@@ -157,6 +157,29 @@ TEST(Scheduler, InvalidBatchIsRefused) {
   EXPECT_EQ(s.in_flight(), 0u);
 }
 
+// run() on the CPU skips the in-flight table; it must still count what it ran, and only that.
+TEST(Scheduler, InlineRunsAreCountedAndErrorsAreNot) {
+  CpuDevice cpu(CpuDeviceOptions{.threads = 0, .in_flight_max = 256});
+  Scheduler s(CostModel::defaults(), SystemClock::instance());
+  s.add_device(&cpu);
+  Rng rng(6);
+  OwnedBatch b = OwnedBatch::random({.op = Op::kChecksum, .items = 10, .item_bytes_min = 3, .item_bytes_max = 3}, rng);
+  OwnedBatch expected = b;
+  b.poison_outputs(0x77);
+  ASSERT_TRUE(kernels::run_reference(expected.batch()).is_ok());
+  ASSERT_TRUE(s.run(b.batch()).is_ok());
+  ASSERT_TRUE(s.run(b.batch()).is_ok());
+  EXPECT_EQ(expected.compare_outputs(b), "");
+  const OpBackendCounters& c = s.counters(Op::kChecksum, Backend::kCpu);
+  EXPECT_EQ(c.batches, 2u);
+  EXPECT_EQ(c.items, 20u);
+  EXPECT_EQ(c.bytes, 2 * b.batch().input_bytes());
+  b.batch().checksum.blob_bytes = 1;
+  EXPECT_EQ(s.run(b.batch()).code(), Code::kInvalidArgument);
+  EXPECT_EQ(c.batches, 2u);
+  EXPECT_EQ(s.in_flight(), 0u);
+}
+
 TEST(RangeBatcher, FlushesOnItemsBytesAndAge) {
   std::vector<uint32_t> map(kernels::kSlotCount, 3);
   RangeBatcher by_items(Op::kChecksum, BatcherOptions{.items_max = 3, .blob_bytes_max = 1000, .linger_ns = 1000});
