@@ -87,13 +87,13 @@ Status Scheduler::submit(const Batch& batch, uint64_t tag) {
     Status cpu_st = submit_to(cpu(), batch, tag, bytes, true, backend);
     if (!cpu_st.is_ok()) return cpu_st;
     OpBackendCounters& c = counters_[static_cast<size_t>(batch.op)][static_cast<size_t>(backend)];
-    ++c.fallbacks;
+    OpBackendCounters::add(c.fallbacks);
     return Status::ok();
   }
   // The device refused (failed, full or limits): the CPU takes it, and the refusal is counted.
   OpBackendCounters& c = counters_[static_cast<size_t>(batch.op)][static_cast<size_t>(backend)];
-  ++c.failures;
-  ++c.fallbacks;
+  OpBackendCounters::add(c.failures);
+  OpBackendCounters::add(c.fallbacks);
   return submit_to(cpu(), batch, tag, bytes, true, backend);
 }
 
@@ -121,8 +121,8 @@ size_t Scheduler::poll(std::span<Completion> out, uint64_t wait_ns) {
         const size_t op = static_cast<size_t>(it->batch.op);
         if (!done.status.is_ok() && d != cpu()) {
           OpBackendCounters& c = counters_[op][static_cast<size_t>(backend)];
-          ++c.failures;
-          ++c.fallbacks;
+          OpBackendCounters::add(c.failures);
+          OpBackendCounters::add(c.fallbacks);
           // Re-submitted under the same tag; the entry moves to the CPU.
           Status st = cpu()->submit(it->batch, it->tag);
           TALLY_ASSERT_MSG(st.is_ok(), "the cpu device refused a fallback batch");
@@ -187,10 +187,10 @@ Status Scheduler::run(const Batch& batch) {
 
 void Scheduler::count_done(Op op, Backend backend, uint32_t items, uint64_t bytes, uint64_t device_ns) {
   OpBackendCounters& c = counters_[static_cast<size_t>(op)][static_cast<size_t>(backend)];
-  ++c.batches;
-  c.items += items;
-  c.bytes += bytes;
-  c.busy_ns += device_ns;
+  OpBackendCounters::add(c.batches);
+  OpBackendCounters::add(c.items, items);
+  OpBackendCounters::add(c.bytes, bytes);
+  OpBackendCounters::add(c.busy_ns, device_ns);
 }
 
 std::string Scheduler::info() const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -21,13 +22,19 @@ using kernels::Batch;
 inline constexpr uint32_t kSchedulerDevicesMax = 8;
 inline constexpr uint32_t kSchedulerInFlightMax = 1024;
 
+// Written only by the scheduler's thread (relaxed single-writer atomics, plain moves on x86), so the
+// server's INFO and metrics may read them from any thread.
 struct OpBackendCounters {
-  uint64_t batches = 0;
-  uint64_t items = 0;
-  uint64_t bytes = 0;
-  uint64_t busy_ns = 0;     // device-measured time of completed batches (untimed ones add 0)
-  uint64_t fallbacks = 0;   // batches meant for this backend that ran on the CPU instead
-  uint64_t failures = 0;    // completions with an error status, and refused submits
+  std::atomic<uint64_t> batches{0};
+  std::atomic<uint64_t> items{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> busy_ns{0};    // device-measured time of completed batches (untimed ones add 0)
+  std::atomic<uint64_t> fallbacks{0};  // batches meant for this backend that ran on the CPU instead
+  std::atomic<uint64_t> failures{0};   // completions with an error status, and refused submits
+
+  static void add(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
 };
 
 struct SchedulerOptions {

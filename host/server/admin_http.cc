@@ -5,6 +5,7 @@
 
 #include "host/common/log.h"
 #include "host/server/command_table.h"
+#include "host/server/server.h"
 
 namespace tally::server {
 
@@ -58,6 +59,35 @@ std::string render_metrics(Server& srv) {
           srv.published(&ShardMetrics::keyspace_misses));
   counter(out, "tally_maxmemory_bytes", "Configured memory limit (0: none).", srv.config_snapshot().maxmemory_bytes,
           "gauge");
+  // Offload engine: one series per (op, backend) that has seen work.
+  struct OffloadSeries {
+    const char* name;
+    const char* help;
+    uint64_t Server::OffloadTotals::*field;
+  };
+  static constexpr OffloadSeries kOffloadSeries[] = {
+      {"tally_offload_batches_total", "Offload batches completed, per op and backend.", &Server::OffloadTotals::batches},
+      {"tally_offload_items_total", "Offload batch items completed.", &Server::OffloadTotals::items},
+      {"tally_offload_bytes_total", "Offload batch input bytes.", &Server::OffloadTotals::bytes},
+      {"tally_offload_busy_ns_total", "Device-timed busy time of offload batches (untimed small CPU batches add 0).",
+       &Server::OffloadTotals::busy_ns},
+      {"tally_offload_fallbacks_total", "Batches meant for a backend that ran on the CPU instead.",
+       &Server::OffloadTotals::fallbacks},
+      {"tally_offload_failures_total", "Offload batches a backend failed or refused.", &Server::OffloadTotals::failures},
+  };
+  for (const OffloadSeries& series : kOffloadSeries) {
+    std::string rows;
+    for (size_t o = 0; o < kernels::kOpCount; ++o) {
+      for (size_t b = 0; b < drivers::kBackendCount; ++b) {
+        const auto t = srv.offload_totals(static_cast<kernels::Op>(o), static_cast<drivers::Backend>(b));
+        if (t.batches == 0 && t.fallbacks == 0 && t.failures == 0) continue;
+        rows += std::string(series.name) + "{op=\"" + kernels::op_name(static_cast<kernels::Op>(o)) + "\",backend=\"" +
+                drivers::backend_name(static_cast<drivers::Backend>(b)) + "\"} " + std::to_string(t.*series.field) + "\n";
+      }
+    }
+    if (rows.empty()) continue;
+    out += std::string("# HELP ") + series.name + " " + series.help + "\n# TYPE " + series.name + " counter\n" + rows;
+  }
   out += "# HELP tally_reactor_backend The event loop backend in use.\n# TYPE tally_reactor_backend gauge\n";
   out += "tally_reactor_backend{backend=\"";
   out += srv.io_backend();

@@ -9,6 +9,8 @@
 #include <thread>
 #include <toml.hpp>
 
+#include "host/offload/engine.h"
+
 namespace tally::server {
 
 Result<uint64_t> parse_memory(std::string_view text) {
@@ -109,6 +111,10 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"active_expire_keys_per_tick",
        number_setter(&Config::active_expire_keys_per_tick, 1u << 20, "active_expire_keys_per_tick")},
       {"memcached_item_max", memory_setter(&Config::memcached_item_max_bytes)},
+      {"offload_backends", string_setter(&Config::offload_backends)},
+      {"offload_calibration", string_setter(&Config::offload_calibration)},
+      {"offload_partition_keys_min",
+       number_setter(&Config::offload_partition_keys_min, 1u << 20, "offload_partition_keys_min")},
       {"loglevel", string_setter(&Config::loglevel)},
   };
   return kSetters;
@@ -152,6 +158,7 @@ std::string usage_text() {
          "              [--admin-port N (0 disables)] [--threads N] [--io uring|epoll|auto]\n"
          "              [--maxmemory BYTES] [--maxmemory-policy POLICY] [--requirepass PASS]\n"
          "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
+         "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
          "Every key of the config file can be given as --key-with-dashes VALUE.\n";
 }
 
@@ -208,6 +215,8 @@ Status validate(Config& cfg) {
   if (cfg.memcached_port != 0 && cfg.memcached_port == cfg.port) {
     return Status::invalid("port and memcached_port must differ");
   }
+  if (auto backends = offload::parse_backend_list(cfg.offload_backends); !backends.is_ok()) return backends.status();
+  if (cfg.offload_partition_keys_min == 0) return Status::invalid("offload_partition_keys_min must be at least 1");
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
   if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return cfg.loglevel == l; })) {
     return Status::invalid("unknown loglevel '" + cfg.loglevel + "'");

@@ -37,6 +37,12 @@ struct Config {
   uint32_t hz = 10;                 // background ticks per second (active expiry)
   uint32_t active_expire_keys_per_tick = 200;
   uint64_t memcached_item_max_bytes = 1ull << 20;
+  // Offload engine (one per shard): backends to offer batches to (cpu is always used; "auto" is every
+  // backend built in), the calibration file `tally-bench calibrate` writes (empty: built-in model), and
+  // the key count from which a multi-key command's keys are partitioned as one batch.
+  std::string offload_backends = "cpu";
+  std::string offload_calibration;
+  uint32_t offload_partition_keys_min = 16;
   std::string loglevel = "info";
   std::string config_file;          // where this came from, for INFO
 };

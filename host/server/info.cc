@@ -151,6 +151,31 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
     }
     out.append("\r\n");
   }
+  if (wants(sections, "offload", true)) {
+    // Per (op, backend) that has seen work: batches, items, input bytes, device-timed busy time,
+    // batches moved to the CPU and failures, summed over the shards' engines.
+    out.append("# Offload\r\n");
+    const offload::Engine& e0 = *srv.shard(0).offload;
+    line(out, "offload_backends", e0.backends());
+    line(out, "offload_absent", e0.absent().empty() ? std::string("none") : e0.absent());
+    line(out, "offload_cost_model", e0.calibrated() ? cfg.offload_calibration : std::string("defaults"));
+    line(out, "offload_partition_keys_min", cfg.offload_partition_keys_min);
+    for (size_t o = 0; o < kernels::kOpCount; ++o) {
+      for (size_t b = 0; b < drivers::kBackendCount; ++b) {
+        const auto t = srv.offload_totals(static_cast<kernels::Op>(o), static_cast<drivers::Backend>(b));
+        if (t.batches == 0 && t.fallbacks == 0 && t.failures == 0) continue;
+        char buf[256];
+        std::snprintf(buf, sizeof buf,
+                      "offload_%s_%s:batches=%llu,items=%llu,bytes=%llu,busy_us=%llu,fallbacks=%llu,failures=%llu\r\n",
+                      kernels::op_name(static_cast<kernels::Op>(o)), drivers::backend_name(static_cast<drivers::Backend>(b)),
+                      static_cast<unsigned long long>(t.batches), static_cast<unsigned long long>(t.items),
+                      static_cast<unsigned long long>(t.bytes), static_cast<unsigned long long>(t.busy_ns / 1000),
+                      static_cast<unsigned long long>(t.fallbacks), static_cast<unsigned long long>(t.failures));
+        out.append(buf);
+      }
+    }
+    out.append("\r\n");
+  }
   if (wants(sections, "keyspace", true)) {
     out.append("# Keyspace\r\n");
     if (total.keys > 0) {

@@ -621,8 +621,9 @@ bool MemcacheSession::handle(const McRequest& req, std::string_view raw) {
   uint32_t target = home_.id;
   bool several = all_shards && server_.shard_count() > 1;
   if (!all_shards && !req.keys.empty() && !req.key_base64) {
-    target = server_.shard_of_key(req.keys[0]);
-    for (std::string_view k : req.keys) several |= server_.shard_of_key(k) != target;
+    server_.shards_of_keys(home_, req.keys, key_shards_);
+    target = key_shards_[0];
+    for (uint32_t s : key_shards_) several |= s != target;
   } else if (req.key_base64) {
     std::string decoded;
     base64_decode(req.key(), decoded);
@@ -648,8 +649,9 @@ bool MemcacheSession::handle(const McRequest& req, std::string_view raw) {
     std::string_view line = raw.substr(0, raw.find('\n'));
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     std::string_view head = line.substr(0, static_cast<size_t>(req.keys[0].data() - raw.data()));
-    for (std::string_view k : req.keys) {
-      auto& p = (*parts)[server_.shard_of_key(k)];
+    for (size_t i = 0; i < req.keys.size(); ++i) {
+      const std::string_view k = req.keys[i];
+      auto& p = (*parts)[key_shards_[i]];
       if (p.empty()) p.append(head);
       p.append(k);
       p.push_back(' ');

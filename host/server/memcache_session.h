@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "host/net/reactor.h"
 #include "host/proto/memcache_parser.h"
@@ -23,6 +24,7 @@ class MemcacheSession final : public net::ConnHandler {
   void on_close(net::Conn& c) override;
 
  private:
+  std::vector<uint32_t> key_shards_;  // scratch: the shard of each key of the request being routed
   void process_input();
   // Runs one parsed request; returns false when it went to other shards (processing waits for it).
   bool handle(const proto::McRequest& req, std::string_view raw);

@@ -93,6 +93,14 @@ Status Server::start() {
   ro.max_connections = cfg_.maxclients + 32;
   ro.max_output_bytes = cfg_.client_output_limit_bytes;
   const size_t commands = CommandTable::instance().size();
+  slot_to_shard_.resize(kernels::kSlotCount);
+  for (uint32_t slot = 0; slot < kernels::kSlotCount; ++slot) slot_to_shard_[slot] = slot % cfg_.threads;
+  offload::EngineOptions eo;
+  auto backends = offload::parse_backend_list(cfg_.offload_backends);
+  if (!backends.is_ok()) return backends.status();
+  eo.backends = std::move(backends).value();
+  eo.calibration_path = cfg_.offload_calibration;
+  eo.slot_to_partition = slot_to_shard_.data();
   for (uint32_t i = 0; i < cfg_.threads; ++i) {
     auto sh = std::make_unique<Shard>();
     sh->id = i;
@@ -102,8 +110,16 @@ Status Server::start() {
     sh->reactor = std::move(r.value());
     sh->store = std::make_unique<store::Store>();
     sh->metrics = std::make_unique<ShardMetrics>(commands);
+    auto engine = offload::Engine::open(eo, SystemClock::instance());
+    if (!engine.is_ok()) return Status(engine.status().code(), "offload: " + engine.status().message());
+    sh->offload = std::move(engine).value();
     shards_.push_back(std::move(sh));
   }
+  const offload::Engine& e0 = *shards_[0]->offload;
+  TALLY_LOG_INFO("offload: backends {} (cost model: {})", e0.backends(),
+                 e0.calibrated() ? cfg_.offload_calibration : std::string("built-in defaults"));
+  // Said once, not per shard: a named backend this machine lacks is a normal case, not an error.
+  if (!e0.absent().empty()) TALLY_LOG_WARN("offload: not in use: {}", e0.absent());
   apply_memory_config();
   TALLY_LOG_INFO("tallyd {}: {} shard(s), reactor backend {}", "0.1.0", shards_.size(), io_backend());
   TALLY_RETURN_IF_ERROR(listen_all());
@@ -126,6 +142,34 @@ Status Server::start() {
   TALLY_LOG_INFO("Ready to accept connections: resp {}:{} memcached {} admin {}", cfg_.bind, port_,
                  memcached_port_, admin_port_);
   return Status::ok();
+}
+
+Server::OffloadTotals Server::offload_totals(kernels::Op op, drivers::Backend backend) const {
+  OffloadTotals t;
+  for (const auto& sh : shards_) {
+    const offload::OpBackendCounters& c = sh->offload->scheduler().counters(op, backend);
+    t.batches += c.batches.load(std::memory_order_relaxed);
+    t.items += c.items.load(std::memory_order_relaxed);
+    t.bytes += c.bytes.load(std::memory_order_relaxed);
+    t.busy_ns += c.busy_ns.load(std::memory_order_relaxed);
+    t.fallbacks += c.fallbacks.load(std::memory_order_relaxed);
+    t.failures += c.failures.load(std::memory_order_relaxed);
+  }
+  return t;
+}
+
+void Server::shards_of_keys(Shard& home, std::span<const std::string_view> keys, std::vector<uint32_t>& out) {
+  if (shard_count() == 1) {
+    out.assign(keys.size(), 0);
+    return;
+  }
+  if (keys.size() >= cfg_.offload_partition_keys_min) {
+    thread_local std::vector<uint16_t> slots;
+    if (home.offload->partition(keys, slots, out).is_ok()) return;
+    // Only a key over 64 KiB is refused; hash inline then, like a short command.
+  }
+  out.resize(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) out[i] = shard_of_key(keys[i]);
 }
 
 Status Server::listen_all() {

@@ -7,12 +7,14 @@
 #include <functional>
 #include <mutex>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "host/common/status.h"
 #include "host/net/reactor.h"
+#include "host/offload/engine.h"
 #include "host/server/config.h"
 #include "host/server/metrics.h"
 #include "host/store/store.h"
@@ -29,6 +31,9 @@ struct Shard {
   std::unique_ptr<net::Reactor> reactor;
   std::unique_ptr<store::Store> store;
   std::unique_ptr<ShardMetrics> metrics;
+  // Batches of this shard's own work (key partitioning, the digest) go through its engine, on this
+  // shard's thread only.
+  std::unique_ptr<offload::Engine> offload;
   std::thread thread;
   // Sessions living on this shard's reactor, for CLIENT LIST/KILL (touched only on this thread).
   std::vector<Session*> sessions;
@@ -60,6 +65,9 @@ class Server {
   Shard& shard(uint32_t i) { return *shards_[i]; }
   uint32_t shard_of_slot(uint32_t slot) const { return slot % shard_count(); }
   uint32_t shard_of_key(std::string_view key) const { return shard_of_slot(kernels::key_slot(key)); }
+  // The shard of each key, into out (resized). From offload_partition_keys_min keys on, the keys go
+  // to `home`'s offload engine as partition batches; fewer are hashed inline. Runs on home's thread.
+  void shards_of_keys(Shard& home, std::span<const std::string_view> keys, std::vector<uint32_t>& out);
   uint16_t port() const { return port_; }
   uint16_t memcached_port() const { return memcached_port_; }
   uint16_t admin_port() const { return admin_port_; }
@@ -80,11 +88,19 @@ class Server {
 
   void request_shutdown();
 
+  // The offload counters of one (op, backend) summed over the shards' schedulers (single-writer
+  // atomics, so any thread may read them).
+  struct OffloadTotals {
+    uint64_t batches = 0, items = 0, bytes = 0, busy_ns = 0, fallbacks = 0, failures = 0;
+  };
+  OffloadTotals offload_totals(kernels::Op op, drivers::Backend backend) const;
+
  private:
   void on_tick(Shard& s);
   Status listen_all();
 
   Config cfg_;
+  std::vector<uint32_t> slot_to_shard_;  // kSlotCount entries, the offload engines' slot map
   mutable std::mutex cfg_mu_;  // guards the fields CONFIG SET changes
   std::vector<std::unique_ptr<Shard>> shards_;
   uint16_t port_ = 0;

@@ -109,6 +109,7 @@ class Session final : public net::ConnHandler {
   RemoteBatch batch_;
   std::vector<size_t> key_pos_;   // scratch for key positions
   std::vector<uint32_t> key_shards_;
+  std::vector<std::string_view> key_views_;  // scratch: the keys of the command being routed
 };
 
 // Runs one data command on `shard` (its thread) and appends the reply; shared by local and remote paths.

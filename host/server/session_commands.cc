@@ -11,6 +11,7 @@
 
 #include "host/common/clock.h"
 #include "host/common/log.h"
+#include "host/server/digest.h"
 #include "host/server/info.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
@@ -562,6 +563,83 @@ void cmd_info(Session& s, Argv argv) {
       });
 }
 
+// TALLY DIGEST [TREE]: the dataset's Merkle digest, built by every shard through its offload
+// engine and combined on this one (see digest.h). TALLY HELP lists the subcommands.
+struct ShardDigestResult {
+  Status status;
+  DigestTrees trees;
+};
+
+void cmd_tally(Session& s, Argv argv) {
+  proto::ReplyWriter& w = s.out();
+  const std::string_view sub = argv[1];
+  if (iequals(sub, "help") && argv.size() == 2) {
+    static const char* kHelp[] = {
+        "TALLY <subcommand> [<arg> ...]. Subcommands are:",
+        "DIGEST",
+        "    The dataset's digest: 16 hex digits over every live key's type, expiry and value",
+        "    (all zeros when empty). Nodes with the same data have the same digest.",
+        "DIGEST TREE",
+        "    Per slot range: first slot, last slot, keys, Merkle root (hex).",
+        "HELP",
+        "    Prints this help.",
+    };
+    w.array(std::size(kHelp));
+    for (const char* line : kHelp) w.simple(line);
+    return;
+  }
+  if (!iequals(sub, "digest") || argv.size() > 3 || (argv.size() == 3 && !iequals(argv[2], "tree"))) {
+    w.error("ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) + "'. Try TALLY HELP.");
+    return;
+  }
+  const bool tree = argv.size() == 3;
+  const uint64_t seq = s.reserve_reply();
+  const int resp = s.resp();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  s.server().fan_out<ShardDigestResult>(
+      home->id,
+      [](Shard& sh) {
+        ShardDigestResult r;
+        auto trees = shard_digest(*sh.store, *sh.offload, SystemClock::instance().wall_ms());
+        if (trees.is_ok()) {
+          r.trees = std::move(trees).value();
+        } else {
+          r.status = trees.status();
+        }
+        return r;
+      },
+      s.alive_check(),
+      [home, conn_id, seq, resp, tree](std::vector<ShardDigestResult>& parts) {
+        std::string reply;
+        proto::ReplyWriter rw(reply, resp);
+        std::vector<DigestTrees> trees;
+        Status failed = Status::ok();
+        for (auto& p : parts) {
+          if (!p.status.is_ok()) failed = p.status;
+          trees.push_back(std::move(p.trees));
+        }
+        if (!failed.is_ok()) {
+          rw.error("ERR digest failed: " + failed.message());
+        } else {
+          const DigestTrees all = combine_digests(trees);
+          if (!tree) {
+            rw.bulk(digest_hex(all));
+          } else {
+            rw.array(kDigestPartitions);
+            for (uint32_t p = 0; p < kDigestPartitions; ++p) {
+              rw.array(4);
+              rw.integer(p * kDigestSlotsPerPartition);
+              rw.integer((p + 1) * kDigestSlotsPerPartition - 1);
+              rw.integer(static_cast<int64_t>(all[p * kDigestTreeWords]));
+              rw.bulk(partition_root_hex(all, p));
+            }
+          }
+        }
+        if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+      });
+}
+
 const CommandEntry kSessionCommands[] = {
     {"ping", -1, kCmdFast | kCmdStale, 0, 0, 0, "connection", "Returns PONG or the argument.", nullptr, cmd_ping},
     {"echo", 2, kCmdFast, 0, 0, 0, "connection", "Returns the given string.", nullptr, cmd_echo},
@@ -580,6 +658,8 @@ const CommandEntry kSessionCommands[] = {
      cmd_function},
     {"shutdown", -1, kCmdAdmin, 0, 0, 0, "server", "Stops the server.", nullptr, cmd_shutdown},
     {"time", 1, kCmdFast, 0, 0, 0, "server", "Returns the server time.", nullptr, cmd_time},
+    {"tally", -2, kCmdAdmin, 0, 0, 0, "server", "Tally's own commands: TALLY DIGEST [TREE], TALLY HELP.", nullptr,
+     cmd_tally},
     {"lastsave", 1, kCmdFast, 0, 0, 0, "server", "Returns the server's start time (nothing is saved).", nullptr,
      cmd_lastsave},
 };

@@ -1,0 +1,134 @@
+// Engine: opens the configured backends, leaves out the absent ones, and runs the server's batches.
+#include "host/offload/engine.h"
+
+#include <algorithm>
+
+#include "drivers/cpu/cpu_device.h"
+#include "kernels/cpu/slot.h"
+#ifdef TALLY_HAVE_CUDA_DRIVER
+#include "drivers/cuda/cuda_device.h"
+#endif
+#ifdef TALLY_HAVE_FPGA_SIM
+#include "drivers/fpga_sim/fpga_sim_device.h"
+#endif
+
+namespace tally::offload {
+
+namespace {
+constexpr const char* kKnownBackends[] = {"cpu", "cuda", "fpga_sim"};
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+}  // namespace
+
+Result<std::vector<std::string>> parse_backend_list(std::string_view text) {
+  std::vector<std::string> out;
+  auto add = [&out](std::string_view name) {
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.emplace_back(name);
+  };
+  add("cpu");
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view name = trim(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    if (name.empty()) continue;
+    if (name == "auto") {
+      for (const char* b : kKnownBackends) add(b);
+      continue;
+    }
+    if (std::none_of(std::begin(kKnownBackends), std::end(kKnownBackends), [&](const char* b) { return name == b; })) {
+      return Status::invalid("unknown offload backend '" + std::string(name) + "' (cpu, cuda, fpga_sim, auto)");
+    }
+    add(name);
+  }
+  return out;
+}
+
+Engine::Engine(CostModel model, const Clock& clock, uint32_t in_flight_max)
+    : scheduler_(std::move(model), clock, SchedulerOptions{.in_flight_max = in_flight_max}) {}
+
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, const Clock& clock) {
+  if (options.in_flight_max < 1 || options.in_flight_max > kSchedulerInFlightMax) {
+    return Status::invalid("offload: in_flight_max out of range");
+  }
+  Result<CostModel> model = CostModel::load_or_defaults(options.calibration_path);
+  if (!model.is_ok()) return model.status();
+  std::unique_ptr<Engine> e(new Engine(model.value(), clock, options.in_flight_max));
+  if (options.slot_to_partition != nullptr) {
+    e->partition_batcher_ = std::make_unique<RangeBatcher>(Op::kPartition, kEnginePartitionBatch, options.slot_to_partition);
+  }
+  e->calibrated_ = !options.calibration_path.empty() && model.value().params(Op::kChecksum, Backend::kCpu).measured;
+  // The cpu runs on the shard's own thread: a pool would compete with the other shards for cores.
+  e->devices_.push_back(std::make_unique<drivers::CpuDevice>(
+      drivers::CpuDeviceOptions{.threads = 0, .in_flight_max = options.in_flight_max}));
+  for (const std::string& name : options.backends) {
+    if (name == "cpu") continue;
+    if (name == "cuda") {
+#ifdef TALLY_HAVE_CUDA_DRIVER
+      auto dev = drivers::CudaDevice::open();
+      if (dev.is_ok()) {
+        e->devices_.push_back(std::move(dev).value());
+      } else {
+        e->absent_ += "cuda: " + dev.status().message() + "; ";
+      }
+#else
+      e->absent_ += "cuda: not built into this binary; ";
+#endif
+    } else if (name == "fpga_sim") {
+#ifdef TALLY_HAVE_FPGA_SIM
+      e->devices_.push_back(std::make_unique<drivers::FpgaSimDevice>());
+#else
+      e->absent_ += "fpga_sim: not built into this binary; ";
+#endif
+    } else {
+      return Status::invalid("unknown offload backend '" + name + "'");
+    }
+  }
+  if (e->devices_.size() > kSchedulerDevicesMax) return Status::invalid("offload: too many backends");
+  for (auto& d : e->devices_) e->scheduler_.add_device(d.get());
+  if (!e->absent_.empty()) e->absent_.resize(e->absent_.size() - 2);
+  return e;
+}
+
+std::string Engine::backends() const {
+  std::string out;
+  for (const auto& d : devices_) {
+    if (!out.empty()) out += ',';
+    out += drivers::backend_name(d->capabilities().backend);
+  }
+  return out;
+}
+
+Status Engine::partition(std::span<const std::string_view> keys, std::vector<uint16_t>& slots,
+                         std::vector<uint32_t>& partitions) {
+  TALLY_ASSERT_MSG(partition_batcher_ != nullptr, "the engine was opened without a slot map");
+  RangeBatcher& b = *partition_batcher_;
+  slots.resize(keys.size());
+  partitions.resize(keys.size());
+  size_t next = 0;
+  while (next < keys.size()) {
+    b.reset();
+    const size_t first = next;
+    while (next < keys.size()) {
+      const std::string_view k = keys[next];
+      Result<uint32_t> added = b.add({reinterpret_cast<const uint8_t*>(k.data()), k.size()}, 0);
+      if (!added.is_ok()) {
+        if (added.status().code() == Code::kResourceExhausted) break;  // full: run it, then go on
+        return Status::invalid("partition: key longer than 64 KiB");
+      }
+      ++next;
+    }
+    TALLY_ASSERT(b.items() > 0);  // one key always fits an empty batch
+    TALLY_RETURN_IF_ERROR(scheduler_.run(b.batch()));
+    std::copy(b.slots().begin(), b.slots().end(), slots.begin() + static_cast<ptrdiff_t>(first));
+    std::copy(b.partitions().begin(), b.partitions().end(), partitions.begin() + static_cast<ptrdiff_t>(first));
+  }
+  return Status::ok();
+}
+
+}  // namespace tally::offload
