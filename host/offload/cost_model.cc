@@ -32,14 +32,7 @@ void CostModel::set(Op op, Backend backend, const CostParams& p) {
   TALLY_ASSERT(p.launch_ns >= 0 && p.per_item_ns >= 0);
   TALLY_ASSERT(p.bytes_per_ns > 0);
   table_[index(op, backend)] = p;
-}
-
-double CostModel::predict_ns(Op op, Backend backend, uint64_t items, uint64_t bytes) const {
-  const CostParams& p = table_[index(op, backend)];
-  TALLY_ASSERT(p.bytes_per_ns > 0);
-  const double ns = p.launch_ns + static_cast<double>(items) * p.per_item_ns + static_cast<double>(bytes) / p.bytes_per_ns;
-  TALLY_ASSERT(ns >= 0);
-  return ns;
+  ns_per_byte_[index(op, backend)] = 1.0 / p.bytes_per_ns;
 }
 
 Result<CostModel> CostModel::load(const std::string& path) {

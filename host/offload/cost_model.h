@@ -27,7 +27,12 @@ class CostModel {
   // Conservative defaults: the CPU is assumed fast; devices must be calibrated to win small batches.
   static CostModel defaults();
 
-  double predict_ns(Op op, Backend backend, uint64_t items, uint64_t bytes) const;
+  // Inline and division-free: the scheduler predicts on every batch, small ones included.
+  double predict_ns(Op op, Backend backend, uint64_t items, uint64_t bytes) const {
+    const size_t i = index(op, backend);
+    const CostParams& p = table_[i];
+    return p.launch_ns + static_cast<double>(items) * p.per_item_ns + static_cast<double>(bytes) * ns_per_byte_[i];
+  }
   const CostParams& params(Op op, Backend backend) const { return table_[index(op, backend)]; }
   void set(Op op, Backend backend, const CostParams& p);
 
@@ -41,6 +46,7 @@ class CostModel {
  private:
   static size_t index(Op op, Backend b) { return static_cast<size_t>(op) * kBackendCount + static_cast<size_t>(b); }
   std::array<CostParams, kOpCount * kBackendCount> table_{};
+  std::array<double, kOpCount * kBackendCount> ns_per_byte_{};  // 1 / bytes_per_ns, kept by set()
 };
 
 // Fits launch, per-item and bandwidth to (items, bytes, ns) samples by least squares on three

@@ -31,6 +31,23 @@ void Scheduler::add_device(Device* device) {
     TALLY_ASSERT(device->capabilities().in_flight_max >= options_.in_flight_max);
   }
   devices_.push_back(device);
+  for (size_t o = 0; o < kOpCount; ++o) {
+    const Op op = static_cast<Op>(o);
+    double launch_min = 1e300;
+    for (size_t i = 1; i < devices_.size(); ++i) {
+      if (!devices_[i]->capabilities().limits(op).supported) continue;
+      launch_min = std::min(launch_min, model_.params(op, devices_[i]->capabilities().backend).launch_ns);
+    }
+    const CostParams& c = model_.params(op, Backend::kCpu);
+    const double half_gap = (launch_min - c.launch_ns) / 2;
+    auto bound = [half_gap](double per_unit) -> uint64_t {
+      if (half_gap <= 0) return 0;
+      if (per_unit <= 0 || half_gap / per_unit >= 1e18) return UINT64_MAX;
+      return static_cast<uint64_t>(half_gap / per_unit);
+    };
+    cpu_sure_items_[o] = bound(c.per_item_ns);
+    cpu_sure_bytes_[o] = bound(1.0 / c.bytes_per_ns);
+  }
 }
 
 double Scheduler::queued_ns(const Device* device) const {
@@ -45,18 +62,23 @@ Device* Scheduler::choose(const Batch& batch) const { return choose(batch, batch
 
 Device* Scheduler::choose(const Batch& batch, uint32_t items, uint64_t bytes) const {
   TALLY_ASSERT(!devices_.empty());
-  Device* best = nullptr;
-  double best_ns = 0;
-  for (Device* d : devices_) {
+  // The cpu first, without the checks the others need: it is always healthy, supports every op at
+  // the batch bounds, and holds at least as many batches as this scheduler. Its prediction is the bar
+  // the others must beat, so for small batches a device is dismissed on its launch cost alone.
+  Device* best = cpu();
+  const size_t o = static_cast<size_t>(batch.op);
+  if (in_flight_.empty() && items < cpu_sure_items_[o] && bytes < cpu_sure_bytes_[o]) return best;
+  double best_ns = (in_flight_.empty() ? 0 : queued_ns(best)) + model_.predict_ns(batch.op, Backend::kCpu, items, bytes);
+  for (size_t i = 1; i < devices_.size(); ++i) {
+    Device* d = devices_[i];
     const drivers::Capabilities& caps = d->capabilities();
-    // A device whose fixed cost alone is later than the best so far cannot win: skip the calls.
-    if (best != nullptr && model_.params(batch.op, caps.backend).launch_ns >= best_ns) continue;
+    if (model_.params(batch.op, caps.backend).launch_ns >= best_ns) continue;
     const drivers::OpLimits& lim = caps.limits(batch.op);
     if (!d->healthy() || !lim.supported || items > lim.items_max || bytes > lim.blob_bytes_max) continue;
     if (d->in_flight() >= caps.in_flight_max) continue;
     const double ns = queued_ns(d) + model_.predict_ns(batch.op, caps.backend, items, bytes);
-    // Strictly earlier wins, so the CPU (first) keeps ties.
-    if (best == nullptr || ns < best_ns) best = d, best_ns = ns;
+    // Strictly earlier wins, so the CPU keeps ties.
+    if (ns < best_ns) best = d, best_ns = ns;
   }
   return best;
 }

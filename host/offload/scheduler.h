@@ -88,6 +88,11 @@ class Scheduler {
   void count_done(Op op, Backend backend, uint32_t items, uint64_t bytes, uint64_t device_ns);
   Device* cpu() const { return devices_.empty() ? nullptr : devices_[0]; }
 
+  // Per op: a batch with fewer items and input bytes than these runs on the CPU without predicting,
+  // because even then the CPU finishes before any other device's launch cost alone (kept by
+  // add_device; the CPU's prediction is at most half that gap per term).
+  std::array<uint64_t, kOpCount> cpu_sure_items_{};
+  std::array<uint64_t, kOpCount> cpu_sure_bytes_{};
   CostModel model_;
   const Clock& clock_;
   SchedulerOptions options_;

@@ -17,26 +17,6 @@ const char* op_name(Op op) {
   return "?";
 }
 
-uint32_t ResolveBatch::items() const {
-  switch (kind) {
-    case ResolveKind::kLww: return lww.items;
-    case ResolveKind::kPnCounter: return pn.items;
-    case ResolveKind::kOrSet: return orset.items;
-  }
-  return 0;
-}
-
-uint32_t Batch::items() const {
-  switch (op) {
-    case Op::kChecksum: return checksum.items;
-    case Op::kPartition: return partition.items;
-    case Op::kResolve: return resolve.items();
-    case Op::kTally: return tally.items();
-    case Op::kMerkle: return merkle.items();
-  }
-  return 0;
-}
-
 uint64_t Batch::input_bytes() const {
   switch (op) {
     case Op::kChecksum: {

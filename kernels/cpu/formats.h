@@ -105,7 +105,14 @@ struct ResolveBatch {
   LwwBatch lww;
   PnCounterBatch pn;
   OrSetBatch orset;
-  uint32_t items() const;
+  uint32_t items() const {
+    switch (kind) {
+      case ResolveKind::kLww: return lww.items;
+      case ResolveKind::kPnCounter: return pn.items;
+      case ResolveKind::kOrSet: return orset.items;
+    }
+    return 0;
+  }
 };
 
 // ---- tally: commit index per Raft group (see tally_commit.h) and newest version among R replies.
@@ -173,7 +180,17 @@ struct Batch {
   ResolveBatch resolve;
   TallyBatch tally;
   MerkleBatch merkle;
-  uint32_t items() const;
+  // Inline: the scheduler and the drivers ask on every batch.
+  uint32_t items() const {
+    switch (op) {
+      case Op::kChecksum: return checksum.items;
+      case Op::kPartition: return partition.items;
+      case Op::kResolve: return resolve.items();
+      case Op::kTally: return tally.items();
+      case Op::kMerkle: return merkle.items();
+    }
+    return 0;
+  }
   uint64_t input_bytes() const;  // bytes a backend must move to see the inputs
 };
 

@@ -101,6 +101,46 @@ TEST(Scheduler, PicksEarliestPredictedCompletionIncludingQueue) {
   EXPECT_EQ(s.counters(Op::kTally, Backend::kCuda).items, 40'000u);
 }
 
+// choose() skips predicting for batches too small for any device to win; over random cost models and
+// batch shapes it must still pick exactly the backend with the earliest prediction (the CPU on ties).
+TEST(Scheduler, ChoiceEqualsTheArgminOfThePredictionsForRandomModels) {
+  CpuDevice cpu(CpuDeviceOptions{.threads = 0, .in_flight_max = 256});
+  FakeDevice gpu(Backend::kCuda);
+  FakeDevice fpga(Backend::kFpgaSim);
+  Rng rng(77);
+  int device_choices = 0, cpu_choices = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    CostModel m = CostModel::defaults();
+    auto random_params = [&rng](double launch_max) {
+      return CostParams{static_cast<double>(rng.uniform(static_cast<uint64_t>(launch_max))),
+                        static_cast<double>(rng.uniform(2000)) / 100.0, 0.05 + static_cast<double>(rng.uniform(4000)) / 100.0,
+                        true};
+    };
+    m.set(Op::kChecksum, Backend::kCpu, random_params(500));
+    m.set(Op::kChecksum, Backend::kCuda, random_params(20'000));
+    m.set(Op::kChecksum, Backend::kFpgaSim, random_params(20'000));
+    Scheduler s(m, SystemClock::instance());
+    s.add_device(&cpu);
+    s.add_device(&gpu);
+    s.add_device(&fpga);
+    const uint32_t items = static_cast<uint32_t>(rng.uniform(2000));
+    const uint32_t len = static_cast<uint32_t>(rng.uniform(300));
+    OwnedBatch b = OwnedBatch::random({.op = Op::kChecksum, .items = items, .item_bytes_min = len, .item_bytes_max = len}, rng);
+    const uint64_t bytes = b.batch().input_bytes();
+    Device* expect = &cpu;
+    double best = m.predict_ns(Op::kChecksum, Backend::kCpu, items, bytes);
+    for (Device* d : {static_cast<Device*>(&gpu), static_cast<Device*>(&fpga)}) {
+      const double ns = m.predict_ns(Op::kChecksum, d->capabilities().backend, items, bytes);
+      if (ns < best) expect = d, best = ns;
+    }
+    ASSERT_EQ(s.choose(b.batch()), expect) << "trial " << trial << " items " << items << " bytes " << bytes;
+    (expect == &cpu ? cpu_choices : device_choices)++;
+  }
+  // Both outcomes occurred, so the test exercised the shortcut and the full comparison.
+  EXPECT_GT(cpu_choices, 20);
+  EXPECT_GT(device_choices, 20);
+}
+
 TEST(Scheduler, DeviceFailingMidBatchIsRerunOnCpuAndCounted) {
   CpuDevice cpu(CpuDeviceOptions{.threads = 0, .in_flight_max = 256});
   FakeDevice gpu(Backend::kCuda);
