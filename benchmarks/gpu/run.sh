@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One run on a lent GPU machine (about 5 minutes on an H100 with 16 cores): build the CUDA backend,
-# run the gpu-labelled tests, calibrate, sweep cpu/cuda/isal/auto, and leave CSV, plots and logs in $OUT.
+# run the gpu-labelled tests, calibrate, sweep cpu/cuda/isal/auto, time tallyd's TALLY DIGEST with and
+# without the cuda backend, and leave CSV, plots and logs in $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/gpu-results}
@@ -13,7 +14,8 @@ echo "== device"; nvidia-smi --query-gpu=name,memory.total,pcie.link.gen.current
 echo "== build"
 start=$(date +%s)
 cmake -S . -B "$BUILD" -G Ninja -DTALLY_CUDA=ON -DTALLY_FPGA_SIM=OFF >/dev/null
-cmake --build "$BUILD" -j "$JOBS" --target gpu_offload_test tally-bench gpu-resident-bench offload_thrust_omp_test offload_scheduler_test
+cmake --build "$BUILD" -j "$JOBS" --target gpu_offload_test tally-bench gpu-resident-bench offload_thrust_omp_test offload_scheduler_test \
+  tallyd
 echo "build: $(( $(date +%s) - start )) s"
 
 echo "== tests"
@@ -29,4 +31,8 @@ timeout 120 "$BUILD/benchmarks/tally-bench" calibrate --backends cpu,cuda --out 
 echo "== sweep"
 timeout 240 "$BUILD/benchmarks/tally-bench" offload --backends cpu,cuda,isal,auto --max-items 1048576 \
   --seconds-per-point 0.02 --calibration "$OUT/calibration.toml" --csv "$OUT/offload-gpu.csv" || true
+
+echo "== tallyd: TALLY DIGEST of 1M keys, cpu only and cpu,cuda with this calibration"
+timeout 180 python3 benchmarks/gpu/digest_check.py "$BUILD/host/server/tallyd" "$OUT/calibration.toml" 1000000 \
+  | tee "$OUT/digest.txt" || true
 echo "total: $(( $(date +%s) - start )) s"

@@ -70,11 +70,13 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, const
     if (name == "cpu") continue;
     if (name == "cuda") {
 #ifdef TALLY_HAVE_CUDA_DRIVER
-      auto dev = drivers::CudaDevice::open();
+      auto dev = drivers::CudaDevice::open(drivers::CudaDeviceOptions{
+          .slot_bytes = options.cuda_slot_bytes, .scratch_bytes = options.cuda_scratch_bytes});
       if (dev.is_ok()) {
         e->devices_.push_back(std::move(dev).value());
       } else {
-        e->absent_ += "cuda: " + dev.status().message() + "; ";
+        const std::string& why = dev.status().message();
+        e->absent_ += (why.rfind("cuda", 0) == 0 ? why : "cuda: " + why) + "; ";
       }
 #else
       e->absent_ += "cuda: not built into this binary; ";

@@ -30,6 +30,12 @@ struct EngineOptions {
   // engine; partition() needs it.
   const uint32_t* slot_to_partition = nullptr;
   uint32_t in_flight_max = 64;
+  // A cuda device's buffers per slot (it has two): pinned host + device bytes, and Thrust scratch.
+  // The server's batches are bounded (checksum and partition 1 MiB, merkle 65,536 leaves: ~1.6 MB of
+  // input and tree, ~15 MB of scratch), so a shard needs far less than the driver's defaults, and one
+  // engine per shard multiplies whatever is chosen here.
+  uint64_t cuda_slot_bytes = uint64_t{16} << 20;
+  uint64_t cuda_scratch_bytes = uint64_t{32} << 20;
 };
 
 // Parses "cpu,cuda" (spaces allowed; "auto" = every backend this build has). kInvalidArgument names
