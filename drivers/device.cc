@@ -33,18 +33,18 @@ Status run_sync(Device& device, const Batch& batch, uint64_t timeout_ns) {
   constexpr uint64_t kSyncTag = 0xfeedfacecafebeefull;
   TALLY_ASSERT_MSG(device.in_flight() == 0, "run_sync needs an idle device");
   Completion done;
-  if (device.run_inline(batch, &done)) return done.status;
+  if (device.run_inline(batch, &done)) return std::move(done.status);
   TALLY_RETURN_IF_ERROR(device.submit(batch, kSyncTag));
   // Inline devices complete inside submit: look once before paying for a clock read.
   if (device.poll(std::span<Completion>(&done, 1), 0) == 1) {
     TALLY_ASSERT(done.tag == kSyncTag);
-    return done.status;
+    return std::move(done.status);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(timeout_ns);
   while (std::chrono::steady_clock::now() < deadline) {
     if (device.poll(std::span<Completion>(&done, 1), 1'000'000) == 1) {
       TALLY_ASSERT(done.tag == kSyncTag);
-      return done.status;
+      return std::move(done.status);
     }
   }
   return Status::unavailable("device did not complete the batch in time");

@@ -66,8 +66,7 @@ Device* Scheduler::choose(const Batch& batch, uint32_t items, uint64_t bytes) co
   // the batch bounds, and holds at least as many batches as this scheduler. Its prediction is the bar
   // the others must beat, so for small batches a device is dismissed on its launch cost alone.
   Device* best = cpu();
-  const size_t o = static_cast<size_t>(batch.op);
-  if (in_flight_.empty() && items < cpu_sure_items_[o] && bytes < cpu_sure_bytes_[o]) return best;
+  if (in_flight_.empty() && cpu_sure(batch.op, items, bytes)) return best;
   double best_ns = (in_flight_.empty() ? 0 : queued_ns(best)) + model_.predict_ns(batch.op, Backend::kCpu, items, bytes);
   for (size_t i = 1; i < devices_.size(); ++i) {
     Device* d = devices_[i];
@@ -179,14 +178,17 @@ Status Scheduler::run(const Batch& batch) {
   TALLY_ASSERT_MSG(in_flight_.empty(), "run() needs an idle scheduler");
   TALLY_ASSERT_MSG(!devices_.empty(), "add the cpu device first");
   const uint64_t bytes = batch.input_bytes();
-  Device* device = devices_.size() == 1 ? cpu() : choose(batch, batch.items(), bytes);
+  const uint32_t items = batch.items();
+  // The CPU without a call to choose() when it is the only device or the batch is too small for any
+  // other to win (in_flight_ is empty here).
+  Device* device = devices_.size() == 1 || cpu_sure(batch.op, items, bytes) ? cpu() : choose(batch, items, bytes);
   if (device == nullptr || device == cpu()) {
     // The common case for small batches: the CPU runs it inside submit. Skipping the in-flight table
     // keeps the scheduler's own cost to a few nanoseconds over the bare device.
     Completion done;
     if (cpu()->run_inline(batch, &done)) {
       if (done.status.is_ok()) count_done(batch.op, Backend::kCpu, batch.items(), bytes, done.device_ns);
-      return done.status;
+      return std::move(done.status);
     }
     TALLY_RETURN_IF_ERROR(cpu()->submit(batch, kRunTag));
     // A bulk batch for the pool: track it like any other and wait below.
@@ -204,15 +206,7 @@ Status Scheduler::run(const Batch& batch) {
     }
   }
   TALLY_ASSERT(done.tag == kRunTag);
-  return done.status;
-}
-
-void Scheduler::count_done(Op op, Backend backend, uint32_t items, uint64_t bytes, uint64_t device_ns) {
-  OpBackendCounters& c = counters_[static_cast<size_t>(op)][static_cast<size_t>(backend)];
-  OpBackendCounters::add(c.batches);
-  OpBackendCounters::add(c.items, items);
-  OpBackendCounters::add(c.bytes, bytes);
-  OpBackendCounters::add(c.busy_ns, device_ns);
+  return std::move(done.status);
 }
 
 std::string Scheduler::info() const {

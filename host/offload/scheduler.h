@@ -85,7 +85,17 @@ class Scheduler {
   Device* choose(const Batch& batch, uint32_t items, uint64_t bytes) const;
   Status submit_to(Device* device, const Batch& batch, uint64_t tag, uint64_t bytes, bool is_fallback,
                    Backend original);
-  void count_done(Op op, Backend backend, uint32_t items, uint64_t bytes, uint64_t device_ns);
+  bool cpu_sure(Op op, uint64_t items, uint64_t bytes) const {
+    const size_t o = static_cast<size_t>(op);
+    return items < cpu_sure_items_[o] && bytes < cpu_sure_bytes_[o];
+  }
+  void count_done(Op op, Backend backend, uint32_t items, uint64_t bytes, uint64_t device_ns) {
+    OpBackendCounters& c = counters_[static_cast<size_t>(op)][static_cast<size_t>(backend)];
+    OpBackendCounters::add(c.batches);
+    OpBackendCounters::add(c.items, items);
+    OpBackendCounters::add(c.bytes, bytes);
+    OpBackendCounters::add(c.busy_ns, device_ns);
+  }
   Device* cpu() const { return devices_.empty() ? nullptr : devices_[0]; }
 
   // Per op: a batch with fewer items and input bytes than these runs on the CPU without predicting,

@@ -19,18 +19,12 @@ const char* op_name(Op op) {
 
 uint64_t Batch::input_bytes() const {
   switch (op) {
-    case Op::kChecksum: {
-      uint64_t bytes = uint64_t{checksum.items} * (sizeof(uint64_t) + sizeof(uint32_t));
-      if (checksum.lengths == nullptr) return bytes;  // malformed; validate() reports it
-      for (uint32_t i = 0; i < checksum.items; ++i) bytes += checksum.lengths[i];
-      return bytes;
-    }
-    case Op::kPartition: {
-      uint64_t bytes = uint64_t{partition.items} * (sizeof(uint64_t) + sizeof(uint32_t));
-      if (partition.lengths == nullptr) return bytes;
-      for (uint32_t i = 0; i < partition.items; ++i) bytes += partition.lengths[i];
-      return bytes;
-    }
+    // The whole blob moves, whatever ranges it holds (a device stages it in one copy), so this is
+    // O(1): the scheduler asks on every batch.
+    case Op::kChecksum:
+      return uint64_t{checksum.items} * (sizeof(uint64_t) + sizeof(uint32_t)) + checksum.blob_bytes;
+    case Op::kPartition:
+      return uint64_t{partition.items} * (sizeof(uint64_t) + sizeof(uint32_t)) + partition.blob_bytes;
     case Op::kResolve:
       switch (resolve.kind) {
         case ResolveKind::kLww: return uint64_t{resolve.lww.keys} * 12 + uint64_t{resolve.lww.items} * 16;

@@ -191,7 +191,9 @@ struct Batch {
     }
     return 0;
   }
-  uint64_t input_bytes() const;  // bytes a backend must move to see the inputs
+  // Bytes a backend must move to see the inputs: for checksum and partition the offsets, lengths and
+  // the whole blob (not the sum of the ranges: the blob is staged in one copy).
+  uint64_t input_bytes() const;
 };
 
 }  // namespace tally::kernels
