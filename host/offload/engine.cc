@@ -56,11 +56,17 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, const
   if (options.in_flight_max < 1 || options.in_flight_max > kSchedulerInFlightMax) {
     return Status::invalid("offload: in_flight_max out of range");
   }
+  if (options.batch.items_max < 1 || options.batch.items_max > kBatcherItemsMax ||
+      options.batch.blob_bytes_max < kEngineBatchBytesMin || options.batch.blob_bytes_max > kBatcherBlobBytesMax) {
+    return Status::invalid("offload: batch bounds out of range (1..1048576 items, 64kb..256mb)");
+  }
   Result<CostModel> model = CostModel::load_or_defaults(options.calibration_path);
   if (!model.is_ok()) return model.status();
   std::unique_ptr<Engine> e(new Engine(model.value(), clock, options.in_flight_max));
+  e->batch_ = options.batch;
+  e->batch_.linger_ns = 0;
   if (options.slot_to_partition != nullptr) {
-    e->partition_batcher_ = std::make_unique<RangeBatcher>(Op::kPartition, kEnginePartitionBatch, options.slot_to_partition);
+    e->partition_batcher_ = std::make_unique<RangeBatcher>(Op::kPartition, e->batch_, options.slot_to_partition);
   }
   e->calibrated_ = !options.calibration_path.empty() && model.value().params(Op::kChecksum, Backend::kCpu).measured;
   // The cpu runs on the shard's own thread: a pool would compete with the other shards for cores.

@@ -18,9 +18,11 @@
 
 namespace tally::offload {
 
-// A partition call is cut into batches of at most this many keys and bytes, so the engine's own
-// buffers are bounded whatever a client sends.
-inline constexpr BatcherOptions kEnginePartitionBatch{.items_max = 4096, .blob_bytes_max = 1 << 20, .linger_ns = 0};
+// Bounds of the batches the engine's users build (partition calls, the digest's checksums): at most
+// this many items and blob bytes per batch, so the buffers are bounded whatever a client sends. The
+// blob must hold the largest single range: a 64 KiB key or a 64 KiB digest chunk.
+inline constexpr uint64_t kEngineBatchBytesMin = uint64_t{64} << 10;
+inline constexpr BatcherOptions kEngineBatchDefault{.items_max = 4096, .blob_bytes_max = 1 << 20, .linger_ns = 0};
 
 struct EngineOptions {
   // Backends to offer work to, by name: cpu, cuda, fpga_sim. The cpu is always used, first.
@@ -30,6 +32,8 @@ struct EngineOptions {
   // engine; partition() needs it.
   const uint32_t* slot_to_partition = nullptr;
   uint32_t in_flight_max = 64;
+  // Item and byte bounds of each batch (the linger bound is unused: the server's batches run at once).
+  BatcherOptions batch = kEngineBatchDefault;
   // A cuda device's buffers per slot (it has two): pinned host + device bytes, and Thrust scratch.
   // The server's batches are bounded (checksum and partition 1 MiB, merkle 65,536 leaves: ~1.6 MB of
   // input and tree, ~15 MB of scratch), so a shard needs far less than the driver's defaults, and one
@@ -62,6 +66,7 @@ class Engine {
                    std::vector<uint32_t>& partitions);
 
   const Scheduler& scheduler() const { return scheduler_; }
+  const BatcherOptions& batch_options() const { return batch_; }
   // "cpu" or "cpu,cuda": the backends in use, in the scheduler's order.
   std::string backends() const;
   // Why named backends are not in use ("cuda: no CUDA device present"), or empty.
@@ -75,6 +80,7 @@ class Engine {
   Scheduler scheduler_;
   std::string absent_;
   bool calibrated_ = false;
+  BatcherOptions batch_;
   std::unique_ptr<RangeBatcher> partition_batcher_;  // when a slot map was given
 };
 

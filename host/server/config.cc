@@ -115,6 +115,8 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"offload_calibration", string_setter(&Config::offload_calibration)},
       {"offload_partition_keys_min",
        number_setter(&Config::offload_partition_keys_min, 1u << 20, "offload_partition_keys_min")},
+      {"offload_batch_items", number_setter(&Config::offload_batch_items, 1u << 20, "offload_batch_items")},
+      {"offload_batch_bytes", memory_setter(&Config::offload_batch_bytes)},
       {"loglevel", string_setter(&Config::loglevel)},
   };
   return kSetters;
@@ -217,6 +219,10 @@ Status validate(Config& cfg) {
   }
   if (auto backends = offload::parse_backend_list(cfg.offload_backends); !backends.is_ok()) return backends.status();
   if (cfg.offload_partition_keys_min == 0) return Status::invalid("offload_partition_keys_min must be at least 1");
+  if (cfg.offload_batch_items == 0) return Status::invalid("offload_batch_items must be at least 1");
+  if (cfg.offload_batch_bytes < offload::kEngineBatchBytesMin || cfg.offload_batch_bytes > offload::kBatcherBlobBytesMax) {
+    return Status::invalid("offload_batch_bytes must be between 64kb and 256mb");
+  }
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
   if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return cfg.loglevel == l; })) {
     return Status::invalid("unknown loglevel '" + cfg.loglevel + "'");

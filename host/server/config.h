@@ -39,10 +39,13 @@ struct Config {
   uint64_t memcached_item_max_bytes = 1ull << 20;
   // Offload engine (one per shard): backends to offer batches to (cpu is always used; "auto" is every
   // backend built in), the calibration file `tally-bench calibrate` writes (empty: built-in model), and
-  // the key count from which a multi-key command's keys are partitioned as one batch.
+  // the key count from which a multi-key command's keys are partitioned as one batch, and the bounds of
+  // each batch.
   std::string offload_backends = "cpu";
   std::string offload_calibration;
   uint32_t offload_partition_keys_min = 16;
+  uint32_t offload_batch_items = 4096;          // items per batch the server builds, at most
+  uint64_t offload_batch_bytes = 1ull << 20;    // blob bytes per batch, at most (64kb..256mb)
   std::string loglevel = "info";
   std::string config_file;          // where this came from, for INFO
 };

@@ -42,10 +42,9 @@ class ShardDigest {
  public:
   ShardDigest(offload::Engine& engine)
       : engine_(engine),
-        sums_(offload::RangeBatcher(kernels::Op::kChecksum,
-                                    offload::BatcherOptions{.items_max = 4096, .blob_bytes_max = 1 << 20, .linger_ns = 0})),
+        sums_(offload::RangeBatcher(kernels::Op::kChecksum, engine.batch_options())),
         trees_(kDigestPartitions * kDigestTreeWords, 0) {
-    tags_.reserve(4096);
+    tags_.reserve(engine.batch_options().items_max);
     leaves_.reserve(kDigestLeavesPerBuild);
     keys_.reserve(kDigestLeavesPerBuild);
   }

@@ -101,6 +101,8 @@ Status Server::start() {
   eo.backends = std::move(backends).value();
   eo.calibration_path = cfg_.offload_calibration;
   eo.slot_to_partition = slot_to_shard_.data();
+  eo.batch.items_max = cfg_.offload_batch_items;
+  eo.batch.blob_bytes_max = cfg_.offload_batch_bytes;
   for (uint32_t i = 0; i < cfg_.threads; ++i) {
     auto sh = std::make_unique<Shard>();
     sh->id = i;

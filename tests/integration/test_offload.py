@@ -98,6 +98,23 @@ class DigestTest(unittest.TestCase):
             for op in ("checksum", "partition", "merkle"):
                 self.assertGreater(counters(info, op)["batches"], 0, op)
 
+    def test_batch_bounds_do_not_change_the_digest(self):
+        # Tiny batches cut hash entries and big values across batch boundaries; the digest must not move.
+        keys = list(range(300))
+        with Tallyd(threads=2) as big, Tallyd("--offload-batch-items", "7", "--offload-batch-bytes", "64kb",
+                                              threads=1) as small:
+            rb = redis.Redis(port=big.port, decode_responses=True)
+            rs = redis.Redis(port=small.port, decode_responses=True)
+            load(rb, random.Random(1), keys)
+            load(rs, random.Random(2), list(reversed(keys)))
+            rb.hset("wide", mapping={"f%d" % i: "y" * (i * 131 % 70000) for i in range(40)})
+            rs.hset("wide", mapping={"f%d" % i: "y" * (i * 131 % 70000) for i in range(39, -1, -1)})
+            self.assertEqual(rb.execute_command("TALLY", "DIGEST"), rs.execute_command("TALLY", "DIGEST"))
+            info = offload_info(rs)
+            sums = counters(info, "checksum")
+            self.assertGreaterEqual(sums["items"] / sums["batches"], 1)
+            self.assertLessEqual(sums["items"] / sums["batches"], 7)
+
     def test_expired_keys_are_not_in_the_digest(self):
         with Tallyd(threads=2) as a, Tallyd(threads=2) as b:
             ra = redis.Redis(port=a.port, decode_responses=True)
@@ -171,6 +188,10 @@ class BackendConfigTest(unittest.TestCase):
                              text=True, timeout=20)
         self.assertNotEqual(bad.returncode, 0)
         self.assertIn("unknown offload backend 'tpu'", bad.stdout + bad.stderr)
+        for flag, value in (("--offload-batch-bytes", "1kb"), ("--offload-batch-items", "0")):
+            bad = subprocess.run([TALLYD, "--port", "0", flag, value], capture_output=True, text=True, timeout=20)
+            self.assertNotEqual(bad.returncode, 0)
+            self.assertIn(flag[2:].replace("-", "_"), bad.stdout + bad.stderr)
         with tempfile.NamedTemporaryFile("w", suffix=".toml") as f:
             f.write("[checksum.cpu]\nlaunch_ns = 'fast'\n")
             f.flush()
