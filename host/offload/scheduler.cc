@@ -209,20 +209,24 @@ Status Scheduler::run(const Batch& batch) {
   return std::move(done.status);
 }
 
+std::string info_line(Op op, Backend backend, const CounterValues& v) {
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "offload_%s_%s:batches=%llu,items=%llu,bytes=%llu,busy_us=%llu,fallbacks=%llu,failures=%llu\r\n",
+                kernels::op_name(op), drivers::backend_name(backend), static_cast<unsigned long long>(v.batches),
+                static_cast<unsigned long long>(v.items), static_cast<unsigned long long>(v.bytes),
+                static_cast<unsigned long long>(v.busy_ns / 1000), static_cast<unsigned long long>(v.fallbacks),
+                static_cast<unsigned long long>(v.failures));
+  return line;
+}
+
 std::string Scheduler::info() const {
   std::string out;
   for (size_t o = 0; o < kOpCount; ++o) {
     for (size_t b = 0; b < kBackendCount; ++b) {
-      const OpBackendCounters& c = counters_[o][b];
-      if (c.batches == 0 && c.fallbacks == 0 && c.failures == 0) continue;
-      char line[256];
-      std::snprintf(line, sizeof line,
-                    "offload_%s_%s:batches=%llu,items=%llu,bytes=%llu,busy_us=%llu,fallbacks=%llu,failures=%llu\r\n",
-                    kernels::op_name(static_cast<Op>(o)), drivers::backend_name(static_cast<Backend>(b)),
-                    static_cast<unsigned long long>(c.batches), static_cast<unsigned long long>(c.items),
-                    static_cast<unsigned long long>(c.bytes), static_cast<unsigned long long>(c.busy_ns / 1000),
-                    static_cast<unsigned long long>(c.fallbacks), static_cast<unsigned long long>(c.failures));
-      out += line;
+      CounterValues v;
+      v += counters_[o][b];
+      if (v.any()) out += info_line(static_cast<Op>(o), static_cast<Backend>(b), v);
     }
   }
   return out;

@@ -37,6 +37,25 @@ struct OpBackendCounters {
   }
 };
 
+// The same counters as plain numbers: a reading of one scheduler's, or a sum over several.
+struct CounterValues {
+  uint64_t batches = 0, items = 0, bytes = 0, busy_ns = 0, fallbacks = 0, failures = 0;
+
+  CounterValues& operator+=(const OpBackendCounters& c) {
+    batches += c.batches.load(std::memory_order_relaxed);
+    items += c.items.load(std::memory_order_relaxed);
+    bytes += c.bytes.load(std::memory_order_relaxed);
+    busy_ns += c.busy_ns.load(std::memory_order_relaxed);
+    fallbacks += c.fallbacks.load(std::memory_order_relaxed);
+    failures += c.failures.load(std::memory_order_relaxed);
+    return *this;
+  }
+  bool any() const { return batches != 0 || fallbacks != 0 || failures != 0; }
+};
+
+// One INFO line: offload_<op>_<backend>:batches=..,items=..,bytes=..,busy_us=..,fallbacks=..,failures=..
+std::string info_line(Op op, Backend backend, const CounterValues& v);
+
 struct SchedulerOptions {
   uint32_t in_flight_max = 256;  // batches across all devices, <= kSchedulerInFlightMax
 };

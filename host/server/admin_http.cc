@@ -63,24 +63,24 @@ std::string render_metrics(Server& srv) {
   struct OffloadSeries {
     const char* name;
     const char* help;
-    uint64_t Server::OffloadTotals::*field;
+    uint64_t offload::CounterValues::*field;
   };
   static constexpr OffloadSeries kOffloadSeries[] = {
-      {"tally_offload_batches_total", "Offload batches completed, per op and backend.", &Server::OffloadTotals::batches},
-      {"tally_offload_items_total", "Offload batch items completed.", &Server::OffloadTotals::items},
-      {"tally_offload_bytes_total", "Offload batch input bytes.", &Server::OffloadTotals::bytes},
+      {"tally_offload_batches_total", "Offload batches completed, per op and backend.", &offload::CounterValues::batches},
+      {"tally_offload_items_total", "Offload batch items completed.", &offload::CounterValues::items},
+      {"tally_offload_bytes_total", "Offload batch input bytes.", &offload::CounterValues::bytes},
       {"tally_offload_busy_ns_total", "Device-timed busy time of offload batches (untimed small CPU batches add 0).",
-       &Server::OffloadTotals::busy_ns},
+       &offload::CounterValues::busy_ns},
       {"tally_offload_fallbacks_total", "Batches meant for a backend that ran on the CPU instead.",
-       &Server::OffloadTotals::fallbacks},
-      {"tally_offload_failures_total", "Offload batches a backend failed or refused.", &Server::OffloadTotals::failures},
+       &offload::CounterValues::fallbacks},
+      {"tally_offload_failures_total", "Offload batches a backend failed or refused.", &offload::CounterValues::failures},
   };
   for (const OffloadSeries& series : kOffloadSeries) {
     std::string rows;
     for (size_t o = 0; o < kernels::kOpCount; ++o) {
       for (size_t b = 0; b < drivers::kBackendCount; ++b) {
         const auto t = srv.offload_totals(static_cast<kernels::Op>(o), static_cast<drivers::Backend>(b));
-        if (t.batches == 0 && t.fallbacks == 0 && t.failures == 0) continue;
+        if (!t.any()) continue;
         rows += std::string(series.name) + "{op=\"" + kernels::op_name(static_cast<kernels::Op>(o)) + "\",backend=\"" +
                 drivers::backend_name(static_cast<drivers::Backend>(b)) + "\"} " + std::to_string(t.*series.field) + "\n";
       }

@@ -162,16 +162,10 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
     line(out, "offload_partition_keys_min", cfg.offload_partition_keys_min);
     for (size_t o = 0; o < kernels::kOpCount; ++o) {
       for (size_t b = 0; b < drivers::kBackendCount; ++b) {
-        const auto t = srv.offload_totals(static_cast<kernels::Op>(o), static_cast<drivers::Backend>(b));
-        if (t.batches == 0 && t.fallbacks == 0 && t.failures == 0) continue;
-        char buf[256];
-        std::snprintf(buf, sizeof buf,
-                      "offload_%s_%s:batches=%llu,items=%llu,bytes=%llu,busy_us=%llu,fallbacks=%llu,failures=%llu\r\n",
-                      kernels::op_name(static_cast<kernels::Op>(o)), drivers::backend_name(static_cast<drivers::Backend>(b)),
-                      static_cast<unsigned long long>(t.batches), static_cast<unsigned long long>(t.items),
-                      static_cast<unsigned long long>(t.bytes), static_cast<unsigned long long>(t.busy_ns / 1000),
-                      static_cast<unsigned long long>(t.fallbacks), static_cast<unsigned long long>(t.failures));
-        out.append(buf);
+        const auto op = static_cast<kernels::Op>(o);
+        const auto backend = static_cast<drivers::Backend>(b);
+        const offload::CounterValues t = srv.offload_totals(op, backend);
+        if (t.any()) out += offload::info_line(op, backend, t);
       }
     }
     out.append("\r\n");

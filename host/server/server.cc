@@ -146,17 +146,9 @@ Status Server::start() {
   return Status::ok();
 }
 
-Server::OffloadTotals Server::offload_totals(kernels::Op op, drivers::Backend backend) const {
-  OffloadTotals t;
-  for (const auto& sh : shards_) {
-    const offload::OpBackendCounters& c = sh->offload->scheduler().counters(op, backend);
-    t.batches += c.batches.load(std::memory_order_relaxed);
-    t.items += c.items.load(std::memory_order_relaxed);
-    t.bytes += c.bytes.load(std::memory_order_relaxed);
-    t.busy_ns += c.busy_ns.load(std::memory_order_relaxed);
-    t.fallbacks += c.fallbacks.load(std::memory_order_relaxed);
-    t.failures += c.failures.load(std::memory_order_relaxed);
-  }
+offload::CounterValues Server::offload_totals(kernels::Op op, drivers::Backend backend) const {
+  offload::CounterValues t;
+  for (const auto& sh : shards_) t += sh->offload->scheduler().counters(op, backend);
   return t;
 }
 

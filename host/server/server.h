@@ -90,10 +90,7 @@ class Server {
 
   // The offload counters of one (op, backend) summed over the shards' schedulers (single-writer
   // atomics, so any thread may read them).
-  struct OffloadTotals {
-    uint64_t batches = 0, items = 0, bytes = 0, busy_ns = 0, fallbacks = 0, failures = 0;
-  };
-  OffloadTotals offload_totals(kernels::Op op, drivers::Backend backend) const;
+  offload::CounterValues offload_totals(kernels::Op op, drivers::Backend backend) const;
 
  private:
   void on_tick(Shard& s);
