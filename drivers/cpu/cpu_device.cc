@@ -29,11 +29,19 @@ bool worth_timing(const Batch& b) {
   return false;
 }
 
-// Runs a batch on the caller's thread; fused checksums validate inside the compute loop.
-Status run_here(const Batch& batch, bool fused) {
-  if (fused) return kernels::checksum_cpu_checked(batch.checksum);
-  kernels::run_reference_validated(batch);
-  return Status::ok();
+// Runs a batch on the caller's thread (fused checksums validate inside the compute loop) and sets
+// *device_ns to its time when it is worth timing, else to 0.
+Status run_here(const Batch& batch, bool fused, uint64_t* device_ns) {
+  const bool timed = worth_timing(batch);
+  const uint64_t start_ns = timed ? now_ns() : 0;
+  Status st = Status::ok();
+  if (fused) {
+    st = kernels::checksum_cpu_checked(batch.checksum);
+  } else {
+    kernels::run_reference_validated(batch);
+  }
+  *device_ns = timed ? now_ns() - start_ns : 0;
+  return st;
 }
 }  // namespace
 
@@ -68,11 +76,10 @@ Status CpuDevice::submit(const Batch& batch, uint64_t tag) {
   if (threads_.empty()) {
     // No pool: only the caller's thread touches this device (the Device contract), so no locks.
     if (in_flight_ >= options_.in_flight_max) return Status::exhausted("cpu: in-flight batches at maximum");
-    const bool timed = worth_timing(batch);
-    const uint64_t start_ns = timed ? now_ns() : 0;
-    TALLY_RETURN_IF_ERROR(run_here(batch, fused));
+    uint64_t device_ns = 0;
+    TALLY_RETURN_IF_ERROR(run_here(batch, fused, &device_ns));
     ++in_flight_;
-    push_completion(Completion{tag, Status::ok(), timed ? now_ns() - start_ns : 0});
+    push_completion(Completion{tag, Status::ok(), device_ns});
     TALLY_ASSERT(ring_count_ == in_flight_);
     return Status::ok();
   }
@@ -82,10 +89,8 @@ Status CpuDevice::submit(const Batch& batch, uint64_t tag) {
   if (inline_run) {
     ++in_flight_;
     lock.unlock();
-    const bool timed = worth_timing(batch);
-    const uint64_t start_ns = timed ? now_ns() : 0;
-    Status st = run_here(batch, fused);
-    const uint64_t elapsed_ns = timed ? now_ns() - start_ns : 0;
+    uint64_t elapsed_ns = 0;
+    Status st = run_here(batch, fused, &elapsed_ns);
     lock.lock();
     if (!st.is_ok()) {
       --in_flight_;
@@ -170,11 +175,8 @@ bool CpuDevice::run_inline(const Batch& batch, Completion* done) {
       return true;
     }
   }
-  const bool timed = worth_timing(batch);
-  const uint64_t start_ns = timed ? now_ns() : 0;
   done->tag = 0;
-  done->status = run_here(batch, batch.op == Op::kChecksum);
-  done->device_ns = timed ? now_ns() - start_ns : 0;
+  done->status = run_here(batch, batch.op == Op::kChecksum, &done->device_ns);
   return true;
 }
 

@@ -68,7 +68,12 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, const
   if (options.slot_to_partition != nullptr) {
     e->partition_batcher_ = std::make_unique<RangeBatcher>(Op::kPartition, e->batch_, options.slot_to_partition);
   }
-  e->calibrated_ = !options.calibration_path.empty() && model.value().params(Op::kChecksum, Backend::kCpu).measured;
+  // Calibrated when the file gave at least one measured entry (a missing file gives the defaults).
+  for (size_t o = 0; o < kOpCount && !options.calibration_path.empty(); ++o) {
+    for (size_t b = 0; b < kBackendCount; ++b) {
+      e->calibrated_ |= model.value().params(static_cast<Op>(o), static_cast<Backend>(b)).measured;
+    }
+  }
   // The cpu runs on the shard's own thread: a pool would compete with the other shards for cores.
   e->devices_.push_back(std::make_unique<drivers::CpuDevice>(
       drivers::CpuDeviceOptions{.threads = 0, .in_flight_max = options.in_flight_max}));
