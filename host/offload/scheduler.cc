@@ -99,7 +99,6 @@ Status Scheduler::submit(const Batch& batch, uint64_t tag) {
   // without a second pass here; the byte count is read before validation and only bounds-checked.
   const uint64_t bytes = batch.input_bytes();
   Device* device = devices_.size() == 1 ? cpu() : choose(batch, batch.items(), bytes);
-  if (device == nullptr) device = cpu();  // every device full: the CPU queue is bounded by ours
   const Backend backend = device->capabilities().backend;
   Status st = submit_to(device, batch, tag, bytes, false, backend);
   if (st.is_ok() || device == cpu()) return st;
@@ -182,7 +181,7 @@ Status Scheduler::run(const Batch& batch) {
   // The CPU without a call to choose() when it is the only device or the batch is too small for any
   // other to win (in_flight_ is empty here).
   Device* device = devices_.size() == 1 || cpu_sure(batch.op, items, bytes) ? cpu() : choose(batch, items, bytes);
-  if (device == nullptr || device == cpu()) {
+  if (device == cpu()) {
     // The common case for small batches: the CPU runs it inside submit. Skipping the in-flight table
     // keeps the scheduler's own cost to a few nanoseconds over the bare device.
     Completion done;

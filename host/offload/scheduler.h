@@ -68,7 +68,8 @@ class Scheduler {
 
   void add_device(Device* device);
 
-  // The backend submit() would pick now for this batch (nullptr when none could take it).
+  // The backend submit() would pick now for this batch: the CPU unless another, able to take it now,
+  // is predicted to finish it earlier (queues included).
   Device* choose(const Batch& batch) const;
 
   // Queues the batch under tag on the chosen backend. Errors: kInvalidArgument (malformed batch),
