@@ -40,7 +40,7 @@ struct Leaf {
 
 class ShardDigest {
  public:
-  ShardDigest(offload::Engine& engine)
+  explicit ShardDigest(offload::Engine& engine)
       : engine_(engine),
         sums_(offload::RangeBatcher(kernels::Op::kChecksum, engine.batch_options())),
         trees_(kDigestPartitions * kDigestTreeWords, 0) {
