@@ -14,16 +14,10 @@
 #include <map>
 #include <set>
 
-#include "drivers/cpu/cpu_device.h"
+#include "host/offload/engine.h"
 #include "host/offload/scheduler.h"
 #include "kernels/cpu/reference.h"
 #include "kernels/testing/batch_gen.h"
-#ifdef TALLY_HAVE_CUDA_DRIVER
-#include "drivers/cuda/cuda_device.h"
-#endif
-#ifdef TALLY_HAVE_FPGA_SIM
-#include "drivers/fpga_sim/fpga_sim_device.h"
-#endif
 
 namespace tally::bench {
 
@@ -143,28 +137,17 @@ drivers::Device* Backends::find(const std::string& name) const {
 }
 
 Backends open_backends(const std::vector<std::string>& names) {
+  // One core for the cpu (the cost model's cpu parameters are per core, like the targets they are
+  // judged by); the cuda driver's full-size slots, since the sweep goes up to the largest batch.
+  const offload::DeviceOptions sizes{.in_flight_max = 1024, .cuda_slot_bytes = uint64_t{256} << 20,
+                                     .cuda_scratch_bytes = uint64_t{128} << 20};
   Backends out;
   for (const std::string& name : names) {
-    if (name == "cpu") {
-      // One core: the cost model's cpu parameters are per core, like the targets they are judged by.
-      out.devices.emplace_back(name, std::make_unique<drivers::CpuDevice>(drivers::CpuDeviceOptions{.threads = 0, .in_flight_max = 1024}));
-    } else if (name == "cuda") {
-#ifdef TALLY_HAVE_CUDA_DRIVER
-      auto dev = drivers::CudaDevice::open();
-      if (dev.is_ok()) {
-        out.devices.emplace_back(name, std::move(dev).value());
-      } else {
-        out.absent += dev.status().message() + "; ";
-      }
-#else
-      out.absent += "cuda: not built; ";
-#endif
-    } else if (name == "fpga_sim") {
-#ifdef TALLY_HAVE_FPGA_SIM
-      out.devices.emplace_back(name, std::make_unique<drivers::FpgaSimDevice>());
-#else
-      out.absent += "fpga_sim: not built; ";
-#endif
+    auto dev = offload::open_device(name, sizes);
+    if (dev.is_ok()) {
+      out.devices.emplace_back(name, std::move(dev).value());
+    } else {
+      out.absent += dev.status().message() + "; ";
     }
   }
   return out;

@@ -52,8 +52,36 @@ Engine::Engine(CostModel model, const Clock& clock, uint32_t in_flight_max)
 
 Engine::~Engine() = default;
 
+Result<std::unique_ptr<drivers::Device>> open_device(std::string_view name, const DeviceOptions& options) {
+  if (name == "cpu") {
+    return std::unique_ptr<drivers::Device>(std::make_unique<drivers::CpuDevice>(
+        drivers::CpuDeviceOptions{.threads = 0, .in_flight_max = options.in_flight_max}));
+  }
+  if (name == "cuda") {
+#ifdef TALLY_HAVE_CUDA_DRIVER
+    auto dev = drivers::CudaDevice::open(
+        drivers::CudaDeviceOptions{.slot_bytes = options.cuda_slot_bytes, .scratch_bytes = options.cuda_scratch_bytes});
+    if (!dev.is_ok()) {
+      const std::string& why = dev.status().message();
+      return Status::unavailable(why.rfind("cuda", 0) == 0 ? why : "cuda: " + why);
+    }
+    return std::unique_ptr<drivers::Device>(std::move(dev).value());
+#else
+    return Status::unavailable("cuda: not built into this binary");
+#endif
+  }
+  if (name == "fpga_sim") {
+#ifdef TALLY_HAVE_FPGA_SIM
+    return std::unique_ptr<drivers::Device>(std::make_unique<drivers::FpgaSimDevice>());
+#else
+    return Status::unavailable("fpga_sim: not built into this binary");
+#endif
+  }
+  return Status::invalid("unknown offload backend '" + std::string(name) + "'");
+}
+
 Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, const Clock& clock) {
-  if (options.in_flight_max < 1 || options.in_flight_max > kSchedulerInFlightMax) {
+  if (options.device.in_flight_max < 1 || options.device.in_flight_max > kSchedulerInFlightMax) {
     return Status::invalid("offload: in_flight_max out of range");
   }
   if (options.batch.items_max < 1 || options.batch.items_max > kBatcherItemsMax ||
@@ -62,7 +90,7 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, const
   }
   Result<CostModel> model = CostModel::load_or_defaults(options.calibration_path);
   if (!model.is_ok()) return model.status();
-  std::unique_ptr<Engine> e(new Engine(model.value(), clock, options.in_flight_max));
+  std::unique_ptr<Engine> e(new Engine(model.value(), clock, options.device.in_flight_max));
   e->batch_ = options.batch;
   e->batch_.linger_ns = 0;
   if (options.slot_to_partition != nullptr) {
@@ -74,32 +102,19 @@ Result<std::unique_ptr<Engine>> Engine::open(const EngineOptions& options, const
       e->calibrated_ |= model.value().params(static_cast<Op>(o), static_cast<Backend>(b)).measured;
     }
   }
-  // The cpu runs on the shard's own thread: a pool would compete with the other shards for cores.
-  e->devices_.push_back(std::make_unique<drivers::CpuDevice>(
-      drivers::CpuDeviceOptions{.threads = 0, .in_flight_max = options.in_flight_max}));
+  // The cpu first: the scheduler's fallback.
+  std::vector<std::string_view> names = {"cpu"};
   for (const std::string& name : options.backends) {
-    if (name == "cpu") continue;
-    if (name == "cuda") {
-#ifdef TALLY_HAVE_CUDA_DRIVER
-      auto dev = drivers::CudaDevice::open(drivers::CudaDeviceOptions{
-          .slot_bytes = options.cuda_slot_bytes, .scratch_bytes = options.cuda_scratch_bytes});
-      if (dev.is_ok()) {
-        e->devices_.push_back(std::move(dev).value());
-      } else {
-        const std::string& why = dev.status().message();
-        e->absent_ += (why.rfind("cuda", 0) == 0 ? why : "cuda: " + why) + "; ";
-      }
-#else
-      e->absent_ += "cuda: not built into this binary; ";
-#endif
-    } else if (name == "fpga_sim") {
-#ifdef TALLY_HAVE_FPGA_SIM
-      e->devices_.push_back(std::make_unique<drivers::FpgaSimDevice>());
-#else
-      e->absent_ += "fpga_sim: not built into this binary; ";
-#endif
+    if (name != "cpu") names.push_back(name);
+  }
+  for (std::string_view name : names) {
+    auto dev = open_device(name, options.device);
+    if (dev.is_ok()) {
+      e->devices_.push_back(std::move(dev).value());
+    } else if (dev.status().code() == Code::kUnavailable) {
+      e->absent_ += dev.status().message() + "; ";
     } else {
-      return Status::invalid("unknown offload backend '" + name + "'");
+      return dev.status();
     }
   }
   if (e->devices_.size() > kSchedulerDevicesMax) return Status::invalid("offload: too many backends");

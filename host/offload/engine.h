@@ -24,6 +24,20 @@ namespace tally::offload {
 inline constexpr uint64_t kEngineBatchBytesMin = uint64_t{64} << 10;
 inline constexpr BatcherOptions kEngineBatchDefault{.items_max = 4096, .blob_bytes_max = 1 << 20, .linger_ns = 0};
 
+// Sizes of the devices open_device creates. The defaults suit a shard of tallyd: its batches are
+// bounded (checksum and partition 1 MiB, merkle 65,536 leaves: ~1.6 MB of input and tree, ~15 MB of
+// scratch), and one engine per shard multiplies whatever is chosen here.
+struct DeviceOptions {
+  uint32_t in_flight_max = 64;                        // batches a device holds at once
+  uint64_t cuda_slot_bytes = uint64_t{16} << 20;      // pinned host + device bytes per slot (two slots)
+  uint64_t cuda_scratch_bytes = uint64_t{32} << 20;   // Thrust scratch per slot
+};
+
+// Opens one backend by name: cpu (inline on the caller's thread: a pool would compete with the
+// other shards for cores), cuda or fpga_sim. kUnavailable, with the reason, when it is not built into
+// this binary or not present on this machine (no GPU); kInvalidArgument for an unknown name.
+Result<std::unique_ptr<drivers::Device>> open_device(std::string_view name, const DeviceOptions& options);
+
 struct EngineOptions {
   // Backends to offer work to, by name: cpu, cuda, fpga_sim. The cpu is always used, first.
   std::vector<std::string> backends = {"cpu"};
@@ -31,15 +45,9 @@ struct EngineOptions {
   // kSlotCount entries: the partition id of each slot (the server's: slot -> shard). Must outlive the
   // engine; partition() needs it.
   const uint32_t* slot_to_partition = nullptr;
-  uint32_t in_flight_max = 64;
+  DeviceOptions device;
   // Item and byte bounds of each batch (the linger bound is unused: the server's batches run at once).
   BatcherOptions batch = kEngineBatchDefault;
-  // A cuda device's buffers per slot (it has two): pinned host + device bytes, and Thrust scratch.
-  // The server's batches are bounded (checksum and partition 1 MiB, merkle 65,536 leaves: ~1.6 MB of
-  // input and tree, ~15 MB of scratch), so a shard needs far less than the driver's defaults, and one
-  // engine per shard multiplies whatever is chosen here.
-  uint64_t cuda_slot_bytes = uint64_t{16} << 20;
-  uint64_t cuda_scratch_bytes = uint64_t{32} << 20;
 };
 
 // Parses "cpu,cuda" (spaces allowed; "auto" = every backend this build has). kInvalidArgument names

@@ -38,6 +38,18 @@ struct Leaf {
   uint64_t meta = 0;    // type, expiry and size, hashed
 };
 
+// Adds src's key counts and bucket sums into dst (both kDigestPartitions trees); inner nodes are left
+// for kernels::merkle_rebuild_inner.
+void add_buckets(DigestTrees& dst, const DigestTrees& src) {
+  TALLY_ASSERT(dst.size() == src.size());
+  const uint64_t buckets = uint64_t{1} << kDigestDepth;
+  for (uint32_t p = 0; p < kDigestPartitions; ++p) {
+    const uint64_t base = p * kDigestTreeWords;
+    dst[base] += src[base];
+    for (uint64_t j = buckets; j < 2 * buckets; ++j) dst[base + j] += src[base + j];
+  }
+}
+
 class ShardDigest {
  public:
   explicit ShardDigest(offload::Engine& engine)
@@ -161,13 +173,7 @@ class ShardDigest {
                                                key_hash_.data(), version_.data(), build_out_.data()};
     TALLY_RETURN_IF_ERROR(engine_.run(b));
     // Bucket sums and counts add up; inner nodes are rebuilt by combine_digests at the end.
-    const uint64_t buckets = uint64_t{1} << kDigestDepth;
-    for (uint32_t p = 0; p < kDigestPartitions; ++p) {
-      uint64_t* dst = trees_.data() + p * kDigestTreeWords;
-      const uint64_t* src = build_out_.data() + p * kDigestTreeWords;
-      dst[0] += src[0];
-      for (uint64_t j = buckets; j < 2 * buckets; ++j) dst[j] += src[j];
-    }
+    add_buckets(trees_, build_out_);
     leaves_.clear();
     keys_.clear();
     return Status::ok();
@@ -187,14 +193,6 @@ class ShardDigest {
   std::vector<uint64_t> build_out_;
   DigestTrees trees_;  // bucket sums and counts only until combine_digests
 };
-
-void rebuild_inner(DigestTrees& t) {
-  const uint64_t buckets = uint64_t{1} << kDigestDepth;
-  for (uint32_t p = 0; p < kDigestPartitions; ++p) {
-    uint64_t* tree = t.data() + p * kDigestTreeWords;
-    for (uint64_t j = buckets - 1; j >= 1; --j) tree[j] = kernels::merkle_node(tree[2 * j], tree[2 * j + 1]);
-  }
-}
 
 std::string hex16(uint64_t v) {
   char buf[17];
@@ -218,16 +216,8 @@ Result<DigestTrees> shard_digest(const store::Store& store, offload::Engine& eng
 
 DigestTrees combine_digests(const std::vector<DigestTrees>& per_shard) {
   DigestTrees out(kDigestPartitions * kDigestTreeWords, 0);
-  const uint64_t buckets = uint64_t{1} << kDigestDepth;
-  for (const DigestTrees& t : per_shard) {
-    TALLY_ASSERT(t.size() == out.size());
-    for (uint32_t p = 0; p < kDigestPartitions; ++p) {
-      const uint64_t base = p * kDigestTreeWords;
-      out[base] += t[base];
-      for (uint64_t j = buckets; j < 2 * buckets; ++j) out[base + j] += t[base + j];
-    }
-  }
-  rebuild_inner(out);
+  for (const DigestTrees& t : per_shard) add_buckets(out, t);
+  for (uint32_t p = 0; p < kDigestPartitions; ++p) kernels::merkle_rebuild_inner(out.data() + p * kDigestTreeWords, kDigestDepth);
   return out;
 }
 

@@ -298,17 +298,11 @@ void Session::execute_data(const CommandEntry& e, std::span<const std::string_vi
   bool multi = false;
   key_shards_.clear();
   if (!key_pos_.empty()) {
-    if (server_.shard_count() == 1) {
-      // One shard holds every slot: no key needs hashing to be routed.
-      target = 0;
-      key_shards_.assign(key_pos_.size(), 0);
-    } else {
-      key_views_.clear();
-      for (size_t p : key_pos_) key_views_.push_back(argv[p]);
-      server_.shards_of_keys(home_, key_views_, key_shards_);
-      target = key_shards_[0];
-      for (uint32_t s : key_shards_) multi |= s != target;
-    }
+    key_views_.clear();
+    for (size_t p : key_pos_) key_views_.push_back(argv[p]);
+    server_.shards_of_keys(home_, key_views_, key_shards_);
+    target = key_shards_[0];
+    for (uint32_t s : key_shards_) multi |= s != target;
   }
   if (multi || (key_pos_.empty() && server_.shard_count() > 1)) {
     flush_remote_batch();

@@ -20,10 +20,13 @@ void merkle_build_cpu(const MerkleBuildBatch& b) {
     tree[buckets + bucket] += merkle_leaf(b.key_hash[i], b.version_hash[i]);
     tree[0] += 1;
   }
-  for (uint32_t p = 0; p < b.partitions; ++p) {
-    uint64_t* tree = b.tree_out + p * words;
-    for (uint64_t j = buckets - 1; j >= 1; --j) tree[j] = merkle_node(tree[2 * j], tree[2 * j + 1]);
-  }
+  for (uint32_t p = 0; p < b.partitions; ++p) merkle_rebuild_inner(b.tree_out + p * words, b.depth);
+}
+
+void merkle_rebuild_inner(uint64_t* tree, uint32_t depth) {
+  TALLY_ASSERT(depth >= 1 && depth <= kMerkleDepthMax);
+  const uint64_t buckets = uint64_t{1} << depth;
+  for (uint64_t j = buckets - 1; j >= 1; --j) tree[j] = merkle_node(tree[2 * j], tree[2 * j + 1]);
 }
 
 void merkle_diff_cpu(const MerkleDiffBatch& b) {

@@ -36,6 +36,9 @@ void resolve_pn_counter_cpu(const PnCounterBatch& b);
 void resolve_or_set_cpu(const OrSetBatch& b);
 void resolve_cpu(const ResolveBatch& b);
 void merkle_build_cpu(const MerkleBuildBatch& b);
+// Recomputes the inner nodes of one heap-ordered tree (merkle_tree_words(depth) words) from its
+// buckets: what a build does after summing the leaves, and what adding two trees' buckets needs.
+void merkle_rebuild_inner(uint64_t* tree, uint32_t depth);
 void merkle_diff_cpu(const MerkleDiffBatch& b);
 void merkle_cpu(const MerkleBatch& b);
 
