@@ -45,6 +45,8 @@ CommandTable::CommandTable() {
     e.key_step = s.key_step;
     e.group = s.group;
     e.summary = s.summary;
+    e.split = s.split;
+    e.numkeys_at = s.numkeys_at;
     e.data = &s;
     entries_.push_back(e);
   }
@@ -79,12 +81,14 @@ void CommandTable::key_positions(const CommandEntry& e, std::span<const std::str
                                  std::vector<size_t>& out) {
   out.clear();
   const size_t argc = argv.size();
-  if (e.name == "sintercard" && argc >= 3) {
+  if (e.numkeys_at > 0) {
+    const size_t at = static_cast<size_t>(e.numkeys_at);
+    if (argc < at + 2) return;
     uint64_t numkeys = 0;
-    auto [p, ec] = std::from_chars(argv[1].data(), argv[1].data() + argv[1].size(), numkeys);
+    auto [p, ec] = std::from_chars(argv[at].data(), argv[at].data() + argv[at].size(), numkeys);
     // A bad count routes like its first key; the handler replies with the error.
-    if (ec != std::errc() || numkeys == 0 || numkeys > argc - 2) numkeys = 1;
-    for (size_t i = 0; i < numkeys; ++i) out.push_back(2 + i);
+    if (ec != std::errc() || numkeys == 0 || numkeys > argc - at - 1) numkeys = 1;
+    for (size_t i = 0; i < numkeys; ++i) out.push_back(at + 1 + i);
     return;
   }
   if (e.first_key <= 0) return;

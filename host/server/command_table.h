@@ -25,19 +25,22 @@ struct CommandEntry {
   const CommandSpec* data = nullptr;    // set for data commands: run on the shard owning the keys
   SessionHandler session = nullptr;     // set for server commands: run on the connection's thread
   uint32_t index = 0;
+  Split split = Split::kNone;  // data commands: how keys on several partitions split
+  int numkeys_at = 0;          // data commands: position of a key count (keys follow it)
 };
 
 class CommandTable {
  public:
   static const CommandTable& instance();
 
-  // Case-insensitive, no allocation; nullptr when unknown.
+  // Case-insensitive, no allocation; nullptr when unknown. Internal entries (kCmdInternal, the forms
+  // memcached requests become) are found too: sessions serving clients refuse them.
   const CommandEntry* find(std::string_view name) const;
   std::span<const CommandEntry> all() const { return entries_; }
   size_t size() const { return entries_.size(); }
 
   // The key positions of argv under the entry's key spec (empty when it has none). Commands whose
-  // keys follow a count (SINTERCARD numkeys key...) take them from that count.
+  // keys follow a count (numkeys_at: SINTERCARD numkeys key...) take them from that count.
   static void key_positions(const CommandEntry& e, std::span<const std::string_view> argv,
                             std::vector<size_t>& out);
   // Arity as Redis defines it: exact N, or at least -N.

@@ -89,6 +89,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"admin_port", number_setter(&Config::admin_port, 65535, "admin_port")},
       {"admin_bind", string_setter(&Config::admin_bind)},
       {"threads", number_setter(&Config::threads, 256, "threads")},
+      {"partitions", number_setter(&Config::partitions, 16384, "partitions")},
       {"io", string_setter(&Config::io)},
       {"maxmemory", memory_setter(&Config::maxmemory_bytes)},
       {"maxmemory_policy",
@@ -211,6 +212,13 @@ Status validate(Config& cfg) {
     return Status::invalid("io must be auto, uring or epoll, not '" + cfg.io + "'");
   }
   if (cfg.threads == 0) cfg.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (cfg.partitions == 0 || (cfg.partitions & (cfg.partitions - 1)) != 0) {
+    return Status::invalid("partitions must be a power of two between 1 and 16384");
+  }
+  if (cfg.partitions < cfg.threads) {
+    return Status::invalid("partitions (" + std::to_string(cfg.partitions) + ") must be at least threads (" +
+                           std::to_string(cfg.threads) + ")");
+  }
   if (cfg.hz == 0) return Status::invalid("hz must be at least 1");
   if (cfg.maxclients == 0) return Status::invalid("maxclients must be at least 1");
   if (cfg.proto_max_bulk_len < 1024) return Status::invalid("proto_max_bulk_len must be at least 1kb");

@@ -23,6 +23,9 @@ struct Config {
   uint16_t admin_port = 9121;       // 0 disables the metrics endpoint
   std::string admin_bind = "127.0.0.1";
   uint32_t threads = 0;             // 0: one per core
+  // Partitions the 16384 slots are cut into (a power of two). With a data directory it is recorded
+  // there at first start, and a later start with another count is refused.
+  uint32_t partitions = 256;
   std::string io = "auto";          // auto | uring | epoll
   uint64_t maxmemory_bytes = 0;     // 0: no limit
   EvictionPolicy maxmemory_policy = EvictionPolicy::kNoEviction;

@@ -38,12 +38,12 @@ struct Leaf {
   uint64_t meta = 0;    // type, expiry and size, hashed
 };
 
-// Adds src's key counts and bucket sums into dst (both kDigestPartitions trees); inner nodes are left
+// Adds src's key counts and bucket sums into dst (both kDigestRanges trees); inner nodes are left
 // for kernels::merkle_rebuild_inner.
 void add_buckets(DigestTrees& dst, const DigestTrees& src) {
   TALLY_ASSERT(dst.size() == src.size());
   const uint64_t buckets = uint64_t{1} << kDigestDepth;
-  for (uint32_t p = 0; p < kDigestPartitions; ++p) {
+  for (uint32_t p = 0; p < kDigestRanges; ++p) {
     const uint64_t base = p * kDigestTreeWords;
     dst[base] += src[base];
     for (uint64_t j = buckets; j < 2 * buckets; ++j) dst[base + j] += src[base + j];
@@ -55,7 +55,7 @@ class ShardDigest {
   explicit ShardDigest(offload::Engine& engine)
       : engine_(engine),
         sums_(offload::RangeBatcher(kernels::Op::kChecksum, engine.batch_options())),
-        trees_(kDigestPartitions * kDigestTreeWords, 0) {
+        trees_(kDigestRanges * kDigestTreeWords, 0) {
     tags_.reserve(engine.batch_options().items_max);
     leaves_.reserve(kDigestLeavesPerBuild);
     keys_.reserve(kDigestLeavesPerBuild);
@@ -159,17 +159,17 @@ class ShardDigest {
     TALLY_RETURN_IF_ERROR(engine_.partition(keys_, slots_, parts_));
     key_hash_.resize(n);
     version_.resize(n);
-    leaf_partition_.resize(n);
+    leaf_range_.resize(n);
     for (uint32_t i = 0; i < n; ++i) {
       key_hash_[i] = kernels::key_hash(keys_[i]);
       version_[i] = mix64(leaves_[i].acc ^ leaves_[i].meta);
-      leaf_partition_[i] = slots_[i] / kDigestSlotsPerPartition;
+      leaf_range_[i] = slots_[i] / kDigestSlotsPerRange;
     }
     build_out_.assign(trees_.size(), 0);
     kernels::Batch b;
     b.op = kernels::Op::kMerkle;
     b.merkle.is_diff = false;
-    b.merkle.build = kernels::MerkleBuildBatch{kDigestPartitions, kDigestDepth, n, leaf_partition_.data(),
+    b.merkle.build = kernels::MerkleBuildBatch{kDigestRanges, kDigestDepth, n, leaf_range_.data(),
                                                key_hash_.data(), version_.data(), build_out_.data()};
     TALLY_RETURN_IF_ERROR(engine_.run(b));
     // Bucket sums and counts add up; inner nodes are rebuilt by combine_digests at the end.
@@ -189,7 +189,7 @@ class ShardDigest {
   std::vector<uint32_t> parts_;
   std::vector<uint64_t> key_hash_;
   std::vector<uint64_t> version_;
-  std::vector<uint32_t> leaf_partition_;
+  std::vector<uint32_t> leaf_range_;
   std::vector<uint64_t> build_out_;
   DigestTrees trees_;  // bucket sums and counts only until combine_digests
 };
@@ -202,43 +202,45 @@ std::string hex16(uint64_t v) {
 
 }  // namespace
 
-Result<DigestTrees> shard_digest(const store::Store& store, offload::Engine& engine, uint64_t now_ms) {
+Result<DigestTrees> shard_digest(const Shard& shard, offload::Engine& engine, uint64_t now_ms) {
   ShardDigest d(engine);
   Status st = Status::ok();
-  store.for_each([&](const Entry& e) {
-    if (!st.is_ok()) return;
-    if (e.has_expire() && e.expire_at_ms() <= now_ms) return;  // expired, not yet reclaimed
-    st = d.add(e);
-  });
+  for (uint32_t p : shard.held) {
+    shard.partitions[p]->store().for_each([&](const Entry& e) {
+      if (!st.is_ok()) return;
+      if (e.has_expire() && e.expire_at_ms() <= now_ms) return;  // expired, not yet reclaimed
+      st = d.add(e);
+    });
+  }
   if (!st.is_ok()) return st;
   return d.finish();
 }
 
 DigestTrees combine_digests(const std::vector<DigestTrees>& per_shard) {
-  DigestTrees out(kDigestPartitions * kDigestTreeWords, 0);
+  DigestTrees out(kDigestRanges * kDigestTreeWords, 0);
   for (const DigestTrees& t : per_shard) add_buckets(out, t);
-  for (uint32_t p = 0; p < kDigestPartitions; ++p) kernels::merkle_rebuild_inner(out.data() + p * kDigestTreeWords, kDigestDepth);
+  for (uint32_t p = 0; p < kDigestRanges; ++p) kernels::merkle_rebuild_inner(out.data() + p * kDigestTreeWords, kDigestDepth);
   return out;
 }
 
 uint64_t digest_keys(const DigestTrees& trees) {
   uint64_t n = 0;
-  for (uint32_t p = 0; p < kDigestPartitions; ++p) n += trees[p * kDigestTreeWords];
+  for (uint32_t p = 0; p < kDigestRanges; ++p) n += trees[p * kDigestTreeWords];
   return n;
 }
 
 std::string digest_hex(const DigestTrees& trees) {
   if (digest_keys(trees) == 0) return std::string(16, '0');
   uint64_t d = 0;
-  for (uint32_t p = 0; p < kDigestPartitions; ++p) {
+  for (uint32_t p = 0; p < kDigestRanges; ++p) {
     const uint64_t* tree = trees.data() + p * kDigestTreeWords;
     d = kernels::merkle_node(d, kernels::merkle_node(tree[1], tree[0]));
   }
   return hex16(d);
 }
 
-std::string partition_root_hex(const DigestTrees& trees, uint32_t p) {
-  TALLY_ASSERT(p < kDigestPartitions);
+std::string range_root_hex(const DigestTrees& trees, uint32_t p) {
+  TALLY_ASSERT(p < kDigestRanges);
   return hex16(trees[p * kDigestTreeWords + 1]);
 }
 

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "host/common/clock.h"
 #include "host/server/command_table.h"
 #include "host/server/server.h"
 
@@ -50,17 +49,9 @@ std::string human_bytes(uint64_t b) {
 std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
                         const std::vector<std::string>& sections) {
   StoreFigures total;
-  for (const auto& f : per_shard) {
-    total.keys += f.keys;
-    total.expires += f.expires;
-    total.used_memory_bytes += f.used_memory_bytes;
-    total.expired_keys += f.expired_keys;
-    total.evicted_keys += f.evicted_keys;
-    total.keyspace_hits += f.keyspace_hits;
-    total.keyspace_misses += f.keyspace_misses;
-  }
+  for (const auto& f : per_shard) total += f;
   const Config cfg = srv.config_snapshot();
-  const uint64_t now_ms = SystemClock::instance().wall_ms();
+  const uint64_t now_ms = srv.env().wall_ms();
   std::string out;
   if (wants(sections, "server", true)) {
     out.append("# Server\r\n");
@@ -74,6 +65,7 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
     line(out, "tcp_port", srv.port());
     line(out, "memcached_port", srv.memcached_port());
     line(out, "shards", srv.shard_count());
+    line(out, "partitions", srv.layout().count());
     line(out, "uptime_in_seconds", (now_ms - srv.start_time_ms()) / 1000);
     line(out, "uptime_in_days", (now_ms - srv.start_time_ms()) / 86400000);
     line(out, "hz", cfg.hz);

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "host/server/store_glue.h"
+#include "host/server/shard.h"
 
 namespace tally::server {
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "host/common/env.h"
 #include "host/common/log.h"
 #include "host/server/config.h"
 #include "host/server/server.h"
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  server::Server srv(cfg);
+  server::Server srv(cfg, Env::posix());
   st = srv.start();
   if (!st.is_ok()) {
     TALLY_LOG_ERROR("tallyd failed to start: {}", st.to_string());

@@ -4,11 +4,10 @@
 #include <memory>
 #include <unistd.h>
 
-#include "host/common/clock.h"
 #include "host/common/log.h"
+#include "host/proto/memcache_writer.h"
 #include "host/server/info.h"
 #include "host/server/server.h"
-#include "host/server/store_glue.h"
 
 namespace tally::server {
 
@@ -16,37 +15,10 @@ namespace {
 
 using proto::McOp;
 using proto::McRequest;
+using proto::ReplyType;
 
-// memcached reads an exptime up to 30 days as relative seconds, anything larger as a Unix time.
-constexpr int64_t kRelativeExptimeMaxS = 60 * 60 * 24 * 30;
-
-// 0: no expiry; otherwise the absolute wall time in ms (in the past when the item is already dead).
-uint64_t expire_at_ms(int64_t exptime, uint64_t now_ms) {
-  if (exptime == 0) return 0;
-  if (exptime < 0) return 1;
-  if (exptime <= kRelativeExptimeMaxS) return now_ms + static_cast<uint64_t>(exptime) * 1000;
-  return static_cast<uint64_t>(exptime) * 1000;
-}
-
-bool is_write(McOp op) {
-  switch (op) {
-    case McOp::kSet: case McOp::kAdd: case McOp::kReplace: case McOp::kAppend: case McOp::kPrepend:
-    case McOp::kCas: case McOp::kIncr: case McOp::kDecr: case McOp::kMetaSet: case McOp::kMetaArithmetic:
-      return true;
-    default:
-      return false;
-  }
-}
-
-bool parse_u64(std::string_view s, uint64_t& v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-}
-
-bool parse_i64(std::string_view s, int64_t& v) {
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
-}
+// Room for the numbers and the decoded key a request's command carries (keys are at most 250 bytes).
+constexpr size_t kArgBytesMax = 1024;
 
 int base64_value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -75,341 +47,95 @@ bool base64_decode(std::string_view in, std::string& out) {
   return true;
 }
 
-// A live string entry for `key`, or nullptr (other types are invisible to memcached).
-store::Entry* find_string(store::Store& st, std::string_view key, uint64_t now_ms,
-                          store::Access access = store::Access::kRead) {
-  store::Entry* e = st.lookup(key, now_ms, access);
-  if (e == nullptr || e->type() != store::ValueType::kString) return nullptr;
-  return e;
+bool parse_u64(std::string_view s, uint64_t& v) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
 }
 
-void append_u64(std::string& out, uint64_t v) {
-  char buf[24];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, p);
+bool parse_i64(std::string_view s, int64_t& v) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
 }
 
-void append_value(std::string& out, const store::Entry& e, bool with_cas) {
-  out.append("VALUE ");
-  out.append(e.key());
-  out.push_back(' ');
-  append_u64(out, e.client_flags());
-  out.push_back(' ');
-  append_u64(out, e.value_bytes());
-  if (with_cas) {
-    out.push_back(' ');
-    append_u64(out, e.cas());
-  }
-  out.append("\r\n");
-  out.append(e.string_value());
-  out.append("\r\n");
-}
+bool retrieval(McOp op) { return op == McOp::kGet || op == McOp::kGets || op == McOp::kGat || op == McOp::kGats; }
 
-// Meta return flags shared by mg, ms, md and ma.
-void append_meta_flags(std::string& out, const McRequest& req, const store::Entry* e, uint64_t now_ms) {
-  for (const auto& f : req.meta_flags) {
-    switch (f.flag) {
-      case 'O':
-        out.append(" O");
-        out.append(f.token);
-        break;
-      case 'k':
-        if (e != nullptr) {
-          out.append(" k");
-          out.append(e->key());
-        }
-        break;
-      case 'b':
-        out.append(" b");
-        break;
-      case 'c':
-        if (e != nullptr) {
-          out.append(" c");
-          append_u64(out, e->cas());
-        }
-        break;
-      case 'f':
-        if (e != nullptr) {
-          out.append(" f");
-          append_u64(out, e->client_flags());
-        }
-        break;
-      case 's':
-        if (e != nullptr) {
-          out.append(" s");
-          append_u64(out, e->value_bytes());
-        }
-        break;
-      case 't':
-        if (e != nullptr) {
-          out.append(" t");
-          if (!e->has_expire()) {
-            out.append("-1");
-          } else {
-            append_u64(out, e->expire_at_ms() > now_ms ? (e->expire_at_ms() - now_ms + 999) / 1000 : 0);
-          }
-        }
-        break;
-      default:
-        break;
-    }
-  }
-  out.append("\r\n");
-}
-
-void run_storage(store::Store& st, const McRequest& req, std::string_view key, uint64_t now_ms, std::string& out) {
-  store::Entry* e = find_string(st, key, now_ms, store::Access::kWrite);
-  const uint64_t exp = expire_at_ms(req.exptime, now_ms);
-  const char* reply = "STORED\r\n";
-  switch (req.op) {
-    case McOp::kSet:
-      st.set_string(key, req.value, exp, false, req.client_flags);
-      break;
-    case McOp::kAdd:
-      if (e != nullptr) {
-        reply = "NOT_STORED\r\n";
-      } else {
-        st.set_string(key, req.value, exp, false, req.client_flags);
-      }
-      break;
-    case McOp::kReplace:
-      if (e == nullptr) {
-        reply = "NOT_STORED\r\n";
-      } else {
-        st.set_string(key, req.value, exp, false, req.client_flags);
-      }
-      break;
-    case McOp::kAppend:
-    case McOp::kPrepend:
-      if (e == nullptr) {
-        reply = "NOT_STORED\r\n";
-      } else {
-        std::string v = req.op == McOp::kAppend ? std::string(e->string_value()) + std::string(req.value)
-                                                : std::string(req.value) + std::string(e->string_value());
-        st.set_string(key, v, 0, true, e->client_flags());
-      }
-      break;
-    case McOp::kCas:
-      if (e == nullptr) {
-        reply = "NOT_FOUND\r\n";
-      } else if (e->cas() != req.cas_unique) {
-        reply = "EXISTS\r\n";
-      } else {
-        st.set_string(key, req.value, exp, false, req.client_flags);
-      }
-      break;
-    default:
-      TALLY_UNREACHABLE();
-  }
-  out.append(reply);
-}
-
-// incr/decr: memcached's unsigned 64-bit arithmetic (incr wraps, decr stops at 0).
-// Returns false with `err` set when the value is not a number.
-bool arith(store::Store& st, store::Entry* e, bool incr, uint64_t delta, uint64_t& result, const char*& err) {
-  uint64_t cur = 0;
-  if (!parse_u64(e->string_value(), cur)) {
-    err = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
-    return false;
-  }
-  result = incr ? cur + delta : (delta > cur ? 0 : cur - delta);
-  char buf[24];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, result);
-  st.set_string(e->key(), std::string_view(buf, static_cast<size_t>(p - buf)), 0, true, e->client_flags());
-  return true;
-}
-
-void run_meta_get(store::Store& st, const McRequest& req, std::string_view key, uint64_t now_ms, std::string& out) {
-  store::Entry* e = find_string(st, key, now_ms);
-  if (e == nullptr) {
-    if (!req.quiet) out.append("EN\r\n");
-    return;
-  }
-  if (const auto* t = req.find_flag('T')) {
-    int64_t ttl = 0;
-    if (parse_i64(t->token, ttl)) {
-      uint64_t exp = expire_at_ms(ttl, now_ms);
-      e = exp == 0 ? st.persist(e) : st.set_expire(e, exp);
-    }
-  }
-  const bool want_value = req.find_flag('v') != nullptr;
-  if (want_value) {
-    out.append("VA ");
-    append_u64(out, e->value_bytes());
-  } else {
-    if (req.quiet) return;  // a hit with nothing to return is the common case mg q suppresses
-    out.append("HD");
-  }
-  append_meta_flags(out, req, e, now_ms);
-  if (want_value) {
-    out.append(e->string_value());
-    out.append("\r\n");
-  }
-}
-
-void run_meta_set(store::Store& st, const McRequest& req, std::string_view key, uint64_t now_ms, std::string& out) {
-  store::Entry* e = find_string(st, key, now_ms, store::Access::kWrite);
+// The fields of an item record (see memcache_commands.cc) starting at node `at`.
+struct Record {
+  bool present = false;
   uint32_t flags = 0;
-  int64_t ttl = 0;
   uint64_t cas = 0;
-  char mode = 'S';
-  if (const auto* f = req.find_flag('F')) {
-    uint64_t v = 0;
-    if (!parse_u64(f->token, v) || v > UINT32_MAX) {
-      out.append("CLIENT_ERROR bad token in command line format\r\n");
-      return;
-    }
-    flags = static_cast<uint32_t>(v);
-  }
-  if (const auto* t = req.find_flag('T')) parse_i64(t->token, ttl);
-  const bool cas_check = req.find_flag('C') != nullptr;
-  if (cas_check) parse_u64(req.find_flag('C')->token, cas);
-  if (const auto* m = req.find_flag('M')) mode = m->token.empty() ? 'S' : static_cast<char>(std::toupper(m->token[0]));
-  const uint64_t exp = expire_at_ms(ttl, now_ms);
-  const char* code = "HD";
-  if (cas_check && e == nullptr) {
-    code = "NF";
-  } else if (cas_check && e->cas() != cas) {
-    code = "EX";
-  } else {
-    switch (mode) {
-      case 'S':
-        e = st.set_string(key, req.value, exp, false, flags);
-        break;
-      case 'E':  // add
-        if (e != nullptr) {
-          code = "NS";
-        } else {
-          e = st.set_string(key, req.value, exp, false, flags);
-        }
-        break;
-      case 'R':
-        if (e == nullptr) {
-          code = "NS";
-        } else {
-          e = st.set_string(key, req.value, exp, false, flags);
-        }
-        break;
-      case 'A':
-      case 'P':
-        if (e == nullptr) {
-          code = "NS";
-        } else {
-          std::string v = mode == 'A' ? std::string(e->string_value()) + std::string(req.value)
-                                      : std::string(req.value) + std::string(e->string_value());
-          e = st.set_string(key, v, 0, true, e->client_flags());
-        }
-        break;
-      default:
-        out.append("CLIENT_ERROR invalid mode for ms\r\n");
-        return;
-    }
-  }
-  if (req.quiet && code[0] == 'H') return;
-  out.append(code);
-  append_meta_flags(out, req, code[0] == 'H' ? e : nullptr, now_ms);
+  int64_t ttl_s = -1;
+  uint64_t size = 0;
+  std::string_view value;
+};
+
+Record read_record(const proto::Reply& r, size_t at) {
+  Record rec;
+  if (at >= r.size() || r.node(at).type != ReplyType::kArray) return rec;
+  TALLY_ASSERT(r.node(at).count == 5);
+  rec.present = true;
+  rec.flags = static_cast<uint32_t>(r.node(at + 1).integer);
+  rec.cas = static_cast<uint64_t>(r.node(at + 2).integer);
+  rec.ttl_s = r.node(at + 3).integer;
+  rec.size = static_cast<uint64_t>(r.node(at + 4).integer);
+  if (r.node(at + 5).type == ReplyType::kBulk) rec.value = r.text(at + 5);
+  return rec;
 }
 
-void run_meta_delete(store::Store& st, const McRequest& req, std::string_view key, uint64_t now_ms,
-                     std::string& out) {
-  store::Entry* e = find_string(st, key, now_ms, store::Access::kWrite);
-  const char* code = "HD";
-  if (e == nullptr) {
-    code = "NF";
-  } else if (const auto* c = req.find_flag('C'); c != nullptr) {
-    uint64_t cas = 0;
-    if (!parse_u64(c->token, cas) || cas != e->cas()) code = "EX";
+// Meta return flags in request order, from the item's record (absent: only those that need no item).
+void meta_flags(const McRequest& req, const Record& rec, std::string& out) {
+  proto::McMetaFlags f;
+  for (const auto& flag : req.meta_flags) {
+    switch (flag.flag) {
+      case 'O': f.add('O', flag.token); break;
+      case 'b': f.add('b'); break;
+      case 'k': if (rec.present) f.add('k', req.key()); break;
+      case 'c': if (rec.present) f.add('c', rec.cas); break;
+      case 'f': if (rec.present) f.add('f', rec.flags); break;
+      case 's': if (rec.present) f.add('s', rec.size); break;
+      case 't': if (rec.present) f.add_signed('t', rec.ttl_s); break;
+      default: break;
+    }
   }
-  if (code[0] == 'H') st.erase(e);
-  if (req.quiet && code[0] != 'E') return;
-  out.append(code);
-  append_meta_flags(out, req, nullptr, now_ms);
+  out.append(f.str());
+  out.append("\r\n");
 }
 
-void run_meta_arith(store::Store& st, const McRequest& req, std::string_view key, uint64_t now_ms,
-                    std::string& out) {
-  store::Entry* e = find_string(st, key, now_ms, store::Access::kWrite);
-  uint64_t delta = 1, initial = 0;
-  bool incr = true;
-  if (const auto* d = req.find_flag('D'); d != nullptr && !parse_u64(d->token, delta)) {
-    out.append("CLIENT_ERROR bad token in command line format\r\n");
+std::string_view meta_code(std::string_view status) {
+  if (status == "STORED" || status == "DELETED" || status == "OK" || status == "TOUCHED") return "HD";
+  if (status == "NOT_STORED") return "NS";
+  if (status == "EXISTS") return "EX";
+  return "NF";
+}
+
+void render(const McRequest& req, const proto::Reply& reply, std::string& out) {
+  if (reply.is_error()) {
+    const std::string_view text = reply.text(0);
+    // The store's out-of-memory refusal, in memcached's words.
+    proto::mc_error(out, text.starts_with("OOM") ? "SERVER_ERROR out of memory storing object" : text);
     return;
   }
-  if (const auto* m = req.find_flag('M'); m != nullptr && !m->token.empty()) {
-    char c = static_cast<char>(std::toupper(m->token[0]));
-    incr = !(c == 'D' || c == '-');
-  }
-  if (const auto* j = req.find_flag('J')) parse_u64(j->token, initial);
-  uint64_t result = 0;
-  if (e == nullptr) {
-    const auto* n = req.find_flag('N');
-    if (n == nullptr) {
-      out.append("NF\r\n");
-      return;
-    }
-    int64_t ttl = 0;
-    parse_i64(n->token, ttl);
-    result = initial;
-    std::string v = std::to_string(initial);
-    e = st.set_string(key, v, expire_at_ms(ttl, now_ms), false, 0);
-  } else {
-    const char* err = nullptr;
-    if (!arith(st, e, incr, delta, result, err)) {
-      out.append(err);
-      return;
-    }
-    e = find_string(st, key, now_ms, store::Access::kPeek);
-  }
-  const bool want_value = req.find_flag('v') != nullptr;
-  if (want_value) {
-    std::string v = std::to_string(result);
-    out.append("VA ");
-    append_u64(out, v.size());
-    append_meta_flags(out, req, e, now_ms);
-    out.append(v);
-    out.append("\r\n");
-  } else if (!req.quiet) {
-    out.append("HD");
-    append_meta_flags(out, req, e, now_ms);
-  }
-}
-
-}  // namespace
-
-void run_memcache_request(Shard& shard, const McRequest& req, std::string& out) {
-  store::Store& st = *shard.store;
-  const uint64_t now_ms = SystemClock::instance().wall_ms();
-  std::string decoded;
-  std::string_view key = req.key();
-  if (req.key_base64) {
-    if (!base64_decode(key, decoded)) {
-      out.append("CLIENT_ERROR bad data chunk\r\n");
-      return;
-    }
-    key = decoded;
-  }
-  if (is_write(req.op) && !store_admit_write(st, now_ms)) {
-    out.append("SERVER_ERROR out of memory storing object\r\n");
-    return;
-  }
-  const size_t before = out.size();
   switch (req.op) {
     case McOp::kGet:
     case McOp::kGets:
     case McOp::kGat:
     case McOp::kGats: {
       const bool with_cas = req.op == McOp::kGets || req.op == McOp::kGats;
-      const bool touch = req.op == McOp::kGat || req.op == McOp::kGats;
-      for (std::string_view k : req.keys) {
-        store::Entry* e = find_string(st, k, now_ms);
-        if (e == nullptr) continue;
-        if (touch) {
-          uint64_t exp = expire_at_ms(req.exptime, now_ms);
-          e = exp == 0 ? st.persist(e) : st.set_expire(e, exp);
+      TALLY_ASSERT(reply.node(0).type == ReplyType::kArray && reply.node(0).count == req.keys.size());
+      size_t at = 1;
+      for (std::string_view key : req.keys) {
+        const Record rec = read_record(reply, at);
+        if (rec.present) {
+          if (with_cas) {
+            proto::mc_value_cas(out, key, rec.flags, rec.value, rec.cas);
+          } else {
+            proto::mc_value(out, key, rec.flags, rec.value);
+          }
         }
-        append_value(out, *e, with_cas);
+        at = reply.skip(at);
       }
-      break;  // the caller appends END once for all shards
+      proto::mc_end(out);
+      return;
     }
     case McOp::kSet:
     case McOp::kAdd:
@@ -417,63 +143,112 @@ void run_memcache_request(Shard& shard, const McRequest& req, std::string& out) 
     case McOp::kAppend:
     case McOp::kPrepend:
     case McOp::kCas:
-      run_storage(st, req, key, now_ms, out);
-      break;
+      out.append(reply.text(1));
+      out.append("\r\n");
+      return;
     case McOp::kDelete:
-      out.append(st.erase(key, now_ms) ? "DELETED\r\n" : "NOT_FOUND\r\n");
-      break;
+    case McOp::kTouch:
+      out.append(reply.text(0));
+      out.append("\r\n");
+      return;
     case McOp::kIncr:
     case McOp::kDecr: {
-      store::Entry* e = find_string(st, key, now_ms, store::Access::kWrite);
-      if (e == nullptr) {
-        out.append("NOT_FOUND\r\n");
-        break;
-      }
-      uint64_t result = 0;
-      const char* err = nullptr;
-      if (!arith(st, e, req.op == McOp::kIncr, req.delta, result, err)) {
-        out.append(err);
+      const Record rec = read_record(reply, 2);
+      if (!rec.present) {
+        proto::mc_status(out, proto::McStatus::kNotFound);
       } else {
-        append_u64(out, result);
+        out.append(rec.value);
         out.append("\r\n");
       }
-      break;
+      return;
     }
-    case McOp::kTouch: {
-      store::Entry* e = find_string(st, key, now_ms, store::Access::kWrite);
-      if (e == nullptr) {
-        out.append("NOT_FOUND\r\n");
-      } else {
-        uint64_t exp = expire_at_ms(req.exptime, now_ms);
-        if (exp == 0) {
-          st.persist(e);
-        } else {
-          st.set_expire(e, exp);
-        }
-        out.append("TOUCHED\r\n");
-      }
-      break;
-    }
-    case McOp::kMetaGet:
-      run_meta_get(st, req, key, now_ms, out);
-      break;
-    case McOp::kMetaSet:
-      run_meta_set(st, req, key, now_ms, out);
-      break;
-    case McOp::kMetaDelete:
-      run_meta_delete(st, req, key, now_ms, out);
-      break;
-    case McOp::kMetaArithmetic:
-      run_meta_arith(st, req, key, now_ms, out);
-      break;
     case McOp::kFlushAll:
-      st.flush();
-      out.append("OK\r\n");
-      break;
+      proto::mc_status(out, proto::McStatus::kOk);
+      return;
+    case McOp::kMetaGet: {
+      TALLY_ASSERT(reply.node(0).type == ReplyType::kArray && reply.node(0).count == 1);
+      const Record rec = read_record(reply, 1);
+      if (!rec.present) {
+        if (!req.quiet) out.append("EN\r\n");
+        return;
+      }
+      if (req.find_flag('v') != nullptr) {
+        out.append("VA ");
+        out.append(std::to_string(rec.size));
+        meta_flags(req, rec, out);
+        out.append(rec.value);
+        out.append("\r\n");
+      } else if (!req.quiet) {  // a hit with nothing to return is the common case mg q suppresses
+        out.append("HD");
+        meta_flags(req, rec, out);
+      }
+      return;
+    }
+    case McOp::kMetaSet: {
+      const std::string_view code = meta_code(reply.text(1));
+      if (req.quiet && code == "HD") return;
+      out.append(code);
+      meta_flags(req, code == "HD" ? read_record(reply, 2) : Record{}, out);
+      return;
+    }
+    case McOp::kMetaDelete: {
+      const std::string_view code = meta_code(reply.text(0));
+      if (req.quiet && code != "EX") return;
+      out.append(code);
+      meta_flags(req, Record{}, out);
+      return;
+    }
+    case McOp::kMetaArithmetic: {
+      const Record rec = read_record(reply, 2);
+      if (!rec.present) {
+        out.append("NF\r\n");
+        return;
+      }
+      if (req.find_flag('v') != nullptr) {
+        out.append("VA ");
+        out.append(std::to_string(rec.value.size()));
+        meta_flags(req, rec, out);
+        out.append(rec.value);
+        out.append("\r\n");
+      } else if (!req.quiet) {
+        out.append("HD");
+        meta_flags(req, rec, out);
+      }
+      return;
+    }
     default:
-      TALLY_UNREACHABLE();
+      break;
   }
-  if (req.noreply) out.resize(before);
+  TALLY_UNREACHABLE();
+}
+
+// Copies the views of `req` that rendering reads (keys, meta flags) into `owned` and points them there.
+void own_request(const McRequest& req, McRequest& copy, std::string& owned) {
+  size_t bytes = 0;
+  for (std::string_view k : req.keys) bytes += k.size();
+  for (const auto& f : req.meta_flags) bytes += f.token.size();
+  owned.clear();
+  owned.reserve(bytes);
+  auto keep = [&owned](std::string_view v) {
+    const size_t at = owned.size();
+    owned.append(v);
+    return std::string_view(owned.data() + at, v.size());
+  };
+  copy.clear();
+  copy.op = req.op;
+  copy.noreply = req.noreply;
+  copy.quiet = req.quiet;
+  copy.key_base64 = req.key_base64;
+  for (std::string_view k : req.keys) copy.keys.push_back(keep(k));
+  for (const auto& f : req.meta_flags) copy.meta_flags.push_back(proto::McMetaFlag{f.flag, keep(f.token)});
+  TALLY_ASSERT(owned.size() == bytes);  // no reallocation moved the views
+}
+
+}  // namespace
+
+void render_memcache_reply(const McRequest& req, const proto::Reply& reply, std::string& out) {
+  if (req.noreply) return;
+  render(req, reply, out);
 }
 
 MemcacheSession::MemcacheSession(Server& server, Shard& home, net::Conn& conn)
@@ -482,16 +257,13 @@ MemcacheSession::MemcacheSession(Server& server, Shard& home, net::Conn& conn)
       conn_(&conn),
       conn_id_(conn.id()),
       parser_(proto::McLimits{.max_value_bytes = server.config().memcached_item_max_bytes}),
+      engine_(server, home, *this, conn.id(), /*batch_remote=*/false),
       authenticated_(server.requirepass().empty()) {
+  args_.reserve(kArgBytesMax);
   home_.metrics->connection_opened();
 }
 
 MemcacheSession::~MemcacheSession() = default;
-
-MemcacheSession* MemcacheSession::lookup(Shard& home, uint64_t conn_id) {
-  net::Conn* c = home.reactor->find(conn_id);
-  return c == nullptr ? nullptr : static_cast<MemcacheSession*>(c->handler());
-}
 
 void MemcacheSession::on_close(net::Conn&) {
   closed_ = true;
@@ -506,12 +278,19 @@ void MemcacheSession::on_data(net::Conn& c, std::string_view data) {
     return;
   }
   in_.append(data);
-  if (!waiting_) process_input();
+  process_input();
 }
 
 void MemcacheSession::process_input() {
   size_t pos = 0;
-  while (!closed_ && !waiting_ && pos < in_.size()) {
+  while (!closed_ && !blocked_ && pos < in_.size()) {
+    if (pending_.size() >= server_.config().pipeline_inflight_max) {
+      if (!paused_) {
+        paused_ = true;
+        conn_->pause_reading();
+      }
+      break;
+    }
     std::string_view view(in_.data() + pos, in_.size() - pos);
     req_.clear();
     proto::ParseStatus st = parser_.parse(view, req_);
@@ -523,8 +302,9 @@ void MemcacheSession::process_input() {
     if (st == proto::ParseStatus::kError) {
       CommandCounters::bump(home_.metrics->protocol_errors);
       if (!req_.noreply || parser_.error_closes()) {
-        conn_->out().append(parser_.error());
-        conn_->out().append("\r\n");
+        std::string text;
+        proto::mc_error(text, parser_.error());
+        emit(text);
       }
       pos += consumed;
       if (parser_.error_closes()) {
@@ -534,11 +314,13 @@ void MemcacheSession::process_input() {
       }
       continue;
     }
-    std::string_view raw = view.substr(0, consumed);
-    bool done = handle(req_, raw);
+    if (!handle(req_)) {
+      parser_.reset();
+      break;  // held back: parsed again when the session resumes
+    }
     pos += consumed;
-    if (!done) break;
   }
+  engine_.flush();
   if (pos >= in_.size()) {
     in_.clear();
   } else if (pos > 0) {
@@ -546,8 +328,77 @@ void MemcacheSession::process_input() {
   }
 }
 
-bool MemcacheSession::handle(const McRequest& req, std::string_view raw) {
-  std::string& out = conn_->out();
+void MemcacheSession::emit(std::string_view bytes) {
+  if (bytes.empty()) return;
+  if (pending_.empty()) {
+    conn_->out().append(bytes);
+    return;
+  }
+  if (!pending_.back().done) pending_.push_back(Pending{{}, true, {}, {}});
+  pending_.back().bytes.append(bytes);
+}
+
+uint64_t MemcacheSession::reserve_reply() {
+  TALLY_ASSERT(current_ != nullptr);
+  pending_.emplace_back();
+  own_request(*current_, pending_.back().req, pending_.back().owned);
+  return pending_base_ + pending_.size() - 1;
+}
+
+void MemcacheSession::complete_reply(uint64_t seq, proto::Reply& reply) {
+  TALLY_ASSERT(seq >= pending_base_ && seq - pending_base_ < pending_.size());
+  Pending& p = pending_[seq - pending_base_];
+  TALLY_ASSERT(!p.done);
+  render_memcache_reply(p.req, reply, p.bytes);
+  p.done = true;
+  flush_completed();
+}
+
+void MemcacheSession::flush_completed() {
+  bool wrote = false;
+  while (!pending_.empty() && pending_.front().done) {
+    conn_->out().append(pending_.front().bytes);
+    pending_.pop_front();
+    ++pending_base_;
+    wrote = true;
+  }
+  if (wrote) conn_->mark_output();
+  if (paused_ && pending_.size() < server_.config().pipeline_inflight_max) {
+    paused_ = false;
+    conn_->resume_reading();
+    process_input();
+    if (!closed_) conn_->mark_output();
+  }
+}
+
+void MemcacheSession::resume_processing() {
+  if (!blocked_ || closed_) return;
+  blocked_ = false;
+  process_input();
+  if (!closed_) conn_->mark_output();
+}
+
+void MemcacheSession::stats(std::string& out) {
+  const uint64_t now = server_.env().wall_ms();
+  proto::mc_stat(out, "pid", static_cast<uint64_t>(getpid()));
+  proto::mc_stat(out, "uptime", (now - server_.start_time_ms()) / 1000);
+  proto::mc_stat(out, "time", now / 1000);
+  proto::mc_stat(out, "version", std::string("1.6.18 tally-") + kTallyVersion);
+  proto::mc_stat(out, "pointer_size", uint64_t{64});
+  proto::mc_stat(out, "curr_connections", server_.published(&ShardMetrics::connected));
+  proto::mc_stat(out, "total_connections", server_.published(&ShardMetrics::connections_received));
+  proto::mc_stat(out, "curr_items", server_.published(&ShardMetrics::keys));
+  proto::mc_stat(out, "bytes", server_.published(&ShardMetrics::used_memory_bytes));
+  proto::mc_stat(out, "get_hits", server_.published(&ShardMetrics::keyspace_hits));
+  proto::mc_stat(out, "get_misses", server_.published(&ShardMetrics::keyspace_misses));
+  proto::mc_stat(out, "evictions", server_.published(&ShardMetrics::evicted_keys));
+  proto::mc_stat(out, "limit_maxbytes", server_.config_snapshot().maxmemory_bytes);
+  proto::mc_stat(out, "threads", server_.shard_count());
+  proto::mc_end(out);
+}
+
+bool MemcacheSession::handle(const McRequest& req) {
+  scratch_.clear();
   if (!authenticated_) {
     // memcached's text-protocol authentication: a first "set" whose data is "username password".
     if (req.op == McOp::kSet) {
@@ -555,154 +406,203 @@ bool MemcacheSession::handle(const McRequest& req, std::string_view raw) {
       size_t sp = v.find(' ');
       if (sp != std::string_view::npos && v.substr(sp + 1) == server_.requirepass()) {
         authenticated_ = true;
-        out.append("STORED\r\n");
+        emit("STORED\r\n");
       } else {
-        out.append("CLIENT_ERROR authentication failure\r\n");
+        emit("CLIENT_ERROR authentication failure\r\n");
       }
     } else if (req.op == McOp::kQuit) {
       conn_->close_after_flush();
     } else {
-      out.append("CLIENT_ERROR unauthenticated\r\n");
+      emit("CLIENT_ERROR unauthenticated\r\n");
     }
     return true;
   }
-  CommandCounters::bump(home_.metrics->commands_processed);
   switch (req.op) {
     case McOp::kVersion:
-      out.append("VERSION 1.6.18 tally-");
-      out.append(kTallyVersion);
-      out.append("\r\n");
+      CommandCounters::bump(home_.metrics->commands_processed);
+      proto::mc_version(scratch_, std::string("1.6.18 tally-") + kTallyVersion);
+      emit(scratch_);
       return true;
     case McOp::kQuit:
       conn_->close_after_flush();
       closed_ = true;
       return true;
     case McOp::kVerbosity:
-      if (!req.noreply) out.append("OK\r\n");
+      if (!req.noreply) emit("OK\r\n");
       return true;
     case McOp::kMetaNoop:
-      out.append("MN\r\n");
+      emit("MN\r\n");
       return true;
-    case McOp::kStats: {
-      const uint64_t now = SystemClock::instance().wall_ms();
-      auto stat = [&out](const char* k, uint64_t v) {
-        out.append("STAT ");
-        out.append(k);
-        out.push_back(' ');
-        append_u64(out, v);
-        out.append("\r\n");
-      };
-      stat("pid", static_cast<uint64_t>(getpid()));
-      stat("uptime", (now - server_.start_time_ms()) / 1000);
-      stat("time", now / 1000);
-      out.append("STAT version 1.6.18 tally-");
-      out.append(kTallyVersion);
-      out.append("\r\n");
-      stat("pointer_size", 64);
-      stat("curr_connections", server_.published(&ShardMetrics::connected));
-      stat("total_connections", server_.published(&ShardMetrics::connections_received));
-      stat("curr_items", server_.published(&ShardMetrics::keys));
-      stat("bytes", server_.published(&ShardMetrics::used_memory_bytes));
-      stat("get_hits", server_.published(&ShardMetrics::keyspace_hits));
-      stat("get_misses", server_.published(&ShardMetrics::keyspace_misses));
-      stat("evictions", server_.published(&ShardMetrics::evicted_keys));
-      stat("limit_maxbytes", server_.config_snapshot().maxmemory_bytes);
-      stat("threads", server_.shard_count());
-      out.append("END\r\n");
+    case McOp::kStats:
+      CommandCounters::bump(home_.metrics->commands_processed);
+      stats(scratch_);
+      emit(scratch_);
       return true;
-    }
     default:
       break;
   }
 
-  const bool retrieval = req.op == McOp::kGet || req.op == McOp::kGets || req.op == McOp::kGat ||
-                         req.op == McOp::kGats;
-  const bool all_shards = req.op == McOp::kFlushAll;
-  uint32_t target = home_.id;
-  bool several = all_shards && server_.shard_count() > 1;
-  if (!all_shards && !req.keys.empty() && !req.key_base64) {
-    server_.shards_of_keys(home_, req.keys, key_shards_);
-    target = key_shards_[0];
-    for (uint32_t s : key_shards_) several |= s != target;
-  } else if (req.key_base64) {
+  // The command this request means.
+  args_.clear();
+  // Appends without reallocating, so earlier views into args_ stay valid.
+  auto keep = [this](std::string_view piece) {
+    TALLY_ASSERT(args_.size() + piece.size() <= args_.capacity());
+    const size_t at = args_.size();
+    args_.append(piece);
+    return std::string_view(args_.data() + at, piece.size());
+  };
+  auto number = [&keep](int64_t v) {
+    char buf[24];
+    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return keep(std::string_view(buf, static_cast<size_t>(p - buf)));
+  };
+  std::string_view key = req.key();
+  if (req.key_base64) {
     std::string decoded;
-    base64_decode(req.key(), decoded);
-    target = server_.shard_of_key(decoded);
-  }
-  if (!several && target == home_.id) {
-    run_memcache_request(home_, req, out);
-    if (retrieval) out.append("END\r\n");
-    return true;
-  }
-  // Away on other shards: each re-parses its copy of the request (or of its own keys' part). The
-  // consumed bytes can begin with the tail of a rejected data block: the request starts at the line
-  // holding its first key (or, keyless, at the last line).
-  {
-    size_t anchor = req.keys.empty() ? raw.size() - 1 : static_cast<size_t>(req.keys[0].data() - raw.data());
-    size_t nl = anchor == 0 ? std::string_view::npos : raw.rfind('\n', anchor - 1);
-    if (nl != std::string_view::npos) raw.remove_prefix(nl + 1);
-  }
-  waiting_ = true;
-  auto parts = std::make_shared<std::vector<std::string>>(server_.shard_count());
-  if (several && retrieval) {
-    // "<cmd> [exptime] key...": keep the words before the keys, give each shard its own keys.
-    std::string_view line = raw.substr(0, raw.find('\n'));
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    std::string_view head = line.substr(0, static_cast<size_t>(req.keys[0].data() - raw.data()));
-    for (size_t i = 0; i < req.keys.size(); ++i) {
-      const std::string_view k = req.keys[i];
-      auto& p = (*parts)[key_shards_[i]];
-      if (p.empty()) p.append(head);
-      p.append(k);
-      p.push_back(' ');
+    if (!base64_decode(key, decoded) || decoded.empty() || decoded.size() > 250) {
+      if (!req.noreply) emit("CLIENT_ERROR bad data chunk\r\n");
+      return true;
     }
-    for (auto& p : *parts) {
-      if (!p.empty()) {
-        p.pop_back();
-        p.append("\r\n");
+    key = keep(decoded);
+  }
+  argv_.clear();
+  auto cmd = [this](std::string_view name) { argv_.push_back(name); };
+  switch (req.op) {
+    case McOp::kGet:
+    case McOp::kGets:
+      cmd("mc.get");
+      for (std::string_view k : req.keys) argv_.push_back(k);
+      break;
+    case McOp::kGat:
+    case McOp::kGats:
+      cmd("mc.gat");
+      argv_.push_back(number(req.exptime));
+      for (std::string_view k : req.keys) argv_.push_back(k);
+      break;
+    case McOp::kSet:
+    case McOp::kAdd:
+    case McOp::kReplace:
+    case McOp::kAppend:
+    case McOp::kPrepend:
+    case McOp::kCas: {
+      static constexpr std::string_view kModes[] = {"S", "E", "R", "A", "P", "S"};
+      const size_t m = static_cast<size_t>(req.op) - static_cast<size_t>(McOp::kSet);
+      cmd("mc.store");
+      argv_.push_back(key);
+      argv_.push_back(req.value);
+      argv_.push_back(kModes[m]);
+      argv_.push_back(number(req.client_flags));
+      argv_.push_back(number(req.exptime));
+      argv_.push_back(req.op == McOp::kCas ? keep(std::to_string(req.cas_unique)) : std::string_view());
+      break;
+    }
+    case McOp::kDelete:
+      cmd("mc.delete");
+      argv_.push_back(key);
+      break;
+    case McOp::kIncr:
+    case McOp::kDecr:
+      cmd("mc.arith");
+      argv_.push_back(key);
+      argv_.push_back(req.op == McOp::kIncr ? "incr" : "decr");
+      argv_.push_back(keep(std::to_string(req.delta)));
+      break;
+    case McOp::kTouch:
+      cmd("mc.touch");
+      argv_.push_back(key);
+      argv_.push_back(number(req.exptime));
+      break;
+    case McOp::kFlushAll:
+      cmd("flushall");
+      break;
+    case McOp::kMetaGet: {
+      int64_t ttl = 0;
+      const auto* t = req.find_flag('T');
+      if (t != nullptr && parse_i64(t->token, ttl)) {
+        cmd("mc.gat");
+        argv_.push_back(number(ttl));
+      } else {
+        cmd("mc.get");
       }
+      argv_.push_back(key);
+      break;
     }
-  } else if (several) {
-    for (auto& p : *parts) p.assign(raw);
-  } else {
-    (*parts)[target].assign(raw);
+    case McOp::kMetaSet: {
+      uint64_t flags = 0;
+      if (const auto* f = req.find_flag('F'); f != nullptr && (!parse_u64(f->token, flags) || flags > UINT32_MAX)) {
+        emit("CLIENT_ERROR bad token in command line format\r\n");
+        return true;
+      }
+      int64_t ttl = 0;
+      if (const auto* t = req.find_flag('T')) parse_i64(t->token, ttl);
+      char mode = 'S';
+      if (const auto* m = req.find_flag('M'); m != nullptr && !m->token.empty()) {
+        mode = static_cast<char>(std::toupper(static_cast<unsigned char>(m->token[0])));
+      }
+      const auto* c = req.find_flag('C');
+      cmd("mc.store");
+      argv_.push_back(key);
+      argv_.push_back(req.value);
+      argv_.push_back(keep(std::string_view(&mode, 1)));
+      argv_.push_back(number(static_cast<int64_t>(flags)));
+      argv_.push_back(number(ttl));
+      argv_.push_back(c != nullptr ? (c->token.empty() ? std::string_view("0") : c->token) : std::string_view());
+      break;
+    }
+    case McOp::kMetaDelete: {
+      cmd("mc.delete");
+      argv_.push_back(key);
+      if (const auto* c = req.find_flag('C')) argv_.push_back(c->token);
+      break;
+    }
+    case McOp::kMetaArithmetic: {
+      uint64_t delta = 1;
+      if (const auto* d = req.find_flag('D'); d != nullptr && !parse_u64(d->token, delta)) {
+        emit("CLIENT_ERROR bad token in command line format\r\n");
+        return true;
+      }
+      bool incr = true;
+      if (const auto* m = req.find_flag('M'); m != nullptr && !m->token.empty()) {
+        const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(m->token[0])));
+        incr = !(c == 'D' || c == '-');
+      }
+      cmd("mc.arith");
+      argv_.push_back(key);
+      argv_.push_back(incr ? "incr" : "decr");
+      argv_.push_back(keep(std::to_string(delta)));
+      if (const auto* n = req.find_flag('N')) {
+        int64_t ttl = 0;
+        parse_i64(n->token, ttl);
+        uint64_t initial = 0;
+        if (const auto* j = req.find_flag('J')) parse_u64(j->token, initial);
+        argv_.push_back(number(ttl));
+        argv_.push_back(keep(std::to_string(initial)));
+      }
+      break;
+    }
+    default:
+      TALLY_UNREACHABLE();
   }
-  Shard* home = &home_;
-  const uint64_t conn_id = conn_id_;
-  const uint64_t item_max = server_.config().memcached_item_max_bytes;
-  server_.fan_out<std::string>(
-      home_.id,
-      [parts, item_max](Shard& s) -> std::string {
-        const std::string& text = (*parts)[s.id];
-        if (text.empty()) return {};
-        proto::McParser p(proto::McLimits{.max_value_bytes = item_max});
-        McRequest r;
-        std::string out;
-        if (p.parse(text, r) != proto::ParseStatus::kOk) return "SERVER_ERROR internal re-parse failed\r\n";
-        run_memcache_request(s, r, out);
-        return out;
-      },
-      [home, conn_id] { return lookup(*home, conn_id) != nullptr; },
-      [home, conn_id, retrieval, all_shards, noreply = req.noreply](std::vector<std::string>& replies) {
-        std::string merged;
-        if (all_shards) {
-          merged = noreply ? "" : "OK\r\n";
-        } else {
-          for (const auto& r : replies) merged += r;
-          if (retrieval) merged += "END\r\n";
-        }
-        if (MemcacheSession* s = lookup(*home, conn_id)) s->resume(merged);
-      });
-  return !waiting_;
-}
-
-void MemcacheSession::resume(std::string_view reply) {
-  waiting_ = false;
-  conn_->out().append(reply);
-  process_input();
-  // After the requests that waited behind this one have added their replies too: the reactor only
-  // flushes output it was told about from outside on_data.
-  if (!closed_) conn_->mark_output();
+  const CommandEntry* e = CommandTable::instance().find(argv_[0]);
+  TALLY_ASSERT(e != nullptr && e->data != nullptr && CommandTable::arity_ok(*e, argv_.size()));
+  proto::Reply& r = home_.scratch;
+  r.clear();
+  current_ = &req;
+  const CommandEngine::Outcome outcome = engine_.run(*e, argv_, r);
+  current_ = nullptr;
+  switch (outcome) {
+    case CommandEngine::Outcome::kDone:
+      render_memcache_reply(req, r, scratch_);
+      emit(scratch_);
+      return true;
+    case CommandEngine::Outcome::kQueued:
+      return true;
+    case CommandEngine::Outcome::kBlocked:
+      blocked_ = true;
+      home_.blocked.push_back(conn_id_);
+      return false;
+  }
+  TALLY_UNREACHABLE();
 }
 
 }  // namespace tally::server

@@ -4,13 +4,12 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "host/common/clock.h"
 #include "host/common/log.h"
 #include "host/server/admin_http.h"
 #include "host/server/command_table.h"
 #include "host/server/memcache_session.h"
 #include "host/server/session.h"
-#include "host/server/store_glue.h"
+#include "host/server/client_session.h"
 
 namespace tally::server {
 
@@ -36,7 +35,7 @@ constexpr const char* kProtectedModeText =
 
 }  // namespace
 
-Server::Server(Config cfg) : cfg_(std::move(cfg)) {}
+Server::Server(Config cfg, Env& env) : cfg_(std::move(cfg)), env_(env), layout_(cfg_.partitions) {}
 
 Server::~Server() { stop(); }
 
@@ -80,27 +79,36 @@ void Server::apply_memory_config() {
   const uint64_t per_shard = c.maxmemory_bytes == 0 ? 0 : std::max<uint64_t>(1, c.maxmemory_bytes / shard_count());
   for (auto& s : shards_) {
     Shard* sh = s.get();
-    sh->reactor->post([sh, per_shard, policy = c.maxmemory_policy] { store_configure(*sh->store, per_shard, policy); });
+    sh->reactor->post([sh, per_shard, policy = c.maxmemory_policy] { sh->configure_memory(per_shard, policy); });
   }
 }
 
 Status Server::start() {
   TALLY_ASSERT(shards_.empty());
   TALLY_ASSERT(cfg_.threads > 0);
-  start_time_ms_ = SystemClock::instance().wall_ms();
+  TALLY_ASSERT(cfg_.partitions >= cfg_.threads);
+  start_time_ms_ = env_.wall_ms();
   net::ReactorOptions ro;
   ro.backend = cfg_.io == "uring" ? net::Backend::kUring : cfg_.io == "epoll" ? net::Backend::kEpoll : net::Backend::kAuto;
   ro.max_connections = cfg_.maxclients + 32;
   ro.max_output_bytes = cfg_.client_output_limit_bytes;
   const size_t commands = CommandTable::instance().size();
-  slot_to_shard_.resize(kernels::kSlotCount);
-  for (uint32_t slot = 0; slot < kernels::kSlotCount; ++slot) slot_to_shard_[slot] = slot % cfg_.threads;
+  slot_to_partition_.resize(kernels::kSlotCount);
+  for (uint32_t slot = 0; slot < kernels::kSlotCount; ++slot) slot_to_partition_[slot] = layout_.of_slot(slot);
+  // Each shard holds a contiguous block of partitions, so a SCAN step walks several before it hops.
+  const uint32_t partitions = layout_.count();
+  owner_ = std::make_unique<std::atomic<uint32_t>[]>(partitions);
+  paused_ = std::make_unique<std::atomic<bool>[]>(partitions);
+  for (uint32_t p = 0; p < partitions; ++p) {
+    owner_[p].store(static_cast<uint32_t>(uint64_t{p} * cfg_.threads / partitions), std::memory_order_relaxed);
+    paused_[p].store(false, std::memory_order_relaxed);
+  }
   offload::EngineOptions eo;
   auto backends = offload::parse_backend_list(cfg_.offload_backends);
   if (!backends.is_ok()) return backends.status();
   eo.backends = std::move(backends).value();
   eo.calibration_path = cfg_.offload_calibration;
-  eo.slot_to_partition = slot_to_shard_.data();
+  eo.slot_to_partition = slot_to_partition_.data();
   eo.batch.items_max = cfg_.offload_batch_items;
   eo.batch.blob_bytes_max = cfg_.offload_batch_bytes;
   for (uint32_t i = 0; i < cfg_.threads; ++i) {
@@ -110,9 +118,16 @@ Status Server::start() {
     auto r = net::Reactor::create(ro);
     if (!r) return r.status();
     sh->reactor = std::move(r.value());
-    sh->store = std::make_unique<store::Store>();
     sh->metrics = std::make_unique<ShardMetrics>(commands);
-    auto engine = offload::Engine::open(eo, SystemClock::instance());
+    sh->rng = Rng(env_.random_seed());
+    sh->partitions.resize(partitions);
+    for (uint32_t p = 0; p < partitions; ++p) {
+      if (shard_of_partition(p) != i) continue;
+      store::StoreOptions so;
+      so.seed = env_.random_seed();
+      sh->adopt(std::make_unique<Partition>(p, layout_.slots(p), so, &sh->memory));
+    }
+    auto engine = offload::Engine::open(eo, env_.clock());
     if (!engine.is_ok()) return Status(engine.status().code(), "offload: " + engine.status().message());
     sh->offload = std::move(engine).value();
     shards_.push_back(std::move(sh));
@@ -123,7 +138,8 @@ Status Server::start() {
   // Said once, not per shard: a named backend this machine lacks is a normal case, not an error.
   if (!e0.absent().empty()) TALLY_LOG_WARN("offload: not in use: {}", e0.absent());
   apply_memory_config();
-  TALLY_LOG_INFO("tallyd {}: {} shard(s), reactor backend {}", "0.1.0", shards_.size(), io_backend());
+  TALLY_LOG_INFO("tallyd {}: {} shard(s), {} partitions, reactor backend {}", "0.1.0", shards_.size(),
+                 layout_.count(), io_backend());
   TALLY_RETURN_IF_ERROR(listen_all());
   // The admin endpoint listens before any shard serves, so a client that got an answer can scrape.
   if (cfg_.admin_port != 0) {
@@ -152,8 +168,8 @@ offload::CounterValues Server::offload_totals(kernels::Op op, drivers::Backend b
   return t;
 }
 
-void Server::shards_of_keys(Shard& home, std::span<const std::string_view> keys, std::vector<uint32_t>& out) {
-  if (shard_count() == 1) {
+void Server::partitions_of_keys(Shard& home, std::span<const std::string_view> keys, std::vector<uint32_t>& out) {
+  if (layout_.count() == 1) {
     out.assign(keys.size(), 0);
     return;
   }
@@ -163,7 +179,55 @@ void Server::shards_of_keys(Shard& home, std::span<const std::string_view> keys,
     // Only a key over 64 KiB is refused; hash inline then, like a short command.
   }
   out.resize(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) out[i] = shard_of_key(keys[i]);
+  for (size_t i = 0; i < keys.size(); ++i) out[i] = layout_.of_key(keys[i]);
+}
+
+void Server::move_partition(uint32_t p, uint32_t to, std::function<void()> done) {
+  TALLY_ASSERT(p < layout_.count() && to < shard_count());
+  TALLY_ASSERT_MSG(!paused_[p].load(), "a partition is moved one move at a time");
+  const uint32_t from = shard_of_partition(p);
+  if (from == to) {
+    shard(to).reactor->post(std::move(done));
+    return;
+  }
+  // 1. Pause: from here on the engine holds commands for p back. Every shard acknowledges once it
+  //    has seen the pause, so whatever it sent for p before is queued at `from` ahead of step 2.
+  moves_.fetch_add(1, std::memory_order_acq_rel);
+  paused_[p].store(true, std::memory_order_release);
+  struct Move {
+    std::atomic<uint32_t> acks{0};
+    std::function<void()> done;
+  };
+  auto mv = std::make_shared<Move>();
+  mv->done = std::move(done);
+  for (uint32_t i = 0; i < shard_count(); ++i) {
+    shard(i).reactor->post([this, mv, p, from, to] {
+      if (mv->acks.fetch_add(1, std::memory_order_acq_rel) + 1 != shard_count()) return;
+      // 2. Release on `from`, 3. adopt on `to`, 4. un-pause and wake the held sessions.
+      Shard* src = &shard(from);
+      src->reactor->post([this, mv, p, src, to] {
+        std::unique_ptr<Partition> part = src->release(p);
+        Shard* dst = &shard(to);
+        dst->reactor->post([this, mv, p, dst, part = std::shared_ptr<Partition>(part.release())]() mutable {
+          dst->adopt(std::unique_ptr<Partition>(new Partition(std::move(*part))));
+          owner_[p].store(dst->id, std::memory_order_release);
+          paused_[p].store(false, std::memory_order_release);
+          moves_.fetch_sub(1, std::memory_order_acq_rel);
+          for (uint32_t i = 0; i < shard_count(); ++i) {
+            Shard* s = &shard(i);
+            s->reactor->post([s] {
+              std::vector<uint64_t> ids;
+              ids.swap(s->blocked);
+              for (uint64_t id : ids) {
+                if (ClientSession* c = ClientSession::lookup(*s, id)) c->resume_processing();
+              }
+            });
+          }
+          mv->done();
+        });
+      });
+    });
+  }
 }
 
 Status Server::listen_all() {
@@ -213,8 +277,8 @@ Status Server::listen_all() {
 }
 
 void Server::on_tick(Shard& s) {
-  const uint64_t now_ms = SystemClock::instance().wall_ms();
-  store_tick(*s.store, now_ms, cfg_.active_expire_keys_per_tick);
+  const uint64_t now_ms = env_.wall_ms();
+  s.expire_tick(now_ms, cfg_.active_expire_keys_per_tick);
   if (const uint32_t timeout_s = config_snapshot().timeout_s; timeout_s != 0) {
     // Idle clients go; the close itself happens off this loop over the session list.
     for (Session* x : s.sessions) {
@@ -227,7 +291,7 @@ void Server::on_tick(Shard& s) {
       }
     }
   }
-  StoreFigures f = store_figures(*s.store);
+  const StoreFigures f = s.figures();
   ShardMetrics& m = *s.metrics;
   m.keys.store(f.keys, std::memory_order_relaxed);
   m.expires.store(f.expires, std::memory_order_relaxed);

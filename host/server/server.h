@@ -1,5 +1,6 @@
-// tallyd's server: one shard per core, each a reactor thread that owns a Store and the slots mapped to it.
-// Commands for another shard's keys travel as messages to that shard's reactor, never through locks.
+// tallyd's server: one shard per core, each a reactor thread holding a set of partitions (slot ranges
+// with their own stores). Commands for another shard's partitions travel as messages to that shard's
+// reactor, never through locks. Clocks, files and randomness come from an Env.
 #pragma once
 
 #include <atomic>
@@ -12,36 +13,24 @@
 #include <thread>
 #include <vector>
 
+#include "host/common/env.h"
 #include "host/common/status.h"
 #include "host/net/reactor.h"
 #include "host/offload/engine.h"
 #include "host/server/config.h"
 #include "host/server/metrics.h"
-#include "host/store/store.h"
+#include "host/server/partition.h"
+#include "host/server/shard.h"
 #include "kernels/cpu/slot.h"
 
 namespace tally::server {
 
-class Server;
 class Session;
-
-struct Shard {
-  uint32_t id = 0;
-  Server* server = nullptr;
-  std::unique_ptr<net::Reactor> reactor;
-  std::unique_ptr<store::Store> store;
-  std::unique_ptr<ShardMetrics> metrics;
-  // Batches of this shard's own work (key partitioning, the digest) go through its engine, on this
-  // shard's thread only.
-  std::unique_ptr<offload::Engine> offload;
-  std::thread thread;
-  // Sessions living on this shard's reactor, for CLIENT LIST/KILL (touched only on this thread).
-  std::vector<Session*> sessions;
-};
 
 class Server {
  public:
-  explicit Server(Config cfg);
+  // `env` (the real one in tallyd) must outlive the server.
+  Server(Config cfg, Env& env);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -61,13 +50,23 @@ class Server {
   void update_config(const std::function<void(Config&)>& fn);
   // CONFIG RESETSTAT: zeroes every shard's counters.
   void reset_stats();
+  Env& env() const { return env_; }
   uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
   Shard& shard(uint32_t i) { return *shards_[i]; }
-  uint32_t shard_of_slot(uint32_t slot) const { return slot % shard_count(); }
-  uint32_t shard_of_key(std::string_view key) const { return shard_of_slot(kernels::key_slot(key)); }
-  // The shard of each key, into out (resized). From offload_partition_keys_min keys on, the keys go
-  // to `home`'s offload engine as partition batches; fewer are hashed inline. Runs on home's thread.
-  void shards_of_keys(Shard& home, std::span<const std::string_view> keys, std::vector<uint32_t>& out);
+  const PartitionLayout& layout() const { return layout_; }
+  // The shard holding partition p (it changes only when a partition moves).
+  uint32_t shard_of_partition(uint32_t p) const { return owner_[p].load(std::memory_order_acquire); }
+  uint32_t partition_of_key(std::string_view key) const { return layout_.of_key(key); }
+  // The partition of each key, into out (resized). From offload_partition_keys_min keys on, the keys
+  // go to `home`'s offload engine as partition batches; fewer are hashed inline. Runs on home's thread.
+  void partitions_of_keys(Shard& home, std::span<const std::string_view> keys, std::vector<uint32_t>& out);
+  // Hands partition p to shard `to`: the holder releases it on its thread, `to` adopts it on its own;
+  // commands that reach the old holder in between are forwarded. `done` runs on `to`'s thread.
+  void move_partition(uint32_t p, uint32_t to, std::function<void()> done);
+  // While a partition moves, the engine holds back commands for it (and keyspace-wide ones): the
+  // session stops and waits on its shard's `blocked` list until the move ends.
+  bool partition_paused(uint32_t p) const { return paused_[p].load(std::memory_order_acquire); }
+  bool moves_in_progress() const { return moves_.load(std::memory_order_acquire) > 0; }
   uint16_t port() const { return port_; }
   uint16_t memcached_port() const { return memcached_port_; }
   uint16_t admin_port() const { return admin_port_; }
@@ -97,7 +96,12 @@ class Server {
   Status listen_all();
 
   Config cfg_;
-  std::vector<uint32_t> slot_to_shard_;  // kSlotCount entries, the offload engines' slot map
+  Env& env_;
+  PartitionLayout layout_;
+  std::unique_ptr<std::atomic<uint32_t>[]> owner_;  // shard of each partition
+  std::unique_ptr<std::atomic<bool>[]> paused_;     // partitions being moved
+  std::atomic<uint32_t> moves_{0};
+  std::vector<uint32_t> slot_to_partition_;  // kSlotCount entries, the offload engines' slot map
   mutable std::mutex cfg_mu_;  // guards the fields CONFIG SET changes
   std::vector<std::unique_ptr<Shard>> shards_;
   uint16_t port_ = 0;

@@ -4,10 +4,8 @@
 #include <chrono>
 #include <cstring>
 
-#include "host/common/clock.h"
 #include "host/common/log.h"
 #include "host/server/server.h"
-#include "host/server/store_glue.h"
 
 namespace tally::server {
 
@@ -15,8 +13,6 @@ namespace {
 
 // Inputs beyond this many unparsed bytes are compacted away from the front of the buffer.
 constexpr size_t kCompactThresholdBytes = 64 * 1024;
-
-uint64_t now_ns() { return SystemClock::instance().monotonic_ns(); }
 
 std::string unknown_command_text(std::span<const std::string_view> argv) {
   std::string msg = "ERR unknown command '";
@@ -38,37 +34,16 @@ std::string lower(std::string_view s) {
 
 }  // namespace
 
-void run_data_command(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv,
-                      proto::ReplyWriter& out, bool record) {
-  TALLY_ASSERT(e.data != nullptr);
-  TALLY_ASSERT(!argv.empty());
-  CommandCounters& counters = shard.metrics->per_command[e.index];
-  const uint64_t now_ms = SystemClock::instance().wall_ms();
-  if ((e.flags & kCmdDenyOom) && !store_admit_write(*shard.store, now_ms)) {
-    CommandCounters::bump(counters.rejected);
-    out.error("OOM command not allowed when used memory > 'maxmemory'.");
-    return;
-  }
-  const size_t before = out.buffer().size();
-  const uint64_t t0 = now_ns();
-  ExecContext ctx{*shard.store, out, now_ms};
-  e.data->handler(ctx, argv);
-  if (!record) return;
-  const bool error = out.buffer().size() > before && out.buffer()[before] == '-';
-  counters.record(now_ns() - t0, error);
-  CommandCounters::bump(shard.metrics->commands_processed);
-}
-
 Session::Session(Server& server, Shard& home, net::Conn& conn)
     : server_(server),
       home_(home),
       conn_(&conn),
       conn_id_(conn.id()),
       client_id_(server.next_client_id()),
-      created_ms_(SystemClock::instance().wall_ms()),
+      created_ms_(server.env().wall_ms()),
       last_active_ms_(created_ms_),
       parser_(proto::RespLimits{.max_bulk_bytes = server.config().proto_max_bulk_len}),
-      writer_(conn.out(), 2) {
+      engine_(server, home, *this, conn.id(), /*batch_remote=*/true) {
   authenticated_ = server.requirepass().empty();
   parser_.set_authenticated(authenticated_);
   home_.sessions.push_back(this);
@@ -96,7 +71,7 @@ std::string Session::describe(uint64_t now_ms) const {
                   " age=" + std::to_string((now_ms - created_ms_) / 1000) + " idle=" + std::to_string((now_ms - last_active_ms_) / 1000) + " flags=N db=0" +
                   " sub=0 psub=0 ssub=0 multi=-1 qbuf=" + std::to_string(in_.size()) +
                   " obl=0 oll=" + std::to_string(pending_.size()) +
-                  " omem=" + std::to_string(conn_->pending_output_bytes()) + " resp=" + std::to_string(writer_.resp()) +
+                  " omem=" + std::to_string(conn_->pending_output_bytes()) + " resp=" + std::to_string(resp_) +
                   " lib-name=" + lib_name_ + " lib-ver=" + lib_ver_ + " cmd=" + std::string(last_command_) +
                   " user=default shard=" + std::to_string(home_.id) + "\n";
   return s;
@@ -123,11 +98,15 @@ void Session::on_close(net::Conn& c) {
 void Session::on_data(net::Conn& c, std::string_view data) {
   TALLY_ASSERT(&c == conn_);
   CommandCounters::bump(home_.metrics->net_input_bytes, data.size());
-  last_active_ms_ = SystemClock::instance().wall_ms();
+  last_active_ms_ = server_.env().wall_ms();
   if (in_.size() + data.size() > server_.config().client_query_buffer_limit_bytes) {
     TALLY_LOG_WARN("closing client {}: query buffer over {} bytes", c.peer(),
                    server_.config().client_query_buffer_limit_bytes);
     c.close_now();
+    return;
+  }
+  if (blocked_) {
+    in_.append(data);  // processed once the partition move that holds this connection ends
     return;
   }
   if (in_.empty()) {
@@ -157,7 +136,7 @@ void Session::process_input() {
 
 size_t Session::process(std::string_view input) {
   size_t pos = 0;
-  while (!closed_ && !close_after_reply_ && pos < input.size()) {
+  while (!closed_ && !close_after_reply_ && !blocked_ && pos < input.size()) {
     if (over_inflight_limit()) {
       // Back-pressure: stop reading until earlier replies come back.
       if (!paused_) {
@@ -179,51 +158,72 @@ size_t Session::process(std::string_view input) {
       break;
     }
     if (st == proto::ParseStatus::kError) {
-      flush_remote_batch();
+      engine_.flush();
       CommandCounters::bump(home_.metrics->protocol_errors);
-      writer_.set_buffer(reply_target());
-      writer_.error(parser_.error());
-      writer_.set_buffer(conn_->out());
+      emit_error(parser_.error());
       close_after_reply_ = true;
       pos = input.size();
       break;
     }
     const size_t consumed = parser_.consumed();
     // Inline arguments may live in the parser's scratch space: run the command before reset().
-    if (!cmd_.argv.empty()) execute(cmd_.argv);
+    const bool ran = cmd_.argv.empty() || execute(cmd_.argv);
     parser_.reset();
+    if (!ran) break;  // held back: parsed again when the session resumes
     pos += consumed;
   }
-  flush_remote_batch();
+  engine_.flush();
   if (close_after_reply_ && pending_.empty() && !closed_) conn_->close_after_flush();
   return pos;
 }
 
-std::string& Session::reply_target() {
+void Session::emit(const proto::Reply& r) {
+  if (r.empty()) return;  // the command replies later, or not at all (CLIENT REPLY OFF)
   if (reply_mode_ != ReplyMode::kOn) {
-    scratch_.clear();
     if (reply_mode_ == ReplyMode::kSkip) reply_mode_ = ReplyMode::kOn;
-    return scratch_;
+    return;
   }
-  if (pending_.empty()) return conn_->out();
-  if (pending_.back().done) return pending_.back().bytes;
-  pending_.push_back(Pending{{}, true});
-  return pending_.back().bytes;
+  std::string* target = &conn_->out();
+  if (!pending_.empty()) {
+    if (!pending_.back().done) pending_.push_back(Pending{{}, true, false});
+    target = &pending_.back().bytes;
+  }
+  proto::ReplyWriter w(*target, resp_);
+  r.write_resp(w);
+}
+
+void Session::emit_error(std::string_view text) {
+  proto::Reply& r = home_.scratch;
+  r.clear();
+  r.error(text);
+  emit(r);
 }
 
 uint64_t Session::reserve_reply() {
-  pending_.push_back(Pending{});
+  const bool discard = reply_mode_ != ReplyMode::kOn;
+  if (reply_mode_ == ReplyMode::kSkip) reply_mode_ = ReplyMode::kOn;
+  pending_.push_back(Pending{{}, false, discard});
   return pending_base_ + pending_.size() - 1;
 }
 
-void Session::complete_reply(uint64_t seq, std::string_view bytes) {
+void Session::complete_reply(uint64_t seq, proto::Reply& reply) {
   TALLY_ASSERT(seq >= pending_base_);
   TALLY_ASSERT(seq - pending_base_ < pending_.size());
   Pending& p = pending_[seq - pending_base_];
   TALLY_ASSERT(!p.done);
-  p.bytes.assign(bytes);
+  if (!p.discard) {
+    proto::ReplyWriter w(p.bytes, resp_);
+    reply.write_resp(w);
+  }
   p.done = true;
   flush_completed();
+}
+
+void Session::resume_processing() {
+  if (!blocked_ || closed_) return;
+  blocked_ = false;
+  process_input();
+  if (!closed_) conn_->mark_output();
 }
 
 void Session::flush_completed() {
@@ -250,113 +250,54 @@ void Session::flush_completed() {
 
 bool Session::execute(std::span<const std::string_view> argv) {
   const CommandEntry* e = CommandTable::instance().find(argv[0]);
-  if (e == nullptr) {
-    flush_remote_batch();
-    proto::ReplyWriter w(reply_target(), writer_.resp());
+  if (e == nullptr || (e->flags & kCmdInternal)) {
+    engine_.flush();
     if (!authenticated_) {
-      w.error("NOAUTH Authentication required.");
+      emit_error("NOAUTH Authentication required.");
     } else {
-      w.error(unknown_command_text(argv));
+      emit_error(unknown_command_text(argv));
     }
     return true;
   }
   last_command_ = e->name;
   if (!authenticated_ && !(e->flags & kCmdNoAuth)) {
-    flush_remote_batch();
+    engine_.flush();
     CommandCounters::bump(home_.metrics->per_command[e->index].rejected);
-    proto::ReplyWriter w(reply_target(), writer_.resp());
-    w.error("NOAUTH Authentication required.");
+    emit_error("NOAUTH Authentication required.");
     return true;
   }
   if (!CommandTable::arity_ok(*e, argv.size())) {
-    flush_remote_batch();
+    engine_.flush();
     CommandCounters::bump(home_.metrics->per_command[e->index].rejected);
-    proto::ReplyWriter w(reply_target(), writer_.resp());
-    w.error("ERR wrong number of arguments for '" + lower(argv[0]) + "' command");
+    emit_error("ERR wrong number of arguments for '" + lower(argv[0]) + "' command");
     return true;
   }
+  proto::Reply& r = home_.scratch;
+  r.clear();
   if (e->session != nullptr) {
-    flush_remote_batch();
-    const uint64_t t0 = now_ns();
-    std::string& target = reply_target();
-    const size_t before = target.size();
-    writer_.set_buffer(target);
+    engine_.flush();
+    const Clock& clock = server_.env().clock();
+    const uint64_t t0 = clock.monotonic_ns();
+    out_ = &r;
     e->session(*this, argv);
-    writer_.set_buffer(conn_->out());
-    const bool error = target.size() > before && target[before] == '-';
-    home_.metrics->per_command[e->index].record(now_ns() - t0, error);
+    out_ = nullptr;
+    home_.metrics->per_command[e->index].record(clock.monotonic_ns() - t0, r.is_error());
     CommandCounters::bump(home_.metrics->commands_processed);
+    emit(r);
     return true;
   }
-  execute_data(*e, argv);
-  return true;
-}
-
-void Session::execute_data(const CommandEntry& e, std::span<const std::string_view> argv) {
-  CommandTable::key_positions(e, argv, key_pos_);
-  uint32_t target = home_.id;
-  bool multi = false;
-  key_shards_.clear();
-  if (!key_pos_.empty()) {
-    key_views_.clear();
-    for (size_t p : key_pos_) key_views_.push_back(argv[p]);
-    server_.shards_of_keys(home_, key_views_, key_shards_);
-    target = key_shards_[0];
-    for (uint32_t s : key_shards_) multi |= s != target;
+  switch (engine_.run(*e, argv, r)) {
+    case CommandEngine::Outcome::kDone:
+      emit(r);
+      return true;
+    case CommandEngine::Outcome::kQueued:
+      return true;
+    case CommandEngine::Outcome::kBlocked:
+      blocked_ = true;
+      home_.blocked.push_back(conn_id_);
+      return false;
   }
-  if (multi || (key_pos_.empty() && server_.shard_count() > 1)) {
-    flush_remote_batch();
-    execute_multi_shard(e, argv, key_shards_);
-    return;
-  }
-  if (target == home_.id) {
-    flush_remote_batch();
-    proto::ReplyWriter w(reply_target(), writer_.resp());
-    run_data_command(home_, e, argv, w);
-    return;
-  }
-  if (batch_.shard != target) {
-    flush_remote_batch();
-    batch_.shard = target;
-  }
-  for (std::string_view a : argv) {
-    batch_.blob.append(a);
-    batch_.arg_lens.push_back(static_cast<uint32_t>(a.size()));
-  }
-  batch_.argc.push_back(static_cast<uint32_t>(argv.size()));
-  batch_.entries.push_back(&e);
-}
-
-void Session::flush_remote_batch() {
-  if (batch_.shard == UINT32_MAX) return;
-  const uint32_t target = batch_.shard;
-  const uint64_t seq = reserve_reply();
-  const bool discard = reply_mode_ != ReplyMode::kOn;
-  if (reply_mode_ == ReplyMode::kSkip) reply_mode_ = ReplyMode::kOn;
-  const int resp = writer_.resp();
-  Shard* home = &home_;
-  Shard* remote = &server_.shard(target);
-  const uint64_t conn_id = conn_id_;
-  CommandCounters::bump(home_.metrics->remote_batches);
-  remote->reactor->post([home, remote, conn_id, seq, discard, resp, b = std::move(batch_)]() mutable {
-    std::string reply;
-    proto::ReplyWriter w(reply, resp);
-    std::vector<std::string_view> argv;
-    size_t arg = 0, off = 0;
-    for (size_t c = 0; c < b.argc.size(); ++c) {
-      argv.clear();
-      for (uint32_t i = 0; i < b.argc[c]; ++i, ++arg) {
-        argv.emplace_back(b.blob.data() + off, b.arg_lens[arg]);
-        off += b.arg_lens[arg];
-      }
-      run_data_command(*remote, *b.entries[c], argv, w);
-    }
-    if (discard) reply.clear();
-    home->reactor->post([home, conn_id, seq, r = std::move(reply)] {
-      if (Session* s = Session::lookup(*home, conn_id)) s->complete_reply(seq, r);
-    });
-  });
-  batch_ = RemoteBatch{};
+  TALLY_UNREACHABLE();
 }
 
 }  // namespace tally::server

@@ -1,5 +1,6 @@
-// A RESP client connection: parses its pipeline, runs each command on the shard that owns its keys and
-// returns replies in request order, however many shards answered them.
+// A RESP client connection: parses its pipeline, runs server commands itself and data commands through
+// the command engine, and encodes reply values (RESP2 or RESP3) in request order, however many
+// shards answered them.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +13,10 @@
 #include "host/net/reactor.h"
 #include "host/proto/command.h"
 #include "host/proto/reply.h"
+#include "host/proto/reply_value.h"
 #include "host/proto/resp_parser.h"
+#include "host/server/client_session.h"
+#include "host/server/command_engine.h"
 #include "host/server/command_table.h"
 
 namespace tally::server {
@@ -22,7 +26,7 @@ struct Shard;
 
 enum class ReplyMode { kOn, kOff, kSkip };
 
-class Session final : public net::ConnHandler {
+class Session final : public ClientSession {
  public:
   Session(Server& server, Shard& home, net::Conn& conn);
   ~Session() override;
@@ -35,9 +39,10 @@ class Session final : public net::ConnHandler {
   Shard& home() { return home_; }
   net::Conn& conn() { return *conn_; }
   uint64_t client_id() const { return client_id_; }
-  proto::ReplyWriter& out() { return writer_; }
-  int resp() const { return writer_.resp(); }
-  void set_resp(int v) { writer_.set_resp(v); }
+  // The reply value of the server command being run.
+  proto::Reply& out() { return *out_; }
+  int resp() const { return resp_; }
+  void set_resp(int v) { resp_ = v; }
   bool authenticated() const { return authenticated_; }
   void set_authenticated(bool yes);
   const std::string& name() const { return name_; }
@@ -49,9 +54,10 @@ class Session final : public net::ConnHandler {
   // One CLIENT LIST line for this session.
   std::string describe(uint64_t now_ms) const;
 
-  // A reply that other shards compute: reserve its place in the reply order now, fill it later.
-  uint64_t reserve_reply();
-  void complete_reply(uint64_t seq, std::string_view bytes);
+  // ClientSession: replies that other shards (or later events) compute.
+  uint64_t reserve_reply() override;
+  void complete_reply(uint64_t seq, proto::Reply& reply) override;
+  void resume_processing() override;
   // Checks that this session still exists (the reactor still knows its connection).
   std::function<bool()> alive_check() const;
   // The session for a connection id on `home`'s reactor, if it is still open.
@@ -61,13 +67,11 @@ class Session final : public net::ConnHandler {
   void process_input();
   // Parses and runs the commands at the front of `input`; returns the bytes consumed.
   size_t process(std::string_view input);
-  // Returns false when the connection must stop processing (closed, or paused for back-pressure).
+  // Runs one command; false when processing must stop before it (held back by a partition move).
   bool execute(std::span<const std::string_view> argv);
-  void execute_data(const CommandEntry& e, std::span<const std::string_view> argv);
-  void execute_multi_shard(const CommandEntry& e, std::span<const std::string_view> argv,
-                           const std::vector<uint32_t>& key_shards);
-  void flush_remote_batch();
-  std::string& reply_target();
+  // Encodes a reply value at the current end of the reply order.
+  void emit(const proto::Reply& r);
+  void emit_error(std::string_view text);
   void flush_completed();
   bool over_inflight_limit() const;
 
@@ -80,13 +84,15 @@ class Session final : public net::ConnHandler {
   uint64_t last_active_ms_;
   proto::RespParser parser_;
   proto::Command cmd_;
+  CommandEngine engine_;
   std::string in_;           // unconsumed input bytes
-  std::string scratch_;      // replies that CLIENT REPLY OFF/SKIP discards
-  proto::ReplyWriter writer_;
+  proto::Reply* out_ = nullptr;
+  int resp_ = 2;
   bool authenticated_ = false;
   bool close_after_reply_ = false;
   bool closed_ = false;
-  bool paused_ = false;
+  bool paused_ = false;   // reading paused: too many replies outstanding
+  bool blocked_ = false;  // processing held: a command waits for a partition move
   ReplyMode reply_mode_ = ReplyMode::kOn;
   std::string name_, lib_name_, lib_ver_;
   std::string_view last_command_;  // a name from the static command table
@@ -94,27 +100,10 @@ class Session final : public net::ConnHandler {
   struct Pending {
     std::string bytes;
     bool done = false;
+    bool discard = false;  // CLIENT REPLY OFF/SKIP was in force when it was reserved
   };
   std::deque<Pending> pending_;  // replies not yet written, in request order
   uint64_t pending_base_ = 0;    // sequence number of pending_.front()
-
-  // Consecutive commands bound for one remote shard go as one message.
-  struct RemoteBatch {
-    uint32_t shard = UINT32_MAX;
-    std::string blob;                         // all arguments, back to back
-    std::vector<uint32_t> arg_lens;           // per argument
-    std::vector<uint32_t> argc;               // per command
-    std::vector<const CommandEntry*> entries; // per command
-  };
-  RemoteBatch batch_;
-  std::vector<size_t> key_pos_;   // scratch for key positions
-  std::vector<uint32_t> key_shards_;
-  std::vector<std::string_view> key_views_;  // scratch: the keys of the command being routed
 };
-
-// Runs one data command on `shard` (its thread) and appends the reply; shared by local and remote paths.
-// `record` false: the caller counts the call itself (one client command split over several shards).
-void run_data_command(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv,
-                      proto::ReplyWriter& out, bool record = true);
 
 }  // namespace tally::server

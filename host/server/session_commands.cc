@@ -9,13 +9,11 @@
 #include <memory>
 #include <mutex>
 
-#include "host/common/clock.h"
 #include "host/common/log.h"
 #include "host/server/digest.h"
 #include "host/server/info.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
-#include "host/server/store_glue.h"
 #include "host/proto/resp_parser.h"
 #include "host/store/glob.h"
 
@@ -122,7 +120,7 @@ void cmd_hello(Session& s, Argv argv) {
   }
   if (has_setname) s.set_name(std::string(setname));
   s.set_resp(static_cast<int>(ver));
-  proto::ReplyWriter& w = s.out();
+  proto::Reply& w = s.out();
   w.map(7);
   w.bulk("server");
   w.bulk("tally");
@@ -141,9 +139,9 @@ void cmd_hello(Session& s, Argv argv) {
 }
 
 void cmd_time(Session& s, Argv) {
-  uint64_t us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+  const Clock& clock = s.server().env().clock();
+  // Microseconds from the wall clock's milliseconds and the monotonic clock's sub-millisecond part.
+  const uint64_t us = clock.wall_ms() * 1000 + clock.monotonic_ns() / 1000 % 1000;
   s.out().array(2);
   s.out().bulk(std::to_string(us / 1000000));
   s.out().bulk(std::to_string(us % 1000000));
@@ -176,7 +174,7 @@ void cmd_shutdown(Session& s, Argv argv) {
 
 void cmd_client(Session& s, Argv argv) {
   std::string_view sub = argv[1];
-  proto::ReplyWriter& w = s.out();
+  proto::Reply& w = s.out();
   if (iequals(sub, "id") && argv.size() == 2) {
     w.integer(static_cast<int64_t>(s.client_id()));
   } else if (iequals(sub, "setname") && argv.size() == 3) {
@@ -215,26 +213,25 @@ void cmd_client(Session& s, Argv argv) {
       w.error("ERR syntax error");
     }
   } else if (iequals(sub, "info") && argv.size() == 2) {
-    w.verbatim(s.describe(SystemClock::instance().wall_ms()));
+    w.verbatim(s.describe(s.server().env().wall_ms()));
   } else if (iequals(sub, "list")) {
     const uint64_t seq = s.reserve_reply();
-    const int resp = s.resp();
     Shard* home = &s.home();
     const uint64_t conn_id = s.conn().id();
     s.server().fan_out<std::string>(
         home->id,
         [](Shard& sh) {
           std::string lines;
-          const uint64_t now = SystemClock::instance().wall_ms();
+          const uint64_t now = sh.server->env().wall_ms();
           for (Session* x : sh.sessions) lines += x->describe(now);
           return lines;
         },
         s.alive_check(),
-        [home, conn_id, seq, resp](std::vector<std::string>& parts) {
+        [home, conn_id, seq](std::vector<std::string>& parts) {
           std::string all;
           for (auto& p : parts) all += p;
-          std::string reply;
-          proto::ReplyWriter(reply, resp).verbatim(all);
+          proto::Reply reply;
+          reply.verbatim(all);
           if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
         });
   } else if (iequals(sub, "kill") && argv.size() >= 3) {
@@ -270,7 +267,6 @@ void cmd_client(Session& s, Argv argv) {
     }
     const uint64_t self = s.client_id();
     const uint64_t seq = s.reserve_reply();
-    const int resp = s.resp();
     Shard* home = &s.home();
     const uint64_t conn_id = s.conn().id();
     s.server().fan_out<int64_t>(
@@ -292,11 +288,11 @@ void cmd_client(Session& s, Argv argv) {
           return killed;
         },
         s.alive_check(),
-        [home, conn_id, seq, resp, old_form](std::vector<int64_t>& counts) {
+        [home, conn_id, seq, old_form](std::vector<int64_t>& counts) {
           int64_t total = 0;
           for (int64_t c : counts) total += c;
-          std::string reply;
-          proto::ReplyWriter rw(reply, resp);
+          proto::Reply reply;
+          proto::Reply& rw = reply;
           if (old_form) {
             if (total == 0) {
               rw.error("ERR No such client");
@@ -319,7 +315,7 @@ void cmd_client(Session& s, Argv argv) {
 
 // ---- COMMAND ----
 
-void command_flags(proto::ReplyWriter& w, const CommandEntry& e) {
+void command_flags(proto::Reply& w, const CommandEntry& e) {
   std::vector<const char*> f;
   if (e.flags & kCmdWrite) f.push_back("write");
   if (e.flags & kCmdReadOnly) f.push_back("readonly");
@@ -333,7 +329,7 @@ void command_flags(proto::ReplyWriter& w, const CommandEntry& e) {
   for (const char* x : f) w.simple(x);
 }
 
-void command_info(proto::ReplyWriter& w, const CommandEntry& e) {
+void command_info(proto::Reply& w, const CommandEntry& e) {
   w.array(10);
   w.bulk(e.name);
   w.integer(e.arity);
@@ -349,27 +345,36 @@ void command_info(proto::ReplyWriter& w, const CommandEntry& e) {
 
 void cmd_command(Session& s, Argv argv) {
   const CommandTable& t = CommandTable::instance();
-  proto::ReplyWriter& w = s.out();
+  proto::Reply& w = s.out();
+  // Internal forms (what memcached requests become) are not Redis commands: COMMAND omits them.
+  std::vector<const CommandEntry*> visible;
+  for (const auto& e : t.all()) {
+    if (!(e.flags & kCmdInternal)) visible.push_back(&e);
+  }
+  auto find_visible = [&t](std::string_view name) -> const CommandEntry* {
+    const CommandEntry* e = t.find(name);
+    return e != nullptr && !(e->flags & kCmdInternal) ? e : nullptr;
+  };
   if (argv.size() == 1) {
-    w.array(t.size());
-    for (const auto& e : t.all()) command_info(w, e);
+    w.array(visible.size());
+    for (const CommandEntry* e : visible) command_info(w, *e);
     return;
   }
   std::string_view sub = argv[1];
   if (iequals(sub, "count")) {
-    w.integer(static_cast<int64_t>(t.size()));
+    w.integer(static_cast<int64_t>(visible.size()));
   } else if (iequals(sub, "list")) {
-    w.array(t.size());
-    for (const auto& e : t.all()) w.bulk(e.name);
+    w.array(visible.size());
+    for (const CommandEntry* e : visible) w.bulk(e->name);
   } else if (iequals(sub, "info")) {
     if (argv.size() == 2) {
-      w.array(t.size());
-      for (const auto& e : t.all()) command_info(w, e);
+      w.array(visible.size());
+      for (const CommandEntry* e : visible) command_info(w, *e);
       return;
     }
     w.array(argv.size() - 2);
     for (size_t i = 2; i < argv.size(); ++i) {
-      if (const CommandEntry* e = t.find(argv[i])) {
+      if (const CommandEntry* e = find_visible(argv[i])) {
         command_info(w, *e);
       } else {
         w.null_array();
@@ -378,10 +383,10 @@ void cmd_command(Session& s, Argv argv) {
   } else if (iequals(sub, "docs")) {
     std::vector<const CommandEntry*> list;
     if (argv.size() == 2) {
-      for (const auto& e : t.all()) list.push_back(&e);
+      list = visible;
     } else {
       for (size_t i = 2; i < argv.size(); ++i) {
-        if (const CommandEntry* e = t.find(argv[i])) list.push_back(e);
+        if (const CommandEntry* e = find_visible(argv[i])) list.push_back(e);
       }
     }
     w.map(list.size());
@@ -398,7 +403,7 @@ void cmd_command(Session& s, Argv argv) {
       w.integer(e->arity);
     }
   } else if (iequals(sub, "getkeys") && argv.size() >= 3) {
-    const CommandEntry* e = t.find(argv[2]);
+    const CommandEntry* e = find_visible(argv[2]);
     if (e == nullptr) {
       w.error("ERR Invalid command specified");
       return;
@@ -496,7 +501,7 @@ const ConfigParam kConfigParams[] = {
 };
 
 void cmd_config(Session& s, Argv argv) {
-  proto::ReplyWriter& w = s.out();
+  proto::Reply& w = s.out();
   std::string_view sub = argv[1];
   if (iequals(sub, "get") && argv.size() >= 3) {
     const Config cfg = s.server().config_snapshot();
@@ -549,16 +554,15 @@ void cmd_info(Session& s, Argv argv) {
     sections.push_back(x);
   }
   const uint64_t seq = s.reserve_reply();
-  const int resp = s.resp();
   Shard* home = &s.home();
   const uint64_t conn_id = s.conn().id();
   Server* srv = &s.server();
   srv->fan_out<StoreFigures>(
-      home->id, [](Shard& sh) { return store_figures(*sh.store); }, s.alive_check(),
-      [srv, home, conn_id, seq, resp, sections](std::vector<StoreFigures>& figs) {
+      home->id, [](Shard& sh) { return sh.figures(); }, s.alive_check(),
+      [srv, home, conn_id, seq, sections](std::vector<StoreFigures>& figs) {
         std::string text = render_info(*srv, figs, sections);
-        std::string reply;
-        proto::ReplyWriter(reply, resp).verbatim(text);
+        proto::Reply reply;
+        reply.verbatim(text);
         if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
       });
 }
@@ -571,7 +575,7 @@ struct ShardDigestResult {
 };
 
 void cmd_tally(Session& s, Argv argv) {
-  proto::ReplyWriter& w = s.out();
+  proto::Reply& w = s.out();
   const std::string_view sub = argv[1];
   if (iequals(sub, "help") && argv.size() == 2) {
     static const char* kHelp[] = {
@@ -594,14 +598,13 @@ void cmd_tally(Session& s, Argv argv) {
   }
   const bool tree = argv.size() == 3;
   const uint64_t seq = s.reserve_reply();
-  const int resp = s.resp();
   Shard* home = &s.home();
   const uint64_t conn_id = s.conn().id();
   s.server().fan_out<ShardDigestResult>(
       home->id,
       [](Shard& sh) {
         ShardDigestResult r;
-        auto trees = shard_digest(*sh.store, *sh.offload, SystemClock::instance().wall_ms());
+        auto trees = shard_digest(sh, *sh.offload, sh.server->env().wall_ms());
         if (trees.is_ok()) {
           r.trees = std::move(trees).value();
         } else {
@@ -610,9 +613,9 @@ void cmd_tally(Session& s, Argv argv) {
         return r;
       },
       s.alive_check(),
-      [home, conn_id, seq, resp, tree](std::vector<ShardDigestResult>& parts) {
-        std::string reply;
-        proto::ReplyWriter rw(reply, resp);
+      [home, conn_id, seq, tree](std::vector<ShardDigestResult>& parts) {
+        proto::Reply reply;
+        proto::Reply& rw = reply;
         std::vector<DigestTrees> trees;
         Status failed = Status::ok();
         for (auto& p : parts) {
@@ -626,13 +629,13 @@ void cmd_tally(Session& s, Argv argv) {
           if (!tree) {
             rw.bulk(digest_hex(all));
           } else {
-            rw.array(kDigestPartitions);
-            for (uint32_t p = 0; p < kDigestPartitions; ++p) {
+            rw.array(kDigestRanges);
+            for (uint32_t r = 0; r < kDigestRanges; ++r) {
               rw.array(4);
-              rw.integer(p * kDigestSlotsPerPartition);
-              rw.integer((p + 1) * kDigestSlotsPerPartition - 1);
-              rw.integer(static_cast<int64_t>(all[p * kDigestTreeWords]));
-              rw.bulk(partition_root_hex(all, p));
+              rw.integer(r * kDigestSlotsPerRange);
+              rw.integer((r + 1) * kDigestSlotsPerRange - 1);
+              rw.integer(static_cast<int64_t>(all[r * kDigestTreeWords]));
+              rw.bulk(range_root_hex(all, r));
             }
           }
         }

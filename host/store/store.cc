@@ -70,8 +70,11 @@ Result<EvictionPolicy> parse_policy(std::string_view name) {
   return Status::invalid("unknown maxmemory policy");
 }
 
-Store::Store(StoreOptions options)
-    : options_(options), rng_(options.seed), hash_seed_(Rng(options.seed ^ 0x9e37).next()) {
+Store::Store(StoreOptions options, StoreShared* shared)
+    : options_(options),
+      rng_(options.seed),
+      hash_seed_(Rng(options.seed ^ 0x9e37).next()),
+      shared_(shared != nullptr ? shared : &own_shared_) {
   TALLY_ASSERT(options_.eviction_samples >= 1 && options_.eviction_samples <= kEvictionSamplesMax);
   TALLY_ASSERT(options_.lfu_decay_minutes >= 1);
   t_[0].buckets.assign(kInitialBuckets, nullptr);
@@ -83,7 +86,9 @@ Store::~Store() { flush(); }
 
 void Store::account(int64_t delta) {
   TALLY_ASSERT(delta >= 0 || used_bytes_ >= static_cast<uint64_t>(-delta));
+  TALLY_ASSERT(delta >= 0 || shared_->used_bytes >= static_cast<uint64_t>(-delta));
   used_bytes_ = static_cast<uint64_t>(static_cast<int64_t>(used_bytes_) + delta);
+  shared_->used_bytes = static_cast<uint64_t>(static_cast<int64_t>(shared_->used_bytes) + delta);
 }
 
 uint64_t Store::hash(std::string_view key) const {
@@ -328,7 +333,7 @@ void Store::touch(Entry* e, uint64_t now_ms) {
     const uint32_t now_min = static_cast<uint32_t>(now_ms / 60000) & 0xFFFF;
     e->access_ = now_min << 8 | counter;
   } else {
-    e->access_ = ++lru_clock_;
+    e->access_ = ++shared_->lru_clock;
   }
 }
 
@@ -337,7 +342,7 @@ void Store::init_access(Entry* e) {
     const uint32_t now_min = static_cast<uint32_t>(last_now_ms_ / 60000) & 0xFFFF;
     e->access_ = now_min << 8 | kLfuInitCounter;
   } else {
-    e->access_ = ++lru_clock_;
+    e->access_ = ++shared_->lru_clock;
   }
 }
 
@@ -706,7 +711,7 @@ uint64_t Store::victim_score(const Entry& e, uint64_t now_ms) const {
   switch (options_.policy) {
     case EvictionPolicy::kAllKeysLru:
     case EvictionPolicy::kVolatileLru:
-      return static_cast<uint32_t>(lru_clock_ - e.access_);  // accesses since its last one
+      return static_cast<uint32_t>(shared_->lru_clock - e.access_);  // accesses since its last one
     case EvictionPolicy::kAllKeysLfu:
     case EvictionPolicy::kVolatileLfu:
       return 255 - lfu_decayed(e, now_ms);
@@ -744,10 +749,17 @@ void Store::pool_offer(const Entry& e, uint64_t now_ms) {
   pool_[at].key.assign(key);
 }
 
-Entry* Store::evict_one(uint64_t now_ms) {
-  if (options_.policy == EvictionPolicy::kAllKeysRandom) return size_ > 0 ? random_entry(now_ms) : nullptr;
-  if (options_.policy == EvictionPolicy::kVolatileRandom) {
-    return expires_.empty() ? nullptr : expires_[rng_.uniform(expires_.size())];
+Entry* Store::peek_victim(uint64_t now_ms, uint64_t& score) {
+  if (options_.policy == EvictionPolicy::kNoEviction) return nullptr;
+  if (options_.policy == EvictionPolicy::kAllKeysRandom || options_.policy == EvictionPolicy::kVolatileRandom) {
+    Entry* e = nullptr;
+    if (options_.policy == EvictionPolicy::kAllKeysRandom) {
+      e = size_ > 0 ? random_entry(now_ms) : nullptr;
+    } else if (!expires_.empty()) {
+      e = expires_[rng_.uniform(expires_.size())];
+    }
+    score = rng_.next();
+    return e;
   }
   const bool vol = volatile_policy();
   if (vol ? expires_.empty() : size_ == 0) return nullptr;
@@ -763,7 +775,8 @@ Entry* Store::evict_one(uint64_t now_ms) {
       ++taken;
     }
   }
-  // Take the best candidate that still exists with a score no better than it was sampled at.
+  // The best candidate that still exists with a score no better than it was sampled at. It stays in
+  // the pool: once erased, the next call finds it gone and drops it.
   for (uint32_t tries = 0; pool_size_ > 0 && tries < 2 * kEvictionPoolSize; ++tries) {
     PoolSlot& best = pool_[pool_size_ - 1];
     Entry** link = find_link(best.key, hash(best.key));
@@ -776,7 +789,7 @@ Entry* Store::evict_one(uint64_t now_ms) {
       pool_offer(**link, now_ms);
       continue;
     }
-    --pool_size_;
+    score = best.score;
     return *link;
   }
   return nullptr;
@@ -787,7 +800,8 @@ Status Store::evict_for_write(uint64_t now_ms) {
   if (options_.policy == EvictionPolicy::kNoEviction) return Status::exhausted(std::string(kOomError));
   uint32_t rounds = 0;
   for (; rounds < kEvictionRoundsMax && used_bytes_ > options_.maxmemory_bytes; ++rounds) {
-    Entry* victim = evict_one(now_ms);
+    uint64_t score = 0;
+    Entry* victim = peek_victim(now_ms, score);
     if (victim == nullptr) break;
     erase(victim);
     ++stats_.evicted_keys;

@@ -49,6 +49,13 @@ struct StoreStats {
   uint64_t evicted_keys = 0;
 };
 
+// What the stores of one shard's partitions share: their memory total (the memory limit applies to the
+// shard) and the access clock, so LRU ages compare across partitions. Touched by one thread only.
+struct StoreShared {
+  uint64_t used_bytes = 0;
+  uint32_t lru_clock = 0;
+};
+
 // How a lookup treats the key: reads count hits/misses; all but kPeek refresh LRU/LFU.
 enum class Access : uint8_t { kRead, kWrite, kPeek };
 
@@ -63,7 +70,8 @@ class Store {
   static constexpr uint64_t kBucketsMax = 1ull << 40;      // SCAN cursors stay < 2^48
   static constexpr uint64_t kStringBytesMax = 512ull << 20;  // proto-max-bulk-len
 
-  explicit Store(StoreOptions options = {});
+  // `shared` (optional, outliving the store) pools memory and the LRU clock with other stores.
+  explicit Store(StoreOptions options = {}, StoreShared* shared = nullptr);
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -113,6 +121,13 @@ class Store {
 
   // ---- memory ----
   uint64_t used_memory_bytes() const { return used_bytes_; }
+  // Moves this store's memory into another pool (its partition moved to another shard).
+  void rebind_shared(StoreShared* shared) {
+    TALLY_ASSERT(shared != nullptr && shared_->used_bytes >= used_bytes_);
+    shared_->used_bytes -= used_bytes_;
+    shared_ = shared;
+    shared_->used_bytes += used_bytes_;
+  }
   uint64_t maxmemory_bytes() const { return options_.maxmemory_bytes; }
   void set_maxmemory(uint64_t bytes) { options_.maxmemory_bytes = bytes; }
   EvictionPolicy policy() const { return options_.policy; }
@@ -120,6 +135,11 @@ class Store {
   // Called before a write that may grow memory: evicts by policy until used <= maxmemory.
   // kResourceExhausted (message kOomError) when still over the limit (noeviction, nothing left).
   Status evict_for_write(uint64_t now_ms);
+  // The best eviction victim under the policy (sampled into the pool) and its score (higher is a
+  // better victim, comparable across stores sharing a StoreShared); nullptr when there is none.
+  // The caller erases it (counting it with count_eviction) or leaves it for a better one elsewhere.
+  Entry* peek_victim(uint64_t now_ms, uint64_t& score);
+  void count_eviction() { ++stats_.evicted_keys; }
   // Bytes an entry takes: its block (allocator rounding included) plus container contents.
   uint64_t entry_bytes(const Entry& e) const;
 
@@ -165,7 +185,6 @@ class Store {
   uint64_t victim_score(const Entry& e, uint64_t now_ms) const;
   bool volatile_policy() const;
   void pool_offer(const Entry& e, uint64_t now_ms);
-  Entry* evict_one(uint64_t now_ms);
   void account(int64_t delta);
 
   StoreOptions options_;
@@ -181,7 +200,8 @@ class Store {
   uint64_t used_bytes_ = 0;
   uint64_t cas_counter_ = 0;
   uint64_t last_now_ms_ = 0;  // newest time seen, for LFU stamps of keys created by writes
-  uint32_t lru_clock_ = 0;  // bumped on every access: LRU order at single-access resolution
+  StoreShared own_shared_;
+  StoreShared* shared_;  // memory total and LRU clock (bumped on every access), own or a shard's
   StoreStats stats_;
   PoolSlot pool_[kEvictionPoolSize];
   uint32_t pool_size_ = 0;

@@ -92,4 +92,12 @@ void hstrlen(ExecContext&, Argv);
 void hscan(ExecContext&, Argv);
 void hrandfield(ExecContext&, Argv);
 
+// memcache_commands.cc (internal: the forms memcached requests become)
+void mc_get(ExecContext&, Argv);
+void mc_gat(ExecContext&, Argv);
+void mc_store(ExecContext&, Argv);
+void mc_delete(ExecContext&, Argv);
+void mc_arith(ExecContext&, Argv);
+void mc_touch(ExecContext&, Argv);
+
 }  // namespace tally::server::cmd

@@ -23,10 +23,19 @@ Entry* hash_for_write(ExecContext& ctx, std::string_view key) {
 }
 
 void reply_pair(ExecContext& ctx, const std::pair<const std::string, std::string>& kv, bool nested) {
-  // RESP3 HRANDFIELD WITHVALUES nests each pair; RESP2 flattens them.
+  // HRANDFIELD WITHVALUES nests each pair (RESP3 shows them so, RESP2 flattens them).
   if (nested) ctx.out.array(2);
   ctx.out.bulk(kv.first);
   ctx.out.bulk(kv.second);
+}
+
+// HRANDFIELD's outer array: of pairs when nested (flat in RESP2), of fields otherwise.
+void open_array(ExecContext& ctx, size_t n, bool nested) {
+  if (nested) {
+    ctx.out.array_flat_in_resp2(n);
+  } else {
+    ctx.out.array(n);
+  }
 }
 
 }  // namespace
@@ -211,22 +220,20 @@ void hrandfield(ExecContext& ctx, Argv argv) {
   if (!lookup_typed(ctx, argv[1], ValueType::kHash, Access::kRead, e)) return;
   if (e == nullptr || count == 0) return ctx.out.array(0);
   const auto& fields = e->hash_value()->fields();
-  const bool nested = with_values && ctx.out.resp() >= 3;
-  const size_t per = with_values && !nested ? 2 : 1;
   auto emit = [&](const std::pair<const std::string, std::string>& kv) {
     if (with_values) {
-      reply_pair(ctx, kv, nested);
+      reply_pair(ctx, kv, true);
     } else {
       ctx.out.bulk(kv.first);
     }
   };
   if (count < 0) {  // repetitions allowed
-    ctx.out.array(static_cast<size_t>(-count) * per);
+    open_array(ctx, static_cast<size_t>(-count), with_values);
     for (int64_t i = 0; i < -count; ++i) emit(random_element(fields, ctx.store.rng()));
     return;
   }
   if (static_cast<size_t>(count) >= fields.size()) {
-    ctx.out.array(fields.size() * per);
+    open_array(ctx, fields.size(), with_values);
     for (const auto& kv : fields) emit(kv);
     return;
   }
@@ -236,7 +243,7 @@ void hrandfield(ExecContext& ctx, Argv argv) {
   for (size_t i = 0; i < static_cast<size_t>(count); ++i) {
     std::swap(all[i], all[i + ctx.store.rng().uniform(all.size() - i)]);
   }
-  ctx.out.array(static_cast<size_t>(count) * per);
+  open_array(ctx, static_cast<size_t>(count), with_values);
   for (size_t i = 0; i < static_cast<size_t>(count); ++i) emit(*all[i]);
 }
 

@@ -9,7 +9,7 @@
 namespace tally::server {
 namespace {
 
-constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, F = kCmdFast, M = kCmdDenyOom;
+constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, F = kCmdFast, M = kCmdDenyOom, I = kCmdInternal;
 
 // clang-format off
 constexpr CommandSpec kCommands[] = {
@@ -22,8 +22,8 @@ constexpr CommandSpec kCommands[] = {
   {"getset", 3, W | M | F, 1, 1, 1, cmd::getset, "string", "Returns the previous string value of a key after setting it."},
   {"getdel", 2, W | F, 1, 1, 1, cmd::getdel, "string", "Returns the string value of a key after deleting the key."},
   {"getex", -2, W | F, 1, 1, 1, cmd::getex, "string", "Returns the string value of a key after changing its expiry."},
-  {"mget", -2, R | F, 1, -1, 1, cmd::mget, "string", "Atomically returns the string values of one or more keys."},
-  {"mset", -3, W | M, 1, -1, 2, cmd::mset, "string", "Atomically sets the string values of one or more keys."},
+  {"mget", -2, R | F, 1, -1, 1, cmd::mget, "string", "Atomically returns the string values of one or more keys.", Split::kKeysArray},
+  {"mset", -3, W | M, 1, -1, 2, cmd::mset, "string", "Atomically sets the string values of one or more keys.", Split::kKeysOk},
   {"msetnx", -3, W | M, 1, -1, 2, cmd::msetnx, "string", "Sets several keys only when none of them exists."},
   {"append", 3, W | M | F, 1, 1, 1, cmd::append, "string", "Appends a string to the value of a key."},
   {"strlen", 2, R | F, 1, 1, 1, cmd::strlen, "string", "Returns the length of a string value."},
@@ -35,18 +35,18 @@ constexpr CommandSpec kCommands[] = {
   {"decrby", 3, W | M | F, 1, 1, 1, cmd::decrby, "string", "Decrements the integer value of a key by a number."},
   {"incrbyfloat", 3, W | M | F, 1, 1, 1, cmd::incrbyfloat, "string", "Increments the floating point value of a key."},
   // keyspace
-  {"del", -2, W, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys."},
-  {"unlink", -2, W | F, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys."},
-  {"exists", -2, R | F, 1, -1, 1, cmd::exists, "keyspace", "Counts how many of the given keys exist."},
+  {"del", -2, W, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},
+  {"unlink", -2, W | F, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},
+  {"exists", -2, R | F, 1, -1, 1, cmd::exists, "keyspace", "Counts how many of the given keys exist.", Split::kKeysSum},
   {"type", 2, R | F, 1, 1, 1, cmd::type, "keyspace", "Returns the type of the value stored at a key."},
   {"rename", 3, W, 1, 2, 1, cmd::rename, "keyspace", "Renames a key, overwriting the destination."},
   {"renamenx", 3, W | F, 1, 2, 1, cmd::renamenx, "keyspace", "Renames a key only when the target does not exist."},
-  {"keys", 2, R, 0, 0, 0, cmd::keys, "keyspace", "Returns all key names that match a pattern."},
-  {"scan", -2, R, 0, 0, 0, cmd::scan, "keyspace", "Iterates over the key names in the database."},
-  {"randomkey", 1, R, 0, 0, 0, cmd::randomkey, "keyspace", "Returns a random key name from the database."},
-  {"dbsize", 1, R | F, 0, 0, 0, cmd::dbsize, "keyspace", "Returns the number of keys in the database."},
-  {"flushdb", -1, W, 0, 0, 0, cmd::flushdb, "keyspace", "Removes all keys from the current database."},
-  {"flushall", -1, W, 0, 0, 0, cmd::flushdb, "keyspace", "Removes all keys from all databases."},
+  {"keys", 2, R, 0, 0, 0, cmd::keys, "keyspace", "Returns all key names that match a pattern.", Split::kAllConcat},
+  {"scan", -2, R, 0, 0, 0, cmd::scan, "keyspace", "Iterates over the key names in the database.", Split::kAllScan},
+  {"randomkey", 1, R, 0, 0, 0, cmd::randomkey, "keyspace", "Returns a random key name from the database.", Split::kAllRandom},
+  {"dbsize", 1, R | F, 0, 0, 0, cmd::dbsize, "keyspace", "Returns the number of keys in the database.", Split::kAllSum},
+  {"flushdb", -1, W, 0, 0, 0, cmd::flushdb, "keyspace", "Removes all keys from the current database.", Split::kAllOk},
+  {"flushall", -1, W, 0, 0, 0, cmd::flushdb, "keyspace", "Removes all keys from all databases.", Split::kAllOk},
   {"expire", -3, W | F, 1, 1, 1, cmd::expire, "keyspace", "Sets the expiry of a key in seconds."},
   {"pexpire", -3, W | F, 1, 1, 1, cmd::pexpire, "keyspace", "Sets the expiry of a key in milliseconds."},
   {"expireat", -3, W | F, 1, 1, 1, cmd::expireat, "keyspace", "Sets the expiry of a key to a Unix time in seconds."},
@@ -56,7 +56,7 @@ constexpr CommandSpec kCommands[] = {
   {"expiretime", 2, R | F, 1, 1, 1, cmd::expiretime, "keyspace", "Returns the expiry time of a key as a Unix time in seconds."},
   {"pexpiretime", 2, R | F, 1, 1, 1, cmd::pexpiretime, "keyspace", "Returns the expiry time of a key as a Unix time in milliseconds."},
   {"persist", 2, W | F, 1, 1, 1, cmd::persist, "keyspace", "Removes the expiry of a key."},
-  {"touch", -2, R | F, 1, -1, 1, cmd::touch, "keyspace", "Counts existing keys and refreshes their last access time."},
+  {"touch", -2, R | F, 1, -1, 1, cmd::touch, "keyspace", "Counts existing keys and refreshes their last access time.", Split::kKeysSum},
   // sets
   {"sadd", -3, W | M | F, 1, 1, 1, cmd::sadd, "set", "Adds one or more members to a set."},
   {"srem", -3, W | F, 1, 1, 1, cmd::srem, "set", "Removes one or more members from a set."},
@@ -73,7 +73,7 @@ constexpr CommandSpec kCommands[] = {
   {"sunionstore", -3, W | M, 1, -1, 1, cmd::sunionstore, "set", "Stores the union of several sets in a key."},
   {"sdiffstore", -3, W | M, 1, -1, 1, cmd::sdiffstore, "set", "Stores the difference of several sets in a key."},
   // Keys are argv[2 .. 2+numkeys): not expressible as first/last/step (Redis marks it movablekeys).
-  {"sintercard", -3, R, 0, 0, 0, cmd::sintercard, "set", "Returns the number of members in the intersection of sets."},
+  {"sintercard", -3, R, 0, 0, 0, cmd::sintercard, "set", "Returns the number of members in the intersection of sets.", Split::kNone, 1},
   {"smove", 4, W | F, 1, 2, 1, cmd::smove, "set", "Moves a member from one set to another."},
   {"sscan", -3, R, 1, 1, 1, cmd::sscan, "set", "Iterates over the members of a set."},
   // hashes
@@ -93,6 +93,13 @@ constexpr CommandSpec kCommands[] = {
   {"hstrlen", 3, R | F, 1, 1, 1, cmd::hstrlen, "hash", "Returns the length of the value of a hash field."},
   {"hscan", -3, R, 1, 1, 1, cmd::hscan, "hash", "Iterates over the fields and values of a hash."},
   {"hrandfield", -2, R, 1, 1, 1, cmd::hrandfield, "hash", "Returns one or more random fields of a hash."},
+  // memcached requests, translated (internal)
+  {"mc.get", -2, R | F | I, 1, -1, 1, cmd::mc_get, "memcached", "memcached get/gets and mg: item records.", Split::kKeysArray},
+  {"mc.gat", -3, W | F | I, 2, -1, 1, cmd::mc_gat, "memcached", "memcached gat/gats and mg T: touch, then item records.", Split::kKeysArray},
+  {"mc.store", 7, W | M | I, 1, 1, 1, cmd::mc_store, "memcached", "memcached set/add/replace/append/prepend/cas and ms."},
+  {"mc.delete", -2, W | F | I, 1, 1, 1, cmd::mc_delete, "memcached", "memcached delete and md."},
+  {"mc.arith", -4, W | M | F | I, 1, 1, 1, cmd::mc_arith, "memcached", "memcached incr/decr and ma."},
+  {"mc.touch", 3, W | F | I, 1, 1, 1, cmd::mc_touch, "memcached", "memcached touch."},
 };
 // clang-format on
 

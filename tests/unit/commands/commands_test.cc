@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "host/proto/reply.h"
 #include "host/server/commands/command.h"
 #include "host/store/store.h"
 
@@ -24,10 +25,16 @@ class Cmd : public ::testing::Test {
     if (spec == nullptr) return "";
     const int n = static_cast<int>(argv.size());
     if ((spec->arity > 0 && n != spec->arity) || (spec->arity < 0 && n < -spec->arity)) return "arity";
+    return exec(*spec, argv);
+  }
+  // Runs the handler and encodes its reply value as RESP (resp_), as a session does.
+  std::string exec(const CommandSpec& spec, std::span<const std::string_view> argv) {
+    reply_.clear();
+    ExecContext ctx{store_, reply_, now_};
+    spec.handler(ctx, argv);
     buf_.clear();
-    out_.set_resp(resp_);
-    ExecContext ctx{store_, out_, now_};
-    spec->handler(ctx, argv);
+    proto::ReplyWriter w(buf_, resp_);
+    reply_.write_resp(w);
     return buf_;
   }
   // Members of a flat array-of-bulks reply, for order-free comparisons.
@@ -51,7 +58,7 @@ class Cmd : public ::testing::Test {
 
   Store store_;
   std::string buf_;
-  proto::ReplyWriter out_{buf_};
+  proto::Reply reply_;
   uint64_t now_ = kNow;
   int resp_ = 2;
 };
@@ -71,7 +78,7 @@ TEST(CommandTable, LookupIsCaseInsensitiveAndComplete) {
     EXPECT_NE(s.handler, nullptr);
     EXPECT_TRUE((s.flags & kCmdWrite) || (s.flags & kCmdReadOnly)) << s.name;
   }
-  EXPECT_EQ(data_commands().size(), 75u);  // 20 string, 22 keyspace, 17 set, 16 hash
+  EXPECT_EQ(data_commands().size(), 81u);  // 20 string, 22 keyspace, 17 set, 16 hash, 6 memcached (internal)
   const CommandSpec* mset = find_data_command("MSET");
   EXPECT_EQ(mset->first_key, 1);
   EXPECT_EQ(mset->last_key, -1);
@@ -552,16 +559,10 @@ TEST_F(Cmd, ValuesOverTheStringCapAreRefused) {
   const std::string want = "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n";
   for (const char* name : {"set", "getset", "setnx"}) {
     std::vector<std::string_view> argv = {name, "k", huge};
-    buf_.clear();
-    ExecContext ctx{store_, out_, now_};
-    find_data_command(name)->handler(ctx, argv);
-    EXPECT_EQ(buf_, want) << name;
+    EXPECT_EQ(exec(*find_data_command(name), argv), want) << name;
   }
   std::vector<std::string_view> mset = {"mset", "a", "1", "b", huge};
-  buf_.clear();
-  ExecContext ctx{store_, out_, now_};
-  find_data_command("mset")->handler(ctx, mset);
-  EXPECT_EQ(buf_, want);
+  EXPECT_EQ(exec(*find_data_command("mset"), mset), want);
   EXPECT_EQ(store_.size(), 0u);
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "host/common/rng.h"
+#include "host/proto/reply.h"
 #include "host/server/commands/command.h"
 #include "host/store/store.h"
 
@@ -121,10 +122,12 @@ class RedisDiff : public ::testing::Test {
     if ((spec->arity > 0 && n != spec->arity) || (spec->arity < 0 && n < -spec->arity)) {
       return std::string("-ERR wrong number of arguments for '").append(spec->name).append("' command\r\n");
     }
-    buf_.clear();
-    out_.set_resp(resp_);
-    ExecContext ctx{store_, out_, now_ms()};
+    reply_.clear();
+    ExecContext ctx{store_, reply_, now_ms()};
     spec->handler(ctx, argv);
+    buf_.clear();
+    proto::ReplyWriter w(buf_, resp_);
+    reply_.write_resp(w);
     return buf_;
   }
   static uint64_t now_ms() {
@@ -144,7 +147,7 @@ class RedisDiff : public ::testing::Test {
   RedisProcess redis_;
   store::Store store_;
   std::string buf_;
-  proto::ReplyWriter out_{buf_};
+  proto::Reply reply_;
   int resp_ = 2;
 };
 

@@ -1,0 +1,82 @@
+// The command engine: the one protocol-neutral path from a parsed request to its reply value. RESP
+// and memcached sessions hand it a command (a command-table entry and its arguments); it finds the
+// partitions owning the keys and runs the command there — inline when this shard holds them, as a
+// message to the holding shard otherwise, split into one part per partition by the table's Split rule
+// when the keys are spread — and gives back a reply value. Only the session encodes it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "host/proto/reply_value.h"
+#include "host/server/command_table.h"
+#include "host/server/shard.h"
+
+namespace tally::server {
+
+class Server;
+class ClientSession;
+
+using Argv = std::span<const std::string_view>;
+
+// Runs one data command on partition `p`, held by `shard`, on that shard's thread: memory admission
+// for writes that may grow memory, the handler, the command's counters. `record` false: the caller
+// counts the call itself (a command split over several partitions is one call).
+void run_on_partition(Shard& shard, Partition& p, const CommandEntry& e, Argv argv, proto::Reply& out,
+                      bool record = true);
+
+// Commands queued for one remote shard are sent together once this many have gathered.
+inline constexpr size_t kRemoteBatchCommandsMax = 1024;
+
+class CommandEngine {
+ public:
+  enum class Outcome : uint8_t {
+    kDone,     // the reply is in `out`
+    kQueued,   // a place in the session's reply order will be completed later
+    kBlocked,  // a partition of the command is moving: nothing ran; run it again after resume_processing()
+  };
+
+  // batch_remote: consecutive commands for one remote shard travel as one message and complete one
+  // reply place together (RESP); off, every remote command has its own place (memcached).
+  CommandEngine(Server& server, Shard& home, ClientSession& session, uint64_t conn_id, bool batch_remote);
+
+  Outcome run(const CommandEntry& e, Argv argv, proto::Reply& out);
+  // Sends the commands gathered for a remote shard. The session calls it before producing any reply
+  // of its own, so replies keep request order.
+  void flush();
+
+ private:
+  struct RemoteBatch {
+    uint32_t shard = UINT32_MAX;
+    std::string blob;                          // all arguments, back to back
+    std::vector<uint32_t> arg_lens;            // per argument
+    std::vector<uint32_t> argc;                // per command
+    std::vector<uint32_t> partition;           // per command
+    std::vector<const CommandEntry*> entries;  // per command
+  };
+
+  void run_split(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);
+  void run_everywhere(const CommandEntry& e, Argv argv);
+  void run_scan(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);
+
+  Server& server_;
+  Shard& home_;
+  ClientSession& session_;
+  uint64_t conn_id_;
+  bool batch_remote_;
+  RemoteBatch batch_;
+  std::vector<size_t> key_pos_;              // scratch: the key positions of the command being routed
+  std::vector<std::string_view> key_views_;  // scratch: its keys
+  std::vector<uint32_t> key_partitions_;     // scratch: the partition of each key
+};
+
+// Merges the replies of a command's parts into one value under its Split rule. For the key rules,
+// `part_of_key[i]` is the part that answered key i (in request order); `rng_pick` chooses where
+// RANDOMKEY starts. Exposed for tests.
+void merge_parts(Split split, std::span<const proto::Reply> parts, std::span<const uint32_t> part_of_key,
+                 uint64_t rng_pick, proto::Reply& out);
+
+}  // namespace tally::server
