@@ -128,16 +128,23 @@ Result<std::unique_ptr<CudaDevice>> CudaDevice::open(CudaDeviceOptions options) 
   TALLY_RETURN_IF_ERROR(cuda_status(cudaSetDevice(options.device_ordinal), "set device"));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  for (Impl::Slot& s : impl->slots) {
-    s.owner = impl.get();
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaHostAlloc(&s.pinned, options.slot_bytes, cudaHostAllocDefault), "pinned alloc"));
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaMalloc(&s.device, options.slot_bytes), "device alloc"));
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaMalloc(&s.scratch, options.scratch_bytes), "scratch alloc"));
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "stream"));
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "event"));
-  }
   cudaDeviceProp prop{};
-  TALLY_RETURN_IF_ERROR(cuda_status(cudaGetDeviceProperties(&prop, options.device_ordinal), "properties"));
+  const Status made = [&]() -> Status {
+    for (Impl::Slot& s : impl->slots) {
+      s.owner = impl.get();
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaHostAlloc(&s.pinned, options.slot_bytes, cudaHostAllocDefault), "pinned alloc"));
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaMalloc(&s.device, options.slot_bytes), "device alloc"));
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaMalloc(&s.scratch, options.scratch_bytes), "scratch alloc"));
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "stream"));
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "event"));
+    }
+    return cuda_status(cudaGetDeviceProperties(&prop, options.device_ordinal), "properties");
+  }();
+  if (!made.is_ok()) {
+    // Reported here; left as this thread's last error it would fail the next device's first launch.
+    static_cast<void>(cudaGetLastError());
+    return made;
+  }
   std::unique_ptr<CudaDevice> dev(new CudaDevice(std::move(impl)));
   dev->caps_.name = std::string(prop.name) + " (sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ")";
   return dev;
