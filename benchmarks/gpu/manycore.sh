@@ -31,6 +31,13 @@ else
 fi
 conns=50
 tick=$(getconf CLK_TCK)
+pin_server=(taskset -c "$server_cpus")
+pin_client=(taskset -c "$client_cpus")
+if ! command -v taskset >/dev/null; then
+  echo "manycore: no taskset on this machine: servers and clients are not pinned"
+  pin_server=()
+  pin_client=()
+fi
 echo "manycore: $cores cores; servers on $server_cpus ($threads threads/shards), clients on $client_cpus ($client_threads threads)"
 echo "server,protocol,test,pipeline,requests,rps,p50_ms,p99_ms,server_cpu_us_per_request" >"$csv"
 
@@ -67,7 +74,7 @@ resp_runs() {  # SERVER PORT
     n=$n_p1
     ((p == 16)) && n=$n_p16
     before=$(cpu_ticks "$pid")
-    out=$(taskset -c "$client_cpus" "$bin/redis-benchmark" -p "$2" -t set,get -c "$conns" -n "$n" -r 100000 \
+    out=$("${pin_client[@]}" "$bin/redis-benchmark" -p "$2" -t set,get -c "$conns" -n "$n" -r 100000 \
       -P "$p" --threads "$client_threads" --csv -q 2>&1)
     after=$(cpu_ticks "$pid")
     # Both tests in one run: the server's CPU is shared out by request count (equal: n each).
@@ -83,7 +90,7 @@ mc_runs() {  # SERVER PORT
   local t before after secs keys
   for t in set get; do
     before=$(cpu_ticks "$pid")
-    out=$(taskset -c "$client_cpus" "$bin/memcslap" --servers=127.0.0.1:"$2" --concurrency="$((client_threads * 4))" \
+    out=$("${pin_client[@]}" "$bin/memcslap" --servers=127.0.0.1:"$2" --concurrency="$((client_threads * 4))" \
       --execute-number="$mc_execs" --test=$t 2>&1)
     after=$(cpu_ticks "$pid")
     read -r keys secs < <(sed -n "s/^Time to $t *\([0-9]*\) keys by .*: *\([0-9.]*\) seconds\./\1 \2/p" <<<"$out")
@@ -102,20 +109,20 @@ root_args=()
 
 port=$(free_port)
 mc_port=$(free_port)
-taskset -c "$server_cpus" "$bin/tallyd" --port "$port" --memcached-port "$mc_port" --admin-port 0 --threads "$threads" \
+"${pin_server[@]}" "$bin/tallyd" --port "$port" --memcached-port "$mc_port" --admin-port 0 --threads "$threads" \
   >/dev/null 2>&1 &
 pid=$!
 wait_port "$port" && wait_port "$mc_port" && { resp_runs tallyd "$port"; mc_runs tallyd "$mc_port"; }
 stop_server
 
 port=$(free_port)
-taskset -c "$server_cpus" "$bin/redis-server" --port "$port" --save "" --appendonly no >/dev/null 2>&1 &
+"${pin_server[@]}" "$bin/redis-server" --port "$port" --save "" --appendonly no >/dev/null 2>&1 &
 pid=$!
 wait_port "$port" && resp_runs redis-server "$port"
 stop_server
 
 port=$(free_port)
-taskset -c "$server_cpus" "$bin/memcached" -l 127.0.0.1 -p "$port" -U 0 -m 1024 -t "$threads" "${root_args[@]}" \
+"${pin_server[@]}" "$bin/memcached" -l 127.0.0.1 -p "$port" -U 0 -m 1024 -t "$threads" "${root_args[@]}" \
   >/dev/null 2>&1 &
 pid=$!
 wait_port "$port" && mc_runs memcached "$port"

@@ -81,7 +81,7 @@ step() {
     *) status=fail ;;
   esac
   bytes=$(find "$work/$name.log" "$work/$name" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
-  printf '%-10s %-10s %4s %7.1f %9s  %s\n' "$name" "$status" "$rc" "$(echo "$t1 - $t0" | bc)" "$bytes" \
+  printf '%-10s %-10s %4s %7.1f %9s  %s\n' "$name" "$status" "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$bytes" \
     "$("$headline_fn" "$work/$name.log" "$work/$name" | tr '\n' ';' | cut -c1-400)" >>"$summary"
   pack
 }
