@@ -54,7 +54,7 @@ sim: build
 hw-report: deps
 	hw/synth.sh
 
-# The GPU run's bundle (benchmarks/gpu/README.md): the binaries the lent H200 runs, built here at this
+# The GPU run's bundle (docs/gpu-run.md): the binaries the lent H200 runs, built here at this
 # commit for sm_90 plus PTX only, with every library its image lacks. Carried as `gpu-bundle`.
 gpu-bundle: deps
 	cmake -S . -B $(GPU_BUILD) -G Ninja -DTALLY_CUDA=ON -DTALLY_FPGA_SIM=OFF -DTALLY_TESTS=ON \
