@@ -9,7 +9,11 @@ SEEDS ?= 10000
 # ccache keys on paths relative to the checkout, so clones in other folders share one cache.
 export CCACHE_BASEDIR ?= $(CURDIR)
 
-.PHONY: all deps configure build run test test-asan asan fuzz sim hw-report bench clean
+GPU_BUILD ?= build-gpu
+GPU_BUNDLE ?= gpu-bundle
+GPU_ARCHS ?= 90-real;90-virtual
+
+.PHONY: all deps configure build run test test-asan asan fuzz sim hw-report bench gpu-bundle clean
 
 all: build
 
@@ -50,5 +54,14 @@ sim: build
 hw-report: deps
 	hw/synth.sh
 
+# The GPU run's bundle (docs/gpu-run.md): the binaries the lent H200 runs, built here at this
+# commit for sm_90 plus PTX only, with every library its image lacks. Carried as `gpu-bundle`.
+gpu-bundle: deps
+	cmake -S . -B $(GPU_BUILD) -G Ninja -DTALLY_CUDA=ON -DTALLY_FPGA_SIM=OFF -DTALLY_TESTS=ON \
+	  -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$(GPU_ARCHS)" $(CMAKE_FLAGS)
+	cmake --build $(GPU_BUILD) -j $(JOBS) --target tallyd tally-bench gpu-resident-bench gpu_offload_test \
+	  cuda_discovery_test
+	benchmarks/gpu/make-bundle.sh $(GPU_BUILD) $(GPU_BUNDLE)
+
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz $(GPU_BUILD) $(GPU_BUNDLE)

@@ -2,6 +2,8 @@
 #include "drivers/device.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 
 namespace tally::drivers {
 
@@ -25,6 +27,11 @@ bool parse_backend(std::string_view name, Backend* out) {
     }
   }
   return false;
+}
+
+bool gpu_required() {
+  const char* v = std::getenv(kRequireGpuVariable);
+  return v != nullptr && std::strcmp(v, "1") == 0;
 }
 
 Status run_sync(Device& device, const Batch& batch, uint64_t timeout_ns) {

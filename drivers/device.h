@@ -77,6 +77,12 @@ class Device {
   virtual bool healthy() const = 0;
 };
 
+// TALLY_REQUIRE_GPU=1 in the environment (the GPU run script sets it): a GPU that cannot be used is
+// an error wherever it would otherwise be a skip or an absent backend, so a broken card or driver
+// cannot pass for a machine without one.
+bool gpu_required();
+inline constexpr const char* kRequireGpuVariable = "TALLY_REQUIRE_GPU";
+
 // Submits one batch and waits for its completion (up to timeout_ns); a convenience for tests and
 // tools, not for the data path.
 Status run_sync(Device& device, const Batch& batch, uint64_t timeout_ns = 10'000'000'000ull);

@@ -1,11 +1,15 @@
 // gpu-resident-bench: the offload kernels on data already in GPU memory, against the card's own
 // device-to-device copy bandwidth (checksum) and one CPU core running the reference (resolve, merkle).
+// `--probe` only reports the runtime, the driver and the devices. Without a usable GPU it exits 77
+// (the GPU tests' "skipped"), or 1 under TALLY_REQUIRE_GPU=1.
 #include <cuda_runtime.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <vector>
+
+#include "drivers/device.h"
 
 #include "drivers/cuda/layout.h"
 #include "kernels/cpu/reference.h"
@@ -19,6 +23,7 @@ using namespace tally;
 using namespace tally::kernels;
 
 constexpr int kRuns = 10;
+constexpr int kNoDeviceExitCode = 77;
 
 #define CHECK_CUDA(expr)                                                                    \
   do {                                                                                      \
@@ -89,12 +94,45 @@ double cpu_seconds(Fn&& fn) {
 
 }  // namespace
 
-int main() {
+// CUDA versions as "13.0" from 13000.
+void print_version(const char* what, int v) { std::printf("%s,%d.%d\n", what, v / 1000, v % 1000 / 10); }
+
+// Runtime and driver versions and every device; 0 when at least one device is usable.
+int probe() {
+  int runtime = 0, driver = 0;
+  CHECK_CUDA(cudaRuntimeGetVersion(&runtime));
+  print_version("cuda_runtime", runtime);
+  // 0 when no driver is installed: reported as is, the discovery below says why.
+  if (cudaDriverGetVersion(&driver) == cudaSuccess) print_version("cuda_driver_api", driver);
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
-    std::printf("gpu-resident-bench: no CUDA device present\n");
-    return 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    std::printf("devices,0,%s: %s\n", cudaGetErrorName(err), cudaGetErrorString(err));
+    return 1;
   }
+  std::printf("devices,%d\n", count);
+  for (int d = 0; d < count; ++d) {
+    cudaDeviceProp p{};
+    CHECK_CUDA(cudaGetDeviceProperties(&p, d));
+    std::printf("device%d,%s,sm_%d%d,%.1f GiB,%d SMs,pci %04x:%02x:%02x\n", d, p.name, p.major, p.minor,
+                static_cast<double>(p.totalGlobalMem) / (1 << 30), p.multiProcessorCount, p.pciDomainID, p.pciBusID,
+                p.pciDeviceID);
+  }
+  return count > 0 ? 0 : 1;
+}
+
+int main(int argc, char** argv) {
+  const bool probe_only = argc > 1 && std::strcmp(argv[1], "--probe") == 0;
+  if (argc > 1 && !probe_only) {
+    std::fprintf(stderr, "usage: gpu-resident-bench [--probe]\n");
+    return 2;
+  }
+  if (probe() != 0) {
+    std::printf("gpu-resident-bench: no usable CUDA device%s\n",
+                drivers::gpu_required() ? " (TALLY_REQUIRE_GPU=1: a failure)" : "");
+    return drivers::gpu_required() ? 1 : kNoDeviceExitCode;
+  }
+  if (probe_only) return 0;
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf("device,%s\n", prop.name);

@@ -24,6 +24,8 @@ namespace tally::bench {
 namespace {
 
 constexpr uint32_t kSweepRunsMin = 3;
+constexpr const char* kCsvHeader = "op,backend,batch_items,item_bytes,items_per_s,bytes_per_s,p50_us,p99_us,chosen\n";
+constexpr size_t kCsvColumns = 9;
 constexpr uint32_t kPartitionKeyBytes = 16;
 
 double now_s() {
@@ -136,7 +138,7 @@ drivers::Device* Backends::find(const std::string& name) const {
   return nullptr;
 }
 
-Backends open_backends(const std::vector<std::string>& names) {
+Result<Backends> open_backends(const std::vector<std::string>& names) {
   // One core for the cpu (the cost model's cpu parameters are per core, like the targets they are
   // judged by); the cuda driver's full-size slots, since the sweep goes up to the largest batch.
   const offload::DeviceOptions sizes{.in_flight_max = 1024, .cuda_slot_bytes = uint64_t{256} << 20,
@@ -146,14 +148,16 @@ Backends open_backends(const std::vector<std::string>& names) {
     auto dev = offload::open_device(name, sizes);
     if (dev.is_ok()) {
       out.devices.emplace_back(name, std::move(dev).value());
-    } else {
+    } else if (dev.status().code() == Code::kUnavailable) {
       out.absent += dev.status().message() + "; ";
+    } else {
+      return dev.status();
     }
   }
   return out;
 }
 
-std::vector<SweepPoint> run_sweep(const SweepOptions& o, std::string* log) {
+Status run_sweep(const SweepOptions& o, const PointSink& sink, std::string* log) {
   TALLY_ASSERT(log != nullptr);
   TALLY_ASSERT(o.max_items >= 1);
   std::vector<std::string> device_names;
@@ -166,7 +170,9 @@ std::vector<SweepPoint> run_sweep(const SweepOptions& o, std::string* log) {
   if (want_auto && std::find(device_names.begin(), device_names.end(), "cpu") == device_names.end()) {
     device_names.insert(device_names.begin(), "cpu");
   }
-  Backends backends = open_backends(device_names);
+  Result<Backends> opened = open_backends(device_names);
+  if (!opened.is_ok()) return opened.status();
+  Backends& backends = opened.value();
   if (!backends.absent.empty()) *log += "absent backends: " + backends.absent + "\n";
   std::unique_ptr<offload::Scheduler> sched;
   if (want_auto) {
@@ -179,7 +185,6 @@ std::vector<SweepPoint> run_sweep(const SweepOptions& o, std::string* log) {
     for (auto& [name, dev] : backends.devices) sched->add_device(dev.get());
   }
 
-  std::vector<SweepPoint> points;
   Rng rng(o.seed);
   for (Op op : o.ops) {
     const std::vector<uint32_t> sizes = op == Op::kChecksum ? o.checksum_item_bytes
@@ -194,7 +199,7 @@ std::vector<SweepPoint> run_sweep(const SweepOptions& o, std::string* log) {
           SweepPoint p{op, backend, items, item_bytes, bytes, 0, 0, percentile(s, 0.5) * 1e6, percentile(s, 0.99) * 1e6, chosen};
           p.items_per_s = items / (p.p50_us * 1e-6);
           p.bytes_per_s = static_cast<double>(bytes) / (p.p50_us * 1e-6);
-          points.push_back(p);
+          return sink(p);
         };
         std::vector<std::string> names;
         std::vector<std::string> chosen;
@@ -224,25 +229,70 @@ std::vector<SweepPoint> run_sweep(const SweepOptions& o, std::string* log) {
           fns.emplace_back([&sched, &batch] { TALLY_ASSERT(sched->run(batch.batch()).is_ok()); });
         }
         const auto samples = time_interleaved(o, fns);
-        for (size_t c = 0; c < names.size(); ++c) record(names[c], samples[c], chosen[c]);
+        for (size_t c = 0; c < names.size(); ++c) TALLY_RETURN_IF_ERROR(record(names[c], samples[c], chosen[c]));
       }
     }
   }
-  return points;
+  return Status::ok();
+}
+
+Result<std::unique_ptr<CsvWriter>> CsvWriter::open(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) return Status::io_error("cannot write " + path);
+  std::unique_ptr<CsvWriter> w(new CsvWriter(f, path));
+  if (std::fputs(kCsvHeader, f) < 0 || std::fflush(f) != 0) return Status::io_error("short write to " + path);
+  return w;
+}
+
+CsvWriter::~CsvWriter() { std::fclose(file_); }
+
+Status CsvWriter::add(const SweepPoint& p) {
+  const int n = std::fprintf(file_, "%s,%s,%u,%u,%.1f,%.1f,%.3f,%.3f,%s\n", kernels::op_name(p.op), p.backend.c_str(),
+                             p.batch_items, p.item_bytes, p.items_per_s, p.bytes_per_s, p.p50_us, p.p99_us,
+                             p.chosen.c_str());
+  // Flushed per row: a sweep killed at its time limit keeps what it measured.
+  if (n < 0 || std::fflush(file_) != 0) return Status::io_error("short write to " + path_);
+  return Status::ok();
 }
 
 Status write_csv(const std::vector<SweepPoint>& points, const std::string& path) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) return Status::io_error("cannot write " + path);
-  out << "op,backend,batch_items,item_bytes,items_per_s,bytes_per_s,p50_us,p99_us,chosen\n";
-  for (const SweepPoint& p : points) {
-    char line[512];
-    std::snprintf(line, sizeof line, "%s,%s,%u,%u,%.1f,%.1f,%.3f,%.3f,%s\n", kernels::op_name(p.op), p.backend.c_str(),
-                  p.batch_items, p.item_bytes, p.items_per_s, p.bytes_per_s, p.p50_us, p.p99_us, p.chosen.c_str());
-    out << line;
+  auto w = CsvWriter::open(path);
+  if (!w.is_ok()) return w.status();
+  for (const SweepPoint& p : points) TALLY_RETURN_IF_ERROR(w.value()->add(p));
+  return Status::ok();
+}
+
+Result<std::vector<SweepPoint>> read_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::io_error("cannot read " + path);
+  std::string line;
+  if (!std::getline(in, line) || line + "\n" != kCsvHeader) return Status::corruption(path + ": not a sweep CSV");
+  std::vector<SweepPoint> points;
+  for (size_t row = 2; std::getline(in, line); ++row) {
+    if (line.empty()) continue;
+    std::vector<std::string> f;
+    size_t start = 0;
+    while (true) {
+      const size_t comma = line.find(',', start);
+      f.push_back(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    SweepPoint p;
+    if (f.size() != kCsvColumns || !parse_op(f[0], &p.op)) {
+      return Status::corruption(path + ": row " + std::to_string(row) + " is malformed");
+    }
+    p.backend = f[1];
+    p.batch_items = static_cast<uint32_t>(std::strtoul(f[2].c_str(), nullptr, 10));
+    p.item_bytes = static_cast<uint32_t>(std::strtoul(f[3].c_str(), nullptr, 10));
+    p.items_per_s = std::strtod(f[4].c_str(), nullptr);
+    p.bytes_per_s = std::strtod(f[5].c_str(), nullptr);
+    p.p50_us = std::strtod(f[6].c_str(), nullptr);
+    p.p99_us = std::strtod(f[7].c_str(), nullptr);
+    p.chosen = f[8];
+    points.push_back(std::move(p));
   }
-  out.close();
-  return out ? Status::ok() : Status::io_error("short write to " + path);
+  return points;
 }
 
 Status write_plots(const std::vector<SweepPoint>& points, const std::string& csv_path, std::string* log) {
@@ -319,7 +369,9 @@ Status write_plots(const std::vector<SweepPoint>& points, const std::string& csv
 Result<offload::CostModel> calibrate(const std::vector<std::string>& backend_names, std::string* log) {
   TALLY_ASSERT(log != nullptr);
   offload::CostModel model = offload::CostModel::defaults();
-  Backends backends = open_backends(backend_names);
+  Result<Backends> opened = open_backends(backend_names);
+  if (!opened.is_ok()) return opened.status();
+  Backends& backends = opened.value();
   if (!backends.absent.empty()) *log += "absent backends: " + backends.absent + "\n";
   SweepOptions o;
   o.seconds_per_point = 0.02;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,15 +43,35 @@ struct SweepOptions {
 };
 
 // The backends that can run here, by name; absent ones (no GPU, no fpga_sim build) are left out.
+// A backend that must not be absent (cuda under TALLY_REQUIRE_GPU=1) is an error instead.
 struct Backends {
   std::vector<std::pair<std::string, std::unique_ptr<drivers::Device>>> devices;
   drivers::Device* find(const std::string& name) const;
-  std::string absent;  // "cuda: no device present; ..." for the log
+  std::string absent;  // "cuda: device discovery failed: ...; ..." for the log
 };
-Backends open_backends(const std::vector<std::string>& names);
+Result<Backends> open_backends(const std::vector<std::string>& names);
 
-std::vector<SweepPoint> run_sweep(const SweepOptions& options, std::string* log);
+// Runs the sweep, handing each point to `sink` as soon as it is measured (a sink error stops it).
+using PointSink = std::function<Status(const SweepPoint&)>;
+Status run_sweep(const SweepOptions& options, const PointSink& sink, std::string* log);
+
+// The sweep's CSV, written and flushed row by row, so a run cut short keeps every finished point.
+class CsvWriter {
+ public:
+  static Result<std::unique_ptr<CsvWriter>> open(const std::string& path);
+  ~CsvWriter();
+  CsvWriter(const CsvWriter&) = delete;
+  CsvWriter& operator=(const CsvWriter&) = delete;
+  Status add(const SweepPoint& p);
+
+ private:
+  CsvWriter(std::FILE* f, std::string path) : file_(f), path_(std::move(path)) {}
+  std::FILE* file_;
+  std::string path_;
+};
 Status write_csv(const std::vector<SweepPoint>& points, const std::string& path);
+// Reads a CSV that write_csv or CsvWriter wrote (to plot it on another machine).
+Result<std::vector<SweepPoint>> read_csv(const std::string& path);
 // PNGs next to the CSV (<stem>-throughput.png, <stem>-latency.png), one panel per op and item size,
 // with each crossover (the first batch size where another backend beats the CPU) marked.
 Status write_plots(const std::vector<SweepPoint>& points, const std::string& csv_path, std::string* log);

@@ -5,5 +5,6 @@ namespace tally::bench {
 
 int offload_main(int argc, char** argv);
 int calibrate_main(int argc, char** argv);
+int plot_main(int argc, char** argv);
 
 }  // namespace tally::bench

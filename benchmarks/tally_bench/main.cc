@@ -18,6 +18,7 @@ struct Subcommand {
 constexpr Subcommand kSubcommands[] = {
     {"offload", "sweep op x backend x batch size x item size; CSV and PNG plots", tally::bench::offload_main},
     {"calibrate", "measure the offload cost model and write the calibration file", tally::bench::calibrate_main},
+    {"plot", "the PNG plots of an offload sweep's CSV (one made on another machine)", tally::bench::plot_main},
 };
 
 int usage(FILE* out) {

@@ -36,8 +36,8 @@ const char* kOffloadHelp =
     "                           [--backends cpu,cuda,fpga_sim,isal,auto] [--max-items N]\n"
     "                           [--item-bytes 64,1024,16384] [--seconds-per-point S]\n"
     "                           [--calibration FILE] --csv FILE [--no-plots]\n"
-    "Writes op,backend,batch_items,item_bytes,items_per_s,bytes_per_s,p50_us,p99_us,chosen and\n"
-    "<csv stem>-throughput.png / -latency.png (gnuplot) with crossovers marked.\n";
+    "Writes op,backend,batch_items,item_bytes,items_per_s,bytes_per_s,p50_us,p99_us,chosen (row by\n"
+    "row, flushed) and <csv stem>-throughput.png / -latency.png (gnuplot) with crossovers marked.\n";
 
 }  // namespace
 
@@ -88,9 +88,21 @@ int offload_main(int argc, char** argv) {
     }
   }
   if (csv.empty()) return std::fputs(kOffloadHelp, stderr), 2;
+  auto writer = CsvWriter::open(csv);
+  if (!writer.is_ok()) {
+    std::fprintf(stderr, "tally-bench offload: %s\n", writer.status().to_string().c_str());
+    return 1;
+  }
   std::string log;
-  const std::vector<SweepPoint> points = run_sweep(o, &log);
-  Status st = write_csv(points, csv);
+  std::vector<SweepPoint> points;
+  Status st = run_sweep(o, [&](const SweepPoint& p) {
+    points.push_back(p);
+    // One line per point as it is measured, for a log read while the sweep runs (or after a kill).
+    std::printf("%s %s items=%u item_bytes=%u p50_us=%.3f\n", kernels::op_name(p.op), p.backend.c_str(), p.batch_items,
+                p.item_bytes, p.p50_us);
+    std::fflush(stdout);
+    return writer.value()->add(p);
+  }, &log);
   if (st.is_ok() && plots) st = write_plots(points, csv, &log);
   std::fputs(log.c_str(), stdout);
   std::printf("%zu points -> %s\n", points.size(), csv.c_str());
@@ -98,6 +110,24 @@ int offload_main(int argc, char** argv) {
     std::fprintf(stderr, "tally-bench offload: %s\n", st.to_string().c_str());
     return 1;
   }
+  return 0;
+}
+
+int plot_main(int argc, char** argv) {
+  if (argc != 3 || std::strcmp(argv[1], "--csv") != 0) {
+    std::fputs("usage: tally-bench plot --csv FILE   (the PNGs of a sweep's CSV, e.g. one from a GPU run)\n",
+               argc == 2 && std::strcmp(argv[1], "--help") == 0 ? stdout : stderr);
+    return argc == 2 && std::strcmp(argv[1], "--help") == 0 ? 0 : 2;
+  }
+  auto points = read_csv(argv[2]);
+  std::string log;
+  Status st = points.is_ok() ? write_plots(points.value(), argv[2], &log) : points.status();
+  std::fputs(log.c_str(), stdout);
+  if (!st.is_ok()) {
+    std::fprintf(stderr, "tally-bench plot: %s\n", st.to_string().c_str());
+    return 1;
+  }
+  std::printf("%zu points plotted next to %s\n", points.value().size(), argv[2]);
   return 0;
 }
 

@@ -4,9 +4,10 @@
 #include <cuda_runtime.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
-#include <thread>
 
 #include "drivers/cuda/layout.h"
 #include "kernels/cpu/reference.h"
@@ -17,7 +18,9 @@ namespace tally::drivers {
 
 namespace {
 constexpr uint64_t kAlignBytes = 256;
-constexpr uint64_t kPollSleepNs = 20'000;
+// poll() re-queries the events back to back for this long before it sleeps on the completion
+// callback: a small batch's whole GPU time, so its latency is not rounded up to a thread wake-up.
+constexpr uint64_t kPollSpinNs = 20'000;
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -25,9 +28,29 @@ uint64_t now_ns() {
 }
 uint64_t align_up(uint64_t x) { return (x + kAlignBytes - 1) / kAlignBytes * kAlignBytes; }
 
+std::string describe(cudaError_t err) {
+  return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+}
+
 Status cuda_status(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return Status::ok();
-  return Status::unavailable(std::string("cuda: ") + what + ": " + cudaGetErrorString(err));
+  return Status::unavailable(std::string("cuda: ") + what + ": " + describe(err));
+}
+
+// The current device is per host thread: the thread that opened the device is rarely the one that
+// submits (tallyd opens every shard's engine on its main thread), so each call binds its own thread.
+Status bind_thread(int ordinal) {
+  int current = -1;
+  TALLY_RETURN_IF_ERROR(cuda_status(cudaGetDevice(&current), "get device"));
+  if (current == ordinal) return Status::ok();
+  return cuda_status(cudaSetDevice(ordinal), "set device");
+}
+
+// A query that answers cudaErrorNotReady may leave it in the thread's last-error slot, where the
+// next kernel launch's cudaGetLastError (and Thrust's own checks) would report it as a launch
+// failure and retire the device. Only that value is cleared: anything else is a real error.
+void clear_not_ready() {
+  if (cudaPeekAtLastError() == cudaErrorNotReady) static_cast<void>(cudaGetLastError());
 }
 }  // namespace
 
@@ -44,13 +67,36 @@ struct CudaDevice::Impl {
     Batch host;          // the submitter's pointers, for copying outputs back
     uint64_t out_offset = 0;
     uint64_t out_bytes = 0;
+    Impl* owner = nullptr;  // for the completion callback
   };
   CudaDeviceOptions options;
   Slot slots[kCudaSlots];
   uint64_t submitted = 0;
   std::string failure;
+  // Completion callbacks (cudaLaunchHostFunc after each batch) count here and wake poll(); poll
+  // still asks the events, which alone carry a batch's error.
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t callbacks = 0;  // guarded by mu
+
+  // Runs on a CUDA runtime thread once the slot's stream reached it; makes no CUDA call.
+  static void CUDART_CB on_batch_done(void* arg) {
+    Impl* impl = static_cast<Slot*>(arg)->owner;
+    {
+      std::lock_guard<std::mutex> lock(impl->mu);
+      ++impl->callbacks;
+    }
+    impl->cv.notify_all();
+  }
+
+  uint64_t callbacks_seen() {
+    std::lock_guard<std::mutex> lock(mu);
+    return callbacks;
+  }
 
   ~Impl() {
+    // Streams and buffers belong to this device; the destroying thread may have another current.
+    static_cast<void>(bind_thread(options.device_ordinal));
     for (Slot& s : slots) {
       if (s.stream != nullptr) cudaStreamSynchronize(s.stream);
       if (s.done != nullptr) cudaEventDestroy(s.done);
@@ -65,23 +111,40 @@ struct CudaDevice::Impl {
 Result<std::unique_ptr<CudaDevice>> CudaDevice::open(CudaDeviceOptions options) {
   TALLY_ASSERT(options.slot_bytes >= kAlignBytes && options.slot_bytes <= kCudaSlotBytesMax);
   TALLY_ASSERT(options.scratch_bytes <= kCudaSlotBytesMax);
+  TALLY_ASSERT(options.device_ordinal >= 0);
   int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count <= options.device_ordinal) {
-    cudaGetLastError();  // clear the sticky "no device" error
-    return Status::unavailable("cuda: no device present");
+  const cudaError_t found = cudaGetDeviceCount(&count);
+  if (found != cudaSuccess) {
+    // The runtime keeps the error as the thread's last error; it is reported here, not by a later call.
+    static_cast<void>(cudaGetLastError());
+    // The runtime's own words: "no CUDA-capable device is detected" is a machine without a GPU, any
+    // other (driver too old, device busy or lost, not initialized) is a GPU that does not work.
+    return Status::unavailable("cuda: device discovery failed: " + describe(found));
+  }
+  if (count <= options.device_ordinal) {
+    return Status::unavailable("cuda: no device with ordinal " + std::to_string(options.device_ordinal) + " (" +
+                               std::to_string(count) + " present)");
   }
   TALLY_RETURN_IF_ERROR(cuda_status(cudaSetDevice(options.device_ordinal), "set device"));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  for (Impl::Slot& s : impl->slots) {
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaHostAlloc(&s.pinned, options.slot_bytes, cudaHostAllocDefault), "pinned alloc"));
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaMalloc(&s.device, options.slot_bytes), "device alloc"));
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaMalloc(&s.scratch, options.scratch_bytes), "scratch alloc"));
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "stream"));
-    TALLY_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "event"));
-  }
   cudaDeviceProp prop{};
-  TALLY_RETURN_IF_ERROR(cuda_status(cudaGetDeviceProperties(&prop, options.device_ordinal), "properties"));
+  const Status made = [&]() -> Status {
+    for (Impl::Slot& s : impl->slots) {
+      s.owner = impl.get();
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaHostAlloc(&s.pinned, options.slot_bytes, cudaHostAllocDefault), "pinned alloc"));
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaMalloc(&s.device, options.slot_bytes), "device alloc"));
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaMalloc(&s.scratch, options.scratch_bytes), "scratch alloc"));
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking), "stream"));
+      TALLY_RETURN_IF_ERROR(cuda_status(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "event"));
+    }
+    return cuda_status(cudaGetDeviceProperties(&prop, options.device_ordinal), "properties");
+  }();
+  if (!made.is_ok()) {
+    // Reported here; left as this thread's last error it would fail the next device's first launch.
+    static_cast<void>(cudaGetLastError());
+    return made;
+  }
   std::unique_ptr<CudaDevice> dev(new CudaDevice(std::move(impl)));
   dev->caps_.name = std::string(prop.name) + " (sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ")";
   return dev;
@@ -97,6 +160,8 @@ CudaDevice::CudaDevice(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
 CudaDevice::~CudaDevice() = default;
 
 Status CudaDevice::submit(const Batch& batch, uint64_t tag) {
+  // The batch's device time runs from here: staging and launches are part of what it costs.
+  const uint64_t start_ns = now_ns();
   if (failed_) return Status::unavailable("cuda: device failed: " + impl_->failure);
   TALLY_RETURN_IF_ERROR(kernels::validate(batch));
   Impl::Slot* slot = nullptr;
@@ -136,6 +201,7 @@ Status CudaDevice::submit(const Batch& batch, uint64_t tag) {
   if (impl_->options.inject_failure_at_batch == impl_->submitted) {
     st = Status::unavailable("cuda: injected failure");
   }
+  if (st.is_ok()) st = bind_thread(impl_->options.device_ordinal);
   if (st.is_ok() && in_bytes > 0) {
     st = cuda_status(cudaMemcpyAsync(slot->device, slot->pinned, in_bytes, cudaMemcpyHostToDevice, slot->stream), "copy in");
   }
@@ -154,9 +220,10 @@ Status CudaDevice::submit(const Batch& batch, uint64_t tag) {
                                      slot->stream), "copy out");
   }
   if (st.is_ok()) st = cuda_status(cudaEventRecord(slot->done, slot->stream), "record");
+  if (st.is_ok()) st = cuda_status(cudaLaunchHostFunc(slot->stream, &Impl::on_batch_done, slot), "completion callback");
   slot->busy = true;
   slot->tag = tag;
-  slot->start_ns = now_ns();
+  slot->start_ns = start_ns;
   slot->host = batch;
   slot->out_offset = in_bytes;
   slot->out_bytes = out_bytes;
@@ -170,26 +237,42 @@ Status CudaDevice::submit(const Batch& batch, uint64_t tag) {
 }
 
 size_t CudaDevice::poll(std::span<Completion> out, uint64_t wait_ns) {
-  const uint64_t deadline_ns = now_ns() + wait_ns;
+  if (in_flight() == 0) return 0;
+  if (!failed_) {
+    const Status bound = bind_thread(impl_->options.device_ordinal);
+    if (!bound.is_ok()) {
+      failed_ = true;
+      impl_->failure = bound.message();
+    }
+  }
+  const uint64_t begin_ns = now_ns();
+  const uint64_t deadline_ns = begin_ns + wait_ns;
   size_t n = 0;
   while (true) {
-    bool any_busy = false;
+    // Read before the queries: a callback that lands after them changes it, so the wait below
+    // cannot sleep through a completion it raced with.
+    const uint64_t seen = impl_->callbacks_seen();
+    bool any_busy = false, any_ready = false;
     for (Impl::Slot& s : impl_->slots) {
       if (!s.busy) continue;
       any_busy = true;
-      if (n == out.size()) break;
       Status st = Status::ok();
       if (failed_) {
         st = Status::unavailable("cuda: device failed: " + impl_->failure);
       } else {
         const cudaError_t q = cudaEventQuery(s.done);
-        if (q == cudaErrorNotReady) continue;
+        if (q == cudaErrorNotReady) {
+          clear_not_ready();
+          continue;
+        }
         st = cuda_status(q, "batch");
         if (!st.is_ok()) {
           failed_ = true;
           impl_->failure = st.message();
         }
       }
+      any_ready = true;
+      if (n == out.size()) continue;  // ready, but no room: an empty out only asks whether one is
       if (st.is_ok()) {
         // Outputs from pinned memory to the submitter's arrays, in the order they were placed.
         uint64_t at = s.out_offset;
@@ -204,8 +287,14 @@ size_t CudaDevice::poll(std::span<Completion> out, uint64_t wait_ns) {
       out[n++] = Completion{s.tag, std::move(st), now_ns() - s.start_ns};
       s.busy = false;
     }
-    if (n > 0 || !any_busy || out.empty() || now_ns() >= deadline_ns) break;
-    std::this_thread::sleep_for(std::chrono::nanoseconds(kPollSleepNs));
+    if (n > 0 || any_ready || !any_busy) break;
+    const uint64_t now = now_ns();
+    if (now >= deadline_ns) break;
+    if (now - begin_ns < kPollSpinNs) continue;
+    // Nothing ready and the spin is over: sleep until a batch's callback runs or the deadline. A
+    // device whose callbacks never come (a lost context) is still asked once the deadline passes.
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->cv.wait_for(lock, std::chrono::nanoseconds(deadline_ns - now), [&] { return impl_->callbacks != seen; });
   }
   return n;
 }

@@ -19,9 +19,13 @@ struct CudaDeviceOptions {
 inline constexpr uint32_t kCudaSlots = 2;
 inline constexpr uint64_t kCudaSlotBytesMax = uint64_t{4} << 30;
 
+// Threading as every Device (one caller at a time), but that caller need not be the thread that
+// opened it: submit and poll make the device current on whichever thread calls them.
 class CudaDevice final : public Device {
  public:
-  // kUnavailable when no CUDA device is present (a normal case) or the buffers cannot be allocated.
+  // kUnavailable when no CUDA device is usable or the buffers cannot be allocated; the message carries
+  // the runtime's own error ("cudaErrorNoDevice: no CUDA-capable device is detected" on a machine
+  // without a GPU; anything else is a GPU or driver that does not work).
   static Result<std::unique_ptr<CudaDevice>> open(CudaDeviceOptions options = {});
   ~CudaDevice() override;
 

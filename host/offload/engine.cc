@@ -17,6 +17,15 @@ namespace tally::offload {
 namespace {
 constexpr const char* kKnownBackends[] = {"cpu", "cuda", "fpga_sim"};
 
+// A cuda backend that cannot be opened is left out (kUnavailable), unless the environment requires
+// a GPU: then it is an error that stops whoever asked (tallyd's start, a benchmark).
+Status cuda_absent(std::string why) {
+  if (drivers::gpu_required()) {
+    return Status::internal(why + " (and " + drivers::kRequireGpuVariable + "=1 requires a working GPU)");
+  }
+  return Status::unavailable(std::move(why));
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -63,11 +72,11 @@ Result<std::unique_ptr<drivers::Device>> open_device(std::string_view name, cons
         drivers::CudaDeviceOptions{.slot_bytes = options.cuda_slot_bytes, .scratch_bytes = options.cuda_scratch_bytes});
     if (!dev.is_ok()) {
       const std::string& why = dev.status().message();
-      return Status::unavailable(why.rfind("cuda", 0) == 0 ? why : "cuda: " + why);
+      return cuda_absent(why.rfind("cuda", 0) == 0 ? why : "cuda: " + why);
     }
     return std::unique_ptr<drivers::Device>(std::move(dev).value());
 #else
-    return Status::unavailable("cuda: not built into this binary");
+    return cuda_absent("cuda: not built into this binary");
 #endif
   }
   if (name == "fpga_sim") {

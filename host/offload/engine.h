@@ -34,8 +34,9 @@ struct DeviceOptions {
 };
 
 // Opens one backend by name: cpu (inline on the caller's thread: a pool would compete with the
-// other shards for cores), cuda or fpga_sim. kUnavailable, with the reason, when it is not built into
-// this binary or not present on this machine (no GPU); kInvalidArgument for an unknown name.
+// other shards for cores), cuda or fpga_sim. kUnavailable, with the reason (the CUDA runtime's own
+// error), when it is not built into this binary or not usable on this machine (no GPU, or a broken
+// one); kInternal instead for cuda when TALLY_REQUIRE_GPU=1; kInvalidArgument for an unknown name.
 Result<std::unique_ptr<drivers::Device>> open_device(std::string_view name, const DeviceOptions& options);
 
 struct EngineOptions {
@@ -58,7 +59,7 @@ class Engine {
  public:
   // Opens each named backend. One that is not built into this binary or not present on this machine
   // (no GPU) is left out and described in absent(); that is not an error. A malformed calibration
-  // file is.
+  // file is, and so is an unusable cuda backend under TALLY_REQUIRE_GPU=1.
   static Result<std::unique_ptr<Engine>> open(const EngineOptions& options, const Clock& clock);
   ~Engine();
   Engine(const Engine&) = delete;
@@ -77,7 +78,7 @@ class Engine {
   const BatcherOptions& batch_options() const { return batch_; }
   // "cpu" or "cpu,cuda": the backends in use, in the scheduler's order.
   std::string backends() const;
-  // Why named backends are not in use ("cuda: no CUDA device present"), or empty.
+  // Why named backends are not in use ("cuda: device discovery failed: cudaErrorNoDevice: ..."), or empty.
   const std::string& absent() const { return absent_; }
   bool calibrated() const { return calibrated_; }
 

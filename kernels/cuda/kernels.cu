@@ -16,6 +16,11 @@ constexpr uint32_t kWarpLanes = 32;
 constexpr uint32_t kBlockThreads = 256;
 constexpr uint32_t kWarpsPerBlock = kBlockThreads / kWarpLanes;
 
+// Every runtime call before a launch was checked where it returned, so whatever the thread's
+// last-error slot still holds is stale and would be blamed on this launch: cleared first. A sticky
+// error (a lost context) is not lost this way: the launch itself fails with it again.
+void clear_stale_error() { static_cast<void>(cudaGetLastError()); }
+
 Status launch_status(const char* what) {
   const cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess) return Status::ok();
@@ -151,6 +156,7 @@ Status checksum(const ChecksumBatch& v, void* stream) {
   TALLY_ASSERT(v.items <= kBatchItemsMax);
   if (v.items == 0) return Status::ok();
   const uint32_t blocks = static_cast<uint32_t>(std::min<uint64_t>(kGridBlocksMax, (uint64_t{v.items} + kWarpsPerBlock - 1) / kWarpsPerBlock));
+  clear_stale_error();
   checksum_kernel<<<blocks, kBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(v);
   return launch_status("checksum kernel");
 }
@@ -158,6 +164,7 @@ Status checksum(const ChecksumBatch& v, void* stream) {
 Status partition(const PartitionBatch& v, void* stream) {
   TALLY_ASSERT(v.items <= kBatchItemsMax);
   if (v.items == 0) return Status::ok();
+  clear_stale_error();
   partition_kernel<<<std::min<uint32_t>(kGridBlocksMax, blocks_for(v.items)), kBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(v);
   return launch_status("partition kernel");
 }
@@ -166,6 +173,7 @@ Status tally(const TallyBatch& v, void* stream) {
   TALLY_ASSERT(v.groups <= kBatchItemsMax && v.reads <= kBatchItemsMax);
   const uint64_t threads = uint64_t{v.groups} + v.reads;
   if (threads == 0) return Status::ok();
+  clear_stale_error();
   tally_kernel<<<blocks_for(threads), kBlockThreads, 0, static_cast<cudaStream_t>(stream)>>>(v);
   return launch_status("tally kernel");
 }

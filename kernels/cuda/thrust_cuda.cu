@@ -4,4 +4,6 @@
 
 #define TALLY_THRUST_NS thrust_cuda
 #define TALLY_THRUST_POLICY(alloc, stream) thrust::cuda::par(alloc).on(static_cast<cudaStream_t>(stream))
+#define TALLY_THRUST_NOSYNC_POLICY(alloc, stream) thrust::cuda::par_nosync(alloc).on(static_cast<cudaStream_t>(stream))
+#define TALLY_THRUST_SCRATCH_ON_HOST 0
 #include "kernels/thrust/thrust_ops.inl"

@@ -16,10 +16,15 @@ struct ThrustScratch {
   size_t bytes = 0;
   void* stream = nullptr;  // cudaStream_t for CUDA; ignored by OpenMP
   size_t* used_bytes_out = nullptr;  // optional: how much of the scratch the op used
+  // Test hook: when nonzero, the ops may use at most this many bytes of the scratch although it
+  // passed the size check, so a test can make the scratch run out inside Thrust.
+  size_t arena_bytes_max = 0;
 };
 
 // Batch pointers live in the backend's memory space; batches have passed validate(). Scratch smaller
-// than the query is kResourceExhausted; the query is an upper bound, so running out inside is a bug.
+// than the query is kResourceExhausted; the query is an upper bound, so running out inside is a bug,
+// reported as kResourceExhausted too (never an abort). On CUDA the ops only enqueue work on
+// scratch.stream, except where a count must come back to the host; the caller synchronizes.
 #define TALLY_THRUST_DECLARE_OPS(ns)                                  \
   namespace ns {                                                      \
   size_t resolve_scratch_bytes(const ResolveBatch& b);                \

@@ -1,5 +1,8 @@
 // Body of the Thrust ops; included by thrust_omp.cc and kernels/cuda/thrust_cuda.cu, which define
-// TALLY_THRUST_NS (the namespace) and TALLY_THRUST_POLICY(alloc, stream) (the execution policy).
+// TALLY_THRUST_NS (the namespace), TALLY_THRUST_POLICY(alloc, stream) (the policy of calls whose
+// result the host reads: they wait for the device), TALLY_THRUST_NOSYNC_POLICY(alloc, stream) (the
+// policy of every other call: it only enqueues, so the submitting thread can stage the other slot's
+// batch while this one runs) and TALLY_THRUST_SCRATCH_ON_HOST (1 when scratch is host memory).
 #include <thrust/binary_search.h>
 #include <thrust/copy.h>
 #include <thrust/fill.h>
@@ -16,8 +19,12 @@
 #include <thrust/transform.h>
 #include <thrust/tuple.h>
 
+#include <atomic>
 #include <exception>
+#include <memory>
+#include <mutex>
 #include <new>
+#include <vector>
 
 #include "kernels/cpu/mix.h"
 #include "kernels/thrust/thrust_ops.h"
@@ -33,26 +40,54 @@ constexpr size_t kOrSetScratchPerItemBytes = 48;
 constexpr size_t kMerkleScratchPerItemBytes = 104;
 constexpr size_t kThrustTempReserveBytes = size_t{8} << 20;
 
-// A bump allocator over the caller's scratch. Running out means the scratch query is wrong: a
-// programmer error, and Thrust's OpenMP backend allocates inside parallel regions where a throw
-// cannot be caught, so it asserts.
+// A bump allocator over the caller's scratch, safe to call from several threads at once: Thrust's
+// OpenMP sort allocates its merge buffers inside a parallel region, one per thread.
+//
+// Running out means the scratch query is too small: a bug, but one that must cost a batch, not the
+// process. Where the scratch is device memory (CUDA) every allocation comes from the host thread
+// that called the op, so the allocator throws and the op returns kResourceExhausted. Where it is host
+// memory (OpenMP) an allocation may come from inside a parallel region, where a throw cannot be
+// caught and would terminate the process, so the arena lends heap memory instead, lets the op
+// finish, and the op still returns kResourceExhausted.
 class Arena {
  public:
   Arena(void* base, size_t bytes) : base_(static_cast<char*>(base)), bytes_(bytes) {}
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
   template <typename T>
   T* take(size_t count) { return reinterpret_cast<T*>(take_bytes(count * sizeof(T))); }
   char* take_bytes(size_t n) {
-    const size_t at = (used_ + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
-    TALLY_ASSERT_MSG(at <= bytes_ && bytes_ - at >= n, "thrust scratch query too small");
-    used_ = at + n;
-    return base_ + at;
+    size_t used = used_.load(std::memory_order_relaxed);
+    while (true) {
+      const size_t at = (used + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
+      if (at > bytes_ || bytes_ - at < n) return overflow(n);
+      if (used_.compare_exchange_weak(used, at + n, std::memory_order_relaxed)) return base_ + at;
+    }
   }
-  size_t used() const { return used_; }
+  size_t used() const { return used_.load(std::memory_order_relaxed); }
+  bool exhausted() const { return exhausted_.load(std::memory_order_relaxed); }
 
  private:
+  char* overflow(size_t n) {
+    exhausted_.store(true, std::memory_order_relaxed);
+#if TALLY_THRUST_SCRATCH_ON_HOST
+    std::lock_guard<std::mutex> lock(overflow_mu_);
+    overflow_.push_back(std::make_unique<char[]>(n == 0 ? 1 : n));
+    return overflow_.back().get();
+#else
+    throw std::bad_alloc();
+#endif
+  }
+
   char* base_;
   size_t bytes_;
-  size_t used_ = 0;
+  std::atomic<size_t> used_{0};
+  std::atomic<bool> exhausted_{false};
+#if TALLY_THRUST_SCRATCH_ON_HOST
+  std::mutex overflow_mu_;
+  std::vector<std::unique_ptr<char[]>> overflow_;
+#endif
 };
 
 // Thrust's allocator concept over the arena; memory is returned when the op ends.
@@ -72,8 +107,8 @@ struct Segments {
   uint32_t distinct = 0;
 };
 
-template <typename Policy>
-Segments make_segments(Policy policy, Arena& arena, const uint32_t* key_index, uint32_t items) {
+template <typename Policy, typename SyncPolicy>
+Segments make_segments(Policy policy, SyncPolicy sync, Arena& arena, const uint32_t* key_index, uint32_t items) {
   Segments s;
   s.order = arena.take<uint32_t>(items);
   uint32_t* sorted_keys = arena.take<uint32_t>(items);
@@ -83,7 +118,8 @@ Segments make_segments(Policy policy, Arena& arena, const uint32_t* key_index, u
   thrust::copy(policy, key_index, key_index + items, sorted_keys);
   thrust::sequence(policy, s.order, s.order + items);
   thrust::stable_sort_by_key(policy, sorted_keys, sorted_keys + items, s.order);
-  auto end = thrust::reduce_by_key(policy, sorted_keys, sorted_keys + items, thrust::constant_iterator<uint32_t>(1),
+  // The number of distinct keys comes back to the host: this call waits.
+  auto end = thrust::reduce_by_key(sync, sorted_keys, sorted_keys + items, thrust::constant_iterator<uint32_t>(1),
                                    s.keys, s.counts);
   s.distinct = static_cast<uint32_t>(end.first - s.keys);
   thrust::exclusive_scan(policy, s.counts, s.counts + s.distinct, s.starts);
@@ -210,15 +246,15 @@ struct OrSetDecideRun {
   }
 };
 
-template <typename Policy>
-void resolve_with(Policy policy, Arena& arena, const ResolveBatch& rb) {
+template <typename Policy, typename SyncPolicy>
+void resolve_with(Policy policy, SyncPolicy sync, Arena& arena, const ResolveBatch& rb) {
   switch (rb.kind) {
     case ResolveKind::kLww: {
       const LwwBatch& b = rb.lww;
       thrust::for_each(policy, thrust::counting_iterator<uint32_t>(0), thrust::counting_iterator<uint32_t>(b.keys),
                        LwwCopyCurrent{b});
       if (b.items == 0) return;
-      const Segments s = make_segments(policy, arena, b.key_index, b.items);
+      const Segments s = make_segments(policy, sync, arena, b.key_index, b.items);
       thrust::for_each(policy, thrust::counting_iterator<uint32_t>(0), thrust::counting_iterator<uint32_t>(s.distinct),
                        LwwMergeKey{b, s});
       return;
@@ -229,7 +265,7 @@ void resolve_with(Policy policy, Arena& arena, const ResolveBatch& rb) {
       thrust::for_each(policy, thrust::counting_iterator<uint64_t>(0), thrust::counting_iterator<uint64_t>(words),
                        PnCopyCurrent{b});
       if (b.items > 0) {
-        const Segments s = make_segments(policy, arena, b.key_index, b.items);
+        const Segments s = make_segments(policy, sync, arena, b.key_index, b.items);
         thrust::for_each(policy, thrust::counting_iterator<uint64_t>(0),
                          thrust::counting_iterator<uint64_t>(uint64_t{s.distinct} * kCrdtNodesMax), PnMergeSlot{b, s});
       }
@@ -244,7 +280,7 @@ void resolve_with(Policy policy, Arena& arena, const ResolveBatch& rb) {
       uint32_t* run_starts = arena.take<uint32_t>(b.items);
       thrust::sequence(policy, order, order + b.items);
       thrust::sort(policy, order, order + b.items, OrSetLess{b});
-      uint32_t* end = thrust::copy_if(policy, thrust::counting_iterator<uint32_t>(0),
+      uint32_t* end = thrust::copy_if(sync, thrust::counting_iterator<uint32_t>(0),
                                       thrust::counting_iterator<uint32_t>(b.items), run_starts,
                                       OrSetRunStart{b, order});
       const uint32_t runs = static_cast<uint32_t>(end - run_starts);
@@ -336,8 +372,8 @@ struct DiffPartition {
   }
 };
 
-template <typename Policy>
-void merkle_with(Policy policy, Arena& arena, const MerkleBatch& m) {
+template <typename Policy, typename SyncPolicy>
+void merkle_with(Policy policy, SyncPolicy sync, Arena& arena, const MerkleBatch& m) {
   if (m.is_diff) {
     thrust::for_each(policy, thrust::counting_iterator<uint32_t>(0),
                      thrust::counting_iterator<uint32_t>(m.diff.partitions), DiffPartition{m.diff});
@@ -357,7 +393,7 @@ void merkle_with(Policy policy, Arena& arena, const MerkleBatch& m) {
     thrust::sequence(policy, order, order + b.items);
     thrust::sort_by_key(policy, ckeys, ckeys + b.items, order);
     auto values = thrust::make_transform_iterator(order, LeafHash{b});
-    auto end = thrust::reduce_by_key(policy, ckeys, ckeys + b.items, values, out_keys,
+    auto end = thrust::reduce_by_key(sync, ckeys, ckeys + b.items, values, out_keys,
                                      thrust::make_zip_iterator(thrust::make_tuple(sums, counts)),
                                      thrust::equal_to<uint32_t>(), SumPair{});
     const uint32_t distinct = static_cast<uint32_t>(end.first - out_keys);
@@ -369,6 +405,11 @@ void merkle_with(Policy policy, Arena& arena, const MerkleBatch& m) {
     thrust::for_each(policy, thrust::counting_iterator<uint64_t>(0), thrust::counting_iterator<uint64_t>(nodes),
                      BuildLevel{b, static_cast<uint32_t>(level)});
   }
+}
+
+// The bytes the arena may hand out: the scratch, or less under the test hook.
+size_t arena_bytes(const ThrustScratch& s) {
+  return s.arena_bytes_max != 0 && s.arena_bytes_max < s.bytes ? s.arena_bytes_max : s.bytes;
 }
 
 template <typename Fn>
@@ -397,10 +438,13 @@ Status resolve(const ResolveBatch& b, ThrustScratch scratch) {
   TALLY_ASSERT(scratch.base != nullptr || scratch.bytes == 0);
   TALLY_ASSERT(b.items() <= kBatchItemsMax);
   if (scratch.bytes < resolve_scratch_bytes(b)) return Status::exhausted("resolve: scratch smaller than queried");
-  Arena arena(scratch.base, scratch.bytes);
+  Arena arena(scratch.base, arena_bytes(scratch));
   ArenaAllocator alloc{&arena};
-  Status st = guarded("resolve", [&] { resolve_with(TALLY_THRUST_POLICY(alloc, scratch.stream), arena, b); });
+  Status st = guarded("resolve", [&] {
+    resolve_with(TALLY_THRUST_NOSYNC_POLICY(alloc, scratch.stream), TALLY_THRUST_POLICY(alloc, scratch.stream), arena, b);
+  });
   if (scratch.used_bytes_out != nullptr) *scratch.used_bytes_out = arena.used();
+  if (arena.exhausted()) return Status::exhausted("resolve: thrust scratch ran out (the scratch query is too small)");
   return st;
 }
 
@@ -408,10 +452,13 @@ Status merkle(const MerkleBatch& b, ThrustScratch scratch) {
   TALLY_ASSERT(scratch.base != nullptr || scratch.bytes == 0);
   TALLY_ASSERT(b.items() <= kBatchItemsMax);
   if (scratch.bytes < merkle_scratch_bytes(b)) return Status::exhausted("merkle: scratch smaller than queried");
-  Arena arena(scratch.base, scratch.bytes);
+  Arena arena(scratch.base, arena_bytes(scratch));
   ArenaAllocator alloc{&arena};
-  Status st = guarded("merkle", [&] { merkle_with(TALLY_THRUST_POLICY(alloc, scratch.stream), arena, b); });
+  Status st = guarded("merkle", [&] {
+    merkle_with(TALLY_THRUST_NOSYNC_POLICY(alloc, scratch.stream), TALLY_THRUST_POLICY(alloc, scratch.stream), arena, b);
+  });
   if (scratch.used_bytes_out != nullptr) *scratch.used_bytes_out = arena.used();
+  if (arena.exhausted()) return Status::exhausted("merkle: thrust scratch ran out (the scratch query is too small)");
   return st;
 }
 

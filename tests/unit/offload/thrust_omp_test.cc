@@ -1,5 +1,6 @@
 // The Thrust ops built for OpenMP against the CPU reference, bit for bit, on random batches.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <vector>
 
@@ -50,6 +51,29 @@ TEST(ThrustOmpScratch, SmallerThanQueriedIsAnErrorAndTheQueryBoundsTheUse) {
   ASSERT_TRUE(thrust_omp::resolve(b.batch().resolve, ThrustScratch{scratch.data(), need, nullptr, &used}).is_ok());
   EXPECT_GT(used, 0u);
   EXPECT_LE(used, need);
+}
+
+// A scratch query that is too small must cost the batch, not the process. The arena is limited to
+// exactly what the op takes for itself (five item-sized arrays), so the first allocation to run out
+// is one of Thrust's own: the OpenMP sort's merge buffers, taken inside a parallel region.
+TEST(ThrustOmpScratch, RunningOutInsideThrustIsAnErrorNotAnAbort) {
+  omp_set_num_threads(4);  // a parallel sort that merges, on any machine
+  Rng rng(5);
+  constexpr uint32_t kItems = 50'000;
+  OwnedBatch expected = OwnedBatch::random({.op = Op::kResolve, .resolve_kind = ResolveKind::kLww, .items = kItems}, rng);
+  OwnedBatch actual = expected;
+  ASSERT_TRUE(run_reference(expected.batch()).is_ok());
+  const size_t need = thrust_omp::resolve_scratch_bytes(actual.batch().resolve);
+  std::vector<uint8_t> scratch(need);
+  const size_t own_bytes = 5 * ((kItems * sizeof(uint32_t) + 255) / 256 * 256);
+  size_t used = 0;
+  const Status st = thrust_omp::resolve(actual.batch().resolve,
+                                        ThrustScratch{scratch.data(), need, nullptr, &used, own_bytes});
+  EXPECT_EQ(st.code(), Code::kResourceExhausted) << st.to_string();
+  EXPECT_NE(st.message().find("ran out"), std::string::npos) << st.message();
+  EXPECT_LE(used, own_bytes);
+  // The op still finished (on borrowed heap memory), so its outputs are right even though it failed.
+  EXPECT_EQ(expected.compare_outputs(actual), "");
 }
 
 }  // namespace
