@@ -56,7 +56,13 @@ void Reply::append(const Reply& other, size_t from, size_t to) {
 size_t Reply::write_one(ReplyWriter& w, size_t i) const {
   const Node& n = node(i);
   switch (n.type) {
-    case ReplyType::kSimple: w.simple(text(i)); return i + 1;
+    case ReplyType::kSimple:
+      if (text(i) == "OK") {
+        w.ok();  // the commonest reply, in one append
+      } else {
+        w.simple(text(i));
+      }
+      return i + 1;
     case ReplyType::kError: w.error(text(i)); return i + 1;
     case ReplyType::kInteger: w.integer(n.integer); return i + 1;
     case ReplyType::kBulk: w.bulk(text(i)); return i + 1;

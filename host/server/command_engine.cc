@@ -197,7 +197,7 @@ void run_on_partition(Shard& shard, Partition& p, const CommandEntry& e, Argv ar
   TALLY_ASSERT(e.data != nullptr);
   TALLY_ASSERT(!argv.empty());
   CommandCounters& counters = shard.metrics->per_command[e.index];
-  const Clock& clock = shard.server->env().clock();
+  const Clock& clock = *shard.clock;
   const uint64_t now_ms = clock.wall_ms();
   if ((e.flags & kCmdDenyOom) && !shard.admit_write(now_ms)) {
     CommandCounters::bump(counters.rejected);
@@ -220,6 +220,11 @@ CommandEngine::CommandEngine(Server& server, Shard& home, ClientSession& session
 
 CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, proto::Reply& out) {
   TALLY_ASSERT(e.data != nullptr && !argv.empty());
+  if (e.first_key == 1 && e.last_key == 1 && e.numkeys_at == 0) {
+    // One key at argv[1] (most commands): no key lists to build.
+    TALLY_ASSERT(argv.size() >= 2);
+    return run_on(server_.partition_of_key(argv[1]), e, argv, out);
+  }
   CommandTable::key_positions(e, argv, key_pos_);
   if (key_pos_.empty()) {
     flush();
@@ -240,21 +245,27 @@ CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, prot
   const uint32_t p = key_partitions_[0];
   bool one = true;
   for (uint32_t x : key_partitions_) one &= x == p;
+  if (one) return run_on(p, e, argv, out);
   for (uint32_t x : key_partitions_) {
     if (server_.partition_paused(x)) {
       flush();
       return Outcome::kBlocked;
     }
   }
-  if (!one) {
+  flush();
+  if (e.split == Split::kNone) {
+    out.error(kCrossSlot);
+    return Outcome::kDone;
+  }
+  bool done = false;
+  run_split(e, argv, out, done);
+  return done ? Outcome::kDone : Outcome::kQueued;
+}
+
+CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, Argv argv, proto::Reply& out) {
+  if (server_.partition_paused(p)) {
     flush();
-    if (e.split == Split::kNone) {
-      out.error(kCrossSlot);
-      return Outcome::kDone;
-    }
-    bool done = false;
-    run_split(e, argv, out, done);
-    return done ? Outcome::kDone : Outcome::kQueued;
+    return Outcome::kBlocked;
   }
   const uint32_t owner = server_.shard_of_partition(p);
   if (owner == home_.id) {

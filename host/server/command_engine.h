@@ -58,6 +58,8 @@ class CommandEngine {
     std::vector<const CommandEntry*> entries;  // per command
   };
 
+  // Runs a command all of whose keys lie in partition p.
+  Outcome run_on(uint32_t p, const CommandEntry& e, Argv argv, proto::Reply& out);
   void run_split(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);
   void run_everywhere(const CommandEntry& e, Argv argv);
   void run_scan(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);

@@ -10,10 +10,13 @@ namespace tally::server {
 
 namespace {
 
+// ASCII only: command names are ASCII, and std::tolower would consult the locale per character.
+inline char lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
 uint64_t name_hash(std::string_view s) {
   uint64_t h = 1469598103934665603ULL;
   for (char c : s) {
-    h ^= static_cast<uint8_t>(std::tolower(static_cast<unsigned char>(c)));
+    h ^= static_cast<uint8_t>(lower_ascii(c));
     h *= 1099511628211ULL;
   }
   return h;
@@ -22,7 +25,7 @@ uint64_t name_hash(std::string_view s) {
 bool equals_lower(std::string_view lower_name, std::string_view s) {
   if (lower_name.size() != s.size()) return false;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (lower_name[i] != std::tolower(static_cast<unsigned char>(s[i]))) return false;
+    if (lower_name[i] != lower_ascii(s[i])) return false;
   }
   return true;
 }

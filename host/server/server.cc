@@ -115,6 +115,7 @@ Status Server::start() {
     auto sh = std::make_unique<Shard>();
     sh->id = i;
     sh->server = this;
+    sh->clock = &env_.clock();
     auto r = net::Reactor::create(ro);
     if (!r) return r.status();
     sh->reactor = std::move(r.value());

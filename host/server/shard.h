@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "host/common/clock.h"
 #include "host/common/rng.h"
 #include "host/net/reactor.h"
 #include "host/offload/engine.h"
@@ -37,6 +38,7 @@ struct StoreFigures {
 struct Shard {
   uint32_t id = 0;
   Server* server = nullptr;
+  const Clock* clock = nullptr;  // the server's Env's, read on every command
   std::unique_ptr<net::Reactor> reactor;
   std::unique_ptr<ShardMetrics> metrics;
   // Batches of this shard's own work (key partitioning, the digest) go through its engine, on this

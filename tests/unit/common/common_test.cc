@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "host/common/rng.h"
 #include "host/common/status.h"
 #include "host/proto/reply.h"
@@ -17,6 +19,20 @@ TEST(Slot, MatchesRedisClusterKnownValues) {
   EXPECT_EQ(kernels::hash_tag("foo{}{bar}"), "foo{}{bar}");
   EXPECT_EQ(kernels::hash_tag("foo{{bar}}zap"), "{bar");
   EXPECT_EQ(kernels::hash_tag("foo{bar}{zap}"), "bar");
+}
+
+TEST(Slot, EightBytesAtATimeEqualsTheBytewiseCrc) {
+  Rng rng(7);
+  std::string key;
+  for (size_t len = 0; len < 300; ++len) {
+    key.resize(len);
+    for (int round = 0; round < 4; ++round) {
+      for (char& c : key) c = static_cast<char>(rng.next());
+      ASSERT_EQ(kernels::crc16_xmodem(key.data(), key.size()), kernels::crc16_xmodem_bytewise(key.data(), key.size()))
+          << "length " << len;
+    }
+  }
+  static_assert(kernels::crc16_xmodem("123456789", 9) == 0x31C3);
 }
 
 TEST(Rng, SameSeedSameStream) {
