@@ -43,6 +43,7 @@ struct ReactorStats {
   uint64_t sends = 0;                 // send/writev system calls or io_uring send operations
   uint64_t partial_sends = 0;         // sends that left bytes behind (kernel buffer full)
   uint64_t loop_iterations = 0;
+  uint64_t file_ops = 0;              // file writes and syncs completed (file_write, file_sync)
 };
 
 class Conn;
@@ -131,6 +132,20 @@ class Reactor {
   virtual void run() = 0;
   virtual void stop() = 0;  // any thread
   virtual void close_all() = 0;
+  // Runs once per loop iteration after timers, posted tasks and resumed reads, before output is
+  // flushed: where a shard closes what the iteration gathered (its log's group commit). Set it before
+  // run(); reactor thread only.
+  virtual void set_end_of_iteration(std::function<void()> fn) = 0;
+  // File I/O that never blocks the reactor's thread; reactor thread only. `done` runs on the reactor's
+  // thread with 0 or -errno once everything finished. file_write writes all of `bytes` (the caller keeps
+  // them alive until done) at `offset` of `fd` and then, with `sync`, fdatasyncs it: one linked
+  // io_uring submission, or the reactor's file thread on the epoll backend.
+  virtual void file_write(int fd, uint64_t offset, std::string_view bytes, bool sync,
+                          std::function<void(int)> done) = 0;
+  virtual void file_sync(int fd, std::function<void(int)> done) = 0;
+  // Blocking work (creating and preallocating files, deleting them) on the reactor's file thread,
+  // started on first use; `done` runs on the reactor's thread with what `work` returned.
+  virtual void run_blocking(std::function<int()> work, std::function<void(int)> done) = 0;
   virtual ReactorStats stats() const = 0;
   // What the start-up probe found, e.g. "multishot_accept=1 multishot_recv=1 buf_ring=1"; for logs and INFO.
   virtual std::string features() const = 0;

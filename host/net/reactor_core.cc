@@ -44,6 +44,7 @@ ReactorCore::ReactorCore(const ReactorOptions& opts) : opts_(opts) {
 
 ReactorCore::~ReactorCore() {
   TALLY_ASSERT(!running_.load());
+  stop_file_thread();
   for (const Listener& l : listeners_) ::close(l.fd);
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
@@ -178,6 +179,7 @@ void ReactorCore::run() {
     run_timers();
     run_posted();
     run_resumes();
+    if (end_of_iteration_) end_of_iteration_();
     flush_dirty();
     reap_closed();
   }
@@ -187,6 +189,77 @@ void ReactorCore::run() {
   TALLY_ASSERT(conns_.empty());
   stop_requested_.store(false, std::memory_order_release);
   running_.store(false);
+}
+
+void ReactorCore::set_end_of_iteration(std::function<void()> fn) {
+  TALLY_ASSERT(!running_.load() || std::this_thread::get_id() == loop_thread_);
+  end_of_iteration_ = std::move(fn);
+}
+
+void ReactorCore::run_blocking(std::function<int()> work, std::function<void(int)> done) {
+  TALLY_ASSERT(work != nullptr && done != nullptr);
+  std::lock_guard<std::mutex> lock(file_mu_);
+  TALLY_ASSERT_MSG(!file_stop_, "file work after the reactor stopped");
+  if (!file_thread_.joinable()) file_thread_ = std::thread([this] { file_thread_main(); });
+  file_tasks_.push_back([this, work = std::move(work), done = std::move(done)]() mutable {
+    const int rc = work();
+    post([done = std::move(done), rc] { done(rc); });
+  });
+  file_cv_.notify_one();
+}
+
+void ReactorCore::file_write(int fd, uint64_t offset, std::string_view bytes, bool sync, std::function<void(int)> done) {
+  TALLY_ASSERT(fd >= 0);
+  run_blocking(
+      [fd, offset, bytes, sync]() -> int {
+        size_t at = 0;
+        while (at < bytes.size()) {
+          const ssize_t n = ::pwrite(fd, bytes.data() + at, bytes.size() - at, static_cast<off_t>(offset + at));
+          if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+          }
+          at += static_cast<size_t>(n);
+        }
+        if (sync && ::fdatasync(fd) != 0) return -errno;
+        return 0;
+      },
+      [this, done = std::move(done)](int rc) {
+        count_file_op();
+        done(rc);
+      });
+}
+
+void ReactorCore::file_sync(int fd, std::function<void(int)> done) {
+  TALLY_ASSERT(fd >= 0);
+  run_blocking([fd]() -> int { return ::fdatasync(fd) == 0 ? 0 : -errno; },
+               [this, done = std::move(done)](int rc) {
+                 count_file_op();
+                 done(rc);
+               });
+}
+
+void ReactorCore::file_thread_main() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(file_mu_);
+      file_cv_.wait(lock, [this] { return file_stop_ || !file_tasks_.empty(); });
+      if (file_tasks_.empty()) return;  // stopping, and nothing left to do
+      task = std::move(file_tasks_.front());
+      file_tasks_.pop_front();
+    }
+    task();
+  }
+}
+
+void ReactorCore::stop_file_thread() {
+  {
+    std::lock_guard<std::mutex> lock(file_mu_);
+    file_stop_ = true;
+  }
+  file_cv_.notify_all();
+  if (file_thread_.joinable()) file_thread_.join();
 }
 
 void ReactorCore::run_timers() {

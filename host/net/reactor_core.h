@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -41,6 +43,11 @@ class ReactorCore : public Reactor {
   void stop() override;
   void close_all() override;
   ReactorStats stats() const override { return stats_; }
+  void set_end_of_iteration(std::function<void()> fn) override;
+  // The epoll backend's file I/O (io_uring overrides it): blocking calls on the file thread.
+  void file_write(int fd, uint64_t offset, std::string_view bytes, bool sync, std::function<void(int)> done) override;
+  void file_sync(int fd, std::function<void(int)> done) override;
+  void run_blocking(std::function<int()> work, std::function<void(int)> done) override;
 
   // Called by Conn.
   void mark_dirty(Conn& c);
@@ -81,6 +88,9 @@ class ReactorCore : public Reactor {
   uint64_t drain_wake();                                 // reads the eventfd (epoll) after it fired
   int wake_fd() const { return wake_fd_; }
   void wake();                                           // makes the eventfd readable
+  void stop_file_thread();                               // runs what is queued, then joins the thread
+  // Counts a completed file operation (the io_uring backend completes its own).
+  void count_file_op() { stats_.file_ops++; }
 
   ReactorOptions opts_;
   ReactorStats stats_;
@@ -103,6 +113,18 @@ class ReactorCore : public Reactor {
   void reap_closed();
   void forget(Conn& c);  // drops c from the dirty and closing lists
   uint64_t add_timer_impl(uint64_t period_ms, std::function<void()> fn, bool once);
+
+  void file_thread_main();
+
+  std::function<void()> end_of_iteration_;
+
+  // The file thread: blocking file work off the loop (the epoll backend's writes and syncs, and
+  // preparing files on either backend).
+  std::thread file_thread_;
+  std::mutex file_mu_;
+  std::condition_variable file_cv_;
+  std::deque<std::function<void()>> file_tasks_;  // guarded by file_mu_
+  bool file_stop_ = false;                       // guarded by file_mu_
 
   int wake_fd_ = -1;
   std::atomic<bool> stop_requested_{false};

@@ -24,7 +24,9 @@ namespace tally::net {
 namespace {
 
 // user_data: a pointer (8-byte aligned) or an index shifted by 3, with the operation in the low bits.
-enum Tag : uint64_t { kTagRecv = 1, kTagSend = 2, kTagAccept = 3, kTagWake = 4, kTagCancel = 5 };
+enum Tag : uint64_t {
+  kTagRecv = 1, kTagSend = 2, kTagAccept = 3, kTagWake = 4, kTagCancel = 5, kTagFileWrite = 6, kTagFileSync = 7
+};
 constexpr uint64_t kTagMask = 7;
 constexpr uint16_t kBufGroup = 1;
 constexpr unsigned kCqesPerPollMax = 16384;  // completions handled per poll_io call
@@ -49,6 +51,20 @@ class UringConn final : public Conn {
   bool released = false;       // on_close ran; memory lives on until ops_in_flight drops to 0
   std::string held_input;      // arrived between pause_reading() and the recv's cancellation
   std::unique_ptr<char[]> recv_buf;  // single-shot mode only
+};
+
+// One file_write or file_sync in flight: a write linked to an fdatasync (or the sync alone). A short
+// write breaks the link; the rest is submitted again once both completions are in.
+struct FileOp {
+  int fd = -1;
+  uint64_t offset = 0;
+  std::string_view bytes;
+  size_t written = 0;
+  bool sync = false;
+  bool write_done = false;    // the write part finished (or there is none)
+  int result = 0;             // the first error, -errno
+  uint32_t pending = 0;       // completions still to come for the current submission
+  std::function<void(int)> done;
 };
 
 class UringReactor final : public ReactorCore {
@@ -79,6 +95,7 @@ class UringReactor final : public ReactorCore {
     // Multishot accept came with IORING_OP_SOCKET (5.19), multishot recv with IORING_OP_SEND_ZC
     // (6.0); a flag cannot be probed, so the opcode born in the same release stands for it.
     const bool has_socket_op = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+    file_ops_ = io_uring_opcode_supported(probe, IORING_OP_WRITE) && io_uring_opcode_supported(probe, IORING_OP_FSYNC);
     const bool has_send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
     io_uring_free_probe(probe);
     if (!basic) return Status::unavailable("io_uring lacks recv/send/accept/read/cancel");
@@ -92,8 +109,21 @@ class UringReactor final : public ReactorCore {
   std::string features() const override {
     return std::string("multishot_accept=") + (multishot_accept_ ? "1" : "0") +
            " multishot_recv=" + (multishot_recv_ ? "1" : "0") + " buf_ring=" + (buf_ring_ ? "1" : "0") +
-           " defer_taskrun=" + ((ring_flags_ & IORING_SETUP_DEFER_TASKRUN) ? "1" : "0");
+           " defer_taskrun=" + ((ring_flags_ & IORING_SETUP_DEFER_TASKRUN) ? "1" : "0") +
+           " file_ops=" + (file_ops_ ? "1" : "0");
   }
+
+  void file_write(int fd, uint64_t offset, std::string_view bytes, bool sync, std::function<void(int)> done) override {
+    if (!file_ops_ || !active_) {
+      ReactorCore::file_write(fd, offset, bytes, sync, std::move(done));
+      return;
+    }
+    TALLY_ASSERT(fd >= 0 && done != nullptr);
+    auto* op = new FileOp{fd, offset, bytes, 0, sync, bytes.empty(), 0, 0, std::move(done)};
+    submit_file_op(op);
+  }
+
+  void file_sync(int fd, std::function<void(int)> done) override { file_write(fd, 0, {}, true, std::move(done)); }
 
  protected:
   void before_run() override {
@@ -293,6 +323,55 @@ class UringReactor final : public ReactorCore {
     return sqe;
   }
 
+  void submit_file_op(FileOp* op) {
+    TALLY_ASSERT(op->pending == 0);
+    if (!op->write_done) {
+      io_uring_sqe* sqe = get_sqe();
+      const size_t left = op->bytes.size() - op->written;
+      io_uring_prep_write(sqe, op->fd, op->bytes.data() + op->written, static_cast<unsigned>(left),
+                          op->offset + op->written);
+      io_uring_sqe_set_data64(sqe, pack(op, kTagFileWrite));
+      if (op->sync) sqe->flags |= IOSQE_IO_LINK;  // the sync starts only once the write is done
+      op->pending++;
+      ops_in_flight_++;
+    }
+    if (op->sync) {
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+      io_uring_sqe_set_data64(sqe, pack(op, kTagFileSync));
+      op->pending++;
+      ops_in_flight_++;
+    }
+  }
+
+  void on_file_cqe(FileOp* op, bool is_sync, int res, bool tearing_down) {
+    TALLY_ASSERT(op->pending > 0);
+    op->pending--;
+    if (!is_sync) {
+      if (res < 0) {
+        if (op->result == 0) op->result = res;
+      } else {
+        op->written += static_cast<size_t>(res);
+        TALLY_ASSERT(op->written <= op->bytes.size());
+        if (res == 0 && op->written < op->bytes.size() && op->result == 0) op->result = -EIO;  // no progress
+        op->write_done = op->written == op->bytes.size();
+      }
+    } else if (res < 0 && !(res == -ECANCELED && !op->write_done) && op->result == 0) {
+      // A sync cancelled because the write before it came up short is retried with the rest of it.
+      op->result = res;
+    }
+    if (op->pending > 0) return;
+    if (op->result == 0 && !op->write_done && !tearing_down) {
+      submit_file_op(op);  // the rest of a short write (and its sync)
+      return;
+    }
+    std::function<void(int)> done = std::move(op->done);
+    const int result = op->result;
+    delete op;
+    count_file_op();
+    if (!tearing_down) done(result);
+  }
+
   void arm_wake() {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_read(sqe, wake_fd(), &wake_value_, sizeof(wake_value_), 0);
@@ -350,6 +429,10 @@ class UringReactor final : public ReactorCore {
         return;
       case kTagSend:
         on_send_cqe(*reinterpret_cast<UringConn*>(ud & ~kTagMask), cqe);
+        return;
+      case kTagFileWrite:
+      case kTagFileSync:
+        on_file_cqe(reinterpret_cast<FileOp*>(ud & ~kTagMask), (ud & kTagMask) == kTagFileSync, cqe.res, tearing_down);
         return;
       default:
         TALLY_UNREACHABLE();
@@ -480,6 +563,7 @@ class UringReactor final : public ReactorCore {
   unsigned ring_flags_ = 0;
   bool multishot_accept_ = false;
   bool multishot_recv_ = false;
+  bool file_ops_ = false;  // IORING_OP_WRITE and IORING_OP_FSYNC
   io_uring_buf_ring* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;
   int buf_mask_ = 0;

@@ -13,7 +13,9 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <future>
+#include <map>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -742,6 +744,58 @@ TEST_P(ReactorTest, CloseAllFromPostedTaskWithChainedCloses) {
   EXPECT_TRUE(late.wait_closed());
   stop_all({r.get()});
   EXPECT_EQ(chained.closes, 7);
+}
+
+TEST_P(ReactorTest, FileWritesSyncsAndBlockingWorkCompleteOnTheLoop) {
+  MAKE_OR_SKIP(r, options());
+  char path[] = "/tmp/tally-reactor-file-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const int ro = ::open(path, O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(ro, 0);
+  start(r.get());
+  // Two writes (the second synced) and a sync, each completing on the loop's own thread, in order.
+  const std::string a(100000, 'a');  // over one page: io_uring may write it in several parts
+  const std::string b = "tail";
+  std::vector<std::pair<std::string, int>> done;
+  std::thread::id loop_thread, callback_thread;
+  on_loop(r.get(), [&] {
+    loop_thread = std::this_thread::get_id();
+    r->file_write(fd, 0, a, false, [&](int rc) { done.emplace_back("a", rc); });
+    r->file_write(fd, a.size(), b, true, [&](int rc) {
+      callback_thread = std::this_thread::get_id();
+      done.emplace_back("b", rc);
+    });
+    r->file_sync(fd, [&](int rc) { done.emplace_back("sync", rc); });
+    // A descriptor open for reading only: the write fails with -EBADF, reported, not thrown away.
+    r->file_write(ro, 0, b, true, [&](int rc) { done.emplace_back("readonly", rc); });
+    r->run_blocking([] { return 42; }, [&](int rc) { done.emplace_back("blocking", rc); });
+  });
+  ASSERT_TRUE(eventually(r.get(), [&] { return done.size() == 5; }));
+  // The end-of-iteration hook runs on every iteration, on the loop's thread.
+  std::atomic<int> ends{0};
+  on_loop(r.get(), [&] { r->set_end_of_iteration([&] { ends++; }); });
+  on_loop(r.get(), [] {});
+  on_loop(r.get(), [] {});
+  const int ends_seen = ends.load();
+  on_loop(r.get(), [&] { r->set_end_of_iteration(nullptr); });
+  stop_all({r.get()});
+  EXPECT_GE(ends_seen, 2);
+  EXPECT_EQ(callback_thread, loop_thread);
+  std::map<std::string, int> by_name(done.begin(), done.end());
+  EXPECT_EQ(by_name["a"], 0);
+  EXPECT_EQ(by_name["b"], 0);
+  EXPECT_EQ(by_name["sync"], 0);
+  EXPECT_EQ(by_name["readonly"], -EBADF);
+  EXPECT_EQ(by_name["blocking"], 42);
+  std::string got(a.size() + b.size() + 10, '\0');
+  const ssize_t n = ::pread(fd, got.data(), got.size(), 0);
+  EXPECT_EQ(n, static_cast<ssize_t>(a.size() + b.size()));
+  got.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  EXPECT_EQ(got, a + b);
+  ::close(ro);
+  ::close(fd);
+  ::unlink(path);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest,
