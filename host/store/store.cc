@@ -352,6 +352,7 @@ Entry* Store::lookup(std::string_view key, uint64_t now_ms, Access access) {
   Entry** link = find_link(key, hash(key));
   Entry* e = link != nullptr ? *link : nullptr;
   if (e != nullptr && is_expired(*e, now_ms)) {
+    if (expiry_observer_) expiry_observer_(e->key());
     unlink_and_free(link);
     ++stats_.expired_keys;
     e = nullptr;
@@ -674,6 +675,7 @@ Entry* Store::random_entry(uint64_t now_ms) {
     for (uint64_t skip = rng_.uniform(chain); skip > 0; --skip) e = e->next_;
     if (!is_expired(*e, now_ms)) return e;
     ++stats_.expired_keys;
+    if (expiry_observer_) expiry_observer_(e->key());
     erase(e);
   }
   return nullptr;
@@ -689,6 +691,7 @@ size_t Store::active_expire(uint64_t now_ms, size_t max_keys_checked) {
       Entry* e = expires_[rng_.uniform(expires_.size())];
       ++checked;
       if (is_expired(*e, now_ms)) {
+        if (expiry_observer_) expiry_observer_(e->key());
         erase(e);
         ++round_expired;
       }

@@ -145,6 +145,13 @@ class Store {
 
   // Randomness for commands that pick members (SPOP, SRANDMEMBER): seeded, so tests replay.
   Rng& rng() { return rng_; }
+  // Restarts the randomness from a seed: every replica applying a logged command draws the same
+  // members (SPOP) when each seeds it from the entry being applied.
+  void reseed(uint64_t seed) { rng_ = Rng(seed); }
+  // Called when the store removes a key on its own (an expired key found by a lookup or by active
+  // expiry): a partition whose writes are logged logs the deletion. Not called for erase() and
+  // flush(), which callers ask for.
+  void set_expiry_observer(std::function<void(std::string_view key)> fn) { expiry_observer_ = std::move(fn); }
   const StoreStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
   // Buckets of both tables while a resize is in progress.
@@ -200,6 +207,7 @@ class Store {
   uint64_t used_bytes_ = 0;
   uint64_t cas_counter_ = 0;
   uint64_t last_now_ms_ = 0;  // newest time seen, for LFU stamps of keys created by writes
+  std::function<void(std::string_view)> expiry_observer_;
   StoreShared own_shared_;
   StoreShared* shared_;  // memory total and LRU clock (bumped on every access), own or a shard's
   StoreStats stats_;

@@ -181,6 +181,7 @@ class RawNode {
   Term term() const;
   Index commit_index() const;
   Index applied_index() const;
+  Index last_index() const;  // the last entry of this node's log (persisted or not)
 
   // Tally seam for node-level batching (see Config::external_tally). tally_input() is valid on
   // the leader only; commit_to_quorum_index() takes the quorum index the tally op computed and

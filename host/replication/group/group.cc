@@ -1,0 +1,96 @@
+#include "host/replication/group/group.h"
+
+#include "host/common/assert.h"
+
+namespace tally::group {
+
+Result<std::unique_ptr<ReplicaGroup>> ReplicaGroup::create(uint32_t id, GroupOptions options,
+                                                           std::unique_ptr<raft::MemoryStorage> storage,
+                                                           GroupLog& log, Transport& transport, StateMachine& sm) {
+  TALLY_ASSERT(storage != nullptr);
+  auto raw = raft::RawNode::create(options.raft, storage.get());
+  if (!raw.is_ok()) return raw.status();
+  std::unique_ptr<ReplicaGroup> g(
+      new ReplicaGroup(id, std::move(options), std::move(storage), std::move(raw).value(), log, transport, sm));
+  const raft::NodeStatus st = g->raw_->status();
+  if (st.conf.voters.size() == 1 && st.conf.voters[0] == g->options_.raft.id) {
+    TALLY_RETURN_IF_ERROR(g->raw_->campaign());
+  }
+  return g;
+}
+
+ReplicaGroup::ReplicaGroup(uint32_t id, GroupOptions options, std::unique_ptr<raft::MemoryStorage> storage,
+                           std::unique_ptr<raft::RawNode> raw, GroupLog& log, Transport& transport, StateMachine& sm)
+    : id_(id),
+      options_(std::move(options)),
+      storage_(std::move(storage)),
+      raw_(std::move(raw)),
+      log_(log),
+      transport_(transport),
+      sm_(sm) {}
+
+ReplicaGroup::~ReplicaGroup() = default;
+
+Status ReplicaGroup::propose(std::string data) {
+  const raft::Index before = raw_->last_index();
+  TALLY_RETURN_IF_ERROR(raw_->propose(std::move(data)));
+  TALLY_ASSERT(raw_->last_index() == before + 1);
+  return Status::ok();
+}
+
+void ReplicaGroup::process() {
+  // A log that completes inline calls on_persisted, which calls process() again: the flag turns that
+  // recursion into this loop's next turn.
+  if (in_process_) return;
+  in_process_ = true;
+  while (!persisting_ && log_error_.is_ok() && raw_->has_ready()) {
+    ready_ = raw_->ready();
+    persisting_ = true;
+    log_.persist(id_, ready_, [this](Status st) { on_persisted(std::move(st)); });
+  }
+  in_process_ = false;
+}
+
+void ReplicaGroup::on_persisted(Status st) {
+  TALLY_ASSERT(persisting_);
+  if (!st.is_ok()) {
+    // Nothing of this Ready may be sent or applied: it is not known durable. The log retries, and
+    // completes this persist again once it is.
+    log_error_ = std::move(st);
+    return;
+  }
+  log_error_ = Status::ok();
+  raft::Ready rd = std::move(ready_);
+  ready_ = raft::Ready{};
+  // 1. The in-memory copy of what is now durable, which the core reads.
+  if (rd.snapshot) TALLY_ASSERT(storage_->apply_snapshot(*rd.snapshot).is_ok());
+  if (!rd.entries.empty()) TALLY_ASSERT(storage_->append(rd.entries).is_ok());
+  if (rd.hard_state) storage_->set_hard_state(*rd.hard_state);
+  // 2. Messages (they may depend on what was just persisted).
+  if (!rd.messages.empty()) transport_.send(id_, std::move(rd.messages));
+  // 3. Committed entries, in order.
+  raft::Index applied = 0;
+  for (const raft::Entry& e : rd.committed_entries) {
+    if (e.type == raft::EntryType::kNormal) {
+      sm_.apply(id_, e);
+    } else if (e.type == raft::EntryType::kConfChange) {
+      auto cc = raft::ConfChange::decode(e.data);
+      TALLY_ASSERT_MSG(cc.is_ok(), "a committed membership change does not decode");
+      storage_->set_conf(raw_->apply_conf_change(*cc));
+    }
+    applied = e.index;
+  }
+  // 4. Advance, then drop what no peer needs from memory (it stays in the log on disk).
+  raw_->advance();
+  persisting_ = false;
+  if (applied != 0) {
+    sm_.applied_to(id_, applied);
+    if (applied > options_.log_entries_kept) {
+      const raft::Index upto = std::min(applied - options_.log_entries_kept, storage_->last_index());
+      if (upto >= storage_->first_index()) TALLY_ASSERT(storage_->compact(upto).is_ok());
+    }
+  }
+  process();
+}
+
+}  // namespace tally::group

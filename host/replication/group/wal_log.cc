@@ -1,0 +1,70 @@
+#include "host/replication/group/wal_log.h"
+
+#include "host/common/assert.h"
+
+namespace tally::group {
+
+void WalGroupLog::persist(uint32_t group, const raft::Ready& rd, std::function<void(Status)> done) {
+  // Installing a snapshot sent by a leader replaces the group's log: that is the cluster's concern
+  // (its partitions write the snapshot file first); a single node never receives one.
+  TALLY_ASSERT_MSG(!rd.snapshot.has_value(), "wal: snapshot installs are not written to the log");
+  if (rd.entries.empty() && !rd.hard_state.has_value()) {
+    done(Status::ok());  // nothing to make durable
+    return;
+  }
+  for (const raft::Entry& e : rd.entries) {
+    wal::RecordHeader h;
+    h.type = wal::RecordType::kEntry;
+    h.entry_type = static_cast<uint8_t>(e.type);
+    h.group = group;
+    h.term = e.term;
+    h.index = e.index;
+    log_.append(h, e.data);
+  }
+  if (rd.hard_state) {
+    wal::RecordHeader h;
+    h.type = wal::RecordType::kHardState;
+    h.group = group;
+    h.term = rd.hard_state->term;
+    h.index = rd.hard_state->commit;
+    log_.append(h, wal::encode_vote(rd.hard_state->vote));
+  }
+  filling_.push_back(std::move(done));
+}
+
+void WalGroupLog::flush() {
+  if (filling_.empty() || log_.busy() || log_.failed() || retrying_) return;
+  TALLY_ASSERT(in_flight_.empty());
+  in_flight_.swap(filling_);
+  const bool started = log_.flush([this](Status st) { completed(std::move(st)); });
+  TALLY_ASSERT_MSG(started, "wal: flush refused while not busy");
+}
+
+void WalGroupLog::completed(Status st) {
+  std::vector<Callback> done;
+  done.swap(in_flight_);
+  if (!st.is_ok()) {
+    // The groups stop (their persist failed); they are completed again once retry() succeeds.
+    if (on_failure_) on_failure_(st);
+    for (Callback& cb : done) cb(st);
+    failed_.insert(failed_.end(), std::make_move_iterator(done.begin()), std::make_move_iterator(done.end()));
+    return;
+  }
+  for (Callback& cb : done) cb(Status::ok());
+}
+
+void WalGroupLog::retry(std::function<void(Status)> done) {
+  if (retrying_) return;
+  retrying_ = true;
+  log_.retry([this, done = std::move(done)](Status st) {
+    retrying_ = false;
+    if (st.is_ok()) {
+      std::vector<Callback> resumed;
+      resumed.swap(failed_);
+      for (Callback& cb : resumed) cb(Status::ok());
+    }
+    done(std::move(st));
+  });
+}
+
+}  // namespace tally::group

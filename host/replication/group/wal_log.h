@@ -1,0 +1,45 @@
+// The shard's write-ahead log as the GroupLog of every group the shard holds: persist() appends a
+// Ready's records to the batch that is filling, and the shard calls flush() at the end of each loop
+// iteration, so all the Readys of an iteration share one write and one fdatasync (group commit).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "host/replication/group/group.h"
+#include "host/wal/log.h"
+
+namespace tally::group {
+
+class WalGroupLog final : public GroupLog {
+ public:
+  explicit WalGroupLog(wal::Log& log) : log_(log) {}
+
+  void persist(uint32_t group, const raft::Ready& rd, std::function<void(Status)> done) override;
+
+  // End of a loop iteration: writes the filled batch unless one is in flight (it goes when that
+  // completes) or the log failed (retry() first).
+  void flush();
+  // After a failure: rewrites what is not known durable (wal::Log::retry); on success the groups
+  // whose Readys were caught in it go on. `done` gets the outcome.
+  void retry(std::function<void(Status)> done);
+  bool failed() const { return log_.failed(); }
+  // Called once per failed batch, before its groups hear of it (the shard answers their waiting writes).
+  void set_failure_handler(std::function<void(const Status&)> fn) { on_failure_ = std::move(fn); }
+  // Callbacks waiting for a batch to be written.
+  size_t waiting() const { return filling_.size() + in_flight_.size() + failed_.size(); }
+
+ private:
+  using Callback = std::function<void(Status)>;
+  void completed(Status st);
+
+  wal::Log& log_;
+  std::vector<Callback> filling_;    // Readys in the batch being filled
+  std::vector<Callback> in_flight_;  // Readys in the batch being written
+  std::vector<Callback> failed_;     // Readys of batches that failed: completed again after retry()
+  bool retrying_ = false;
+  std::function<void(const Status&)> on_failure_;
+};
+
+}  // namespace tally::group
