@@ -45,22 +45,19 @@ void ImageWriter::before_change(const Entry& e) {
   TALLY_ASSERT(active_);
   if (e.cas() > cas_start_) return;  // written since the image began: not part of it
   const std::string_view key = e.key();
-  if (!copied_.empty()) {
-    if (auto it = copied_.find(key); it != copied_.end()) {
-      // Copied before, or a container the walk has begun: then its other members go out now.
-      for (size_t i = 0; i < pending_.size(); ++i) {
-        if (pending_[i].key != key) continue;
-        if (Status st = drain_pending(pending_[i], buffer_); !st.is_ok()) return fail(std::move(st));
-        pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i));
-        copied_.erase(it);
-        ++stats_.drained_containers;
-        note_buffered();
-        break;
-      }
-      return;
+  if (walked(key)) {
+    // Written out already, unless it is a set or hash the walk has begun: its other members go now.
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      if (pending_[i].key != key) continue;
+      if (Status st = drain_pending(pending_[i], buffer_); !st.is_ok()) return fail(std::move(st));
+      pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i));
+      ++stats_.drained_containers;
+      note_buffered();
+      break;
     }
+    return;
   }
-  if (walked(key)) return;
+  if (!copied_.empty() && copied_.contains(key)) return;  // copied at its first change
   if (Status st = encode_entry(e, buffer_); !st.is_ok()) return fail(std::move(st));
   copied_.emplace(key);
   ++entries_;
@@ -102,7 +99,6 @@ Status ImageWriter::begin_container(const Entry& e, std::string& out) {
   }
   if (!done) {
     p.key.assign(e.key());
-    copied_.emplace(p.key);
     pending_.push_back(std::move(p));
   }
   return Status::ok();
@@ -150,10 +146,7 @@ void ImageWriter::walk(std::string& out, size_t limit, size_t budget_bytes) {
       Pending& p = pending_.back();
       bool done = false;
       if (Status st = pending_part(p, out, done); !st.is_ok()) return fail(std::move(st));
-      if (done) {
-        copied_.erase(p.key);
-        pending_.pop_back();
-      }
+      if (done) pending_.pop_back();
       continue;
     }
     if (cursor_ > mask_) {
@@ -172,7 +165,6 @@ void ImageWriter::finish_now() {
   stats_.finished_early = true;
   for (Pending& p : pending_) {
     if (Status st = drain_pending(p, buffer_); !st.is_ok()) return fail(std::move(st));
-    copied_.erase(p.key);
   }
   pending_.clear();
   if (!walk_started_) {

@@ -51,7 +51,8 @@ class ImageWriter {
 
  private:
   friend class Store;
-  // A set or hash the walk has begun and not finished: its members from `at` on are still to go.
+  // A set or hash the walk has begun and not finished (its bucket is walked): its members from `at`
+  // on are still to go, before any write to it.
   struct Pending {
     std::string key;
     const SetValue* set = nullptr;
@@ -84,7 +85,7 @@ class ImageWriter {
   bool walk_started_ = false;
   uint64_t mask_ = 0;    // t_[0]'s mask, fixed while the walk runs
   uint64_t cursor_ = 0;  // buckets below it have been walked
-  KeySet copied_;        // keys copied out by the hook (or begun by the walk) that the walk must skip
+  KeySet copied_;        // keys the hook copied out before the walk reached them: it skips them
   std::vector<Pending> pending_;
   std::string buffer_;  // records copied out by the hook, for the next slices
   size_t read_ = 0;     // buffer_ bytes already handed out

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -433,8 +434,15 @@ TEST(Image, FlushDuringTheImageKeepsTheStartContent) {
   EXPECT_EQ(image.buffered_bytes(), 0u);
 }
 
+double thread_cpu_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
 // Slices on a 200k-key store: their size stays within the budget plus one record, and their time is
-// reported (the shell wants <= 1 ms per slice). Writes run between slices, so copies are included.
+// reported (the shell wants <= 1 ms per slice): wall time, and the thread's CPU time, which a machine
+// shared with other work does not inflate. Writes run between slices, so copies are included.
 TEST(Image, SlicesStayWithinTheirBudgetOn200kKeys) {
   constexpr size_t kKeys = 200'000;
   constexpr size_t kBudget = 64 << 10;
@@ -449,14 +457,16 @@ TEST(Image, SlicesStayWithinTheirBudgetOn200kKeys) {
   for (int i = 0; i < 100'000; ++i) s.hash_set(hash, testing::numbered("field:", i), "value");
 
   ImageWriter image(s);
-  std::vector<double> step_us;
+  std::vector<double> step_us, cpu_us;
   size_t max_bytes = 0, total = 0;
   for (bool done = false; !done;) {
     std::string out;
     out.reserve(kBudget + kContainerPartBytes + 4096);
+    const double c0 = thread_cpu_us();
     const auto t0 = std::chrono::steady_clock::now();
     done = image.step(out, kBudget);
     const auto t1 = std::chrono::steady_clock::now();
+    cpu_us.push_back(thread_cpu_us() - c0);
     step_us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
     max_bytes = std::max(max_bytes, out.size());
     total += out.size();
@@ -466,11 +476,14 @@ TEST(Image, SlicesStayWithinTheirBudgetOn200kKeys) {
   }
   ASSERT_TRUE(image.status().is_ok());
   std::sort(step_us.begin(), step_us.end());
+  std::sort(cpu_us.begin(), cpu_us.end());
   const double p50 = step_us[step_us.size() / 2], p99 = step_us[step_us.size() * 99 / 100];
-  std::printf("%zu keys, budget %zu: %zu slices, %zu bytes, largest slice %zu bytes; slice time "
-              "p50 %.0f us, p99 %.0f us, max %.0f us; %llu entries copied by writes\n",
-              s.size(), kBudget, step_us.size(), total, max_bytes, p50, p99, step_us.back(),
-              static_cast<unsigned long long>(image.stats().copied_entries));
+  const double cpu_p50 = cpu_us[cpu_us.size() / 2], cpu_p99 = cpu_us[cpu_us.size() * 99 / 100];
+  std::printf("%zu keys, budget %zu: %zu slices, %zu bytes, largest slice %zu bytes; slice wall time "
+              "p50 %.0f us, p99 %.0f us, max %.0f us; CPU time p50 %.0f us, p99 %.0f us, max %.0f us; "
+              "%llu entries copied by writes\n",
+              s.size(), kBudget, step_us.size(), total, max_bytes, p50, p99, step_us.back(), cpu_p50, cpu_p99,
+              cpu_us.back(), static_cast<unsigned long long>(image.stats().copied_entries));
   EXPECT_LE(max_bytes, kBudget + kContainerPartBytes + 256);
   EXPECT_LT(p50, 1000.0);
 }
