@@ -250,7 +250,6 @@ Status SnapshotReader::open() {
   if (meta_.first_slot > meta_.last_slot || meta_.last_slot >= kernels::kSlotCount) return corrupt("slot range");
   chain_ = chain_crc(chain_, crc);
   pos_ = header_bytes;
-  opened_ = true;
 
   bool footer_at_end = false;
   if (size_ >= pos_ + kSnapshotFooterBytes) {
@@ -267,6 +266,7 @@ Status SnapshotReader::open() {
   if (claimed_chunks_ > room / (kChunkFrameBytes + 1) || claimed_entries_ > room / kEntryRecordBytesMin) {
     return corrupt("footer counts exceed what the file can hold");
   }
+  opened_ = true;
   return Status::ok();
 }
 

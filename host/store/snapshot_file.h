@@ -87,7 +87,7 @@ class SnapshotReader {
   SnapshotReader(File& file, std::string name);  // name: for messages
 
   // Checks the header and that the file ends in a footer; a file without one is refused here, before
-  // any chunk is handed on.
+  // any chunk is handed on. Call once; next() only after it succeeded.
   Status open();
   const SnapshotMeta& meta() const { return meta_; }
   // The footer's entry count: bounded by the file's size, confirmed only when next() returns false.

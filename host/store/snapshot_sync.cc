@@ -69,6 +69,7 @@ bool parse_snapshot_file_name(std::string_view name, uint64_t& index, uint64_t& 
 
 Status write_snapshot_sync(Env& env, const std::string& path, SnapshotMeta meta, Store& store,
                            const ChecksumFn& checksum) {
+  if (store.has_image()) return Status::unavailable("snapshot: an image of this store is being taken");
   const std::string dir = parent_dir(path);
   const std::string tmp = path + ".tmp";
   TALLY_RETURN_IF_ERROR(env.create_dirs(dir));

@@ -348,6 +348,15 @@ TEST(SnapshotFile, LoadNeedsAnEmptyStore) {
   EXPECT_EQ(load_snapshot(Env::posix(), dir.file("missing.snap"), fresh).status().code(), Code::kNotFound);
 }
 
+TEST(SnapshotFile, WriteWaitsForTheStoresImage) {
+  Store s;
+  s.set_string("a", "1", 0, false);
+  TempDir dir;
+  ImageWriter image(s);
+  EXPECT_EQ(write_snapshot_sync(Env::posix(), dir.file("a.snap"), test_meta(), s).code(), Code::kUnavailable);
+  EXPECT_FALSE(Env::posix().exists(dir.file("a.snap.tmp")));
+}
+
 // Load speed of a 1M-key snapshot (16-byte keys, 32-byte values) from tmpfs when there is one.
 TEST(SnapshotFile, LoadSpeedOfOneMillionKeys) {
   constexpr uint64_t kKeys = 1'000'000;
