@@ -104,7 +104,9 @@ Status ImageWriter::begin_container(const Entry& e, std::string& out) {
   return Status::ok();
 }
 
-Status ImageWriter::walk_bucket(uint64_t bucket, std::string& out, bool whole) {
+// `whole`: sets and hashes in full (finish_now). Once `out` reaches `limit`, the rest of the chain goes
+// to the buffer, so a slice passes its budget by one record at most, however long the chain.
+Status ImageWriter::walk_bucket(uint64_t bucket, std::string& out, size_t limit, bool whole) {
   TALLY_ASSERT(bucket <= mask_);
   for (const Entry* e = store_.t_[0].buckets[bucket]; e != nullptr; e = e->next_) {
     if (e->cas() > cas_start_) continue;
@@ -115,7 +117,10 @@ Status ImageWriter::walk_bucket(uint64_t bucket, std::string& out, bool whole) {
       }
     }
     ++entries_;
-    if (whole || e->type() == ValueType::kString) {
+    if (out.size() >= limit) {
+      TALLY_RETURN_IF_ERROR(encode_entry(*e, buffer_));
+      note_buffered();
+    } else if (whole || e->type() == ValueType::kString) {
       TALLY_RETURN_IF_ERROR(encode_entry(*e, out));
     } else {
       TALLY_RETURN_IF_ERROR(begin_container(*e, out));
@@ -156,7 +161,7 @@ void ImageWriter::walk(std::string& out, size_t limit, size_t budget_bytes) {
     }
     if (visits_left == 0) return;
     --visits_left;
-    if (Status st = walk_bucket(cursor_++, out, false); !st.is_ok()) return fail(std::move(st));
+    if (Status st = walk_bucket(cursor_++, out, limit, false); !st.is_ok()) return fail(std::move(st));
   }
 }
 
@@ -173,7 +178,7 @@ void ImageWriter::finish_now() {
     TALLY_ASSERT(started);
   }
   for (; cursor_ <= mask_; ++cursor_) {
-    if (Status st = walk_bucket(cursor_, buffer_, true); !st.is_ok()) return fail(std::move(st));
+    if (Status st = walk_bucket(cursor_, buffer_, SIZE_MAX, true); !st.is_ok()) return fail(std::move(st));
   }
   note_buffered();
   detach();
@@ -201,7 +206,7 @@ void ImageWriter::drain_buffer(std::string& out, size_t limit) {
 }
 
 bool ImageWriter::step(std::string& out, size_t budget_bytes) {
-  TALLY_ASSERT(budget_bytes > 0);
+  TALLY_ASSERT(budget_bytes > 0 && budget_bytes <= kStepBudgetBytesMax);
   if (!status_.is_ok()) return true;
   const size_t limit = out.size() + budget_bytes;
   drain_buffer(out, limit);

@@ -1,5 +1,5 @@
 // ImageWriter: a point-in-time image of one Store, produced in slices of entry records while the store
-// keeps serving writes (copy on write of single entries, docs/store.md). Deterministic: no clock, no randomness.
+// keeps serving writes (copy on write of single entries, docs/store.md). No clock, no randomness.
 #pragma once
 
 #include <cstddef>
@@ -27,6 +27,8 @@ class ImageWriter {
  public:
   static constexpr uint64_t kRehashBucketBytes = 16;  // budget bytes per bucket of a pending rehash
   static constexpr size_t kBufferKeepBytes = 1 << 20;  // buffer capacity kept (or compacted) beyond
+  // A slice is at most its budget plus one record (each under 1.6 GiB), so it fits a 2 GiB chunk.
+  static constexpr size_t kStepBudgetBytesMax = 256 << 20;
 
   // Begins an image of `store` as it is now. One image per store at a time; the store must outlive
   // it while it is active (until step() returns true or the writer is destroyed).
@@ -39,7 +41,7 @@ class ImageWriter {
   // Appends the next records to `out`, stopping at the first record boundary at or past budget_bytes
   // (a set or hash record is about kContainerPartBytes; a string is one record however long) and
   // after visiting at most budget_bytes buckets. True once the image is complete (this slice may be
-  // empty); then status() says whether it can be used.
+  // empty); then status() says whether it can be used. budget_bytes <= kStepBudgetBytesMax.
   bool step(std::string& out, size_t budget_bytes);
 
   uint64_t entries() const { return entries_; }       // keys in the image so far; all once complete
@@ -70,7 +72,7 @@ class ImageWriter {
   bool walked(std::string_view key) const;
   bool start_walk(size_t budget_bytes);
   void walk(std::string& out, size_t limit, size_t budget_bytes);
-  Status walk_bucket(uint64_t bucket, std::string& out, bool whole);
+  Status walk_bucket(uint64_t bucket, std::string& out, size_t limit, bool whole);
   Status begin_container(const Entry& e, std::string& out);
   Status pending_part(Pending& p, std::string& out, bool& done);
   Status drain_pending(Pending& p, std::string& out);

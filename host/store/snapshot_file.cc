@@ -223,7 +223,8 @@ Status SnapshotReader::open() {
   size_ = *size;
   std::string h;
   TALLY_RETURN_IF_ERROR(read(0, std::min<uint64_t>(size_, kSnapshotHeaderFixedBytes), h));
-  if (std::string_view(h).substr(0, kHeaderMagic.size()) != kHeaderMagic.substr(0, std::min(h.size(), kHeaderMagic.size()))) {
+  const size_t magic_bytes = std::min(h.size(), kHeaderMagic.size());  // a short file: its prefix
+  if (std::string_view(h).substr(0, magic_bytes) != kHeaderMagic.substr(0, magic_bytes)) {
     return corrupt("no TALLYSNP magic at offset 0");
   }
   if (h.size() < kSnapshotHeaderFixedBytes) return truncated("ends inside the header");

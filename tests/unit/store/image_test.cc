@@ -434,6 +434,25 @@ TEST(Image, FlushDuringTheImageKeepsTheStartContent) {
   EXPECT_EQ(image.buffered_bytes(), 0u);
 }
 
+// Keys sharing a bucket: once a slice is full the rest of the chain waits in the buffer, so no slice
+// holds two of these values.
+TEST(Image, ASliceExceedsItsBudgetByOneRecordAtMost) {
+  constexpr size_t kValueBytes = 10'000;
+  Store s;
+  Rng rng(4);
+  for (int i = 0; i < 16; ++i) {
+    s.set_string(testing::numbered("big", i), testing::random_bytes(rng, kValueBytes), 0, false);
+  }
+  ASSERT_EQ(s.bucket_count(), Store::kInitialBuckets);  // 16 keys in 16 buckets: chains of several
+  const Content want = content_of(s);
+  ImageWriter image(s);
+  const std::vector<std::string> chunks = image_chunks(image, 100);
+  for (const std::string& c : chunks) EXPECT_LT(c.size(), 2 * kValueBytes);
+  Store loaded;
+  ASSERT_TRUE(load_chunks(chunks, loaded).is_ok());
+  EXPECT_EQ(first_difference(want, content_of(loaded)), "");
+}
+
 double thread_cpu_us() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
