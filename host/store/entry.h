@@ -69,6 +69,7 @@ class Entry {
 
  private:
   friend class Store;
+  friend class ImageWriter;  // walks bucket chains
   Entry() = default;
 
   static constexpr uint32_t kHasExpire = 1u << 3;

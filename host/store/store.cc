@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "host/store/image.h"
+
 namespace tally::store {
 namespace {
 
@@ -82,7 +84,12 @@ Store::Store(StoreOptions options, StoreShared* shared)
   account(static_cast<int64_t>(t_[0].buckets.capacity() * sizeof(Entry*)));
 }
 
-Store::~Store() { flush(); }
+Store::~Store() {
+  TALLY_ASSERT_MSG(image_ == nullptr, "an image must end before its store");
+  flush();
+}
+
+void Store::image_before_change(const Entry& e) { image_->before_change(e); }
 
 void Store::account(int64_t delta) {
   TALLY_ASSERT(delta >= 0 || used_bytes_ >= static_cast<uint64_t>(-delta));
@@ -209,6 +216,7 @@ void Store::replace(Entry** link, Entry* old_e, Entry* new_e) {
 void Store::unlink_and_free(Entry** link) {
   Entry* e = *link;
   TALLY_ASSERT(e != nullptr && size_ > 0);
+  before_change(e);
   *link = e->next_;
   --size_;
   if (e->has_expire()) expires_remove(e);
@@ -218,6 +226,16 @@ void Store::unlink_and_free(Entry** link) {
 }
 
 void Store::resize_if_needed() {
+  if (reserved_keys_ != 0 && size_ >= reserved_keys_) reserved_keys_ = 0;
+  if (image_ != nullptr) [[unlikely]] {
+    // An image walks t_[0] by bucket index, so buckets stay put while it is active (a resize under
+    // way when it began is finished first, by its steps). Only a table far past its load is resized,
+    // after the image has copied out everything it still needs.
+    const uint64_t buckets = (rehashing_ ? t_[1] : t_[0]).buckets.size();
+    if (size_ <= kImageLoadFactorMax * buckets) return;
+    image_->finish_now();
+    TALLY_ASSERT(image_ == nullptr);
+  }
   if (rehashing_) {
     // A resize is under way; only if the new table is already too small, finish it now.
     if (size_ <= 2 * t_[1].buckets.size()) return;
@@ -226,7 +244,7 @@ void Store::resize_if_needed() {
   const uint64_t buckets = t_[0].mask + 1;
   if (size_ > buckets && buckets < kBucketsMax) {
     start_rehash(buckets * 2);
-  } else if (buckets > kInitialBuckets && size_ * 8 < buckets) {
+  } else if (buckets > kInitialBuckets && size_ * 8 < buckets && reserved_keys_ == 0) {
     uint64_t target = kInitialBuckets;
     while (target < size_ * 2) target *= 2;
     start_rehash(target);
@@ -375,6 +393,7 @@ Entry* Store::set_string(std::string_view key, std::string_view value, uint64_t 
   const uint64_t h = hash(key);
   Entry** link = find_link(key, h);
   Entry* old_e = link != nullptr ? *link : nullptr;
+  if (old_e != nullptr) before_change(old_e);
   if (keep_ttl) expire_at_ms = old_e != nullptr ? old_e->expire_at_ms() : 0;
   const bool has_expire = expire_at_ms != 0;
   const bool has_flags = client_flags != 0;
@@ -415,14 +434,32 @@ Entry* Store::set_string(std::string_view key, std::string_view value, uint64_t 
   return e;
 }
 
+// An empty set or hash with its CAS still 0: the caller sets it and links the entry.
+Entry* Store::new_container(ValueType type, std::string_view key, uint64_t h, uint64_t expire_at_ms,
+                            uint32_t client_flags) {
+  TALLY_ASSERT(type == ValueType::kSet || type == ValueType::kHash);
+  TALLY_ASSERT(find_link(key, h) == nullptr);
+  Entry* e = alloc_entry(type, key, 0, expire_at_ms != 0, client_flags != 0);
+  void* c = nullptr;
+  if (type == ValueType::kSet) {
+    SetValue* s = new SetValue();
+    account(static_cast<int64_t>(chunk_bytes(sizeof(SetValue)) + set_total_bytes(*s)));
+    c = s;
+  } else {
+    HashValue* hv = new HashValue();
+    account(static_cast<int64_t>(chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*hv)));
+    c = hv;
+  }
+  std::memcpy(e->body() + e->key_offset() + key.size(), &c, sizeof c);
+  if (expire_at_ms != 0) std::memcpy(e->body(), &expire_at_ms, 8);
+  if (client_flags != 0) std::memcpy(e->body() + e->flags_offset(), &client_flags, 4);
+  return e;
+}
+
 Entry* Store::create_set(std::string_view key) {
   rehash_step(kRehashStepBuckets);
   const uint64_t h = hash(key);
-  TALLY_ASSERT(find_link(key, h) == nullptr);
-  Entry* e = alloc_entry(ValueType::kSet, key, 0, false, false);
-  SetValue* s = new SetValue();
-  std::memcpy(e->body() + e->key_offset() + key.size(), &s, sizeof s);
-  account(static_cast<int64_t>(chunk_bytes(sizeof(SetValue)) + set_total_bytes(*s)));
+  Entry* e = new_container(ValueType::kSet, key, h, 0, 0);
   e->cas_ = ++cas_counter_;
   init_access(e);
   link_new(e, h);
@@ -432,24 +469,25 @@ Entry* Store::create_set(std::string_view key) {
 Entry* Store::create_hash(std::string_view key) {
   rehash_step(kRehashStepBuckets);
   const uint64_t h = hash(key);
-  TALLY_ASSERT(find_link(key, h) == nullptr);
-  Entry* e = alloc_entry(ValueType::kHash, key, 0, false, false);
-  HashValue* hv = new HashValue();
-  std::memcpy(e->body() + e->key_offset() + key.size(), &hv, sizeof hv);
-  account(static_cast<int64_t>(chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*hv)));
+  Entry* e = new_container(ValueType::kHash, key, h, 0, 0);
   e->cas_ = ++cas_counter_;
   init_access(e);
   link_new(e, h);
   return e;
 }
 
-bool Store::set_add(Entry* e, std::string_view member) {
-  SetValue* s = e->set_value();
+bool Store::add_member(SetValue* s, std::string_view member) {
   const uint64_t before = set_total_bytes(*s);
   if (s->members_.find(member) != s->members_.end()) return false;
   s->members_.emplace(member);
   s->bytes_ += set_member_bytes(member.size());
   account(static_cast<int64_t>(set_total_bytes(*s)) - static_cast<int64_t>(before));
+  return true;
+}
+
+bool Store::set_add(Entry* e, std::string_view member) {
+  before_change(e);  // even when the member is there already: one lookup, not two
+  if (!add_member(e->set_value(), member)) return false;
   e->cas_ = ++cas_counter_;
   return true;
 }
@@ -458,6 +496,7 @@ bool Store::set_remove(Entry* e, std::string_view member) {
   SetValue* s = e->set_value();
   auto it = s->members_.find(member);
   if (it == s->members_.end()) return false;
+  before_change(e);
   const uint64_t before = set_total_bytes(*s);
   TALLY_ASSERT(s->bytes_ >= set_member_bytes(member.size()));
   s->bytes_ -= set_member_bytes(member.size());
@@ -468,7 +507,13 @@ bool Store::set_remove(Entry* e, std::string_view member) {
 }
 
 bool Store::hash_set(Entry* e, std::string_view field, std::string_view value) {
-  HashValue* hv = e->hash_value();
+  before_change(e);
+  const bool created = put_field(e->hash_value(), field, value);
+  e->cas_ = ++cas_counter_;
+  return created;
+}
+
+bool Store::put_field(HashValue* hv, std::string_view field, std::string_view value) {
   const uint64_t before = hash_total_bytes(*hv);
   auto it = hv->fields_.find(field);
   bool created = false;
@@ -482,7 +527,6 @@ bool Store::hash_set(Entry* e, std::string_view field, std::string_view value) {
     hv->bytes_ += string_heap_bytes(value.size());
   }
   account(static_cast<int64_t>(hash_total_bytes(*hv)) - static_cast<int64_t>(before));
-  e->cas_ = ++cas_counter_;
   return created;
 }
 
@@ -490,6 +534,7 @@ bool Store::hash_del(Entry* e, std::string_view field) {
   HashValue* hv = e->hash_value();
   auto it = hv->fields_.find(field);
   if (it == hv->fields_.end()) return false;
+  before_change(e);
   const uint64_t before = hash_total_bytes(*hv);
   const uint64_t bytes = hash_field_bytes(it->first.size(), it->second.size());
   TALLY_ASSERT(hv->bytes_ >= bytes);
@@ -522,6 +567,7 @@ Entry* Store::relayout(Entry* e, bool has_expire, uint64_t expire_at_ms) {
 
 Entry* Store::set_expire(Entry* e, uint64_t expire_at_ms) {
   TALLY_ASSERT(expire_at_ms > 0);
+  before_change(e);
   if (e->has_expire()) {
     std::memcpy(e->body(), &expire_at_ms, 8);
     return e;
@@ -531,6 +577,7 @@ Entry* Store::set_expire(Entry* e, uint64_t expire_at_ms) {
 
 Entry* Store::persist(Entry* e) {
   if (!e->has_expire()) return e;
+  before_change(e);
   return relayout(e, false, 0);
 }
 
@@ -548,6 +595,7 @@ void Store::erase(Entry* e) { unlink_and_free(link_of(e)); }
 
 Entry* Store::rename(Entry* src, std::string_view dst_key) {
   if (src->key() == dst_key) return src;
+  before_change(src);
   if (Entry** dl = find_link(dst_key, hash(dst_key)); dl != nullptr) unlink_and_free(dl);
   const bool is_string = src->type() == ValueType::kString;
   Entry* n = alloc_entry(src->type(), dst_key, is_string ? src->value_bytes() : 0, src->has_expire(),
@@ -576,6 +624,10 @@ Entry* Store::rename(Entry* src, std::string_view dst_key) {
 }
 
 void Store::flush() {
+  // The image copies out what it still needs before everything goes (a flush costs O(keys) anyway).
+  if (image_ != nullptr) image_->finish_now();
+  TALLY_ASSERT(image_ == nullptr);
+  reserved_keys_ = 0;
   for (Table& t : t_) {
     for (Entry*& head : t.buckets) {
       while (head != nullptr) {
@@ -597,6 +649,70 @@ void Store::flush() {
   std::vector<Entry*>().swap(expires_);
   pool_size_ = 0;
   if (t_[0].buckets.size() != kInitialBuckets) rehash_all(kInitialBuckets);
+}
+
+Entry* Store::restore_string(std::string_view key, std::string_view value, uint64_t expire_at_ms,
+                             uint32_t client_flags, uint64_t cas) {
+  // An image tells entries it must copy by CAS: a restored (old) CAS would look like one of them.
+  TALLY_ASSERT(image_ == nullptr);
+  TALLY_ASSERT(value.size() <= kStringBytesMax && cas > 0);
+  rehash_step(kRehashStepBuckets);
+  const uint64_t h = hash(key);
+  if (find_link(key, h) != nullptr) return nullptr;
+  const uint32_t vbytes = static_cast<uint32_t>(value.size());
+  Entry* e = alloc_entry(ValueType::kString, key, vbytes, expire_at_ms != 0, client_flags != 0);
+  if (vbytes > 0) std::memcpy(e->body() + e->key_offset() + key.size(), value.data(), vbytes);
+  if (expire_at_ms != 0) std::memcpy(e->body(), &expire_at_ms, 8);
+  if (client_flags != 0) std::memcpy(e->body() + e->flags_offset(), &client_flags, 4);
+  e->cas_ = cas;
+  cas_counter_ = std::max(cas_counter_, cas);
+  init_access(e);
+  link_new(e, h);
+  return e;
+}
+
+Entry* Store::restore_container(ValueType type, std::string_view key, uint64_t expire_at_ms,
+                                uint32_t client_flags, uint64_t cas) {
+  TALLY_ASSERT(image_ == nullptr);
+  TALLY_ASSERT(cas > 0);
+  rehash_step(kRehashStepBuckets);
+  const uint64_t h = hash(key);
+  if (find_link(key, h) != nullptr) return nullptr;
+  Entry* e = new_container(type, key, h, expire_at_ms, client_flags);
+  e->cas_ = cas;
+  cas_counter_ = std::max(cas_counter_, cas);
+  init_access(e);
+  link_new(e, h);
+  return e;
+}
+
+bool Store::restore_member(Entry* set, std::string_view member) {
+  TALLY_ASSERT(image_ == nullptr);
+  return add_member(set->set_value(), member);
+}
+
+bool Store::restore_field(Entry* hash, std::string_view field, std::string_view value) {
+  TALLY_ASSERT(image_ == nullptr);
+  HashValue* hv = hash->hash_value();
+  if (hv->find(field) != nullptr) return false;
+  const bool created = put_field(hv, field, value);
+  TALLY_ASSERT(created);
+  return true;
+}
+
+void Store::set_cas_counter(uint64_t cas) {
+  TALLY_ASSERT(image_ == nullptr);
+  TALLY_ASSERT(cas >= cas_counter_);
+  cas_counter_ = cas;
+}
+
+void Store::reserve(size_t keys) {
+  TALLY_ASSERT(image_ == nullptr);
+  uint64_t buckets = kInitialBuckets;
+  while (buckets < keys && buckets < kBucketsMax) buckets *= 2;
+  if (rehashing_) rehash_step(UINT64_MAX);
+  if (buckets > t_[0].buckets.size()) rehash_all(buckets);
+  reserved_keys_ = keys > size_ ? keys : 0;
 }
 
 namespace {

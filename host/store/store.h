@@ -15,6 +15,8 @@
 
 namespace tally::store {
 
+class ImageWriter;
+
 enum class EvictionPolicy : uint8_t {
   kNoEviction,
   kAllKeysLru,
@@ -69,6 +71,8 @@ class Store {
   static constexpr uint64_t kRehashStepBuckets = 4;       // buckets moved per store operation
   static constexpr uint64_t kBucketsMax = 1ull << 40;      // SCAN cursors stay < 2^48
   static constexpr uint64_t kStringBytesMax = 512ull << 20;  // proto-max-bulk-len
+  // While an image is active the table does not resize, unless it gets this many keys per bucket.
+  static constexpr uint64_t kImageLoadFactorMax = 4;
 
   // `shared` (optional, outliving the store) pools memory and the LRU clock with other stores.
   explicit Store(StoreOptions options = {}, StoreShared* shared = nullptr);
@@ -93,7 +97,10 @@ class Store {
   bool hash_del(Entry* e, std::string_view field);
   Entry* set_expire(Entry* e, uint64_t expire_at_ms);  // expire_at_ms > 0
   Entry* persist(Entry* e);
-  void touch_cas(Entry* e) { e->cas_ = ++cas_counter_; }  // after an in-container change
+  void touch_cas(Entry* e) {  // after an in-container change
+    before_change(e);
+    e->cas_ = ++cas_counter_;
+  }
   bool erase(std::string_view key, uint64_t now_ms);  // false when absent or expired
   void erase(Entry* e);
   // Moves src's value and TTL to dst (replacing dst). src must exist. Returns the new dst entry.
@@ -143,6 +150,23 @@ class Store {
   // Bytes an entry takes: its block (allocator rounding included) plus container contents.
   uint64_t entry_bytes(const Entry& e) const;
 
+  // ---- snapshots (host/store/image.h, docs/snapshot-format.md) ----
+  // Loading inserts entries exactly as they were saved (CAS, expiry, flags) without running commands;
+  // nullptr when the key exists. The CAS counter rises to at least `cas`. Not while an image is active.
+  Entry* restore_string(std::string_view key, std::string_view value, uint64_t expire_at_ms,
+                        uint32_t client_flags, uint64_t cas);
+  Entry* restore_container(ValueType type, std::string_view key, uint64_t expire_at_ms,
+                           uint32_t client_flags, uint64_t cas);
+  // Adds to a restored set or hash without touching its CAS; false when already there.
+  bool restore_member(Entry* set, std::string_view member);
+  bool restore_field(Entry* hash, std::string_view field, std::string_view value);
+  uint64_t cas_counter() const { return cas_counter_; }
+  void set_cas_counter(uint64_t cas);  // never lowers it: CAS values are not reused
+  // Sizes the table for `keys` keys at once (before a load) and keeps it from shrinking until they
+  // are in, so loading does not rehash.
+  void reserve(size_t keys);
+  bool has_image() const { return image_ != nullptr; }
+
   // Randomness for commands that pick members (SPOP, SRANDMEMBER): seeded, so tests replay.
   Rng& rng() { return rng_; }
   // Restarts the randomness from a seed: every replica applying a logged command draws the same
@@ -164,6 +188,15 @@ class Store {
     std::string key;
   };
 
+  friend class ImageWriter;
+
+  // Copy on write for an active image: runs before an entry is changed or freed. When no image is
+  // active (nearly always) this is one predictable branch.
+  void before_change(const Entry* e) {
+    if (image_ != nullptr) [[unlikely]] image_before_change(*e);
+  }
+  void image_before_change(const Entry& e);
+
   uint64_t hash(std::string_view key) const;
   Entry** find_link(std::string_view key, uint64_t h);
   Entry* alloc_entry(ValueType type, std::string_view key, uint32_t value_bytes,
@@ -177,6 +210,10 @@ class Store {
   void expires_add(Entry* e);
   void expires_remove(Entry* e);
   void destroy_container(Entry* e);
+  Entry* new_container(ValueType type, std::string_view key, uint64_t h, uint64_t expire_at_ms,
+                       uint32_t client_flags);
+  bool add_member(SetValue* s, std::string_view member);
+  bool put_field(HashValue* hv, std::string_view field, std::string_view value);
   struct Table {
     std::vector<Entry*> buckets;
     uint64_t mask = 0;
@@ -213,6 +250,8 @@ class Store {
   StoreStats stats_;
   PoolSlot pool_[kEvictionPoolSize];
   uint32_t pool_size_ = 0;
+  ImageWriter* image_ = nullptr;  // the image being taken, if any (at most one)
+  size_t reserved_keys_ = 0;      // no shrinking until this many keys are in (reserve)
 };
 
 }  // namespace tally::store

@@ -1,0 +1,247 @@
+// Entry records: little-endian fields written and read with memcpy; every read is bounded by the
+// record, every record by its chunk body.
+#include "host/store/entry_record.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "host/store/store.h"
+
+namespace tally::store {
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "records are copied as host integers");
+
+constexpr size_t kMetaBytes = 8 + 4 + 8;
+
+void put_u32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
+void put_u64(std::string& out, uint64_t v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
+void put_bytes(std::string& out, std::string_view b) {
+  TALLY_ASSERT(b.size() <= kElementBytesMax);
+  put_u32(out, static_cast<uint32_t>(b.size()));
+  out.append(b);
+}
+
+Status too_large(std::string_view what, size_t bytes) {
+  return Status::exhausted("snapshot: a " + std::string(what) + " of " + std::to_string(bytes) +
+                           " bytes is over the format's element limit");
+}
+
+// Length placeholder, kind and key; end_record fills in the length.
+size_t begin_record(std::string& out, RecordKind kind, std::string_view key) {
+  const size_t at = out.size();
+  put_u32(out, 0);
+  out.push_back(static_cast<char>(kind));
+  put_bytes(out, key);
+  return at;
+}
+
+void end_record(std::string& out, size_t at) {
+  const uint64_t bytes = out.size() - at;
+  TALLY_ASSERT(bytes <= kRecordBytesMax);
+  const uint32_t r = static_cast<uint32_t>(bytes - kRecordLengthBytes);
+  std::memcpy(out.data() + at, &r, sizeof r);
+}
+
+void put_meta(std::string& out, const EntryMeta& m) {
+  put_u64(out, m.expire_at_ms);
+  put_u32(out, m.client_flags);
+  put_u64(out, m.cas);
+}
+
+// Members from `at` until the record (begun at `start`) reaches kContainerPartBytes; `put` writes one.
+template <typename It, typename Size, typename Put>
+Status put_members(std::string& out, size_t start, It& at, It end, Size size_of, Put put) {
+  const size_t count_at = out.size();
+  put_u32(out, 0);
+  uint32_t n = 0;
+  for (; at != end && (n == 0 || out.size() - start < kContainerPartBytes); ++at, ++n) {
+    if (const size_t bytes = size_of(*at); bytes > kElementBytesMax) {
+      out.resize(start);
+      return too_large("member", bytes);
+    }
+    put(*at);
+  }
+  std::memcpy(out.data() + count_at, &n, sizeof n);
+  end_record(out, start);
+  return Status::ok();
+}
+
+// Bounded reads over one record or body.
+class Reader {
+ public:
+  explicit Reader(std::string_view b) : b_(b) {}
+  bool empty() const { return pos_ == b_.size(); }
+  size_t pos() const { return pos_; }
+  bool u8(uint8_t& v) { return fixed(&v, sizeof v); }
+  bool u32(uint32_t& v) { return fixed(&v, sizeof v); }
+  bool u64(uint64_t& v) { return fixed(&v, sizeof v); }
+  // A 4-byte length and that many bytes (the length is bounded by what is left).
+  bool bytes(std::string_view& v) {
+    uint32_t n = 0;
+    if (!u32(n) || n > b_.size() - pos_) return false;
+    v = b_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool meta(EntryMeta& m) { return u64(m.expire_at_ms) && u32(m.client_flags) && u64(m.cas); }
+
+ private:
+  bool fixed(void* v, size_t n) {
+    if (b_.size() - pos_ < n) return false;
+    std::memcpy(v, b_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  std::string_view b_;
+  size_t pos_ = 0;
+};
+
+Status bad(size_t at, std::string_view why) {
+  return Status::corruption("snapshot record at offset " + std::to_string(at) + " of its chunk: " +
+                            std::string(why));
+}
+
+bool is_entry_kind(uint8_t k) { return k >= 1 && k <= 3; }
+bool is_known_kind(uint8_t k) { return k >= 1 && k <= 5; }
+
+// Members (kinds 2, 4) or field/value pairs (3, 5) up to the end of the record.
+Status load_members(Reader& r, size_t at, bool is_set, bool continuation, Entry* e, Store& store) {
+  uint32_t n = 0;
+  if (!r.u32(n)) return bad(at, "no member count");
+  if (continuation && n == 0) return bad(at, "a continuation without members");
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view m, v;
+    if (!r.bytes(m) || (!is_set && !r.bytes(v))) return bad(at, "members run past the record");
+    const bool added = is_set ? store.restore_member(e, m) : store.restore_field(e, m, v);
+    if (!added) return bad(at, is_set ? "repeated set member" : "repeated hash field");
+  }
+  if (!r.empty()) return bad(at, "bytes after the last member");
+  return Status::ok();
+}
+
+Status load_record(std::string_view rec, size_t at, Store& store) {
+  Reader r(rec);
+  uint8_t kind = 0;
+  std::string_view key;
+  if (!r.u8(kind) || !r.bytes(key)) return bad(at, "record too short for its key");
+  if (!is_known_kind(kind)) return bad(at, "unknown record kind " + std::to_string(kind));
+  const auto k = static_cast<RecordKind>(kind);
+  if (k == RecordKind::kSetMore || k == RecordKind::kHashMore) {
+    const ValueType type = k == RecordKind::kSetMore ? ValueType::kSet : ValueType::kHash;
+    // now 0: a lookup that never expires anything (every expiry is >= 1), and kPeek touches nothing.
+    Entry* e = store.lookup(key, 0, Access::kPeek);
+    if (e == nullptr || e->type() != type) return bad(at, "continuation of an entry not loaded before it");
+    return load_members(r, at, type == ValueType::kSet, true, e, store);
+  }
+  EntryMeta m;
+  if (!r.meta(m)) return bad(at, "record too short for its expiry, flags and CAS");
+  if (m.cas == 0) return bad(at, "CAS 0");
+  if (k == RecordKind::kString) {
+    std::string_view value;
+    if (!r.bytes(value) || !r.empty()) return bad(at, "string value does not fill the record");
+    if (value.size() > Store::kStringBytesMax) return bad(at, "string value over the store's limit");
+    if (store.restore_string(key, value, m.expire_at_ms, m.client_flags, m.cas) == nullptr) {
+      return bad(at, "repeated key");
+    }
+    return Status::ok();
+  }
+  const ValueType type = k == RecordKind::kSet ? ValueType::kSet : ValueType::kHash;
+  Entry* e = store.restore_container(type, key, m.expire_at_ms, m.client_flags, m.cas);
+  if (e == nullptr) return bad(at, "repeated key");
+  return load_members(r, at, type == ValueType::kSet, false, e, store);
+}
+
+}  // namespace
+
+EntryMeta meta_of(const Entry& e) { return {e.expire_at_ms(), e.client_flags(), e.cas()}; }
+
+Status encode_set_part(std::string_view key, const EntryMeta* meta, const SetValue& set,
+                       SetValue::Members::const_iterator& at, std::string& out) {
+  TALLY_ASSERT(meta != nullptr || at != set.members().end());
+  if (key.size() > kElementBytesMax) return too_large("key", key.size());
+  const size_t start = begin_record(out, meta != nullptr ? RecordKind::kSet : RecordKind::kSetMore, key);
+  if (meta != nullptr) put_meta(out, *meta);
+  return put_members(
+      out, start, at, set.members().end(), [](const std::string& m) { return m.size(); },
+      [&](const std::string& m) { put_bytes(out, m); });
+}
+
+Status encode_hash_part(std::string_view key, const EntryMeta* meta, const HashValue& hash,
+                        HashValue::Fields::const_iterator& at, std::string& out) {
+  TALLY_ASSERT(meta != nullptr || at != hash.fields().end());
+  if (key.size() > kElementBytesMax) return too_large("key", key.size());
+  const size_t start = begin_record(out, meta != nullptr ? RecordKind::kHash : RecordKind::kHashMore, key);
+  if (meta != nullptr) put_meta(out, *meta);
+  using Field = HashValue::Fields::value_type;
+  return put_members(
+      out, start, at, hash.fields().end(),
+      [](const Field& f) { return std::max(f.first.size(), f.second.size()); },
+      [&](const Field& f) {
+        put_bytes(out, f.first);
+        put_bytes(out, f.second);
+      });
+}
+
+Status encode_entry(const Entry& e, std::string& out) {
+  const EntryMeta m = meta_of(e);
+  const size_t start = out.size();
+  Status st;
+  switch (e.type()) {
+    case ValueType::kString: {
+      if (e.key().size() > kElementBytesMax) return too_large("key", e.key().size());
+      const size_t at = begin_record(out, RecordKind::kString, e.key());
+      put_meta(out, m);
+      put_bytes(out, e.string_value());
+      end_record(out, at);
+      return Status::ok();
+    }
+    case ValueType::kSet: {
+      const SetValue& s = *e.set_value();
+      auto at = s.members().begin();
+      st = encode_set_part(e.key(), &m, s, at, out);
+      while (st.is_ok() && at != s.members().end()) st = encode_set_part(e.key(), nullptr, s, at, out);
+      break;
+    }
+    case ValueType::kHash: {
+      const HashValue& h = *e.hash_value();
+      auto at = h.fields().begin();
+      st = encode_hash_part(e.key(), &m, h, at, out);
+      while (st.is_ok() && at != h.fields().end()) st = encode_hash_part(e.key(), nullptr, h, at, out);
+      break;
+    }
+  }
+  if (!st.is_ok()) out.resize(start);
+  return st;
+}
+
+Result<uint64_t> count_entries(std::string_view body) {
+  uint64_t entries = 0;
+  Reader in(body);
+  while (!in.empty()) {
+    const size_t at = in.pos();
+    std::string_view rec, key;
+    uint8_t kind = 0;
+    if (!in.bytes(rec)) return bad(at, "record runs past the end of its chunk");
+    Reader r(rec);
+    if (!r.u8(kind) || !r.bytes(key)) return bad(at, "record too short for its key");
+    if (!is_known_kind(kind)) return bad(at, "unknown record kind " + std::to_string(kind));
+    if (is_entry_kind(kind)) ++entries;
+  }
+  return entries;
+}
+
+Status load_entries(std::string_view body, Store& store) {
+  TALLY_ASSERT(!store.has_image());
+  Reader in(body);
+  while (!in.empty()) {
+    const size_t at = in.pos();
+    std::string_view rec;
+    if (!in.bytes(rec)) return bad(at, "record runs past the end of its chunk");
+    TALLY_RETURN_IF_ERROR(load_record(rec, at, store));
+  }
+  return Status::ok();
+}
+
+}  // namespace tally::store
