@@ -1,5 +1,6 @@
 // tallyctl: the admin CLI. Speaks RESP to a tallyd (info, ping, config get/set, shutdown) and HTTP to
-// its admin port (metrics). Exit status: 0 success, 1 an error reply, 2 usage or connection failure.
+// its admin port (metrics); `wal` works offline on a node directory. Exit status: 0 success, 1 an
+// error reply, 2 usage or connection failure (wal verify: 0 clean, 1 torn tail only, 2 corruption).
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -9,6 +10,10 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "host/common/env.h"
+#include "host/common/log.h"
+#include "host/wal/wal_tool.h"
 
 namespace {
 
@@ -23,8 +28,40 @@ void usage() {
       "  config get PATTERN        configuration parameters\n"
       "  config set NAME VALUE     change a parameter at run time\n"
       "  metrics                   Prometheus metrics from the admin port\n"
-      "  shutdown                  stop the server\n",
+      "  shutdown                  stop the server\n"
+      "  wal verify DIR            check every WAL of a node directory, offline (exit 0 clean,\n"
+      "                            1 torn tail only, 2 corruption)\n"
+      "  wal truncate DIR --shard N --at SEQ:OFFSET\n"
+      "                            cut shard N's WAL at a bad record (everything from it is lost)\n",
       stderr);
+}
+
+// `tallyctl wal ...`: offline, on the node directory; no server involved.
+int wal_command(const std::vector<std::string>& cmd) {
+  tally::log::set_level("off");  // the report below says it all; the log would repeat it on stdout
+  std::string out;
+  int rc = 2;
+  if (cmd.size() == 3 && cmd[1] == "verify") {
+    rc = tally::wal::verify_command(tally::Env::posix(), cmd[2], out);
+  } else if (cmd.size() == 7 && cmd[1] == "truncate") {
+    std::string shard, at;
+    for (size_t i = 3; i + 1 < cmd.size(); i += 2) {
+      if (cmd[i] == "--shard") shard = cmd[i + 1];
+      if (cmd[i] == "--at") at = cmd[i + 1];
+    }
+    char* end = nullptr;
+    const unsigned long n = shard.empty() ? 0 : std::strtoul(shard.c_str(), &end, 10);
+    if (shard.empty() || at.empty() || *end != '\0' || n > UINT32_MAX) {
+      usage();
+      return 2;
+    }
+    rc = tally::wal::truncate_command(tally::Env::posix(), cmd[2], static_cast<uint32_t>(n), at, out);
+  } else {
+    usage();
+    return 2;
+  }
+  std::fputs(out.c_str(), stdout);
+  return rc;
 }
 
 int connect_to(const std::string& host, int port) {
@@ -183,6 +220,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (cmd[0] == "metrics") return http_metrics(host, admin_port);
+  if (cmd[0] == "wal") return wal_command(cmd);
   std::vector<std::string> request;
   if (cmd[0] == "ping" && cmd.size() == 1) {
     request = {"PING"};

@@ -17,13 +17,13 @@
 #include "host/common/status.h"
 #include "host/wal/log_io.h"
 #include "host/wal/record.h"
-#include "kernels/cpu/formats.h"
+#include "host/wal/recovery.h"
+#include "host/wal/seal.h"
 
 namespace tally::wal {
 
-// Computes crc_out for every range of the batch (the offload engine's checksum op in tallyd,
-// kernels::checksum_cpu in tests and tools).
-using ChecksumFn = std::function<Status(kernels::ChecksumBatch&)>;
+// The largest segment_bytes: a batch fits one segment, and one checksum batch's blob.
+inline constexpr uint64_t kSegmentBytesMax = uint64_t{1} << 30;
 
 struct LogOptions {
   uint64_t segment_bytes = kSegmentBytesDefault;
@@ -51,7 +51,13 @@ class Log {
   // recovery). `env` and `io` outlive the log.
   static Result<std::unique_ptr<Log>> open(Env& env, LogIo& io, const std::string& dir, uint32_t shard,
                                            uint64_t next_seq, LogOptions options, ChecksumFn checksum);
+  // Destroying the log with I/O in flight is allowed only when the LogIo will never call back (a
+  // simulated crash); the shell waits for its callbacks first.
   ~Log();
+
+  // Takes over what recovery found in the existing segments (which groups' entries and hard states
+  // they hold), so release() can delete them too. Before the first append.
+  void adopt(const RecoveryResult& recovered);
 
   // Adds a record to the batch that is filling. Never blocks and never fails: the caller bounds what
   // it proposes.
@@ -62,17 +68,22 @@ class Log {
   bool busy() const;
   // Writes the filled batch unless one is in flight: checksums, one write (+ fdatasync in fsync mode).
   // `done` runs once the batch is durable (fsync mode) or written (interval mode), or failed. Returns
-  // false, and keeps the records, when a batch is already in flight: call again after its done.
+  // false, and keeps the records, when a batch is already in flight (call again after its done) or
+  // the log is failed (call again after retry() succeeded). A batch holds at most one segment's
+  // worth of records (or one larger record); what does not fit waits for the next flush().
   bool flush(Done done);
   // fdatasync of everything written so far (interval mode's timer).
   void sync_now(Done done);
 
   // A failed write or sync leaves the log failed (docs/wal-format.md, "Disk faults"): nothing
-  // completes until retry() has written every record not known durable into a fresh segment.
+  // completes until retry() has written every record not known durable into a fresh segment. So
+  // does a batch whose segment could not be prepared. retry() first zeroes what the failed write may
+  // have left in the old segment, so no torn copy there reads as corruption ahead of the rewrite.
   bool failed() const;
   const Status& failure() const;
   void retry(Done done);
-  // No segment could be prepared because the disk is full (retry() tries again).
+  // The last segment preparation ran out of space (retry() tries again; so does the next batch that
+  // needs a segment).
   bool out_of_space() const;
 
   // The records of `group` up to `index` are covered by a durable snapshot. Segments that hold no

@@ -30,6 +30,20 @@ struct BadRecord {
   std::string what;        // "header checksum", "payload checksum", "length past end of file", ...
 };
 
+// What one segment holds, for a Log that goes on after the recovery (Log::adopt), so release() can
+// delete segments written before the restart.
+struct SegmentSummary {
+  uint64_t seq = 0;
+  std::map<uint32_t, uint64_t> max_index;  // per group: its highest entry index in the segment
+  bool corrupt = false;                    // holds a corrupt record: kept for the operator
+};
+
+struct RecoveredHardState {
+  uint64_t seq = 0;  // the segment holding it
+  RecordHeader header;
+  uint64_t vote = 0;
+};
+
 struct RecoveryResult {
   uint64_t segments = 0;
   uint64_t records = 0;        // valid records handed to the callback
@@ -40,10 +54,16 @@ struct RecoveryResult {
   // Groups that must stay unavailable, with the bad record that makes them so: the group of a bad
   // payload, and for a bad header every group that has records after it in this log.
   std::map<uint32_t, BadRecord> unavailable;
+  std::vector<SegmentSummary> segment_summaries;        // every segment, in sequence order
+  std::map<uint32_t, RecoveredHardState> hard_states;   // each group's last valid hard state
 };
 
 // Calls `fn` for every valid record of the log in `dir`, in log order; the payload view lives only
-// for the call. A missing or empty directory is an empty log.
+// for the call. A missing or empty directory is an empty log. Records are handed out as written: a
+// record a retry rewrote appears twice, and an entry may be followed by a later one at the same
+// index; the consumer applies the replay rule (replay.h), under which the last one wins. Records
+// found past a bad record header in the same segment are never handed out (their framing is not
+// trusted); they count only as "a valid record follows" and for `unavailable`.
 Result<RecoveryResult> recover(Env& env, const std::string& dir, RecoverMode mode,
                                const std::function<void(const RecordHeader&, std::string_view payload)>& fn);
 
