@@ -34,15 +34,6 @@ Status Config::validate() const {
   return Status::ok();
 }
 
-const char* progress_state_name(ProgressState s) {
-  switch (s) {
-    case ProgressState::kProbe: return "probe";
-    case ProgressState::kReplicate: return "replicate";
-    case ProgressState::kSnapshot: return "snapshot";
-  }
-  TALLY_UNREACHABLE();
-}
-
 Result<std::unique_ptr<RawNode>> RawNode::create(const Config& config, const Storage* storage) {
   if (storage == nullptr) return Status::invalid("raft: storage is null");
   TALLY_RETURN_IF_ERROR(config.validate());

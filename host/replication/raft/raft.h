@@ -11,9 +11,10 @@
 #include <vector>
 
 #include "host/common/status.h"
+#include "host/replication/raft/progress.h"
+#include "host/replication/raft/quorum.h"
 #include "host/replication/raft/storage.h"
 #include "host/replication/raft/types.h"
-#include "kernels/cpu/tally_commit.h"
 
 namespace tally::raft {
 
@@ -74,28 +75,6 @@ struct Config {
   Status validate() const;
 };
 
-// Replication progress of one peer, as seen by the leader.
-enum class ProgressState : uint8_t {
-  kProbe = 0,      // one append at a time until the follower's match is found
-  kReplicate = 1,  // streaming, bounded by the inflight window
-  kSnapshot = 2,   // a snapshot is in flight; appends paused
-};
-
-const char* progress_state_name(ProgressState s);
-
-struct Progress {
-  Index match = 0;
-  Index next = 1;
-  ProgressState state = ProgressState::kProbe;
-  bool learner = false;
-  bool recent_active = false;  // heard from since the last check-quorum round
-  bool probe_sent = false;     // kProbe: an append is outstanding
-  uint32_t inflight_msgs = 0;
-  uint64_t inflight_entries = 0;
-  uint64_t inflight_bytes = 0;
-  Index pending_snapshot = 0;  // kSnapshot: index of the snapshot sent
-};
-
 struct NodeStatus {
   NodeId id = kNoNode;
   HardState hard_state;
@@ -106,13 +85,6 @@ struct NodeStatus {
   NodeId lead_transferee = kNoNode;
   ConfState conf;
   std::map<NodeId, Progress> progress;  // leader only
-};
-
-// Per-group input of the `tally` offload op: match indexes in replica slots (sorted by node id),
-// with a bit per voter. Learner slots carry their match but no voter bit.
-struct TallyInput {
-  uint64_t match[kernels::kTallyReplicasMax] = {};
-  uint32_t voter_mask = 0;
 };
 
 // Everything the shell must do, in order:

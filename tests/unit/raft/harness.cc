@@ -338,7 +338,7 @@ std::string Cluster::status_line(NodeId id) {
   for (const auto& [peer, pr] : st.progress) {
     if (peer == id) continue;
     o << "  " << peer << ": match=" << pr.match << " next=" << pr.next << " " << progress_state_name(pr.state)
-      << (pr.learner ? " learner" : "") << " inflight=" << pr.inflight_msgs << "\n";
+      << (pr.learner ? " learner" : "") << " inflight=" << pr.inflights.msgs() << "\n";
   }
   o << "  applied: [" << join_applied(n.applied) << "]\n";
   return o.str();

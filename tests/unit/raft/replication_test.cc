@@ -272,10 +272,10 @@ TEST(FlowControl, InflightMessagesAreBoundedPerFollower) {
   size_t to2 = 0;
   for (const Message& m : c.queue()) to2 += (m.to == 2 && m.type == MessageType::kAppend) ? 1 : 0;
   EXPECT_EQ(to2, 2u);  // the window, not five
-  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_msgs, 2u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflights.msgs(), 2u);
   c.settle();  // acks open the window until everything is through
   EXPECT_EQ(c.node(2).applied, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
-  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_msgs, 0u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflights.msgs(), 0u);
 }
 
 TEST(FlowControl, InflightBytesAreBoundedPerFollower) {
@@ -305,10 +305,10 @@ TEST(FlowControl, InflightEntriesAreBoundedPerFollower) {
     if (m.to == 2 && m.type == MessageType::kAppend) entries_to_2 += m.entries.size();
   }
   EXPECT_EQ(entries_to_2, 3u);  // one message cut to the window, then paused
-  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_entries, 3u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflights.entries(), 3u);
   c.settle();
   EXPECT_EQ(c.node(2).applied.size(), 10u);
-  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_entries, 0u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflights.entries(), 0u);
 }
 
 TEST(FlowControl, UncommittedProposalsAreBounded) {

@@ -1,0 +1,80 @@
+// Linearizable reads: ReadIndex confirmed by a heartbeat round a majority acknowledged, and
+// lease reads served while such a round is recent enough. The bookkeeping is ReadOnly's.
+#include "host/replication/raft/core.h"
+
+namespace tally::raft {
+
+Status Core::read_index(std::string context) {
+  if (role_ != Role::kLeader) {
+    if (lead_ == kNoNode) return Status::unavailable("no leader");
+    Message m;
+    m.type = MessageType::kReadIndex;
+    m.to = lead_;
+    m.context = std::move(context);
+    send(std::move(m));
+    return Status::ok();
+  }
+  // The commit index is only known to be current once this term committed its no-op.
+  if (!committed_in_term()) return Status::unavailable("leader has not committed an entry of its term");
+  if (read_only_.pending() >= config_.max_pending_reads) return Status::exhausted("too many pending reads");
+  handle_leader_read(ReadOnly::PendingRead{std::move(context), log_.committed(), 0, id_});
+  return Status::ok();
+}
+
+void Core::handle_leader_read(ReadOnly::PendingRead read) {
+  TALLY_ASSERT(role_ == Role::kLeader);
+  if (conf_.voters.size() == 1 || lease_valid()) {
+    complete_read(std::move(read));
+    return;
+  }
+  // Confirm we are still leader: a quorum must acknowledge a heartbeat round sent after the read.
+  bcast_heartbeat();
+  read.round = read_only_.round();
+  read_only_.add(std::move(read));
+}
+
+void Core::complete_read(ReadOnly::PendingRead read) {
+  if (read.from == id_) {
+    read_states_.push_back(ReadState{read.index, std::move(read.context)});
+    return;
+  }
+  Message m;
+  m.type = MessageType::kReadIndexResp;
+  m.to = read.from;
+  m.index = read.index;
+  m.context = std::move(read.context);
+  send(std::move(m));
+}
+
+uint64_t Core::quorum_acked_round() const {
+  // The same majority rule as the commit index, over acknowledged rounds instead of match indexes.
+  uint64_t acked[kernels::kTallyReplicasMax] = {};
+  uint32_t slot = 0;
+  for (const auto& [n, pr] : prs_) {
+    TALLY_ASSERT(slot < kernels::kTallyReplicasMax);
+    acked[slot] = n == id_ ? read_only_.round() : read_only_.acked(n);
+    ++slot;
+  }
+  return quorum::majority_value(acked, voter_mask());
+}
+
+void Core::release_reads() {
+  if (role_ != Role::kLeader || read_only_.pending() == 0) return;
+  for (ReadOnly::PendingRead& r : read_only_.release(quorum_acked_round())) complete_read(std::move(r));
+}
+
+bool Core::lease_valid() const {
+  // After a TimeoutNow the target may win the next term at any moment, even if this transfer is
+  // later aborted here: no more lease reads in this term.
+  if (!config_.lease_read.enabled || !config_.check_quorum || lead_transferee_ != kNoNode || timeout_now_sent_) {
+    return false;
+  }
+  const std::optional<uint64_t> sent_ms = read_only_.sent_ms(quorum_acked_round());
+  if (!sent_ms) return false;
+  const uint64_t lease_ms = static_cast<uint64_t>(config_.election_tick) * config_.lease_read.tick_interval_ms;
+  // The followers that acknowledged the round will not vote for anyone else for an election
+  // timeout after they received it, which was after it was sent; drift shortens what we can rely on.
+  return now_ms_ + config_.lease_read.clock_drift_max_ms < *sent_ms + lease_ms;
+}
+
+}  // namespace tally::raft
