@@ -34,19 +34,19 @@ World::World(const SimOptions& options)
 
   nodes_.resize(n);
   faults_.blocked.assign(n + 1, std::vector<bool>(n + 1, false));
-  for (uint32_t i = 0; i < n; ++i) {
-    Node& node = nodes_[i];
-    node.id = i + 1;
-    node.drift_ppm = static_cast<int64_t>(rng_.uniform(40'001)) - 20'000;  // up to ±2 %
-    node.next_tick_mono_ns = rng_.uniform(kTickMs * kMs);
-    node.clock = std::make_unique<NodeClock>(*this, i);
-    node.eventual = std::make_unique<EventualReplica>(node.id, *node.clock, kHlcMaxSkewMs, crdt_bugs_);
+  for (raft::NodeId id = 1; id <= n; ++id) {
+    Node& nd = node(id);
+    nd.id = id;
+    nd.drift_ppm = static_cast<int64_t>(rng_.uniform(40'001)) - 20'000;  // up to ±2 %
+    nd.next_tick_mono_ns = rng_.uniform(kTickMs * kMs);
+    nd.clock = std::make_unique<NodeClock>(*this, id);
+    nd.eventual = std::make_unique<EventualReplica>(id, *nd.clock, kHlcMaxSkewMs, crdt_bugs_);
   }
   groups_.resize(group_count);
   for (uint32_t g = 0; g < group_count; ++g) {
     const uint32_t replicas = n == 3 ? 3 : (rng_.chance(1, 2) ? 3 : 5);
     std::vector<raft::NodeId> all;
-    for (uint32_t i = 1; i <= n; ++i) all.push_back(i);
+    for (raft::NodeId id = 1; id <= n; ++id) all.push_back(id);
     for (uint32_t i = 0; i < replicas; ++i) {  // a seeded partial shuffle picks the members
       const size_t j = i + rng_.uniform(all.size() - i);
       std::swap(all[i], all[j]);
@@ -140,9 +140,9 @@ void World::run_clients(bool issue) {
 }
 
 void World::run_eventual(bool write, bool lossless) {
-  const size_t n = nodes_.size();
+  const size_t node_count = nodes_.size();
   if (write && rng_.chance(1, 2)) {
-    Node& w = nodes_[rng_.uniform(n)];
+    Node& w = nodes_[rng_.uniform(node_count)];
     if (w.up) {
       std::string key(1, 'e');
       key += std::to_string(rng_.uniform(3));
@@ -169,8 +169,8 @@ void World::run_eventual(bool write, bool lossless) {
   for (Node& a : nodes_) {
     if (!a.up || now_ns_ < a.next_anti_entropy_ns) continue;
     a.next_anti_entropy_ns = now_ns_ + (lossless ? 10 : 60) * kMs;
-    raft::NodeId to = static_cast<raft::NodeId>(rng_.range(1, n));
-    if (to == a.id) to = to % n + 1;
+    raft::NodeId to = rng_.range(1, node_count);
+    if (to == a.id) to = to % node_count + 1;
     Envelope e;
     e.kind = MsgKind::kEventual;
     e.from = a.id;

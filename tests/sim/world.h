@@ -34,7 +34,7 @@ inline constexpr uint64_t kLogCheckEveryMs = 100;
 inline constexpr uint32_t kKeysPerGroup = 2;
 inline constexpr uint32_t kClientsPerGroup = 3;
 inline constexpr uint64_t kMessagesInFlightMax = 200'000;
-inline constexpr uint32_t kReadyRoundsMax = 64;     // Ready cycles per input before we call it a livelock
+inline constexpr uint32_t kReadyCyclesMax = 64;     // Ready cycles per input before we call it a livelock
 inline constexpr uint32_t kTicksPerStepMax = 3;
 inline constexpr uint64_t kHlcMaxSkewMs = 500;
 inline constexpr uint64_t kEpochNs = 1'700'000'000'000ULL * kMs;
@@ -166,13 +166,13 @@ class World {
   // which also jumps.
   class NodeClock final : public Clock {
    public:
-    explicit NodeClock(const World& w, size_t node) : w_(w), node_(node) {}
+    explicit NodeClock(const World& w, raft::NodeId node) : w_(w), node_(node) {}
     uint64_t monotonic_ns() const override { return w_.local_mono_ns(node_); }
     uint64_t wall_ms() const override { return w_.local_wall_ns(node_) / kMs; }
 
    private:
     const World& w_;
-    size_t node_;
+    raft::NodeId node_;
   };
 
   struct Node {
@@ -219,18 +219,22 @@ class World {
     uint64_t partition_heal_ns = 0;
   };
 
-  uint64_t local_mono_ns(size_t n) const {
-    const Node& node = nodes_[n];
-    return static_cast<uint64_t>(static_cast<int64_t>(now_ns_) +
-                                 static_cast<int64_t>(now_ns_) / 1'000'000 * node.drift_ppm);
-  }
-  uint64_t local_wall_ns(size_t n) const {
-    return static_cast<uint64_t>(static_cast<int64_t>(kEpochNs + local_mono_ns(n)) + nodes_[n].wall_offset_ns);
-  }
-
+  // Node ids are 1..n; nodes_[id - 1] holds node `id`.
   Node& node(raft::NodeId id) {
     TALLY_ASSERT(id >= 1 && id <= nodes_.size());
     return nodes_[id - 1];
+  }
+  const Node& node(raft::NodeId id) const {
+    TALLY_ASSERT(id >= 1 && id <= nodes_.size());
+    return nodes_[id - 1];
+  }
+  uint64_t local_mono_ns(raft::NodeId id) const {
+    const Node& n = node(id);
+    return static_cast<uint64_t>(static_cast<int64_t>(now_ns_) +
+                                 static_cast<int64_t>(now_ns_) / 1'000'000 * n.drift_ppm);
+  }
+  uint64_t local_wall_ns(raft::NodeId id) const {
+    return static_cast<uint64_t>(static_cast<int64_t>(kEpochNs + local_mono_ns(id)) + node(id).wall_offset_ns);
   }
 
   raft::Config raft_config(raft::NodeId id, uint32_t group);

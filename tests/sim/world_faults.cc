@@ -4,7 +4,7 @@
 namespace tally::sim {
 
 void World::inject_faults() {
-  const size_t n = nodes_.size();
+  const size_t node_count = nodes_.size();
   if (faults_.partition_heal_ns != 0 && now_ns_ >= faults_.partition_heal_ns) {
     for (auto& row : faults_.blocked) std::fill(row.begin(), row.end(), false);
     faults_.partition_heal_ns = 0;
@@ -14,33 +14,33 @@ void World::inject_faults() {
   switch (rng_.uniform(10)) {
     case 0: {  // symmetric partition: a random side against the rest
       for (auto& row : faults_.blocked) std::fill(row.begin(), row.end(), false);
-      std::vector<bool> side(n + 1);
-      for (size_t i = 1; i <= n; ++i) side[i] = rng_.chance(1, 2);
-      for (size_t a = 1; a <= n; ++a) {
-        for (size_t b = 1; b <= n; ++b) faults_.blocked[a][b] = side[a] != side[b];
+      std::vector<bool> side(node_count + 1);
+      for (raft::NodeId id = 1; id <= node_count; ++id) side[id] = rng_.chance(1, 2);
+      for (raft::NodeId a = 1; a <= node_count; ++a) {
+        for (raft::NodeId b = 1; b <= node_count; ++b) faults_.blocked[a][b] = side[a] != side[b];
       }
       faults_.partition_heal_ns = now_ns_ + rng_.range(50, 400) * kMs;
       break;
     }
     case 1: {  // one-way partition
-      const size_t a = rng_.range(1, n), b = rng_.range(1, n);
+      const raft::NodeId a = rng_.range(1, node_count), b = rng_.range(1, node_count);
       if (a != b) faults_.blocked[a][b] = true;
       if (faults_.partition_heal_ns == 0) faults_.partition_heal_ns = now_ns_ + rng_.range(50, 400) * kMs;
       break;
     }
     case 2:  // clog one node's links
-      faults_.clogged = static_cast<raft::NodeId>(rng_.range(1, n));
+      faults_.clogged = rng_.range(1, node_count);
       faults_.clogged_until_ns = now_ns_ + rng_.range(50, 300) * kMs;
       break;
     case 3:
     case 4: {  // crash, sometimes in the middle of persisting a Ready
-      Node& victim = nodes_[rng_.uniform(n)];
+      Node& victim = nodes_[rng_.uniform(node_count)];
       if (rng_.chance(1, 3)) victim.crash_mid_ready = true;
       else crash(victim);
       break;
     }
     case 5: {  // clock jump, rarely beyond the HLC's tolerated skew
-      Node& j = nodes_[rng_.uniform(n)];
+      Node& j = nodes_[rng_.uniform(node_count)];
       const int64_t bound_ms = rng_.chance(1, 8) ? 900 : 300;
       j.wall_offset_ns += (static_cast<int64_t>(rng_.uniform(2 * bound_ms + 1)) - bound_ms) * static_cast<int64_t>(kMs);
       break;

@@ -124,7 +124,7 @@ void World::after_input(Node& n, Replica& r) {
 }
 
 void World::handle_ready(Node& n, Replica& r) {
-  for (uint32_t round = 0; round < kReadyRoundsMax && n.up && r.raft->has_ready(); ++round) {
+  for (uint32_t cycle = 0; cycle < kReadyCyclesMax && n.up && r.raft->has_ready(); ++cycle) {
     raft::Ready rd = r.raft->ready();
     if (!checker_.observe_ready(r.group, n.id, r.raft->role(), r.raft->term(), rd, r.disk.live())) return;
     const raft::Index commit_before = r.disk.live().initial_state().hard_state.commit;
@@ -303,8 +303,7 @@ void World::deliver(Envelope& e) {
 
 void World::tick_nodes() {
   TALLY_ASSERT(!nodes_.empty());
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    Node& n = nodes_[i];
+  for (Node& n : nodes_) {
     if (!n.up) {
       if (now_ns_ >= n.restart_at_ns) restart(n);
       continue;
@@ -313,7 +312,7 @@ void World::tick_nodes() {
       crash(n);
       continue;
     }
-    const uint64_t mono = local_mono_ns(i);
+    const uint64_t mono = local_mono_ns(n.id);
     for (uint32_t t = 0; t < kTicksPerStepMax && n.up && mono >= n.next_tick_mono_ns; ++t) {
       n.next_tick_mono_ns += kTickMs * kMs;
       for (auto& [g, r] : n.replicas) {

@@ -88,8 +88,8 @@ Status Core::step(const Message& m) {
   if (m.to != id_ || m.from == kNoNode || m.from == id_) return Status::invalid("misaddressed message");
   if (m.term > term_) {
     if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
-      // Leader stickiness: while we hear from a live leader, ignore disruptive campaigns. This is
-      // also what keeps a leader's lease valid. Transfers are invited, so they pass.
+      // Leader stickiness: while we hear from a live leader, ignore disruptive campaigns. A lease
+      // read relies on it (reads.cc). Transfers are invited, so they pass.
       if (heard_from_leader_recently() && !m.transfer) return Status::ok();
     }
     if (m.type == MessageType::kPreVote) {
