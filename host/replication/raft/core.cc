@@ -29,6 +29,11 @@ Core::Core(const Config& config, const Storage* storage)
   }
   become_follower(term_, kNoNode);
   prev_soft_state_ = SoftState{lead_, role_};
+  // A node that restarts has forgotten which leader it last heard from, and when: it may have
+  // acknowledged a heartbeat round a leader's lease counts on. It stays sticky for a whole
+  // election timeout from its start, as if it had just heard from that leader. (A brand-new
+  // node, at term 0, never acknowledged anything.)
+  if (config_.lease_read.enabled && init.hard_state.term > 0) sticky_until_ns_ = lease_clock_ns() + stickiness_ns();
   TALLY_ASSERT(log_.committed() <= log_.last_index());
 }
 
@@ -67,14 +72,20 @@ void Core::tick_election() {
   TALLY_ASSERT(role_ != Role::kLeader);
   ++election_elapsed_;
   if (promotable() && election_elapsed_ >= randomized_election_timeout_) {
+    // With leases on, a node that acknowledged a round must not vote for itself either while a
+    // lease may still count on it; it campaigns at the first tick after its stickiness ends.
+    if (sticky_in_time()) return;
     election_elapsed_ = 0;
     hup(false);
   }
 }
 
-void Core::set_time_ms(uint64_t monotonic_ms) {
-  TALLY_ASSERT_MSG(monotonic_ms >= now_ms_, "raft: monotonic clock went backwards");
-  now_ms_ = monotonic_ms;
+uint64_t Core::lease_clock_ns() {
+  TALLY_ASSERT(config_.lease_read.enabled && config_.lease_read.clock != nullptr);
+  const uint64_t now = config_.lease_read.clock->monotonic_ns();
+  TALLY_ASSERT_MSG(now >= last_clock_ns_, "raft: monotonic clock went backwards");
+  last_clock_ns_ = now;
+  return now;
 }
 
 Status Core::campaign() {

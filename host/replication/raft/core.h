@@ -29,7 +29,6 @@ class Core {
   Core(const Config& config, const Storage* storage);
 
   void tick();
-  void set_time_ms(uint64_t monotonic_ms);
   Status step(const Message& m);
   Status campaign();
   Status propose(std::span<const std::string> batch);
@@ -72,9 +71,16 @@ class Core {
   void hup(bool transfer);
   void start_campaign(bool pre_vote, bool transfer);
   bool promotable() const;
-  // Leader stickiness: a follower that heard from a live leader within an election timeout
-  // ignores vote requests that would disrupt it.
-  bool heard_from_leader_recently() const;
+  // Leader stickiness: a node that heard from a live leader within an election timeout ignores
+  // vote requests that would disrupt it. With leases on, the timeout is also measured in time.
+  bool heard_from_leader_recently();
+  // With leases on: no vote for another node, and no campaign of our own, before this time.
+  bool sticky_in_time();
+  void note_leader_contact();
+  // The lease clock in nanoseconds (leases on only); asserts it never goes backwards.
+  uint64_t lease_clock_ns();
+  // Election timeout in time: how long a node stays sticky after hearing from a leader.
+  uint64_t stickiness_ns() const;
   void handle_vote_request(const Message& m);
   void handle_vote_response(const Message& m);
   // Check-quorum: false when a majority of voters has not been heard from since the last call.
@@ -100,7 +106,7 @@ class Core {
   void complete_read(ReadOnly::PendingRead read);
   uint64_t quorum_acked_round() const;
   void release_reads();
-  bool lease_valid() const;
+  bool lease_valid();
 
   // membership.cc.
   void apply_conf_state(const ConfState& cs);
@@ -135,7 +141,8 @@ class Core {
   bool timeout_now_sent_ = false;
 
   ReadOnly read_only_;
-  uint64_t now_ms_ = 0;
+  uint64_t last_clock_ns_ = 0;   // last reading of the lease clock
+  uint64_t sticky_until_ns_ = 0;  // leases on: see sticky_in_time()
   std::vector<ReadState> read_states_;
 
   // Ready bookkeeping.

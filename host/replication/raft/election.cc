@@ -113,8 +113,24 @@ void Core::start_campaign(bool pre_vote, bool transfer) {
   }
 }
 
-bool Core::heard_from_leader_recently() const {
-  return config_.check_quorum && lead_ != kNoNode && election_elapsed_ < config_.election_tick;
+bool Core::heard_from_leader_recently() {
+  if (!config_.check_quorum) return false;
+  const bool in_ticks = lead_ != kNoNode && election_elapsed_ < config_.election_tick;
+  return in_ticks || sticky_in_time();
+}
+
+bool Core::sticky_in_time() {
+  // Ticks alone are not enough for a lease: a follower's first tick after a heartbeat may come
+  // at once, so election_tick ticks can pass in (election_tick - 1) tick intervals.
+  return config_.lease_read.enabled && lease_clock_ns() < sticky_until_ns_;
+}
+
+void Core::note_leader_contact() {
+  if (config_.lease_read.enabled) sticky_until_ns_ = std::max(sticky_until_ns_, lease_clock_ns() + stickiness_ns());
+}
+
+uint64_t Core::stickiness_ns() const {
+  return static_cast<uint64_t>(config_.election_tick) * config_.lease_read.tick_interval_ms * 1'000'000;
 }
 
 void Core::handle_vote_request(const Message& m) {

@@ -27,6 +27,8 @@ Status Config::validate() const {
   }
   if (lease_read.enabled) {
     if (!check_quorum) return Status::invalid("raft config: lease reads need check_quorum");
+    if (lease_read.clock == nullptr) return Status::invalid("raft config: lease reads need a clock");
+    if (lease_read.tick_interval_ms == 0) return Status::invalid("raft config: lease reads need a tick interval");
     if (lease_read.clock_drift_max_ms >= election_tick * lease_read.tick_interval_ms) {
       return Status::invalid("raft config: clock drift bound swallows the whole lease");
     }
@@ -48,7 +50,6 @@ RawNode::RawNode(std::unique_ptr<Core> core) : core_(std::move(core)) { TALLY_AS
 RawNode::~RawNode() = default;
 
 void RawNode::tick() { core_->tick(); }
-void RawNode::set_time_ms(uint64_t monotonic_ms) { core_->set_time_ms(monotonic_ms); }
 Status RawNode::step(const Message& m) { return core_->step(m); }
 Status RawNode::campaign() { return core_->campaign(); }
 Status RawNode::propose(std::span<const std::string> batch) { return core_->propose(batch); }

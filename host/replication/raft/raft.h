@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "host/common/clock.h"
 #include "host/common/status.h"
 #include "host/replication/raft/progress.h"
 #include "host/replication/raft/quorum.h"
@@ -28,13 +29,20 @@ struct RaftBugs {
 };
 
 // Lease reads: a leader answers reads locally while a quorum acknowledged it within the lease.
-// The lease is election_tick * tick_interval_ms - clock_drift_max_ms from the send time of the
-// acknowledged heartbeat round, measured on the monotonic clock the shell passes to set_time_ms().
-// Safe only with check_quorum on (followers refuse votes while they hear from a leader).
+// The lease is election_tick * tick_interval_ms - clock_drift_max_ms from the moment the
+// acknowledged heartbeat round was sent. It holds because, with leases on, every node measures
+// leader stickiness in time on the same kind of clock: a node that heard from a leader at t
+// neither grants a vote nor campaigns on its own before t + election_tick * tick_interval_ms, and
+// a node that restarts waits that long after it starts. Every node of the group must use the
+// same options. validate() refuses leases without check_quorum or without a clock.
 struct LeaseReadOptions {
   bool enabled = false;
   uint64_t tick_interval_ms = 100;   // the shell's tick period
   uint64_t clock_drift_max_ms = 20;  // bound on how far any two nodes' clocks drift over a lease
+  // The node's monotonic clock, read when a heartbeat round is sent, when a lease read is
+  // checked and when a leader is heard from. The shell keeps it current (it is read, not set);
+  // it must outlive the RawNode and never go backwards.
+  const Clock* clock = nullptr;
 };
 
 struct Config {
@@ -117,8 +125,6 @@ class RawNode {
 
   // One logical clock tick: election timeout, heartbeats, check-quorum, transfer timeout.
   void tick();
-  // Monotonic time for lease reads only; must never go backwards.
-  void set_time_ms(uint64_t monotonic_ms);
 
   // A message from a peer. Messages from an older term are answered or dropped, never errors.
   Status step(const Message& m);

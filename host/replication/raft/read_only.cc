@@ -7,16 +7,16 @@
 
 namespace tally::raft {
 
-uint64_t ReadOnly::next_round(uint64_t now_ms) {
+uint64_t ReadOnly::next_round(uint64_t now_ns) {
   ++round_;
-  round_sent_ms_.emplace_back(round_, now_ms);
-  if (round_sent_ms_.size() > kLeaseRoundsMax) round_sent_ms_.pop_front();
-  TALLY_ASSERT(round_sent_ms_.size() <= kLeaseRoundsMax);
+  round_sent_ns_.emplace_back(round_, now_ns);
+  if (round_sent_ns_.size() > kLeaseRoundsMax) round_sent_ns_.pop_front();
+  TALLY_ASSERT(round_sent_ns_.size() <= kLeaseRoundsMax);
   return round_;
 }
 
-std::optional<uint64_t> ReadOnly::sent_ms(uint64_t round) const {
-  for (const auto& [r, ms] : round_sent_ms_) {
+std::optional<uint64_t> ReadOnly::sent_ns(uint64_t round) const {
+  for (const auto& [r, ms] : round_sent_ns_) {
     if (r == round) return ms;
   }
   return std::nullopt;
@@ -51,7 +51,7 @@ void ReadOnly::reset() {
   // Round numbers keep growing across terms, so no acknowledgement can name a round of another term.
   acked_.clear();
   pending_.clear();
-  round_sent_ms_.clear();
+  round_sent_ns_.clear();
 }
 
 }  // namespace tally::raft

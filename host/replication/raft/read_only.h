@@ -28,10 +28,10 @@ class ReadOnly {
 
   // The last heartbeat round sent (0 before the first); never reused, even across terms.
   uint64_t round() const { return round_; }
-  // Starts the next round, sent at `now_ms`; returns its number.
-  uint64_t next_round(uint64_t now_ms);
+  // Starts the next round, sent at `now_ns` (lease clock); returns its number.
+  uint64_t next_round(uint64_t now_ns);
   // When `round` was sent, while it is still remembered.
-  std::optional<uint64_t> sent_ms(uint64_t round) const;
+  std::optional<uint64_t> sent_ns(uint64_t round) const;
 
   // A peer acknowledged heartbeat round `round` (acknowledgements never move backwards).
   void ack(NodeId peer, uint64_t round);
@@ -49,7 +49,7 @@ class ReadOnly {
   uint64_t round_ = 0;
   std::map<NodeId, uint64_t> acked_;
   std::deque<PendingRead> pending_;
-  std::deque<std::pair<uint64_t, uint64_t>> round_sent_ms_;  // (round, monotonic ms)
+  std::deque<std::pair<uint64_t, uint64_t>> round_sent_ns_;  // (round, lease clock ns; 0 with leases off)
 };
 
 }  // namespace tally::raft

@@ -63,18 +63,19 @@ void Core::release_reads() {
   for (ReadOnly::PendingRead& r : read_only_.release(quorum_acked_round())) complete_read(std::move(r));
 }
 
-bool Core::lease_valid() const {
+bool Core::lease_valid() {
   // After a TimeoutNow the target may win the next term at any moment, even if this transfer is
   // later aborted here: no more lease reads in this term.
   if (!config_.lease_read.enabled || !config_.check_quorum || lead_transferee_ != kNoNode || timeout_now_sent_) {
     return false;
   }
-  const std::optional<uint64_t> sent_ms = read_only_.sent_ms(quorum_acked_round());
-  if (!sent_ms) return false;
-  const uint64_t lease_ms = static_cast<uint64_t>(config_.election_tick) * config_.lease_read.tick_interval_ms;
-  // The followers that acknowledged the round will not vote for anyone else for an election
-  // timeout after they received it, which was after it was sent; drift shortens what we can rely on.
-  return now_ms_ + config_.lease_read.clock_drift_max_ms < *sent_ms + lease_ms;
+  const std::optional<uint64_t> sent_ns = read_only_.sent_ns(quorum_acked_round());
+  if (!sent_ns) return false;
+  // The voters that acknowledged the round heard from us after it was sent, and neither vote for
+  // another node nor campaign for an election timeout after that, measured on their clocks
+  // (sticky_in_time()); the drift bound covers how far their clocks may run ahead of ours.
+  const uint64_t drift_ns = config_.lease_read.clock_drift_max_ms * 1'000'000;
+  return lease_clock_ns() + drift_ns < *sent_ns + stickiness_ns();
 }
 
 }  // namespace tally::raft

@@ -70,7 +70,7 @@ void Core::bcast_append() {
 
 void Core::bcast_heartbeat() {
   TALLY_ASSERT(role_ == Role::kLeader);
-  const uint64_t round = read_only_.next_round(now_ms_);
+  const uint64_t round = read_only_.next_round(config_.lease_read.enabled ? lease_clock_ns() : 0);
   for (auto& [n, pr] : prs_) {
     if (n == id_) continue;
     Message m;
@@ -193,6 +193,7 @@ bool Core::commit_to_quorum_index(Index quorum_index) {
 void Core::handle_append(const Message& m) {
   TALLY_ASSERT(m.term == term_ && lead_ == m.from);
   TALLY_ASSERT(role_ == Role::kFollower);
+  note_leader_contact();
   Message r;
   r.type = MessageType::kAppendResp;
   r.to = m.from;
@@ -219,6 +220,7 @@ void Core::handle_append(const Message& m) {
 
 void Core::handle_heartbeat(const Message& m) {
   TALLY_ASSERT(m.term == term_ && lead_ == m.from);
+  note_leader_contact();
   log_.commit_to(std::min(m.commit, log_.last_index()));
   Message r;
   r.type = MessageType::kHeartbeatResp;
@@ -229,6 +231,7 @@ void Core::handle_heartbeat(const Message& m) {
 
 void Core::handle_snapshot(const Message& m) {
   TALLY_ASSERT(m.term == term_ && lead_ == m.from);
+  note_leader_contact();
   const SnapshotMetadata& md = m.snapshot.metadata;
   Message r;
   r.type = MessageType::kAppendResp;

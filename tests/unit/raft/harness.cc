@@ -110,6 +110,13 @@ std::string format_message(const Message& m) {
   return o.str();
 }
 
+void TestClock::set_ms(uint64_t ms) {
+  TALLY_ASSERT_MSG(ms >= ms_, "test clock set backwards");
+  ms_ = ms;
+}
+
+void Cluster::set_time_ms(NodeId id, uint64_t ms) { node(id).clock->set_ms(ms); }
+
 void Cluster::add_nodes(const std::vector<NodeId>& ids, const std::vector<NodeId>& voters,
                         const std::vector<NodeId>& learners, const Config& base) {
   for (NodeId id : ids) {
@@ -121,6 +128,8 @@ void Cluster::add_nodes(const std::vector<NodeId>& ids, const std::vector<NodeId
     if (base.seed != 0) n.config.seed = base.seed * 1000003 + id;
     n.config.voters = voters;
     n.config.learners = learners;
+    n.clock = std::make_unique<TestClock>();
+    n.config.lease_read.clock = n.clock.get();
     n.storage = std::make_unique<MemoryStorage>();
     auto raw = RawNode::create(n.config, n.storage.get());
     TALLY_ASSERT_MSG(raw.is_ok(), raw.status().to_string().c_str());

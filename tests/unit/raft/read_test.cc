@@ -61,15 +61,15 @@ TEST(LeaseRead, ServedLocallyWhileTheLeaseHoldsThenConfirmedAgain) {
   cfg.lease_read.tick_interval_ms = 100;  // lease = 10 ticks * 100 ms - drift
   cfg.lease_read.clock_drift_max_ms = 50;
   start_cluster(c, 3, cfg);
-  c.raw(1).set_time_ms(1000);
+  c.set_time_ms(1, 1000);
   c.tick_all(1);  // heartbeat round sent at 1000 ms, acknowledged by both followers
-  c.raw(1).set_time_ms(1900);
+  c.set_time_ms(1, 1900);
   ASSERT_TRUE(c.raw(1).read_index("fast").is_ok());
   c.process_ready(1, nullptr);
   ASSERT_EQ(c.node(1).reads.size(), 1u);  // no heartbeat round needed
   EXPECT_TRUE(c.queue().empty());
   // 1000 + 1000 - 50 = 1950: at 1960 the lease no longer covers the drift bound.
-  c.raw(1).set_time_ms(1960);
+  c.set_time_ms(1, 1960);
   ASSERT_TRUE(c.raw(1).read_index("slow").is_ok());
   c.process_ready(1, nullptr);
   EXPECT_EQ(c.node(1).reads.size(), 1u);
@@ -83,22 +83,62 @@ TEST(LeaseRead, PartitionedLeaderStopsServingOnceTheLeaseRunsOut) {
   Config cfg = test_config();
   cfg.lease_read.enabled = true;
   start_cluster(c, 3, cfg);
-  c.raw(1).set_time_ms(0);
+  c.set_time_ms(1, 0);
   c.tick_all(1);
   c.partition({{1}, {2, 3}});
-  c.raw(1).set_time_ms(2000);
+  c.set_time_ms(1, 2000);
   ASSERT_TRUE(c.raw(1).read_index("late").is_ok());
   c.settle();
   EXPECT_TRUE(c.node(1).reads.empty());
 }
 
-TEST(LeaseRead, ConfigRequiresCheckQuorum) {
+TEST(LeaseRead, ConfigRequiresCheckQuorumAndAClock) {
+  TestClock clock;
   Config cfg = test_config();
   cfg.id = 1;
   cfg.voters = {1};
   cfg.lease_read.enabled = true;
+  cfg.lease_read.clock = &clock;
+  EXPECT_TRUE(cfg.validate().is_ok());
   cfg.check_quorum = false;
   EXPECT_FALSE(cfg.validate().is_ok());
+  cfg.check_quorum = true;
+  cfg.lease_read.clock = nullptr;  // a lease measured on no clock at all
+  EXPECT_FALSE(cfg.validate().is_ok());
+  cfg.lease_read.clock = &clock;
+  cfg.lease_read.clock_drift_max_ms = cfg.election_tick * cfg.lease_read.tick_interval_ms;
+  EXPECT_FALSE(cfg.validate().is_ok());
+}
+
+TEST(LeaseRead, FollowerStaysStickyForAnElectionTimeoutOfItsClockNotJustOfTicks) {
+  Cluster c;
+  Config cfg = test_config();
+  cfg.lease_read.enabled = true;
+  cfg.lease_read.tick_interval_ms = 100;
+  start_cluster(c, 3, cfg);
+  c.set_time_ms(1, 1000);
+  c.set_time_ms(2, 1000);
+  c.set_time_ms(3, 1000);
+  c.tick_all(1);  // node 1's heartbeat reaches 2 and 3 at 1000 ms
+  c.partition({{1}, {2, 3}});
+  // Ten ticks in 901 ms: by ticks alone 2 and 3 would elect a leader.
+  c.set_time_ms(2, 1901);
+  c.set_time_ms(3, 1901);
+  for (int t = 0; t < 30; ++t) {
+    c.raw(2).tick();
+    c.raw(3).tick();
+    c.settle();
+  }
+  EXPECT_NE(c.raw(2).role(), Role::kLeader);
+  EXPECT_NE(c.raw(3).role(), Role::kLeader);
+  c.set_time_ms(2, 2001);
+  c.set_time_ms(3, 2001);
+  for (int t = 0; t < 30 && c.leader() == 1; ++t) {
+    c.raw(2).tick();
+    c.raw(3).tick();
+    c.settle();
+  }
+  EXPECT_TRUE(c.raw(2).role() == Role::kLeader || c.raw(3).role() == Role::kLeader);
 }
 
 }  // namespace
