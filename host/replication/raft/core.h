@@ -50,7 +50,7 @@ class Core {
   const RaftLog& log() const { return log_; }
 
   TallyInput tally_input() const;
-  bool commit_to_quorum_index(Index quorum_index);
+  bool commit_to_quorum_index(const TallyInput& input, Index quorum_index);
 
  private:
   // core.cc: inputs, dispatch, the outbox and the Ready.
@@ -96,6 +96,7 @@ class Core {
   void become_probe(NodeId peer);
   void append_entries(std::vector<Entry> ents);
   void maybe_commit();
+  bool commit_quorum_index(Index quorum_index);
   bool committed_in_term() const;
   void handle_append(const Message& m);
   void handle_heartbeat(const Message& m);
@@ -130,6 +131,7 @@ class Core {
   NodeId lead_ = kNoNode;
   Role role_ = Role::kFollower;
   ConfState conf_;
+  uint64_t conf_version_ = 0;  // bumped by every apply_conf_state()
   std::map<NodeId, Progress> prs_;  // every replica, this node included; leader only
   std::map<NodeId, bool> votes_;    // granted (true) or refused, by voter; candidates only
 

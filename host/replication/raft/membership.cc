@@ -8,6 +8,7 @@ namespace tally::raft {
 void Core::apply_conf_state(const ConfState& cs) {
   TALLY_ASSERT(cs.voters.size() + cs.learners.size() <= kernels::kTallyReplicasMax);
   conf_ = cs;
+  ++conf_version_;
   // Keep the progress of nodes that stay; new ones start probing from the end of our log.
   std::map<NodeId, Progress> next;
   for (NodeId n : replicas_of(conf_)) {
@@ -70,11 +71,10 @@ Status Core::propose_conf_change(const ConfChange& cc) {
       prs_.size() + 1 > kernels::kTallyReplicasMax) {
     return Status::exhausted("group would exceed kTallyReplicasMax replicas");
   }
-  if (cc.type == ConfChangeType::kRemoveNode && is_voter(cc.node) && conf_.voters.size() == 1) {
-    return Status::invalid("cannot remove the last voter");
-  }
   ConfChange full = cc;
   full.conf_after = conf_after_change(conf_, cc);
+  // Removing or demoting the last voter would leave a group that can never elect or commit.
+  if (full.conf_after.voters.empty()) return Status::invalid("change would leave no voter");
   Entry e{term_, log_.last_index() + 1, EntryType::kConfChange, full.encode()};
   pending_conf_index_ = e.index;
   append_entries({std::move(e)});

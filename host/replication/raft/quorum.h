@@ -13,9 +13,13 @@ namespace tally::raft {
 
 // Per-replica values in replica slots (replicas sorted by node id, learners included), with a
 // bit per voter. This is the `tally` offload op's input: match indexes for the commit rule.
+// `term` and `conf_version` say where it was taken: a tally computed asynchronously is applied
+// only if the leader is still in that term and configuration (RawNode::commit_to_quorum_index).
 struct TallyInput {
   uint64_t match[kernels::kTallyReplicasMax] = {};
   uint32_t voter_mask = 0;
+  Term term = 0;
+  uint64_t conf_version = 0;
 };
 
 namespace quorum {

@@ -74,6 +74,8 @@ Index RawNode::commit_index() const { return core_->log().committed(); }
 Index RawNode::applied_index() const { return core_->log().applied(); }
 bool RawNode::is_leader() const { return core_->role() == Role::kLeader; }
 TallyInput RawNode::tally_input() const { return core_->tally_input(); }
-bool RawNode::commit_to_quorum_index(Index quorum_index) { return core_->commit_to_quorum_index(quorum_index); }
+bool RawNode::commit_to_quorum_index(const TallyInput& input, Index quorum_index) {
+  return core_->commit_to_quorum_index(input, quorum_index);
+}
 
 }  // namespace tally::raft

@@ -161,11 +161,13 @@ class RawNode {
   Index applied_index() const;
 
   // Tally seam for node-level batching (see Config::external_tally). tally_input() is valid on
-  // the leader only; commit_to_quorum_index() takes the quorum index the tally op computed and
-  // commits it if it is an entry of the current term (or any term under bugs.count_prior_term_replicas).
+  // the leader only; commit_to_quorum_index() takes the quorum index the tally op computed from
+  // `input` and commits it if this node still leads in input's term and configuration (a batch
+  // may run asynchronously) and the index holds an entry of the current term (or any term under
+  // bugs.count_prior_term_replicas). Returns whether the commit index advanced.
   bool is_leader() const;
   TallyInput tally_input() const;
-  bool commit_to_quorum_index(Index quorum_index);
+  bool commit_to_quorum_index(const TallyInput& input, Index quorum_index);
 
  private:
   explicit RawNode(std::unique_ptr<Core> core);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "host/replication/raft/core.h"
+#include "host/replication/raft/mutant.h"
 
 namespace tally::raft {
 
@@ -161,6 +162,8 @@ TallyInput Core::tally_input() const {
     ++slot;
   }
   in.voter_mask = voter_mask();
+  in.term = term_;
+  in.conf_version = conf_version_;
   return in;
 }
 
@@ -170,10 +173,19 @@ void Core::maybe_commit() {
     tally_dirty_ = true;
     return;
   }
-  commit_to_quorum_index(quorum::committed_index(tally_input()));
+  commit_quorum_index(quorum::committed_index(tally_input()));
 }
 
-bool Core::commit_to_quorum_index(Index quorum_index) {
+bool Core::commit_to_quorum_index(const TallyInput& input, Index quorum_index) {
+  if (role_ != Role::kLeader) return false;
+  // A tally that ran while this node lost and regained leadership, or while the voters changed,
+  // counted replicas that may not hold this term's entries, or voters that no longer form a
+  // majority: drop it; the next tally starts from fresh input.
+  if ((input.term != term_ || input.conf_version != conf_version_) && !TALLY_MUTANT(stale_tally_result)) return false;
+  return commit_quorum_index(quorum_index);
+}
+
+bool Core::commit_quorum_index(Index quorum_index) {
   if (role_ != Role::kLeader || quorum_index <= log_.committed()) return false;
   TALLY_ASSERT(quorum_index <= log_.last_index());
   // Figure 8: a leader counts replicas only of entries of its own term; earlier entries commit

@@ -156,9 +156,50 @@ TEST(CommitRule, ExternalTallyCommitsOnlyThroughTheDriver) {
   uint64_t q = 0;
   kernels::tally_commit_cpu(in.match, &in.voter_mask, 1, &q);
   EXPECT_EQ(q, 1u);
-  EXPECT_TRUE(c.raw(1).commit_to_quorum_index(q));
+  EXPECT_TRUE(c.raw(1).commit_to_quorum_index(in, q));
   EXPECT_EQ(c.raw(1).commit_index(), 1u);
-  EXPECT_FALSE(c.raw(1).commit_to_quorum_index(q));  // never twice, never backwards
+  EXPECT_FALSE(c.raw(1).commit_to_quorum_index(in, q));  // never twice, never backwards
+}
+
+TEST(CommitRule, AsyncTallyResultIsDroppedOnceTheTermOrTheVotersChanged) {
+  Cluster c;
+  Config cfg = test_config();
+  cfg.external_tally = true;
+  c.add_nodes(range_ids(4), {1, 2, 3}, {4}, cfg);
+  ASSERT_TRUE(c.raw(1).campaign().is_ok());
+  c.settle();
+  TallyBatch batch;
+  std::vector<RawNode*> nodes = {&c.raw(1)};
+  ASSERT_EQ(batch.run(nodes), 1u);  // the no-op commits
+  c.settle();
+  // A batch built now, whose result comes back after the learner was promoted: the quorum
+  // index counted a majority of three voters, and there are four now.
+  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddVoter, 4, {}}).is_ok());
+  c.settle();
+  ASSERT_EQ(batch.run(nodes), 1u);
+  c.settle();
+  ASSERT_EQ(c.raw(1).status().conf.voters, (std::vector<NodeId>{1, 2, 3, 4}));
+  c.partition({{1, 2}, {3, 4}});
+  ASSERT_TRUE(c.raw(1).propose("x").is_ok());
+  c.settle();
+  const TallyInput before = c.raw(1).tally_input();
+  ASSERT_EQ(quorum::committed_index(before), 2u);  // 1 and 2 of 4 voters: not a majority
+  TallyInput stale = before;
+  stale.voter_mask = 0b0111;  // as if tallied with the three voters of before the promotion
+  stale.conf_version -= 1;
+  EXPECT_FALSE(c.raw(1).commit_to_quorum_index(stale, quorum::committed_index(stale)));
+  EXPECT_EQ(c.raw(1).commit_index(), 2u);
+  // Same configuration, later term: dropped too.
+  TallyInput old_term = before;
+  old_term.term -= 1;
+  EXPECT_FALSE(c.raw(1).commit_to_quorum_index(old_term, 3));
+  // A fresh tally of the current term and configuration is applied.
+  c.heal();
+  c.tick_all(2);  // heartbeats bring 3 and 4 the entry
+  EXPECT_EQ(batch.build(nodes), 1u);
+  const std::vector<uint64_t> commit = {quorum::committed_index(c.raw(1).tally_input())};
+  EXPECT_EQ(batch.apply(commit), 1u);
+  EXPECT_EQ(c.raw(1).commit_index(), 3u);
 }
 
 TEST(CommitRule, ManyGroupsTallyInOneBatch) {
@@ -187,7 +228,7 @@ TEST(CommitRule, ManyGroupsTallyInOneBatch) {
   EXPECT_EQ(commit, (std::vector<uint64_t>{1, 2, 1}));
   for (size_t g = 0; g < kGroups; ++g) {
     EXPECT_EQ(clusters[g].raw(1).commit_index(), 0u);
-    EXPECT_TRUE(clusters[g].raw(1).commit_to_quorum_index(commit[g]));
+    EXPECT_TRUE(clusters[g].raw(1).commit_to_quorum_index(clusters[g].raw(1).tally_input(), commit[g]));
     clusters[g].settle();
     EXPECT_EQ(clusters[g].raw(2).commit_index(), commit[g]);  // followers learn it
   }
