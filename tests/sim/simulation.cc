@@ -192,6 +192,14 @@ void World::check_logs() {
   }
 }
 
+namespace {
+std::string ids_text(const std::vector<raft::NodeId>& ids) {
+  std::string out = "(";
+  for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  return out + ")";
+}
+}  // namespace
+
 void World::check_liveness() {
   TALLY_ASSERT(heal_ns_ != 0 && now_ns_ >= heal_ns_);
   bool all_live = true;
@@ -213,8 +221,9 @@ void World::check_liveness() {
     std::string roles;
     for (raft::NodeId id : groups_[g].members) {
       const raft::RawNode& rn = *node(id).replicas[g].raft;
+      const raft::ConfState conf = rn.status().conf;
       roles += " node " + std::to_string(id) + "=" + raft::role_name(rn.role()) + "/t" + std::to_string(rn.term()) +
-               "/c" + std::to_string(rn.commit_index());
+               "/c" + std::to_string(rn.commit_index()) + "/voters" + ids_text(conf.voters) + "/learners" + ids_text(conf.learners);
     }
     violate("liveness", "group " + std::to_string(g) + " has no leader that committed in its term " +
                             std::to_string(kLivenessTicksMax) + " ticks after the faults stopped:" + roles);

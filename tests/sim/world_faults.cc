@@ -62,7 +62,7 @@ void World::inject_faults() {
         if (!st.conf.learners.empty()) {
           cc.type = raft::ConfChangeType::kAddVoter;
           cc.node = st.conf.learners[rng_.uniform(st.conf.learners.size())];
-        } else if (st.conf.voters.size() >= 3) {
+        } else if (st.conf.voters.size() >= 4) {  // never fewer than three voters
           const raft::NodeId v = st.conf.voters[rng_.uniform(st.conf.voters.size())];
           if (v == id) break;
           cc.type = raft::ConfChangeType::kAddLearner;

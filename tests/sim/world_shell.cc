@@ -177,6 +177,12 @@ void World::handle_ready(Node& n, Replica& r) {
       r.reads_waiting_apply.emplace_back(rs.index, it->second);
       r.pending_reads.erase(it);
     }
+    for (const std::string& context : rd.failed_reads) {
+      auto it = r.pending_reads.find(context);
+      if (it == r.pending_reads.end()) continue;
+      reply(it->second, false, std::nullopt, r.raft->leader(), n.id);  // a read that never ran: no effect
+      r.pending_reads.erase(it);
+    }
     serve_reads(n, r);
     // 4. Acknowledge.
     r.raft->advance();

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "host/replication/raft/confchange.h"
+#include "host/replication/raft/mutant.h"
 
 namespace tally::raft {
 
@@ -70,6 +71,7 @@ void Core::tick_leader() {
 
 void Core::tick_election() {
   TALLY_ASSERT(role_ != Role::kLeader);
+  tick_forwarded_reads();
   ++election_elapsed_;
   if (promotable() && election_elapsed_ >= randomized_election_timeout_) {
     // With leases on, a node that acknowledged a round must not vote for itself either while a
@@ -155,7 +157,11 @@ void Core::step_leader(const Message& m) {
       if (known) handle_heartbeat_resp(m);
       return;
     case MessageType::kReadIndex:
-      if (!committed_in_term() || read_only_.pending() >= config_.max_pending_reads) return;
+      if ((!committed_in_term() && !TALLY_MUTANT(read_before_term_commit)) ||
+          read_only_.pending() >= config_.max_pending_reads) {
+        refuse_forwarded_read(m);
+        return;
+      }
       handle_leader_read(ReadOnly::PendingRead{m.context, log_.committed(), 0, m.from});
       return;
     default:
@@ -181,11 +187,15 @@ void Core::step_candidate(const Message& m) {
     case MessageType::kVoteResp:
       handle_vote_response(m);
       return;
-    case MessageType::kTimeoutNow:
     case MessageType::kReadIndex:
+      refuse_forwarded_read(m);  // no leader known
+      return;
     case MessageType::kReadIndexResp:
+      handle_read_index_resp(m);
+      return;
+    case MessageType::kTimeoutNow:
     default:
-      return;  // no leader known: dropped, the sender retries
+      return;
   }
 }
 
@@ -210,8 +220,11 @@ void Core::step_follower(const Message& m) {
       // Leadership transfer: campaign at once, skipping pre-vote and the stickiness of other followers.
       if (promotable()) start_campaign(false, true);
       return;
+    case MessageType::kReadIndex:
+      refuse_forwarded_read(m);  // sent to us as if we led: the sender's view is stale
+      return;
     case MessageType::kReadIndexResp:
-      read_states_.push_back(ReadState{m.index, m.context});
+      handle_read_index_resp(m);
       return;
     default:
       return;
@@ -265,7 +278,10 @@ HardState Core::hard_state() const {
 
 bool Core::has_ready() const {
   if (ready_in_progress_) return false;  // the shell still owes an advance()
-  if (pending_bcast_ || tally_dirty_ || !msgs_.empty() || !read_states_.empty()) return true;
+  if (pending_bcast_ || tally_dirty_ || round_requested_ || !msgs_.empty() || !read_states_.empty() ||
+      !failed_reads_.empty()) {
+    return true;
+  }
   if (SoftState{lead_, role_} != prev_soft_state_) return true;
   if (hard_state() != prev_hard_state_) return true;
   if (!log_.unstable_entries().empty() || log_.unstable_snapshot()) return true;
@@ -278,6 +294,10 @@ Ready Core::ready() {
   if (pending_bcast_) {
     pending_bcast_ = false;
     if (role_ == Role::kLeader) bcast_append();
+  }
+  if (round_requested_) {
+    TALLY_ASSERT(role_ == Role::kLeader);
+    bcast_heartbeat();
   }
   tally_dirty_ = false;
   Ready rd;
@@ -296,6 +316,8 @@ Ready Core::ready() {
   msgs_.clear();
   rd.read_states = std::move(read_states_);
   read_states_.clear();
+  rd.failed_reads = std::move(failed_reads_);
+  failed_reads_.clear();
   rd.must_sync = !rd.entries.empty() || rd.snapshot.has_value() ||
                  (rd.hard_state && (rd.hard_state->term != prev_hard_state_.term ||
                                     rd.hard_state->vote != prev_hard_state_.vote));

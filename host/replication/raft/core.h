@@ -105,8 +105,13 @@ class Core {
   // reads.cc: ReadIndex and leases.
   void handle_leader_read(ReadOnly::PendingRead read);
   void complete_read(ReadOnly::PendingRead read);
+  void refuse_forwarded_read(const Message& m);
+  void handle_read_index_resp(const Message& m);
+  // Leadership or the term is lost: every read this node was waiting on fails.
+  void fail_waiting_reads();
+  void tick_forwarded_reads();
   uint64_t quorum_acked_round() const;
-  void release_reads();
+  void confirm_rounds();
   bool lease_valid();
 
   // membership.cc.
@@ -146,6 +151,8 @@ class Core {
   uint64_t last_clock_ns_ = 0;   // last reading of the lease clock
   uint64_t sticky_until_ns_ = 0;  // leases on: see sticky_in_time()
   std::vector<ReadState> read_states_;
+  std::vector<std::string> failed_reads_;
+  bool round_requested_ = false;  // reads wait for a heartbeat round: send one with the next Ready
 
   // Ready bookkeeping.
   std::vector<Message> msgs_;

@@ -20,6 +20,7 @@ void Core::reset(Term term) {
   lead_transferee_ = kNoNode;
   timeout_now_sent_ = false;
   votes_.clear();
+  fail_waiting_reads();
   read_only_.reset();
   pending_conf_index_ = 0;
   for (auto& [n, pr] : prs_) {

@@ -98,7 +98,8 @@ struct NodeStatus {
 // Everything the shell must do, in order:
 //   1. persist snapshot (if any), entries and hard_state (if any), durably when must_sync;
 //   2. send messages;
-//   3. apply committed_entries (conf changes through apply_conf_change()) and serve read_states;
+//   3. apply committed_entries (conf changes through apply_conf_change()), serve read_states and
+//      fail failed_reads;
 //   4. call advance().
 struct Ready {
   std::optional<SoftState> soft_state;  // present when it changed
@@ -108,6 +109,9 @@ struct Ready {
   std::vector<Message> messages;
   std::vector<Entry> committed_entries;
   std::vector<ReadState> read_states;
+  // Contexts of accepted reads that will never get a ReadState (leadership lost, the leader
+  // refused or never answered a forwarded read): the shell fails them, and may retry.
+  std::vector<std::string> failed_reads;
   bool must_sync = false;  // entries, term or vote changed: fsync before sending
 };
 
@@ -139,8 +143,11 @@ class RawNode {
   Status propose_conf_change(const ConfChange& cc);
   // The shell calls this when it applies a committed conf-change entry; returns the new ConfState.
   ConfState apply_conf_change(const ConfChange& cc);
-  // Linearizable read: a ReadState with `context` appears in a later Ready. Uses the lease when
-  // enabled and valid, else confirms leadership with a heartbeat round. Followers forward it.
+  // Linearizable read: once accepted (ok), `context` comes back in a later Ready exactly once,
+  // either as a ReadState or in failed_reads, within an election timeout of ticks unless this
+  // node's leadership is confirmed round after round. Uses the lease when enabled and valid, else
+  // waits for the next heartbeat round (reads between two rounds share it). Followers forward it
+  // to the leader.
   Status read_index(std::string context);
   // Leader only: hand leadership to `target` once it has caught up (aborts after election_tick).
   Status transfer_leader(NodeId target);

@@ -72,6 +72,7 @@ void Core::bcast_append() {
 void Core::bcast_heartbeat() {
   TALLY_ASSERT(role_ == Role::kLeader);
   const uint64_t round = read_only_.next_round(config_.lease_read.enabled ? lease_clock_ns() : 0);
+  round_requested_ = false;  // this round covers every read waiting for one
   for (auto& [n, pr] : prs_) {
     if (n == id_) continue;
     Message m;
@@ -137,7 +138,7 @@ void Core::handle_heartbeat_resp(const Message& m) {
     pr.become_probe();  // the snapshot was lost: probe again, which re-sends it if still needed
   }
   read_only_.ack(m.from, m.round);
-  release_reads();
+  confirm_rounds();
   if (pr.match < log_.last_index()) send_append(m.from, true);
 }
 
@@ -195,7 +196,6 @@ bool Core::commit_quorum_index(Index quorum_index) {
   log_.commit_to(quorum_index);
   TALLY_ASSERT(log_.committed() > before);
   pending_bcast_ = true;  // followers learn the new commit index
-  release_reads();        // reads waiting on the first commit of this term
   return true;
 }
 

@@ -102,7 +102,11 @@ std::string format_message(const Message& m) {
       o << " context=" << m.context;
       break;
     case MessageType::kReadIndexResp:
-      o << " index=" << m.index << " context=" << m.context;
+      if (m.reject) {
+        o << " rejected context=" << m.context;
+      } else {
+        o << " index=" << m.index << " context=" << m.context;
+      }
       break;
     case MessageType::kTimeoutNow:
       break;
@@ -211,6 +215,10 @@ bool Cluster::process_ready(NodeId id, std::string* out) {
     o << "  read: index=" << r.index << " context=" << r.context << "\n";
     n.reads.push_back(r);
   }
+  for (const std::string& context : rd.failed_reads) {
+    o << "  read failed: context=" << context << "\n";
+    n.failed_reads.push_back(context);
+  }
   // 4. Advance.
   n.raw->advance();
   if (out) *out += o.str();
@@ -298,6 +306,7 @@ void Cluster::crash(NodeId id) {
   n.applied.clear();
   n.applied_index = 0;
   n.reads.clear();
+  n.failed_reads.clear();
 }
 
 Status Cluster::restart(NodeId id) {

@@ -42,6 +42,7 @@ class Cluster {
     std::vector<std::string> applied;  // data of applied normal entries, in order (snapshot data first)
     Index applied_index = 0;
     std::vector<ReadState> reads;
+    std::vector<std::string> failed_reads;
   };
 
   // `base` supplies every option but id/voters/learners.

@@ -33,6 +33,70 @@ TEST(ReadIndex, DeposedLeaderNeverAnswers) {
   EXPECT_TRUE(c.node(1).reads.empty());
 }
 
+TEST(ReadIndex, ReadsBeforeTheNextRoundShareIt) {
+  Cluster c;
+  start_cluster(c, 3);
+  // A burst far beyond the rounds a lease remembers: one heartbeat round confirms them all.
+  constexpr int kReads = 1000;
+  for (int i = 0; i < kReads; ++i) ASSERT_TRUE(c.raw(1).read_index("r" + std::to_string(i)).is_ok());
+  c.process_ready(1, nullptr);
+  size_t heartbeats = 0;
+  for (const Message& m : c.queue()) heartbeats += m.type == MessageType::kHeartbeat ? 1 : 0;
+  EXPECT_EQ(heartbeats, 2u);  // one round, to each follower
+  c.settle();
+  ASSERT_EQ(c.node(1).reads.size(), static_cast<size_t>(kReads));
+  EXPECT_EQ(c.node(1).reads.back().context, "r999");
+  EXPECT_TRUE(c.node(1).failed_reads.empty());
+}
+
+TEST(ReadIndex, DeposedLeaderFailsItsWaitingReads) {
+  Cluster c;
+  start_cluster(c, 3);
+  c.partition({{1}, {2, 3}});
+  ASSERT_TRUE(c.raw(1).read_index("cut-off").is_ok());
+  c.settle();
+  EXPECT_TRUE(c.node(1).failed_reads.empty());  // still waiting for its round
+  for (int t = 0; t < 25 && c.raw(1).is_leader(); ++t) {
+    c.raw(1).tick();
+    c.settle();
+  }
+  ASSERT_FALSE(c.raw(1).is_leader());  // check-quorum stepped it down
+  EXPECT_EQ(c.node(1).failed_reads, (std::vector<std::string>{"cut-off"}));
+  EXPECT_TRUE(c.node(1).reads.empty());
+}
+
+TEST(ReadIndex, ForwardedReadFailsWhenRefusedOrUnanswered) {
+  Cluster c;
+  c.add_nodes(range_ids(3), range_ids(3), {}, test_config());
+  elect_without_commit(c, 1);
+  c.settle();  // 2 and 3 learn the leader from its append; the no-op is committed by now
+  ASSERT_TRUE(c.raw(2).read_index("answered").is_ok());
+  c.settle();
+  EXPECT_EQ(c.node(2).reads.size(), 1u);
+  // The request is lost: after an election timeout of ticks the follower gives up.
+  c.cut({2}, {1});
+  ASSERT_TRUE(c.raw(2).read_index("lost").is_ok());
+  c.settle();
+  for (int t = 0; t < 10; ++t) {
+    c.raw(2).tick();
+    c.process_ready(2, nullptr);
+  }
+  EXPECT_EQ(c.node(2).failed_reads, (std::vector<std::string>{"lost"}));
+  // A node that is not the leader refuses a forwarded read at once.
+  c.heal();
+  Message m;
+  m.type = MessageType::kReadIndex;
+  m.from = 2;
+  m.to = 3;
+  m.term = c.raw(3).term();
+  m.context = "misdirected";
+  ASSERT_TRUE(c.raw(3).step(m).is_ok());
+  c.process_ready(3, nullptr);
+  ASSERT_EQ(c.queue().size(), 1u);
+  EXPECT_EQ(c.queue()[0].type, MessageType::kReadIndexResp);
+  EXPECT_TRUE(c.queue()[0].reject);
+}
+
 TEST(ReadIndex, RefusedUntilTheLeaderCommittedAnEntryOfItsTerm) {
   Cluster c;
   c.add_nodes(range_ids(3), range_ids(3), {}, test_config());
