@@ -93,6 +93,9 @@ uint64_t Core::lease_clock_ns() {
 Status Core::campaign() {
   if (!promotable()) return Status::unavailable("not a voter");
   if (role_ == Role::kLeader) return Status::ok();
+  // A node that heard from a leader within an election timeout may be part of the quorum that
+  // leader's lease counts on: with leases on it must not vote, for itself either.
+  if (sticky_in_time()) return Status::unavailable("heard from a leader within an election timeout (lease)");
   hup(false);
   return Status::ok();
 }

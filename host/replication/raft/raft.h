@@ -133,7 +133,8 @@ class RawNode {
   // A message from a peer. Messages from an older term are answered or dropped, never errors.
   Status step(const Message& m);
 
-  // Start an election now (pre-vote first when configured).
+  // Start an election now (pre-vote first when configured). With leases on, refused while this
+  // node heard from a leader within an election timeout (its vote may hold up that leader's lease).
   Status campaign();
   // Leader only: append a batch of normal entries. kUnavailable when not leader or transferring.
   Status propose(std::span<const std::string> batch);
