@@ -34,7 +34,9 @@ Core::Core(const Config& config, const Storage* storage)
   // acknowledged a heartbeat round a leader's lease counts on. It stays sticky for a whole
   // election timeout from its start, as if it had just heard from that leader. (A brand-new
   // node, at term 0, never acknowledged anything.)
-  if (config_.lease_read.enabled && init.hard_state.term > 0) sticky_until_ns_ = lease_clock_ns() + stickiness_ns();
+  if (config_.lease_read.enabled && init.hard_state.term > 0 && !TALLY_MUTANT(restart_votes_at_once)) {
+    sticky_until_ns_ = lease_clock_ns() + stickiness_ns();
+  }
   TALLY_ASSERT(log_.committed() <= log_.last_index());
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "host/replication/raft/core.h"
+#include "host/replication/raft/mutant.h"
 
 namespace tally::raft {
 
@@ -123,7 +124,7 @@ bool Core::heard_from_leader_recently() {
 bool Core::sticky_in_time() {
   // Ticks alone are not enough for a lease: a follower's first tick after a heartbeat may come
   // at once, so election_tick ticks can pass in (election_tick - 1) tick intervals.
-  return config_.lease_read.enabled && lease_clock_ns() < sticky_until_ns_;
+  return config_.lease_read.enabled && lease_clock_ns() < sticky_until_ns_ && !TALLY_MUTANT(lease_stickiness_in_ticks);
 }
 
 void Core::note_leader_contact() {
@@ -142,7 +143,7 @@ void Core::handle_vote_request(const Message& m) {
   Message r;
   r.type = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
   r.to = m.from;
-  if (can_vote && log_.is_up_to_date(m.index, m.log_term)) {
+  if (can_vote && (log_.is_up_to_date(m.index, m.log_term) || TALLY_MUTANT(vote_without_log_check))) {
     // A granted pre-vote answers at the asked term, so the pre-candidate counts it.
     r.term = m.term;
     if (!pre) {

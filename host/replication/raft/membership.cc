@@ -2,6 +2,7 @@
 // entry; learners; a removed or demoted leader steps down. The arithmetic is in confchange.h.
 #include "host/replication/raft/confchange.h"
 #include "host/replication/raft/core.h"
+#include "host/replication/raft/mutant.h"
 
 namespace tally::raft {
 
@@ -64,7 +65,9 @@ Status Core::propose_conf_change(const ConfChange& cc) {
   if (cc.node == kNoNode) return Status::invalid("conf change names node 0");
   // Single-server changes are safe one at a time, and only once this leader has committed an
   // entry of its own term (otherwise an older leader's uncommitted change could still win).
-  if (pending_conf_index_ > log_.applied()) return Status::unavailable("a membership change is pending");
+  if (pending_conf_index_ > log_.applied() && !TALLY_MUTANT(concurrent_conf_changes)) {
+    return Status::unavailable("a membership change is pending");
+  }
   if (!committed_in_term()) return Status::unavailable("leader has not committed an entry of its term");
   const bool known = prs_.count(cc.node) != 0;
   if (cc.type != ConfChangeType::kRemoveNode && !known &&

@@ -15,6 +15,14 @@ uint64_t majority_value(const uint64_t (&values)[kernels::kTallyReplicasMax], ui
   kernels::tally_commit_cpu(values, &voter_mask, 1, &out);
   return out;
 }
+
+void committed_indexes(std::span<const uint64_t> match, std::span<const uint32_t> voter_mask,
+                       std::span<uint64_t> commit) {
+  TALLY_ASSERT(voter_mask.size() == commit.size());
+  TALLY_ASSERT(match.size() == commit.size() * kernels::kTallyReplicasMax);
+  if (commit.empty()) return;
+  kernels::tally_commit_cpu(match.data(), voter_mask.data(), commit.size(), commit.data());
+}
 #pragma GCC diagnostic pop
 
 VoteResult vote_result(size_t voters, size_t granted, size_t rejected) {

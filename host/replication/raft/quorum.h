@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "host/replication/raft/types.h"
 #include "kernels/cpu/tally_commit.h"
@@ -33,6 +34,11 @@ uint64_t majority_value(const uint64_t (&values)[kernels::kTallyReplicasMax], ui
 
 // The largest log index a majority of voters holds.
 inline Index committed_index(const TallyInput& in) { return majority_value(in.match, in.voter_mask); }
+
+// The same for a batch of groups in structure-of-arrays form (TallyBatch): kTallyReplicasMax
+// match slots per group, one voter mask and one result per group.
+void committed_indexes(std::span<const uint64_t> match, std::span<const uint32_t> voter_mask,
+                       std::span<uint64_t> commit);
 
 enum class VoteResult : uint8_t { kPending, kWon, kLost };
 

@@ -72,6 +72,7 @@ Role RawNode::role() const { return core_->role(); }
 Term RawNode::term() const { return core_->term(); }
 Index RawNode::commit_index() const { return core_->log().committed(); }
 Index RawNode::applied_index() const { return core_->log().applied(); }
+Index RawNode::last_index() const { return core_->log().last_index(); }
 bool RawNode::is_leader() const { return core_->role() == Role::kLeader; }
 TallyInput RawNode::tally_input() const { return core_->tally_input(); }
 bool RawNode::commit_to_quorum_index(const TallyInput& input, Index quorum_index) {

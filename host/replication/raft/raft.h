@@ -167,6 +167,7 @@ class RawNode {
   Term term() const;
   Index commit_index() const;
   Index applied_index() const;
+  Index last_index() const;  // after propose(): the index of the batch's last entry
 
   // Tally seam for node-level batching (see Config::external_tally). tally_input() is valid on
   // the leader only; commit_to_quorum_index() takes the quorum index the tally op computed from

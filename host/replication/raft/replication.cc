@@ -79,7 +79,7 @@ void Core::bcast_heartbeat() {
     m.type = MessageType::kHeartbeat;
     m.to = n;
     // Never tell a follower to commit past what it is known to hold.
-    m.commit = std::min(pr.match, log_.committed());
+    m.commit = TALLY_MUTANT(heartbeat_commit_uncapped) ? log_.committed() : std::min(pr.match, log_.committed());
     m.round = round;
     send(std::move(m));
   }
@@ -163,6 +163,7 @@ TallyInput Core::tally_input() const {
     ++slot;
   }
   in.voter_mask = voter_mask();
+  if (TALLY_MUTANT(learners_in_quorum)) in.voter_mask = (1u << slot) - 1;
   in.term = term_;
   in.conf_version = conf_version_;
   return in;
@@ -249,12 +250,12 @@ void Core::handle_snapshot(const Message& m) {
   r.type = MessageType::kAppendResp;
   r.to = m.from;
   if (md.index <= log_.committed()) {
-    r.index = log_.committed();
+    r.index = TALLY_MUTANT(snapshot_ack_beyond) ? log_.last_index() : log_.committed();
   } else if (log_.match_term(md.index, md.term)) {
     // We already have the entry the snapshot ends at: just move the commit index forward. Reply
     // with the commit index, not our last index: entries past it may be stale, from an old term.
     log_.commit_to(md.index);
-    r.index = log_.committed();
+    r.index = TALLY_MUTANT(snapshot_ack_beyond) ? log_.last_index() : log_.committed();
   } else {
     log_.restore(m.snapshot);
     apply_conf_state(md.conf);

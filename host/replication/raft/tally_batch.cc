@@ -37,7 +37,7 @@ size_t TallyBatch::apply(std::span<const uint64_t> commit) {
 size_t TallyBatch::run(std::span<RawNode* const> nodes) {
   if (build(nodes) == 0) return 0;
   commit_.resize(leaders_.size());
-  kernels::tally_commit_cpu(match_.data(), voter_mask_.data(), leaders_.size(), commit_.data());
+  quorum::committed_indexes(match_, voter_mask_, commit_);
   return apply(commit_);
 }
 

@@ -469,6 +469,43 @@ TEST(Snapshot, FollowerThatHasTheSnapshotPointRepliesWithItsCommitNotItsStaleTai
   EXPECT_EQ(rd.messages[0].index, 3u);  // entry 4 may be from a dead term: never claim it
   EXPECT_FALSE(rd.snapshot.has_value());
   EXPECT_EQ(raw->commit_index(), 3u);
+  raw->advance();
+  // A late copy of an older snapshot, below the commit index: the same answer.
+  m.snapshot.metadata = SnapshotMetadata{2, 1, ConfState{{1, 2, 3}, {}}};
+  ASSERT_TRUE(raw->step(m).is_ok());
+  rd = raw->ready();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].index, 3u);
+}
+
+TEST(Replication, FollowerCommitsOnlyWhatTheAppendVouchedFor) {
+  // The follower's entries 3 and 4 came from a leader of term 1 that lost; the leader of term 3
+  // sends entry 2 (which matches) with its commit index 4. Entries 3 and 4 of the leader may
+  // differ from the follower's, so the follower commits 2, not 4.
+  MemoryStorage s;
+  std::vector<Entry> ents;
+  for (Index i = 1; i <= 4; ++i) ents.push_back(Entry{1, i, EntryType::kNormal, "x"});
+  ASSERT_TRUE(s.append(ents).is_ok());
+  s.set_hard_state(HardState{2, 0, 1});
+  Config cfg = test_config();
+  cfg.id = 2;
+  cfg.voters = {1, 2, 3};
+  auto raw = RawNode::create(cfg, &s).value();
+  Message m;
+  m.type = MessageType::kAppend;
+  m.from = 1;
+  m.to = 2;
+  m.term = 3;
+  m.index = 1;
+  m.log_term = 1;
+  m.commit = 4;
+  m.entries = {Entry{1, 2, EntryType::kNormal, "x"}};
+  ASSERT_TRUE(raw->step(m).is_ok());
+  EXPECT_EQ(raw->commit_index(), 2u);
+  Ready rd = raw->ready();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].index, 2u);
+  for (const Entry& e : rd.committed_entries) EXPECT_LE(e.index, 2u);
 }
 
 }  // namespace
