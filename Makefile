@@ -9,7 +9,7 @@ SEEDS ?= 10000
 # ccache keys on paths relative to the checkout, so clones in other folders share one cache.
 export CCACHE_BASEDIR ?= $(CURDIR)
 
-.PHONY: all deps configure build run test test-asan asan fuzz sim hw-report bench clean
+.PHONY: all deps configure build run test test-asan asan fuzz sim mutants hw-report bench clean
 
 all: build
 
@@ -47,8 +47,13 @@ fuzz: deps
 sim: build
 	$(BUILD)/tests/sim/tally-sim --seeds $(SEEDS)
 
+# Mutation tests: one tally-sim per protocol mutant of tests/mutants/catalogue.txt (its own
+# build folder, reconfigured per mutant), a table of which the simulator caught and how fast.
+mutants: deps
+	tests/mutants/run.sh --build build-mutants --jobs $(JOBS)
+
 hw-report: deps
 	hw/synth.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz build-mutants
