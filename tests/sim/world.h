@@ -306,7 +306,8 @@ class World {
   bool buggify() const { return now_ns_ < fault_end_ns_ && now_ns_ >= attack_until_ns_; }
 
   raft::Config raft_config(raft::NodeId id, uint32_t group);
-  void start_replica(Node& n, uint32_t group);
+  // False (and a violation) when the core refuses what the disk kept.
+  bool start_replica(Node& n, uint32_t group);
   void drop_replica(Node& n, uint32_t group);
   void crash(Node& n);
   void restart(Node& n);

@@ -25,7 +25,7 @@ raft::Config World::raft_config(raft::NodeId id, uint32_t group) {
   return c;
 }
 
-void World::start_replica(Node& n, uint32_t group) {
+bool World::start_replica(Node& n, uint32_t group) {
   Replica& r = n.replicas[group];
   r.group = group;
   if (!r.disk) r.disk = std::make_unique<MemoryDisk>();
@@ -47,8 +47,15 @@ void World::start_replica(Node& n, uint32_t group) {
   }
   config.applied = r.applied;  // the snapshot's index: the state machine already holds those
   Result<std::unique_ptr<raft::RawNode>> raw = raft::RawNode::create(config, &r.disk->storage());
-  TALLY_ASSERT_MSG(raw.is_ok(), raw.status().to_string().c_str());
+  if (!raw.is_ok()) {
+    // What survived the crash is inconsistent (a commit index past the stored log, say): the
+    // node cannot come back. Only a protocol bug can leave a disk like that.
+    violate("durable state", "group " + std::to_string(group) + " node " + std::to_string(n.id) +
+                                 " cannot restart from its disk: " + raw.status().to_string());
+    return false;
+  }
   r.raft = std::move(raw).value();
+  return true;
 }
 
 void World::drop_replica(Node& n, uint32_t group) {
@@ -110,7 +117,12 @@ void World::crash(Node& n) {
 void World::restart(Node& n) {
   TALLY_ASSERT(!n.up);
   n.up = true;
-  for (auto& [g, r] : n.replicas) start_replica(n, g);
+  for (auto& [g, r] : n.replicas) {
+    if (!start_replica(n, g)) {
+      n.up = false;  // stays down; the run ends on the violation
+      return;
+    }
+  }
 }
 
 void World::pause(Node& n, uint64_t until_ns) {
