@@ -13,7 +13,7 @@ GPU_BUILD ?= build-gpu
 GPU_BUNDLE ?= gpu-bundle
 GPU_ARCHS ?= 90-real;90-virtual
 
-.PHONY: all deps configure build run test test-asan asan fuzz sim hw-report bench gpu-bundle clean
+.PHONY: all deps configure build run test test-asan asan fuzz sim mutants hw-report bench gpu-bundle clean
 
 all: build
 
@@ -51,6 +51,11 @@ fuzz: deps
 sim: build
 	$(BUILD)/tests/sim/tally-sim --seeds $(SEEDS)
 
+# Mutation tests: one tally-sim per protocol mutant of tests/mutants/catalogue.txt (its own
+# build folder, reconfigured per mutant), a table of which the simulator caught and how fast.
+mutants: deps
+	tests/mutants/run.sh --build build-mutants --jobs $(JOBS)
+
 hw-report: deps
 	hw/synth.sh
 
@@ -64,4 +69,4 @@ gpu-bundle: deps
 	benchmarks/gpu/make-bundle.sh $(GPU_BUILD) $(GPU_BUNDLE)
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz $(GPU_BUILD) $(GPU_BUNDLE)
+	rm -rf $(BUILD) build-asan build-fuzz build-mutants $(GPU_BUILD) $(GPU_BUNDLE)

@@ -10,13 +10,13 @@ HlcStamp EventualState::max_stamp() const {
   return m;
 }
 
-EventualReplica::EventualReplica(uint32_t node_id, const Clock& clock, uint64_t max_skew_ms, crdt::CrdtBugs bugs)
-    : node_id_(node_id), hlc_(clock, max_skew_ms), bugs_(bugs) {
-  TALLY_ASSERT(node_id != 0);
+EventualReplica::EventualReplica(raft::NodeId node, const Clock& clock, uint64_t max_skew_ms, crdt::CrdtBugs bugs)
+    : replica_id_(static_cast<uint32_t>(node)), hlc_(clock, max_skew_ms), bugs_(bugs) {
+  TALLY_ASSERT(node != raft::kNoNode && node <= UINT32_MAX);
 }
 
 EventualState EventualReplica::set(const std::string& key, std::string value) {
-  const crdt::Version v{hlc_.now(), node_id_};
+  const crdt::Version v{hlc_.now(), replica_id_};
   EventualState delta;
   delta.registers[key] = state_.registers[key].assign(std::move(value), v);
   TALLY_ASSERT(state_.registers[key].version == v);
@@ -25,7 +25,7 @@ EventualState EventualReplica::set(const std::string& key, std::string value) {
 
 EventualState EventualReplica::incr(const std::string& key, int64_t amount) {
   EventualState delta;
-  delta.counters[key] = state_.counters[key].add(node_id_, amount);
+  delta.counters[key] = state_.counters[key].add(replica_id_, amount);
   TALLY_ASSERT(!delta.counters[key].per_node.empty());
   return delta;
 }

@@ -11,6 +11,7 @@
 #include "host/common/hlc.h"
 #include "host/replication/crdt/lww_register.h"
 #include "host/replication/crdt/pn_counter.h"
+#include "host/replication/raft/types.h"
 
 namespace tally::sim {
 
@@ -24,7 +25,8 @@ struct EventualState {
 
 class EventualReplica {
  public:
-  EventualReplica(uint32_t node_id, const Clock& clock, uint64_t max_skew_ms, crdt::CrdtBugs bugs);
+  // `node` is the simulated node's id; the CRDTs stamp writes with it as their 32-bit replica id.
+  EventualReplica(raft::NodeId node, const Clock& clock, uint64_t max_skew_ms, crdt::CrdtBugs bugs);
 
   // Local writes; each returns the delta to ship to every peer.
   EventualState set(const std::string& key, std::string value);
@@ -37,7 +39,7 @@ class EventualReplica {
   uint64_t hlc_rejected() const { return hlc_.rejected_count(); }
 
  private:
-  uint32_t node_id_;
+  uint32_t replica_id_;  // the CRDTs' writer id: the node id, narrowed once here
   Hlc hlc_;
   crdt::CrdtBugs bugs_;
   EventualState state_;

@@ -9,10 +9,12 @@
 #include <cstring>
 #include <string>
 
+#include "host/replication/raft/mutant.h"
 #include "tests/sim/simulation.h"
 
 namespace {
 
+using tally::raft::Mutant;
 using tally::sim::PlantedBug;
 using tally::sim::SimOptions;
 using tally::sim::SimReport;
@@ -30,16 +32,26 @@ extern "C" void on_abort(int sig) {
   std::raise(sig);
 }
 
-void set_replay(const SimOptions& o) {
-  std::snprintf(g_replay, sizeof g_replay, "%s", tally::sim::replay_command(o, o.nodes).c_str());
+// The replay command, naming the mutant this binary runs, if any.
+std::string replay(const SimOptions& o, uint32_t nodes) {
+  std::string cmd = tally::sim::replay_command(o, nodes);
+  if (tally::raft::active_mutant() != Mutant::none) {
+    cmd += std::string(" --mutant ") + tally::raft::mutant_name(tally::raft::active_mutant());
+  }
+  return cmd;
 }
+
+void set_replay(const SimOptions& o) { std::snprintf(g_replay, sizeof g_replay, "%s", replay(o, o.nodes).c_str()); }
 
 int usage() {
   std::fprintf(stderr,
-               "usage: tally-sim --seed S [--history FILE] [--nodes 3|5|7] [--bug NAME] [--verbose]\n"
-               "       tally-sim --seeds N [--start S] [--nodes 3|5|7] [--bug NAME] [--expect-violation]\n"
+               "usage: tally-sim --seed S [--history FILE] [--nodes 3|5|7] [--bug NAME] [--mutant NAME]\n"
+               "       tally-sim --seeds N [--start S] [--nodes 3|5|7] [--bug NAME] [--mutant NAME]\n"
+               "                 [--expect-violation] [--verbose]\n"
                "bugs: count_prior_term_replicas vote_without_persist apply_before_commit\n"
-               "      accept_mismatched_prev_term lww_ignore_node_id\n");
+               "      accept_mismatched_prev_term lww_ignore_node_id\n"
+               "mutants (tests/mutants/catalogue.txt): a build with TALLY_MUTANT_NAME runs its one\n"
+               "      mutant; tally-sim-mutants takes --mutant NAME\n");
   return 2;
 }
 
@@ -53,9 +65,66 @@ bool parse_u64(const char* s, uint64_t& out) {
 void print_violation(const SimOptions& o, const SimReport& r) {
   std::printf("seed %llu: VIOLATION of %s (%u nodes, %u groups, %llu ms simulated)\n  %s\n  replay: %s\n",
               static_cast<unsigned long long>(o.seed), r.kind.c_str(), r.nodes, r.groups,
-              static_cast<unsigned long long>(r.simulated_ms), r.detail.c_str(),
-              tally::sim::replay_command(o, r.nodes).c_str());
+              static_cast<unsigned long long>(r.simulated_ms), r.detail.c_str(), replay(o, r.nodes).c_str());
 }
+
+// What --expect-violation waits for: a planted bug (--bug) or this binary's mutant.
+std::string planted(const SimOptions& o) {
+  if (tally::raft::active_mutant() != Mutant::none) {
+    return std::string("mutant ") + tally::raft::mutant_name(tally::raft::active_mutant());
+  }
+  return std::string("planted bug ") + tally::sim::planted_bug_name(o.bug);
+}
+
+void print_shape(const SimReport& r) {
+  std::printf("  shape: leases %s, check-quorum %s, pre-vote %s, tally %s; %llu pauses, %llu transfers, %llu joins, "
+              "%llu leaves, %u learners at most, %llu snapshots installed; %llu lease reads, %llu failed reads, "
+              "%llu writes unknown; %llu requests to deposed leaders, %llu stale-leader reads ok\n",
+              r.leases ? "on" : "off", r.check_quorum ? "on" : "off", r.pre_vote ? "on" : "off",
+              r.async_tally ? "async" : "inline", static_cast<unsigned long long>(r.pauses),
+              static_cast<unsigned long long>(r.transfers), static_cast<unsigned long long>(r.joins),
+              static_cast<unsigned long long>(r.leaves), r.learners_max,
+              static_cast<unsigned long long>(r.snapshots_installed), static_cast<unsigned long long>(r.lease_reads),
+              static_cast<unsigned long long>(r.failed_reads), static_cast<unsigned long long>(r.writes_unknown),
+              static_cast<unsigned long long>(r.stale_leader_requests),
+              static_cast<unsigned long long>(r.stale_leader_reads_ok));
+}
+
+// How many seeds had each situation the checkers depend on.
+struct Shares {
+  uint64_t leases = 0, no_check_quorum = 0, async_tally = 0, paused = 0, transferred = 0, joined = 0, left = 0;
+  uint64_t two_learners = 0, snapshots = 0, lease_reads = 0, stale_window = 0;
+  uint64_t stale_requests = 0, stale_reads_ok = 0;
+
+  void add(const SimReport& r) {
+    leases += r.leases ? 1 : 0;
+    no_check_quorum += r.check_quorum ? 0 : 1;
+    async_tally += r.async_tally ? 1 : 0;
+    paused += r.pauses > 0 ? 1 : 0;
+    transferred += r.transfers > 0 ? 1 : 0;
+    joined += r.joins > 0 ? 1 : 0;
+    left += r.leaves > 0 ? 1 : 0;
+    two_learners += r.learners_max >= 2 ? 1 : 0;
+    snapshots += r.snapshots_installed > 0 ? 1 : 0;
+    lease_reads += r.lease_reads > 0 ? 1 : 0;
+    stale_window += r.stale_leader_requests > 0 ? 1 : 0;
+    stale_requests += r.stale_leader_requests;
+    stale_reads_ok += r.stale_leader_reads_ok;
+  }
+  void print(uint64_t seeds) const {
+    if (seeds == 0) return;
+    auto pct = [&](uint64_t n) { return 100.0 * static_cast<double>(n) / static_cast<double>(seeds); };
+    std::printf("seeds with: leases %.0f%% (lease reads served in %.0f%%), check-quorum off %.0f%%, async tally %.0f%%, "
+                "pauses %.0f%%, transfers %.0f%%, joins %.0f%%, leaves %.0f%%, two or more learners %.0f%%, "
+                "snapshot installs %.0f%%\n",
+                pct(leases), pct(lease_reads), pct(no_check_quorum), pct(async_tally), pct(paused), pct(transferred),
+                pct(joined), pct(left), pct(two_learners), pct(snapshots));
+    std::printf("stale-leader window (a deposed leader got client requests) in %.1f%% of seeds: %llu requests, "
+                "%llu reads it answered ok\n",
+                pct(stale_window), static_cast<unsigned long long>(stale_requests),
+                static_cast<unsigned long long>(stale_reads_ok));
+  }
+};
 
 }  // namespace
 
@@ -79,6 +148,15 @@ int main(int argc, char** argv) {
       auto bug = tally::sim::parse_planted_bug(v);
       if (!bug) return usage();
       base.bug = *bug;
+      ++i;
+    } else if (std::strcmp(a, "--mutant") == 0 && v) {
+      const auto m = tally::raft::parse_mutant(v);
+      if (!m) return usage();
+      if (!tally::raft::select_mutant(*m)) {
+        std::fprintf(stderr, "tally-sim: this build cannot run mutant %s (it runs %s); use tally-sim-mutants\n", v,
+                     tally::raft::mutant_name(tally::raft::active_mutant()));
+        return 2;
+      }
       ++i;
     } else if (std::strcmp(a, "--expect-violation") == 0) expect_violation = true;
     else if (std::strcmp(a, "--verbose") == 0) verbose = true;
@@ -108,6 +186,7 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(r.eventual_ops), static_cast<unsigned long long>(r.messages),
                 static_cast<unsigned long long>(r.committed), static_cast<unsigned long long>(r.crashes),
                 static_cast<unsigned long long>(r.hlc_rejected), static_cast<unsigned long long>(r.lin_steps));
+    print_shape(r);
     if (r.violation) {
       print_violation(o, r);
       return 1;
@@ -118,6 +197,7 @@ int main(int argc, char** argv) {
   // Wall time only for the throughput line; it never feeds the simulation.
   const auto t0 = std::chrono::steady_clock::now();
   uint64_t violations = 0, ops = 0, sim_ms = 0, ran = 0;
+  Shares shares;
   for (uint64_t s = start; s < start + seeds; ++s) {
     SimOptions o = base;
     o.seed = s;
@@ -127,18 +207,19 @@ int main(int argc, char** argv) {
     ++ran;
     ops += r.client_ops + r.eventual_ops;
     sim_ms += r.simulated_ms;
+    shares.add(r);
     if (verbose) {
       std::printf("seed %llu: %u nodes, %llu client ops, %llu committed, %llu crashes, %llu prior-term commits\n",
                   static_cast<unsigned long long>(s), r.nodes, static_cast<unsigned long long>(r.client_ops),
                   static_cast<unsigned long long>(r.committed), static_cast<unsigned long long>(r.crashes),
                   static_cast<unsigned long long>(r.prior_term_commits));
+      print_shape(r);
     }
     if (r.violation) {
       ++violations;
       print_violation(o, r);
       if (expect_violation) {
-        std::printf("planted bug %s caught after %llu seeds\n", tally::sim::planted_bug_name(base.bug),
-                    static_cast<unsigned long long>(ran));
+        std::printf("%s caught after %llu seeds\n", planted(base).c_str(), static_cast<unsigned long long>(ran));
         return 0;
       }
     }
@@ -147,9 +228,9 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "%.1f s wall, %.1f seeds/s, %.0f simulated ops/s, %llu simulated ms\n", wall_s,
                static_cast<double>(ran) / wall_s, static_cast<double>(ops) / wall_s,
                static_cast<unsigned long long>(sim_ms));
+  shares.print(ran);
   if (expect_violation) {
-    std::printf("planted bug %s NOT caught in %llu seeds\n", tally::sim::planted_bug_name(base.bug),
-                static_cast<unsigned long long>(ran));
+    std::printf("%s NOT caught in %llu seeds\n", planted(base).c_str(), static_cast<unsigned long long>(ran));
     return 1;
   }
   std::printf("%llu seeds, %llu violations\n", static_cast<unsigned long long>(ran),

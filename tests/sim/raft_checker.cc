@@ -1,5 +1,6 @@
 #include "tests/sim/raft_checker.h"
 
+#include <algorithm>
 #include <string_view>
 
 namespace tally::sim {
@@ -32,6 +33,12 @@ bool RaftChecker::fail(const char* kind, std::string detail) {
     violation_ = std::move(detail);
   }
   return false;
+}
+
+raft::Term RaftChecker::max_leader_term(uint32_t group) const {
+  TALLY_ASSERT(group < groups_.size());
+  const auto& terms = groups_[group].leader_of_term;
+  return terms.empty() ? 0 : terms.rbegin()->first;
 }
 
 void RaftChecker::forget(uint32_t group, raft::NodeId node) {
@@ -108,6 +115,38 @@ bool RaftChecker::observe_ready(uint32_t group, raft::NodeId node, raft::Role ro
     }
     if (top.is_ok() && *top != term) ++prior_term_commits_;
     g.max_commit = ready.hard_state->commit;
+  }
+  return true;
+}
+
+bool RaftChecker::check_one_conf_change(uint32_t group, raft::NodeId leader, const raft::Ready& ready,
+                                       raft::Index applied, const raft::Storage& log) {
+  TALLY_ASSERT(group < groups_.size());
+  raft::Index newest_conf = 0;  // the conf change before the one being checked
+  auto unapplied_change = [&](raft::Index at) {
+    return newest_conf > applied && newest_conf < at;
+  };
+  // Earlier conf changes still in the log and not applied.
+  const raft::Index first = std::max(applied + 1, log.first_index());
+  const raft::Index stored_end = ready.entries.empty() ? log.last_index() + 1
+                                                       : std::min(log.last_index() + 1, ready.entries.front().index);
+  if (first < stored_end) {
+    Result<std::vector<raft::Entry>> ents = log.entries(first, stored_end, UINT64_MAX);
+    if (ents.is_ok()) {
+      for (const raft::Entry& e : *ents) {
+        if (e.type == raft::EntryType::kConfChange) newest_conf = e.index;
+      }
+    }
+  }
+  for (const raft::Entry& e : ready.entries) {
+    if (e.type != raft::EntryType::kConfChange) continue;
+    if (unapplied_change(e.index)) {
+      return fail("one membership change at a time",
+                  where(group, leader) + " appended a membership change at index " + std::to_string(e.index) +
+                      " while the one at index " + std::to_string(newest_conf) + " was not applied (applied " +
+                      std::to_string(applied) + ")");
+    }
+    newest_conf = e.index;
   }
   return true;
 }

@@ -28,6 +28,11 @@ class RaftChecker {
   // A replica's Ready, before the shell writes it: entries it will append, the hard state.
   bool observe_ready(uint32_t group, raft::NodeId node, raft::Role role, raft::Term term,
                      const raft::Ready& ready, const raft::Storage& log_before);
+  // Single-server membership changes, one at a time: a leader appends a conf-change entry only
+  // once it applied every earlier one (`applied` is its state machine's index, `log` its log
+  // before this Ready).
+  bool check_one_conf_change(uint32_t group, raft::NodeId leader, const raft::Ready& ready, raft::Index applied,
+                             const raft::Storage& log);
   // A replica applied one committed entry.
   bool observe_apply(uint32_t group, raft::NodeId node, const raft::Entry& entry);
   // Leader completeness, predictively: when a leader commits `index`, no voter lacking that
@@ -44,6 +49,8 @@ class RaftChecker {
   const std::string& violation_kind() const { return kind_; }
   const std::string& violation() const { return violation_; }
   raft::Index max_commit(uint32_t group) const { return groups_[group].max_commit; }
+  // The highest term in which the group has elected a leader so far (0: none yet).
+  raft::Term max_leader_term(uint32_t group) const;
   // Commits whose index holds an entry of an earlier term (only the planted bug makes them).
   uint64_t prior_term_commits() const { return prior_term_commits_; }
 

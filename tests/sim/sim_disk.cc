@@ -1,15 +1,16 @@
+// MemoryDisk: the simulated disk as two in-memory logs, the page cache and the platter.
 #include "tests/sim/sim_disk.h"
 
 namespace tally::sim {
 
-Status SimDisk::apply(raft::MemoryStorage& storage, const Record& r) {
+Status MemoryDisk::apply(raft::MemoryStorage& storage, const Record& r) {
   if (r.snapshot) TALLY_RETURN_IF_ERROR(storage.apply_snapshot(*r.snapshot));
   if (!r.entries.empty()) TALLY_RETURN_IF_ERROR(storage.append(r.entries));
   if (r.hard_state) storage.set_hard_state(*r.hard_state);
   return Status::ok();
 }
 
-Status SimDisk::write(const std::optional<raft::Snapshot>& snapshot, const std::vector<raft::Entry>& entries,
+Status MemoryDisk::write(const std::optional<raft::Snapshot>& snapshot, const std::vector<raft::Entry>& entries,
                       const std::optional<raft::HardState>& hard_state) {
   TALLY_ASSERT(unsynced_.size() < kUnsyncedRecordsMax);
   // Separate records for the entries and the hard state, so a crash can keep the first alone.
@@ -27,12 +28,12 @@ Status SimDisk::write(const std::optional<raft::Snapshot>& snapshot, const std::
   return Status::ok();
 }
 
-void SimDisk::write_conf(const raft::ConfState& conf) {
+void MemoryDisk::write_conf(const raft::ConfState& conf) {
   live_.set_conf(conf);
   durable_.set_conf(conf);
 }
 
-void SimDisk::sync() {
+void MemoryDisk::sync() {
   for (const Record& r : unsynced_) {
     Status st = apply(durable_, r);
     TALLY_ASSERT_MSG(st.is_ok(), "a record the live view accepted must apply to the durable one");
@@ -40,7 +41,7 @@ void SimDisk::sync() {
   unsynced_.clear();
 }
 
-Status SimDisk::snapshot_and_compact(raft::Index index, const raft::ConfState& conf, const std::string& data,
+Status MemoryDisk::snapshot_and_compact(raft::Index index, const raft::ConfState& conf, const std::string& data,
                                      raft::Index compact_to) {
   TALLY_ASSERT(compact_to <= index);
   TALLY_ASSERT(unsynced_.empty());  // called between Readies, after their sync
@@ -52,7 +53,7 @@ Status SimDisk::snapshot_and_compact(raft::Index index, const raft::ConfState& c
   return Status::ok();
 }
 
-void SimDisk::crash(Rng& rng) {
+void MemoryDisk::crash(Rng& rng) {
   // Keep a prefix: records [0, kept) reached the platter; the one after may be torn and is lost.
   const size_t kept = unsynced_.empty() ? 0 : rng.uniform(unsynced_.size() + 1);
   for (size_t i = 0; i < kept; ++i) {

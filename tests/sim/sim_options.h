@@ -34,6 +34,11 @@ struct SimReport {
   std::string detail;  // what it saw
   uint32_t nodes = 0;
   uint32_t groups = 0;
+  // The shape the seed chose.
+  bool leases = false;
+  bool check_quorum = true;
+  bool pre_vote = true;
+  bool async_tally = false;
   uint64_t simulated_ms = 0;
   uint64_t client_ops = 0;      // strong-keyspace operations completed or timed out
   uint64_t eventual_ops = 0;    // eventual-keyspace writes
@@ -43,6 +48,20 @@ struct SimReport {
   uint64_t hlc_rejected = 0;    // remote stamps refused for excessive skew
   uint64_t lin_steps = 0;       // linearizability search steps
   uint64_t prior_term_commits = 0;  // commits landing on an earlier term's entry (bug only)
+  uint64_t pauses = 0;              // process pauses
+  uint64_t transfers = 0;           // leadership transfers started
+  uint64_t joins = 0;               // fresh replicas added as learners
+  uint64_t leaves = 0;              // replicas removed for good
+  uint32_t learners_max = 0;        // most learners any group had at once
+  uint64_t snapshots_installed = 0; // snapshots a replica installed from its leader
+  uint64_t lease_reads = 0;         // reads a leader answered from its lease, without a round
+  // Client requests that reached a deposed leader: a node that believes it leads in term T while
+  // the group has elected a leader in a later term (the stale-leader window).
+  uint64_t stale_leader_requests = 0;
+  uint64_t stale_leader_reads_ok = 0;  // of those, reads it answered ok
+  uint64_t failed_reads = 0;           // accepted reads that ended failed (leadership lost...)
+  uint64_t writes_unknown = 0;         // writes a replica gave up on, or that a snapshot covered
+  uint64_t unknowns_resolved = 0;      // client-unknown writes found applied by a state machine
 };
 
 // The one command that replays a run exactly.

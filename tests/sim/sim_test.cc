@@ -51,6 +51,10 @@ TEST(Simulation, HistoryRoundTripsAndIsLinearizable) {
     ok += op.outcome == Outcome::kOk ? 1 : 0;
   }
   EXPECT_GT(ok, 20u);
+  // Calls and returns carry the nanosecond they happened at, not the millisecond step.
+  size_t sub_ms = 0;
+  for (const Operation& op : *back) sub_ms += op.call_ns % 1'000'000 != 0 && op.return_ns % 1'000'000 != 0 ? 1 : 0;
+  EXPECT_GT(sub_ms, back->size() / 2);
   EXPECT_EQ(check_history(*back).verdict, Verdict::kLinearizable);
   // Corrupt one successful read: the checker must notice.
   for (Operation& op : *back) {
@@ -61,6 +65,44 @@ TEST(Simulation, HistoryRoundTripsAndIsLinearizable) {
   }
   EXPECT_EQ(check_history(*back).verdict, Verdict::kNotLinearizable);
   std::remove(path.c_str());
+}
+
+TEST(Simulation, TheSeedsReachTheSituationsTheCheckersNeed) {
+  // Each of these is where a class of protocol bug bites (docs/sim.md); a change to the fault
+  // mix that stops reaching one would silently blind a checker.
+  uint64_t leases = 0, lease_reads = 0, no_check_quorum = 0, async_tally = 0, pauses = 0, transfers = 0;
+  uint64_t joins = 0, leaves = 0, two_learners = 0, snapshots = 0, stale_leader = 0, failed_reads = 0;
+  constexpr uint64_t kSeeds = 60;
+  for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+    SimOptions o;
+    o.seed = seed;
+    const SimReport r = Simulation(o).run();
+    ASSERT_FALSE(r.violation) << "seed " << seed << ": " << r.kind << ": " << r.detail;
+    leases += r.leases ? 1 : 0;
+    lease_reads += r.lease_reads > 0 ? 1 : 0;
+    no_check_quorum += r.check_quorum ? 0 : 1;
+    async_tally += r.async_tally ? 1 : 0;
+    pauses += r.pauses > 0 ? 1 : 0;
+    transfers += r.transfers > 0 ? 1 : 0;
+    joins += r.joins > 0 ? 1 : 0;
+    leaves += r.leaves > 0 ? 1 : 0;
+    two_learners += r.learners_max >= 2 ? 1 : 0;
+    snapshots += r.snapshots_installed > 0 ? 1 : 0;
+    stale_leader += r.stale_leader_requests > 0 ? 1 : 0;
+    failed_reads += r.failed_reads;
+  }
+  EXPECT_GT(leases, kSeeds / 5);
+  EXPECT_EQ(lease_reads, leases);
+  EXPECT_GT(no_check_quorum, kSeeds / 10);
+  EXPECT_GT(async_tally, kSeeds / 10);
+  EXPECT_GT(pauses, kSeeds / 3);
+  EXPECT_GT(transfers, kSeeds / 5);
+  EXPECT_GT(joins, 0u);
+  EXPECT_GT(leaves, 0u);
+  EXPECT_GT(two_learners, kSeeds / 4);
+  EXPECT_GT(snapshots, kSeeds / 4);
+  EXPECT_GE(stale_leader, kSeeds / 10);  // the target: a deposed leader gets requests in 10 % of seeds
+  EXPECT_GT(failed_reads, 0u);
 }
 
 TEST(Simulation, ViolationNamesItsReplayCommand) {

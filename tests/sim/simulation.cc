@@ -1,3 +1,4 @@
+// One simulation run: the cluster's shape from the seed, the clients, the checks, and the loop.
 #include "tests/sim/simulation.h"
 
 #include "tests/sim/linearizability.h"
@@ -10,8 +11,9 @@ World::World(const SimOptions& options)
   // Sizes first, from the seed, so every later choice replays.
   uint32_t n = options.nodes;
   if (n == 0) {
-    const uint64_t pick = rng_.uniform(10);
-    n = pick < 6 ? 3 : pick < 9 ? 5 : 7;
+    // Five- and seven-node clusters have nodes outside each group, which can join it.
+    const uint64_t pick = rng_.uniform(20);
+    n = pick < 9 ? 3 : pick < 17 ? 5 : 7;
   }
   TALLY_ASSERT(n == 3 || n == 5 || n == 7);
   const uint32_t group_count = n == 3 ? static_cast<uint32_t>(rng_.range(2, 3)) : n == 5 ? 3 : 4;
@@ -28,42 +30,79 @@ World::World(const SimOptions& options)
   max_size_per_msg_ = size_pick <= 1 ? 1 : size_pick == 2 ? 64 : static_cast<uint32_t>(rng_.range(2, 4)) * 64;
   max_inflight_msgs_ = static_cast<uint32_t>(rng_.range(1, 8));
   pre_vote_ = rng_.chance(3, 4);
-  // Half the seeds snapshot and compact often, so lagging and restarted replicas need snapshots.
-  compact_every_entries_ = rng_.chance(1, 2) ? static_cast<uint32_t>(rng_.range(8, 32)) : 0;
+  // Check-quorum off in a fifth of the seeds: a cut-off leader then stays leader until it hears
+  // of a newer term, so clients keep reaching deposed leaders. Leases (which need check-quorum)
+  // in half of the others.
+  check_quorum_ = !rng_.chance(1, 5);
+  lease_ = check_quorum_ && rng_.chance(1, 2);
+  // A quarter of the seeds commit through an asynchronous tally (TallyBatch build, apply later).
+  async_tally_ = rng_.chance(1, 4);
+  // Some seeds run on a fast network (20-300 us per hop), where a whole election and a commit
+  // fit in the last millisecond of a lease; lease seeds more often, and half of those with tight
+  // clocks (±0.5 % drift, a 2 ms bound) so the lease lasts nearly as long as stickiness.
+  if (rng_.chance(1, lease_ ? 3 : 6)) {
+    net_delay_min_ns_ = 20'000;
+    net_delay_max_ns_ = 300'000;
+  }
+  const bool tight_clocks = lease_ && rng_.chance(1, 2);
+  if (tight_clocks) lease_drift_max_ms_ = kTightLeaseDriftMaxMs;
+  const int64_t drift_ppm_max = tight_clocks ? 5'000 : 20'000;
+  // Two seeds in three snapshot and compact often, so lagging, paused and restarted replicas need
+  // snapshots, and installs race the appends that follow them.
+  compact_every_entries_ = rng_.chance(2, 3) ? static_cast<uint32_t>(rng_.range(4, 16)) : 0;
   fault_end_ns_ = rng_.range(1000, 2000) * kMs;
 
   nodes_.resize(n);
   faults_.blocked.assign(n + 1, std::vector<bool>(n + 1, false));
-  for (uint32_t i = 0; i < n; ++i) {
-    Node& node = nodes_[i];
-    node.id = i + 1;
-    node.drift_ppm = static_cast<int64_t>(rng_.uniform(40'001)) - 20'000;  // up to ±2 %
-    node.next_tick_mono_ns = rng_.uniform(kTickMs * kMs);
-    node.clock = std::make_unique<NodeClock>(*this, i);
-    node.eventual = std::make_unique<EventualReplica>(node.id, *node.clock, kHlcMaxSkewMs, crdt_bugs_);
+  for (raft::NodeId id = 1; id <= n; ++id) {
+    Node& nd = node(id);
+    nd.id = id;
+    nd.drift_ppm = static_cast<int64_t>(rng_.uniform(2 * drift_ppm_max + 1)) - drift_ppm_max;
+    nd.next_tick_mono_ns = rng_.uniform(kTickMs * kMs);
+    nd.clock = std::make_unique<NodeClock>(*this, id);
+    nd.eventual = std::make_unique<EventualReplica>(id, *nd.clock, kHlcMaxSkewMs, crdt_bugs_);
+    nd.tally = std::make_unique<TallyInFlight>();
   }
   groups_.resize(group_count);
   for (uint32_t g = 0; g < group_count; ++g) {
     const uint32_t replicas = n == 3 ? 3 : (rng_.chance(1, 2) ? 3 : 5);
     std::vector<raft::NodeId> all;
-    for (uint32_t i = 1; i <= n; ++i) all.push_back(i);
+    for (raft::NodeId id = 1; id <= n; ++id) all.push_back(id);
     for (uint32_t i = 0; i < replicas; ++i) {  // a seeded partial shuffle picks the members
       const size_t j = i + rng_.uniform(all.size() - i);
       std::swap(all[i], all[j]);
       groups_[g].members.push_back(all[i]);
     }
+    // Some groups of the larger clusters start with two learners beside three voters (a commit
+    // quorum that wrongly counted them would be leader plus learners).
+    const uint32_t learners = n > 3 && rng_.chance(1, 2) ? 2 : 0;
+    if (learners > 0 && replicas == 3) {
+      for (uint32_t i = replicas; i < replicas + learners; ++i) groups_[g].members.push_back(all[i]);
+    }
+    groups_[g].initial.voters.assign(groups_[g].members.begin(), groups_[g].members.begin() + 3);
+    groups_[g].initial.learners.assign(groups_[g].members.begin() + 3, groups_[g].members.end());
+    if (learners == 0) groups_[g].initial = raft::ConfState{groups_[g].members, {}};
+    std::sort(groups_[g].initial.voters.begin(), groups_[g].initial.voters.end());
+    std::sort(groups_[g].initial.learners.begin(), groups_[g].initial.learners.end());
     std::sort(groups_[g].members.begin(), groups_[g].members.end());
+    report_.learners_max = std::max(report_.learners_max, static_cast<uint32_t>(groups_[g].initial.learners.size()));
     for (raft::NodeId id : groups_[g].members) start_replica(node(id), g);
     for (uint32_t c = 0; c < kClientsPerGroup; ++c) {
       Client client;
       client.id = static_cast<uint32_t>(clients_.size());
       client.group = g;
-      client.next_issue_ns = rng_.uniform(20) * kMs;
+      client.follows_newest_leader = c == 0;
+      client.probes_previous_leader = c == 1;
+      client.next_issue_ns = rng_.uniform(20 * kMs);
       clients_.push_back(client);
     }
   }
   report_.nodes = n;
   report_.groups = group_count;
+  report_.leases = lease_;
+  report_.check_quorum = check_quorum_;
+  report_.pre_vote = pre_vote_;
+  report_.async_tally = async_tally_;
 }
 
 void World::violate(const std::string& kind, const std::string& detail) {
@@ -73,77 +112,184 @@ void World::violate(const std::string& kind, const std::string& detail) {
   report_.detail = detail;
 }
 
+World::Replica* World::replica(raft::NodeId id, uint32_t group) {
+  auto& replicas = node(id).replicas;
+  auto it = replicas.find(group);
+  return it == replicas.end() ? nullptr : &it->second;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients.
+
 void World::complete(Client& c, const ClientReply& rep) {
   TALLY_ASSERT(c.busy && c.uid == rep.uid);
   TALLY_ASSERT(c.history_index < history_.size());
   Operation& op = history_[c.history_index];
   op.return_ns = now_ns_;
-  op.outcome = rep.ok ? Outcome::kOk : Outcome::kFail;
-  if (rep.ok && op.op != OpKind::kWrite) op.result = rep.result;
+  op.outcome = rep.outcome;
+  if (rep.outcome == Outcome::kOk && op.op != OpKind::kWrite) op.result = rep.result;
   c.busy = false;
   ++report_.client_ops;
   const auto& members = groups_[c.group].members;
-  if (!rep.ok) {
+  if (rep.outcome == Outcome::kFail) {
+    // Refused: go where the node says the leader is, or anywhere if it does not know.
     const bool hint_ok = std::find(members.begin(), members.end(), rep.leader_hint) != members.end();
     c.target = hint_ok ? rep.leader_hint : members[rng_.uniform(members.size())];
   }
-  c.next_issue_ns = now_ns_ + rng_.range(0, rep.ok ? 8 : 20) * kMs;
-}
-
-void World::run_clients(bool issue) {
-  for (Client& c : clients_) {
-    if (c.busy && now_ns_ >= c.deadline_ns) {
-      // Timed out: it may still take effect, so it is recorded as unknown.
-      Operation& op = history_[c.history_index];
-      op.outcome = Outcome::kUnknown;
-      op.return_ns = now_ns_;
-      c.busy = false;
-      ++report_.client_ops;
-      const auto& members = groups_[c.group].members;
-      c.target = members[rng_.uniform(members.size())];
-      c.next_issue_ns = now_ns_ + rng_.range(1, 10) * kMs;
-    }
-    if (c.busy || !issue || now_ns_ < c.next_issue_ns) continue;
-    ClientRequest req;
-    req.client = c.id;
-    req.uid = (static_cast<uint64_t>(c.id) << 32) | ++c.seq;
-    req.key = static_cast<uint32_t>(rng_.uniform(kKeysPerGroup));
-    const uint64_t kind = rng_.uniform(100);
-    req.op = kind < 35 ? OpKind::kRead : kind < 60 ? OpKind::kWrite : kind < 80 ? OpKind::kCas : OpKind::kIncr;
-    req.arg = static_cast<int64_t>(rng_.uniform(5));
-    if (req.op == OpKind::kCas && rng_.chance(9, 10)) req.expect = static_cast<int64_t>(rng_.uniform(5));
-    if (req.op == OpKind::kIncr) req.arg = static_cast<int64_t>(rng_.range(1, 3));
-    if (c.target == 0) c.target = groups_[c.group].members[rng_.uniform(groups_[c.group].members.size())];
-    Operation op;
-    op.client = c.id;
-    // Built by appending: GCC 12 warns falsely (-Wrestrict) on the chained operator+ form.
-    op.key.reserve(16);
-    op.key.append(1, 'g').append(std::to_string(c.group)).append(1, 'k').append(std::to_string(req.key));
-    op.op = req.op;
-    if (req.op != OpKind::kRead) op.arg = req.arg;
-    if (req.op == OpKind::kCas) op.expect = req.expect;
-    op.call_ns = now_ns_;
-    op.outcome = Outcome::kUnknown;
-    c.history_index = history_.size();
-    history_.push_back(std::move(op));
-    TALLY_ASSERT(history_.size() < kHistoryOpsMax);
-    c.busy = true;
-    c.uid = req.uid;
-    c.deadline_ns = now_ns_ + rng_.range(150, 400) * kMs;
-    Envelope e;
-    e.kind = MsgKind::kClientRequest;
-    e.to = c.target;
-    e.group = c.group;
-    e.request = req;
-    send(std::move(e), now_ns_ < fault_end_ns_);
+  // The next call never touches this return: a client's operations are strictly sequential.
+  c.next_issue_ns = now_ns_ + rng_.range(1000, (rep.outcome == Outcome::kOk ? 8 : 20) * kMs);
+  if (c.probes_previous_leader && rep.outcome == Outcome::kOk && op.op == OpKind::kWrite && c.previous_leader != 0) {
+    c.read_next = true;
+    c.next_issue_ns = now_ns_ + rng_.range(1000, 200'000);
   }
 }
 
+void World::late_reply(const ClientReply& rep) {
+  // The client gave up on it, but the answer is still a fact about the operation: refused means
+  // it never took effect; done means it took effect before now (the answer's arrival).
+  auto it = gave_up_.find(rep.uid);
+  if (it == gave_up_.end() || rep.outcome == Outcome::kUnknown) return;
+  Operation& op = history_[it->second];
+  TALLY_ASSERT(op.outcome == Outcome::kUnknown);
+  op.outcome = rep.outcome;
+  op.return_ns = now_ns_;
+  if (rep.outcome == Outcome::kOk && op.op != OpKind::kWrite) op.result = rep.result;
+  gave_up_.erase(it);
+}
+
+void World::resolve_unknowns() {
+  // The simulator sees what the clients could not: a write whose client gave up either reached
+  // a state machine (first at some time, with some result) or never did before the run ended.
+  // Either fact is sound to record — in a correct cluster a write takes effect when it commits,
+  // before any replica applies it — and it keeps the search small: an unknown write may
+  // otherwise take effect at any point after its call, which multiplies the orders to try.
+  for (const auto& [uid, index] : gave_up_) {
+    Operation& op = history_[index];
+    if (op.outcome != Outcome::kUnknown || op.op == OpKind::kRead) continue;
+    auto applied = first_apply_.find(uid);
+    if (applied == first_apply_.end()) {
+      op.outcome = Outcome::kFail;  // took no effect within the history
+      continue;
+    }
+    op.outcome = Outcome::kOk;
+    op.return_ns = std::max(op.call_ns, applied->second.at_ns);
+    if (op.op != OpKind::kWrite) op.result = applied->second.result;
+    ++report_.unknowns_resolved;
+  }
+}
+
+void World::expire_clients() {
+  for (Client& c : clients_) {
+    if (!c.busy) continue;
+    // Routing-aware clients give up as soon as a newer leader than the one they asked exists
+    // (the prober only for its writes: its reads go to an older leader on purpose).
+    const raft::NodeId lead = newest_leader(c.group);
+    const bool routed = c.follows_newest_leader || (c.probes_previous_leader && history_[c.history_index].op != OpKind::kRead);
+    const bool moved_on = routed && lead != raft::kNoNode && lead != c.target;
+    if (now_ns_ < c.deadline_ns && !moved_on) continue;
+    // Timed out: it may still take effect, so it is recorded as unknown.
+    Operation& op = history_[c.history_index];
+    op.outcome = Outcome::kUnknown;
+    op.return_ns = now_ns_;
+    gave_up_.emplace(c.uid, c.history_index);
+    c.busy = false;
+    ++report_.client_ops;
+    // Most clients keep trying the node they last saw as leader, so a deposed leader that is
+    // slow, paused or cut off keeps getting requests while a newer leader exists.
+    const auto& members = groups_[c.group].members;
+    const bool still_member = std::find(members.begin(), members.end(), c.target) != members.end();
+    if (!still_member || rng_.chance(1, 4)) c.target = members[rng_.uniform(members.size())];
+    c.next_issue_ns = now_ns_ + (routed && moved_on ? rng_.range(1000, 200'000) : rng_.range(1000, 10 * kMs));
+  }
+}
+
+uint64_t World::next_client_issue_ns() const {
+  uint64_t next = UINT64_MAX;
+  if (!issuing_) return next;
+  for (const Client& c : clients_) {
+    if (!c.busy) next = std::min(next, c.next_issue_ns);
+  }
+  return next;
+}
+
+raft::NodeId World::newest_leader(uint32_t group) {
+  raft::NodeId best = raft::kNoNode;
+  raft::Term best_term = 0;
+  for (raft::NodeId id : groups_[group].members) {
+    Replica* r = replica(id, group);
+    if (r == nullptr || !node(id).up || !r->raft->is_leader() || r->raft->term() < best_term) continue;
+    best = id;
+    best_term = r->raft->term();
+  }
+  return best;
+}
+
+void World::issue_client(Client& c) {
+  TALLY_ASSERT(!c.busy && issuing_);
+  ClientRequest req;
+  req.client = c.id;
+  req.uid = (static_cast<uint64_t>(c.id) << 32) | ++c.seq;
+  req.key = static_cast<uint32_t>(rng_.uniform(kKeysPerGroup));
+  const uint64_t kind = rng_.uniform(100);
+  req.op = kind < 35 ? OpKind::kRead : kind < 60 ? OpKind::kWrite : kind < 80 ? OpKind::kCas : OpKind::kIncr;
+  if (c.probes_previous_leader) {
+    // Writes to the newest leader; right after one is acknowledged, a read of the same key from
+    // the leader before it.
+    const raft::NodeId lead = newest_leader(c.group);
+    if (lead != raft::kNoNode && lead != c.leader_seen) {
+      c.previous_leader = c.leader_seen;
+      c.leader_seen = lead;
+    }
+    req.op = c.read_next ? OpKind::kRead : OpKind::kWrite;
+    if (c.read_next) {
+      req.key = c.seq == 0 ? req.key : c.last_key;
+      c.target = c.previous_leader != raft::kNoNode ? c.previous_leader : c.target;
+    } else if (lead != raft::kNoNode) {
+      c.target = lead;
+    }
+    c.read_next = false;
+    c.last_key = req.key;
+  }
+  req.arg = static_cast<int64_t>(rng_.uniform(5));
+  if (req.op == OpKind::kCas && rng_.chance(9, 10)) req.expect = static_cast<int64_t>(rng_.uniform(5));
+  if (req.op == OpKind::kIncr) req.arg = static_cast<int64_t>(rng_.range(1, 3));
+  const auto& members = groups_[c.group].members;
+  if (c.follows_newest_leader) {
+    const raft::NodeId lead = newest_leader(c.group);
+    if (lead != raft::kNoNode) c.target = lead;
+  }
+  if (c.target == 0 || std::find(members.begin(), members.end(), c.target) == members.end()) {
+    c.target = members[rng_.uniform(members.size())];
+  }
+  Operation op;
+  op.client = c.id;
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on the chained operator+ form.
+  op.key.reserve(16);
+  op.key.append(1, 'g').append(std::to_string(c.group)).append(1, 'k').append(std::to_string(req.key));
+  op.op = req.op;
+  if (req.op != OpKind::kRead) op.arg = req.arg;
+  if (req.op == OpKind::kCas) op.expect = req.expect;
+  op.call_ns = now_ns_;
+  op.outcome = Outcome::kUnknown;
+  c.history_index = history_.size();
+  history_.push_back(std::move(op));
+  TALLY_ASSERT(history_.size() < kHistoryOpsMax);
+  c.busy = true;
+  c.uid = req.uid;
+  c.deadline_ns = now_ns_ + rng_.range(150, 400) * kMs;
+  Envelope e;
+  e.kind = MsgKind::kClientRequest;
+  e.to = c.target;
+  e.group = c.group;
+  e.request = req;
+  send(std::move(e), now_ns_ < fault_end_ns_);
+}
+
 void World::run_eventual(bool write, bool lossless) {
-  const size_t n = nodes_.size();
+  const size_t node_count = nodes_.size();
   if (write && rng_.chance(1, 2)) {
-    Node& w = nodes_[rng_.uniform(n)];
-    if (w.up) {
+    Node& w = nodes_[rng_.uniform(node_count)];
+    if (w.up && !paused(w)) {
       std::string key(1, 'e');
       key += std::to_string(rng_.uniform(3));
       std::string value(1, 'n');
@@ -167,10 +313,10 @@ void World::run_eventual(bool write, bool lossless) {
   }
   // Anti-entropy: each node pushes its whole state to one random peer now and then.
   for (Node& a : nodes_) {
-    if (!a.up || now_ns_ < a.next_anti_entropy_ns) continue;
+    if (!a.up || paused(a) || now_ns_ < a.next_anti_entropy_ns) continue;
     a.next_anti_entropy_ns = now_ns_ + (lossless ? 10 : 60) * kMs;
-    raft::NodeId to = static_cast<raft::NodeId>(rng_.range(1, n));
-    if (to == a.id) to = to % n + 1;
+    raft::NodeId to = rng_.range(1, node_count);
+    if (to == a.id) to = to % node_count + 1;
     Envelope e;
     e.kind = MsgKind::kEventual;
     e.from = a.id;
@@ -180,17 +326,29 @@ void World::run_eventual(bool write, bool lossless) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Checks.
+
 void World::check_logs() {
   TALLY_ASSERT(!groups_.empty());
   for (uint32_t g = 0; g < groups_.size(); ++g) {
     std::vector<std::pair<raft::NodeId, const raft::Storage*>> logs;
     for (raft::NodeId id : groups_[g].members) {
       Node& n = node(id);
-      if (n.up) logs.emplace_back(id, &n.replicas[g].disk.live());
+      Replica* r = replica(id, g);
+      if (n.up && r != nullptr) logs.emplace_back(id, &r->disk->storage());
     }
     if (!checker_.check_log_matching(g, logs)) return;
   }
 }
+
+namespace {
+std::string ids_text(const std::vector<raft::NodeId>& ids) {
+  std::string out = "(";
+  for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  return out + ")";
+}
+}  // namespace
 
 void World::check_liveness() {
   TALLY_ASSERT(heal_ns_ != 0 && now_ns_ >= heal_ns_);
@@ -199,10 +357,10 @@ void World::check_liveness() {
     Group& group = groups_[g];
     if (!group.live) {
       for (raft::NodeId id : group.members) {
-        Replica& r = node(id).replicas[g];
-        if (r.raft->role() != raft::Role::kLeader) continue;
-        Result<raft::Term> t = r.disk.live().term(r.raft->commit_index());
-        if (t.is_ok() && *t == r.raft->term()) group.live = true;
+        Replica* r = replica(id, g);
+        if (r == nullptr || !node(id).up || r->raft->role() != raft::Role::kLeader) continue;
+        Result<raft::Term> t = r->disk->storage().term(r->raft->commit_index());
+        if (t.is_ok() && *t == r->raft->term()) group.live = true;
       }
     }
     all_live = all_live && group.live;
@@ -210,17 +368,77 @@ void World::check_liveness() {
   if (all_live || now_ns_ < heal_ns_ + kLivenessTicksMax * kTickMs * kMs) return;
   for (uint32_t g = 0; g < groups_.size(); ++g) {
     if (groups_[g].live) continue;
-    std::string roles;
-    for (raft::NodeId id : groups_[g].members) {
-      const raft::RawNode& rn = *node(id).replicas[g].raft;
-      roles += " node " + std::to_string(id) + "=" + raft::role_name(rn.role()) + "/t" + std::to_string(rn.term()) +
-               "/c" + std::to_string(rn.commit_index());
-    }
     violate("liveness", "group " + std::to_string(g) + " has no leader that committed in its term " +
-                            std::to_string(kLivenessTicksMax) + " ticks after the faults stopped:" + roles);
+                            std::to_string(kLivenessTicksMax) + " ticks after the faults stopped:" + group_state(g));
     return;
   }
 }
+
+std::string World::group_state(uint32_t g) {
+  std::string out;
+  for (raft::NodeId id : groups_[g].members) {
+    Replica* r = replica(id, g);
+    if (r == nullptr || !node(id).up) {
+      out += " node " + std::to_string(id) + "=down";
+      continue;
+    }
+    const raft::RawNode& rn = *r->raft;
+    const raft::ConfState conf = rn.status().conf;
+    out += " node " + std::to_string(id) + "=" + raft::role_name(rn.role()) + "/t" + std::to_string(rn.term()) + "/c" +
+           std::to_string(rn.commit_index()) + "/last" + std::to_string(rn.last_index()) + "/voters" +
+           ids_text(conf.voters) + "/learners" + ids_text(conf.learners);
+  }
+  return out;
+}
+
+size_t World::outstanding_requests() const {
+  size_t total = 0;
+  for (const Node& n : nodes_) {
+    if (!n.up) continue;
+    for (const auto& [g, r] : n.replicas) {
+      total += r.pending_writes.size() + r.pending_reads.size() + r.reads_waiting_apply.size();
+    }
+  }
+  return total;
+}
+
+bool World::check_operations(bool final) {
+  TALLY_ASSERT(heal_ns_ != 0);
+  // A request a replica accepted must be answered within kOpLivenessMs of the heal (or of its
+  // acceptance, if later), as long as the replica lives: a read that hangs is a violation, not
+  // an `unknown` the client records and forgets. At the end, every request still open counts.
+  auto overdue = [&](const Accepted& a) {
+    return final || now_ns_ >= std::max(a.accepted_ns, heal_ns_) + kOpLivenessMs * kMs;
+  };
+  for (Node& n : nodes_) {
+    if (!n.up) continue;
+    for (auto& [g, r] : n.replicas) {
+      const Accepted* late = nullptr;
+      const char* what = "";
+      for (const auto& [ctx, a] : r.pending_reads) {
+        if (overdue(a)) late = &a, what = "read waiting for its ReadState";
+      }
+      for (const auto& [index, a] : r.reads_waiting_apply) {
+        if (overdue(a)) late = &a, what = "read waiting for its index to apply";
+      }
+      for (const auto& [uid, a] : r.pending_writes) {
+        if (overdue(a)) late = &a, what = "write waiting for its entry";
+      }
+      if (late == nullptr) continue;
+      violate("operation liveness",
+              "group " + std::to_string(g) + " node " + std::to_string(n.id) + ": " + what + " (client " +
+                  std::to_string(late->request.client) + ", accepted at " +
+                  std::to_string(late->accepted_ns / 1000) + " us) still unanswered at " +
+                  std::to_string(now_ns_ / 1000) + " us; the faults stopped at " + std::to_string(heal_ns_ / 1000) +
+                  " us; applied " + std::to_string(r.applied) + ";" + group_state(g));
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop.
 
 SimReport World::run() {
   enum class Phase { kFaults, kHealing, kSettling, kQuiescing };
@@ -230,7 +448,32 @@ SimReport World::run() {
   // Bounded: the liveness deadline ends the healing phase at the latest.
   const uint64_t end_max_ns = fault_end_ns_ + (kLivenessTicksMax * kTickMs * 2 + kSettleMs + kQuiesceMaxMs) * kMs;
   while (!violated() && now_ns_ < end_max_ns) {
-    now_ns_ += kStepNs;
+    const uint64_t step_end = now_ns_ + kStepNs;
+    // Messages and client calls at their own times within the step, in time order.
+    while (!violated()) {
+      const uint64_t msg_ns = queue_.empty() ? UINT64_MAX : queue_.front().deliver_ns;
+      const uint64_t call_ns = next_client_issue_ns();
+      const uint64_t t = std::min(msg_ns, call_ns);
+      if (t > step_end) break;
+      now_ns_ = std::max(now_ns_, t);
+      if (msg_ns <= call_ns) {
+        std::pop_heap(queue_.begin(), queue_.end(), EnvelopeLater{});
+        Envelope e = std::move(queue_.back());
+        queue_.pop_back();
+        deliver(e);
+        drop_departed();
+      } else {
+        for (Client& c : clients_) {
+          if (!c.busy && c.next_issue_ns == t) {
+            issue_client(c);
+            break;
+          }
+        }
+        drop_departed();
+      }
+    }
+    if (violated()) break;
+    now_ns_ = step_end;
     if (phase == Phase::kFaults) {
       if (now_ns_ >= fault_end_ns_) {
         heal();
@@ -239,21 +482,18 @@ SimReport World::run() {
         inject_faults();
       }
     }
-    while (!queue_.empty() && queue_.front().deliver_ns <= now_ns_ && !violated()) {
-      std::pop_heap(queue_.begin(), queue_.end(), EnvelopeLater{});
-      Envelope e = std::move(queue_.back());
-      queue_.pop_back();
-      deliver(e);
-    }
-    if (violated()) break;
+    drop_departed();
+    run_forced_campaigns();
     tick_nodes();
+    drop_departed();
     if (violated()) break;
-    run_clients(phase != Phase::kQuiescing);
+    expire_clients();
     run_eventual(phase != Phase::kQuiescing, phase == Phase::kQuiescing);
     if (now_ns_ >= next_log_check_ns) {
       check_logs();
       next_log_check_ns = now_ns_ + kLogCheckEveryMs * kMs;
     }
+    if (phase != Phase::kFaults && now_ns_ % (10 * kMs) == 0 && !check_operations(false)) break;
     if (phase == Phase::kHealing) {
       check_liveness();
       if (std::all_of(groups_.begin(), groups_.end(), [](const Group& g) { return g.live; })) {
@@ -262,15 +502,18 @@ SimReport World::run() {
       }
     } else if (phase == Phase::kSettling && now_ns_ >= phase_end_ns) {
       phase = Phase::kQuiescing;
+      issuing_ = false;
       phase_end_ns = now_ns_ + kQuiesceMaxMs * kMs;
     } else if (phase == Phase::kQuiescing) {
-      if (now_ns_ >= phase_end_ns || (now_ns_ % (10 * kMs) == 0 && eventual_converged())) break;
+      if (now_ns_ >= phase_end_ns) break;
+      if (now_ns_ % (10 * kMs) == 0 && eventual_converged() && outstanding_requests() == 0) break;
     }
   }
   report_.simulated_ms = now_ns_ / kMs;
   if (!checker_.ok()) violate(checker_.violation_kind(), checker_.violation());
   if (!violated()) check_logs();
   if (!checker_.ok()) violate(checker_.violation_kind(), checker_.violation());
+  if (!violated() && heal_ns_ != 0) check_operations(true);
   for (uint32_t g = 0; g < groups_.size(); ++g) report_.committed += checker_.max_commit(g);
   report_.prior_term_commits = checker_.prior_term_commits();
   if (violated()) return report_;
@@ -279,8 +522,10 @@ SimReport World::run() {
     if (!c.busy) continue;
     history_[c.history_index].outcome = Outcome::kUnknown;
     history_[c.history_index].return_ns = now_ns_;
+    gave_up_.emplace(c.uid, c.history_index);
     ++report_.client_ops;
   }
+  resolve_unknowns();
   CheckResult lin = check_history(history_);
   report_.lin_steps = lin.steps;
   if (lin.verdict == Verdict::kNotLinearizable) {

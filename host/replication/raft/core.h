@@ -1,9 +1,11 @@
-// Core: the Raft protocol itself (roles, elections, replication, reads, membership, transfer),
-// internal to tally_raft; RawNode is its public face and the Ready/advance bookkeeping.
+// Core: the Raft protocol (roles, elections, replication, reads, membership, transfer), internal
+// to tally_raft; RawNode is its public face. One class whose member functions live in one file
+// per concern (see docs/raft.md); the pieces with state of their own are small classes beside it:
+// Progress/Inflights (progress.h), the majority rule (quorum.h), ReadOnly (read_only.h),
+// membership arithmetic (confchange.h) and the log (raft_log.h).
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -12,11 +14,10 @@
 #include "host/common/rng.h"
 #include "host/replication/raft/raft.h"
 #include "host/replication/raft/raft_log.h"
+#include "host/replication/raft/read_only.h"
 
 namespace tally::raft {
 
-// Heartbeat rounds remembered for lease reads; older rounds can no longer extend a lease.
-inline constexpr size_t kLeaseRoundsMax = 256;
 // Heartbeat responses a follower may answer while its snapshot is outstanding before the leader
 // assumes the snapshot was lost and probes again.
 inline constexpr uint32_t kSnapshotWaitHeartbeatsMax = 20;
@@ -28,7 +29,6 @@ class Core {
   Core(const Config& config, const Storage* storage);
 
   void tick();
-  void set_time_ms(uint64_t monotonic_ms);
   Status step(const Message& m);
   Status campaign();
   Status propose(std::span<const std::string> batch);
@@ -50,22 +50,19 @@ class Core {
   const RaftLog& log() const { return log_; }
 
   TallyInput tally_input() const;
-  bool commit_to_quorum_index(Index quorum_index);
+  bool commit_to_quorum_index(const TallyInput& input, Index quorum_index);
 
  private:
-  struct PendingRead {
-    std::string context;
-    Index index = 0;
-    uint64_t round = 0;
-    NodeId from = kNoNode;  // who asked: this node or a follower
-  };
-  struct Inflight {
-    Index last = 0;
-    uint64_t entries = 0;
-    uint64_t bytes = 0;
-  };
+  // core.cc: inputs, dispatch, the outbox and the Ready.
+  void send(Message m);
+  void step_leader(const Message& m);
+  void step_candidate(const Message& m);
+  void step_follower(const Message& m);
+  void tick_leader();
+  void tick_election();
+  HardState hard_state() const;
 
-  // Roles.
+  // election.cc: roles, campaigns, votes, check-quorum.
   void reset(Term term);
   void become_follower(Term term, NodeId lead);
   void become_pre_candidate();
@@ -74,44 +71,59 @@ class Core {
   void hup(bool transfer);
   void start_campaign(bool pre_vote, bool transfer);
   bool promotable() const;
-  size_t quorum() const;
-
-  // Message handling.
-  void send(Message m);
-  void step_leader(const Message& m);
-  void step_candidate(const Message& m);
-  void step_follower(const Message& m);
+  // Leader stickiness: a node that heard from a live leader within an election timeout ignores
+  // vote requests that would disrupt it. With leases on, the timeout is also measured in time.
+  bool heard_from_leader_recently();
+  // With leases on: no vote for another node, and no campaign of our own, before this time.
+  bool sticky_in_time();
+  void note_leader_contact();
+  // The lease clock in nanoseconds (leases on only); asserts it never goes backwards.
+  uint64_t lease_clock_ns();
+  // Election timeout in time: how long a node stays sticky after hearing from a leader.
+  uint64_t stickiness_ns() const;
   void handle_vote_request(const Message& m);
-  void handle_append(const Message& m);
-  void handle_heartbeat(const Message& m);
-  void handle_snapshot(const Message& m);
-  void handle_append_resp(const Message& m);
-  void handle_heartbeat_resp(const Message& m);
-  void handle_leader_read(PendingRead read);
+  void handle_vote_response(const Message& m);
+  // Check-quorum: false when a majority of voters has not been heard from since the last call.
+  bool quorum_recently_active();
 
-  // Replication.
-  bool paused(const Progress& pr) const;
+  // replication.cc: appends, heartbeats and the commit rule (leader), and the follower's side.
+  FlowLimits flow_limits() const;
   bool send_append(NodeId to, bool send_if_empty);
   void bcast_append();
   void bcast_heartbeat();
-  void become_probe(NodeId n);
-  void become_replicate(Progress& pr);
-  void free_inflights_to(NodeId to, Index index);
-  void maybe_commit();
+  void handle_append_resp(const Message& m);
+  void handle_heartbeat_resp(const Message& m);
+  void become_probe(NodeId peer);
   void append_entries(std::vector<Entry> ents);
+  void maybe_commit();
+  bool commit_quorum_index(Index quorum_index);
   bool committed_in_term() const;
+  void handle_append(const Message& m);
+  void handle_heartbeat(const Message& m);
+  void handle_snapshot(const Message& m);
 
-  // Reads.
+  // reads.cc: ReadIndex and leases.
+  void handle_leader_read(ReadOnly::PendingRead read);
+  void complete_read(ReadOnly::PendingRead read);
+  void refuse_forwarded_read(const Message& m);
+  void handle_read_index_resp(const Message& m);
+  // Leadership or the term is lost: every read this node was waiting on fails.
+  void fail_waiting_reads();
+  void tick_forwarded_reads();
   uint64_t quorum_acked_round() const;
-  void release_reads();
-  bool lease_valid() const;
+  void confirm_rounds();
+  bool lease_valid();
 
-  // Membership.
+  // membership.cc.
   void apply_conf_state(const ConfState& cs);
-  std::vector<NodeId> replicas() const;
   bool is_voter(NodeId n) const;
   bool is_learner(NodeId n) const;
-  HardState hard_state() const;
+  // Replica slots in tally order (node id), with a bit per voter.
+  uint32_t voter_mask() const;
+
+  // transfer.cc: leadership transfer.
+  void send_timeout_now(NodeId to);
+  void maybe_finish_transfer(NodeId from);
 
   Config config_;
   const Storage* storage_;
@@ -124,10 +136,9 @@ class Core {
   NodeId lead_ = kNoNode;
   Role role_ = Role::kFollower;
   ConfState conf_;
-  std::map<NodeId, Progress> prs_;
-  std::map<NodeId, std::deque<Inflight>> inflights_;
-  std::map<NodeId, uint32_t> snapshot_wait_;
-  std::map<NodeId, bool> votes_;
+  uint64_t conf_version_ = 0;  // bumped by every apply_conf_state()
+  std::map<NodeId, Progress> prs_;  // every replica, this node included; leader only
+  std::map<NodeId, bool> votes_;    // granted (true) or refused, by voter; candidates only
 
   uint32_t election_elapsed_ = 0;
   uint32_t heartbeat_elapsed_ = 0;
@@ -136,13 +147,12 @@ class Core {
   NodeId lead_transferee_ = kNoNode;
   bool timeout_now_sent_ = false;
 
-  // Reads: heartbeat rounds and the highest round each peer acknowledged.
-  uint64_t round_ = 0;
-  std::map<NodeId, uint64_t> acked_round_;
-  std::deque<PendingRead> pending_reads_;
-  std::deque<std::pair<uint64_t, uint64_t>> round_sent_ms_;  // (round, monotonic ms)
-  uint64_t now_ms_ = 0;
+  ReadOnly read_only_;
+  uint64_t last_clock_ns_ = 0;   // last reading of the lease clock
+  uint64_t sticky_until_ns_ = 0;  // leases on: see sticky_in_time()
   std::vector<ReadState> read_states_;
+  std::vector<std::string> failed_reads_;
+  bool round_requested_ = false;  // reads wait for a heartbeat round: send one with the next Ready
 
   // Ready bookkeeping.
   std::vector<Message> msgs_;

@@ -27,20 +27,13 @@ Status Config::validate() const {
   }
   if (lease_read.enabled) {
     if (!check_quorum) return Status::invalid("raft config: lease reads need check_quorum");
+    if (lease_read.clock == nullptr) return Status::invalid("raft config: lease reads need a clock");
+    if (lease_read.tick_interval_ms == 0) return Status::invalid("raft config: lease reads need a tick interval");
     if (lease_read.clock_drift_max_ms >= election_tick * lease_read.tick_interval_ms) {
       return Status::invalid("raft config: clock drift bound swallows the whole lease");
     }
   }
   return Status::ok();
-}
-
-const char* progress_state_name(ProgressState s) {
-  switch (s) {
-    case ProgressState::kProbe: return "probe";
-    case ProgressState::kReplicate: return "replicate";
-    case ProgressState::kSnapshot: return "snapshot";
-  }
-  TALLY_UNREACHABLE();
 }
 
 Result<std::unique_ptr<RawNode>> RawNode::create(const Config& config, const Storage* storage) {
@@ -57,7 +50,6 @@ RawNode::RawNode(std::unique_ptr<Core> core) : core_(std::move(core)) { TALLY_AS
 RawNode::~RawNode() = default;
 
 void RawNode::tick() { core_->tick(); }
-void RawNode::set_time_ms(uint64_t monotonic_ms) { core_->set_time_ms(monotonic_ms); }
 Status RawNode::step(const Message& m) { return core_->step(m); }
 Status RawNode::campaign() { return core_->campaign(); }
 Status RawNode::propose(std::span<const std::string> batch) { return core_->propose(batch); }
@@ -83,6 +75,8 @@ Index RawNode::applied_index() const { return core_->log().applied(); }
 Index RawNode::last_index() const { return core_->log().last_index(); }
 bool RawNode::is_leader() const { return core_->role() == Role::kLeader; }
 TallyInput RawNode::tally_input() const { return core_->tally_input(); }
-bool RawNode::commit_to_quorum_index(Index quorum_index) { return core_->commit_to_quorum_index(quorum_index); }
+bool RawNode::commit_to_quorum_index(const TallyInput& input, Index quorum_index) {
+  return core_->commit_to_quorum_index(input, quorum_index);
+}
 
 }  // namespace tally::raft

@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "host/common/clock.h"
 #include "host/common/status.h"
+#include "host/replication/raft/progress.h"
+#include "host/replication/raft/quorum.h"
 #include "host/replication/raft/storage.h"
 #include "host/replication/raft/types.h"
-#include "kernels/cpu/tally_commit.h"
 
 namespace tally::raft {
 
@@ -27,13 +29,20 @@ struct RaftBugs {
 };
 
 // Lease reads: a leader answers reads locally while a quorum acknowledged it within the lease.
-// The lease is election_tick * tick_interval_ms - clock_drift_max_ms from the send time of the
-// acknowledged heartbeat round, measured on the monotonic clock the shell passes to set_time_ms().
-// Safe only with check_quorum on (followers refuse votes while they hear from a leader).
+// The lease is election_tick * tick_interval_ms - clock_drift_max_ms from the moment the
+// acknowledged heartbeat round was sent. It holds because, with leases on, every node measures
+// leader stickiness in time on the same kind of clock: a node that heard from a leader at t
+// neither grants a vote nor campaigns on its own before t + election_tick * tick_interval_ms, and
+// a node that restarts waits that long after it starts. Every node of the group must use the
+// same options. validate() refuses leases without check_quorum or without a clock.
 struct LeaseReadOptions {
   bool enabled = false;
   uint64_t tick_interval_ms = 100;   // the shell's tick period
   uint64_t clock_drift_max_ms = 20;  // bound on how far any two nodes' clocks drift over a lease
+  // The node's monotonic clock, read when a heartbeat round is sent, when a lease read is
+  // checked and when a leader is heard from. The shell keeps it current (it is read, not set);
+  // it must outlive the RawNode and never go backwards.
+  const Clock* clock = nullptr;
 };
 
 struct Config {
@@ -74,28 +83,6 @@ struct Config {
   Status validate() const;
 };
 
-// Replication progress of one peer, as seen by the leader.
-enum class ProgressState : uint8_t {
-  kProbe = 0,      // one append at a time until the follower's match is found
-  kReplicate = 1,  // streaming, bounded by the inflight window
-  kSnapshot = 2,   // a snapshot is in flight; appends paused
-};
-
-const char* progress_state_name(ProgressState s);
-
-struct Progress {
-  Index match = 0;
-  Index next = 1;
-  ProgressState state = ProgressState::kProbe;
-  bool learner = false;
-  bool recent_active = false;  // heard from since the last check-quorum round
-  bool probe_sent = false;     // kProbe: an append is outstanding
-  uint32_t inflight_msgs = 0;
-  uint64_t inflight_entries = 0;
-  uint64_t inflight_bytes = 0;
-  Index pending_snapshot = 0;  // kSnapshot: index of the snapshot sent
-};
-
 struct NodeStatus {
   NodeId id = kNoNode;
   HardState hard_state;
@@ -108,17 +95,11 @@ struct NodeStatus {
   std::map<NodeId, Progress> progress;  // leader only
 };
 
-// Per-group input of the `tally` offload op: match indexes in replica slots (sorted by node id),
-// with a bit per voter. Learner slots carry their match but no voter bit.
-struct TallyInput {
-  uint64_t match[kernels::kTallyReplicasMax] = {};
-  uint32_t voter_mask = 0;
-};
-
 // Everything the shell must do, in order:
 //   1. persist snapshot (if any), entries and hard_state (if any), durably when must_sync;
 //   2. send messages;
-//   3. apply committed_entries (conf changes through apply_conf_change()) and serve read_states;
+//   3. apply committed_entries (conf changes through apply_conf_change()), serve read_states and
+//      fail failed_reads;
 //   4. call advance().
 struct Ready {
   std::optional<SoftState> soft_state;  // present when it changed
@@ -128,6 +109,9 @@ struct Ready {
   std::vector<Message> messages;
   std::vector<Entry> committed_entries;
   std::vector<ReadState> read_states;
+  // Contexts of accepted reads that will never get a ReadState (leadership lost, the leader
+  // refused or never answered a forwarded read): the shell fails them, and may retry.
+  std::vector<std::string> failed_reads;
   bool must_sync = false;  // entries, term or vote changed: fsync before sending
 };
 
@@ -145,13 +129,12 @@ class RawNode {
 
   // One logical clock tick: election timeout, heartbeats, check-quorum, transfer timeout.
   void tick();
-  // Monotonic time for lease reads only; must never go backwards.
-  void set_time_ms(uint64_t monotonic_ms);
 
   // A message from a peer. Messages from an older term are answered or dropped, never errors.
   Status step(const Message& m);
 
-  // Start an election now (pre-vote first when configured).
+  // Start an election now (pre-vote first when configured). With leases on, refused while this
+  // node heard from a leader within an election timeout (its vote may hold up that leader's lease).
   Status campaign();
   // Leader only: append a batch of normal entries. kUnavailable when not leader or transferring.
   Status propose(std::span<const std::string> batch);
@@ -161,8 +144,11 @@ class RawNode {
   Status propose_conf_change(const ConfChange& cc);
   // The shell calls this when it applies a committed conf-change entry; returns the new ConfState.
   ConfState apply_conf_change(const ConfChange& cc);
-  // Linearizable read: a ReadState with `context` appears in a later Ready. Uses the lease when
-  // enabled and valid, else confirms leadership with a heartbeat round. Followers forward it.
+  // Linearizable read: once accepted (ok), `context` comes back in a later Ready exactly once,
+  // either as a ReadState or in failed_reads, within an election timeout of ticks unless this
+  // node's leadership is confirmed round after round. Uses the lease when enabled and valid, else
+  // waits for the next heartbeat round (reads between two rounds share it). Followers forward it
+  // to the leader.
   Status read_index(std::string context);
   // Leader only: hand leadership to `target` once it has caught up (aborts after election_tick).
   Status transfer_leader(NodeId target);
@@ -181,14 +167,16 @@ class RawNode {
   Term term() const;
   Index commit_index() const;
   Index applied_index() const;
-  Index last_index() const;  // the last entry of this node's log (persisted or not)
+  Index last_index() const;  // the last entry of this node's log (persisted or not); after propose(): the batch's last
 
   // Tally seam for node-level batching (see Config::external_tally). tally_input() is valid on
-  // the leader only; commit_to_quorum_index() takes the quorum index the tally op computed and
-  // commits it if it is an entry of the current term (or any term under bugs.count_prior_term_replicas).
+  // the leader only; commit_to_quorum_index() takes the quorum index the tally op computed from
+  // `input` and commits it if this node still leads in input's term and configuration (a batch
+  // may run asynchronously) and the index holds an entry of the current term (or any term under
+  // bugs.count_prior_term_replicas). Returns whether the commit index advanced.
   bool is_leader() const;
   TallyInput tally_input() const;
-  bool commit_to_quorum_index(Index quorum_index);
+  bool commit_to_quorum_index(const TallyInput& input, Index quorum_index);
 
  private:
   explicit RawNode(std::unique_ptr<Core> core);

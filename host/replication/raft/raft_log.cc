@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "host/replication/raft/mutant.h"
+
 namespace tally::raft {
 
 RaftLog::RaftLog(const Storage* storage, Index committed, Index applied, bool guard_commit)
@@ -107,17 +109,21 @@ std::optional<Index> RaftLog::maybe_append(Index prev_index, Term prev_term, Ind
   size_t first_new = ents.size();
   for (size_t k = 0; k < ents.size(); ++k) {
     TALLY_ASSERT(ents[k].index == prev_index + 1 + k);
-    if (!match_term(ents[k].index, ents[k].term)) {
+    const bool present = TALLY_MUTANT(no_truncate_on_conflict) ? ents[k].index <= last_index()
+                                                               : match_term(ents[k].index, ents[k].term);
+    if (!present) {
       first_new = k;
       break;
     }
   }
+  if (TALLY_MUTANT(stale_append_truncates) && !ents.empty() && ents.back().index < last_index()) first_new = 0;
   if (first_new < ents.size()) {
     TALLY_ASSERT_MSG(!guard_commit_ || ents[first_new].index > committed_,
                      "raft: truncating at or below the commit index");
     truncate_and_append(std::vector<Entry>(ents.begin() + static_cast<std::ptrdiff_t>(first_new), ents.end()));
   }
-  commit_to(std::min(leader_commit, last_new));
+  // Commit only what this append vouched for: entries past last_new may be stale, of another term.
+  commit_to(std::min(leader_commit, TALLY_MUTANT(commit_past_vouched) ? last_index() : last_new));
   return last_new;
 }
 

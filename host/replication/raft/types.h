@@ -102,7 +102,7 @@ enum class MessageType : uint8_t {
   kSnapshot = 8,       // InstallSnapshot, whole snapshot in one message
   kReadIndex = 9,      // follower asks the leader for a read index; context identifies the read
   kReadIndexResp = 10,
-  kTimeoutNow = 11,    // leadership transfer: campaign now, ignoring leases
+  kTimeoutNow = 11,    // leadership transfer: campaign now, past pre-vote and leader stickiness
 };
 
 const char* message_type_name(MessageType t);

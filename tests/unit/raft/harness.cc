@@ -102,13 +102,24 @@ std::string format_message(const Message& m) {
       o << " context=" << m.context;
       break;
     case MessageType::kReadIndexResp:
-      o << " index=" << m.index << " context=" << m.context;
+      if (m.reject) {
+        o << " rejected context=" << m.context;
+      } else {
+        o << " index=" << m.index << " context=" << m.context;
+      }
       break;
     case MessageType::kTimeoutNow:
       break;
   }
   return o.str();
 }
+
+void TestClock::set_ms(uint64_t ms) {
+  TALLY_ASSERT_MSG(ms >= ms_, "test clock set backwards");
+  ms_ = ms;
+}
+
+void Cluster::set_time_ms(NodeId id, uint64_t ms) { node(id).clock->set_ms(ms); }
 
 void Cluster::add_nodes(const std::vector<NodeId>& ids, const std::vector<NodeId>& voters,
                         const std::vector<NodeId>& learners, const Config& base) {
@@ -121,6 +132,8 @@ void Cluster::add_nodes(const std::vector<NodeId>& ids, const std::vector<NodeId
     if (base.seed != 0) n.config.seed = base.seed * 1000003 + id;
     n.config.voters = voters;
     n.config.learners = learners;
+    n.clock = std::make_unique<TestClock>();
+    n.config.lease_read.clock = n.clock.get();
     n.storage = std::make_unique<MemoryStorage>();
     auto raw = RawNode::create(n.config, n.storage.get());
     TALLY_ASSERT_MSG(raw.is_ok(), raw.status().to_string().c_str());
@@ -201,6 +214,10 @@ bool Cluster::process_ready(NodeId id, std::string* out) {
   for (const ReadState& r : rd.read_states) {
     o << "  read: index=" << r.index << " context=" << r.context << "\n";
     n.reads.push_back(r);
+  }
+  for (const std::string& context : rd.failed_reads) {
+    o << "  read failed: context=" << context << "\n";
+    n.failed_reads.push_back(context);
   }
   // 4. Advance.
   n.raw->advance();
@@ -289,6 +306,7 @@ void Cluster::crash(NodeId id) {
   n.applied.clear();
   n.applied_index = 0;
   n.reads.clear();
+  n.failed_reads.clear();
 }
 
 Status Cluster::restart(NodeId id) {
@@ -338,7 +356,7 @@ std::string Cluster::status_line(NodeId id) {
   for (const auto& [peer, pr] : st.progress) {
     if (peer == id) continue;
     o << "  " << peer << ": match=" << pr.match << " next=" << pr.next << " " << progress_state_name(pr.state)
-      << (pr.learner ? " learner" : "") << " inflight=" << pr.inflight_msgs << "\n";
+      << (pr.learner ? " learner" : "") << " inflight=" << pr.inflights.msgs() << "\n";
   }
   o << "  applied: [" << join_applied(n.applied) << "]\n";
   return o.str();

@@ -16,6 +16,18 @@ namespace tally::raft::testing {
 // Bound on Ready/deliver rounds in stabilize(); a cluster that has not settled by then is livelocked.
 inline constexpr int kStabilizeRoundsMax = 1000;
 
+// A node's monotonic clock in tests, set by hand (scenario `set-time`); it never goes backwards
+// and keeps its time while the node is crashed.
+class TestClock final : public Clock {
+ public:
+  uint64_t monotonic_ns() const override { return ms_ * 1'000'000; }
+  uint64_t wall_ms() const override { return ms_; }
+  void set_ms(uint64_t ms);
+
+ private:
+  uint64_t ms_ = 0;
+};
+
 std::string format_entry(const Entry& e);
 std::string format_message(const Message& m);
 std::string format_ids(const std::vector<NodeId>& ids);
@@ -23,18 +35,22 @@ std::string format_ids(const std::vector<NodeId>& ids);
 class Cluster {
  public:
   struct Node {
-    Config config;
+    Config config;  // lease_read.clock points at `clock`
+    std::unique_ptr<TestClock> clock;
     std::unique_ptr<MemoryStorage> storage;
     std::unique_ptr<RawNode> raw;  // null while crashed
     std::vector<std::string> applied;  // data of applied normal entries, in order (snapshot data first)
     Index applied_index = 0;
     std::vector<ReadState> reads;
+    std::vector<std::string> failed_reads;
   };
 
   // `base` supplies every option but id/voters/learners.
   void add_nodes(const std::vector<NodeId>& ids, const std::vector<NodeId>& voters,
                  const std::vector<NodeId>& learners, const Config& base);
   Node& node(NodeId id);
+  // Sets node `id`'s clock (leases read it).
+  void set_time_ms(NodeId id, uint64_t ms);
   bool has(NodeId id) const { return nodes_.count(id) != 0; }
   std::vector<NodeId> ids() const;
   RawNode& raw(NodeId id);

@@ -42,6 +42,17 @@ TEST(Membership, RefusedBeforeTheLeaderCommittedAnEntryOfItsTerm) {
   EXPECT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kRemoveNode, 3, {}}).is_ok());
 }
 
+TEST(Membership, ChangeThatLeavesNoVoterIsRefused) {
+  Cluster c;
+  c.add_nodes({1, 2}, {1}, {2}, test_config());
+  ASSERT_TRUE(c.raw(1).campaign().is_ok());
+  c.settle();
+  ASSERT_TRUE(c.raw(1).is_leader());
+  EXPECT_EQ(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddLearner, 1, {}}).code(), Code::kInvalidArgument);
+  EXPECT_EQ(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kRemoveNode, 1, {}}).code(), Code::kInvalidArgument);
+  EXPECT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddVoter, 2, {}}).is_ok());
+}
+
 TEST(Learner, ReceivesTheLogButIsNotCounted) {
   Cluster c;
   c.add_nodes({1, 2, 3}, {1, 2}, {3}, test_config());

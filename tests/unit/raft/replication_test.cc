@@ -156,9 +156,50 @@ TEST(CommitRule, ExternalTallyCommitsOnlyThroughTheDriver) {
   uint64_t q = 0;
   kernels::tally_commit_cpu(in.match, &in.voter_mask, 1, &q);
   EXPECT_EQ(q, 1u);
-  EXPECT_TRUE(c.raw(1).commit_to_quorum_index(q));
+  EXPECT_TRUE(c.raw(1).commit_to_quorum_index(in, q));
   EXPECT_EQ(c.raw(1).commit_index(), 1u);
-  EXPECT_FALSE(c.raw(1).commit_to_quorum_index(q));  // never twice, never backwards
+  EXPECT_FALSE(c.raw(1).commit_to_quorum_index(in, q));  // never twice, never backwards
+}
+
+TEST(CommitRule, AsyncTallyResultIsDroppedOnceTheTermOrTheVotersChanged) {
+  Cluster c;
+  Config cfg = test_config();
+  cfg.external_tally = true;
+  c.add_nodes(range_ids(4), {1, 2, 3}, {4}, cfg);
+  ASSERT_TRUE(c.raw(1).campaign().is_ok());
+  c.settle();
+  TallyBatch batch;
+  std::vector<RawNode*> nodes = {&c.raw(1)};
+  ASSERT_EQ(batch.run(nodes), 1u);  // the no-op commits
+  c.settle();
+  // A batch built now, whose result comes back after the learner was promoted: the quorum
+  // index counted a majority of three voters, and there are four now.
+  ASSERT_TRUE(c.raw(1).propose_conf_change(ConfChange{ConfChangeType::kAddVoter, 4, {}}).is_ok());
+  c.settle();
+  ASSERT_EQ(batch.run(nodes), 1u);
+  c.settle();
+  ASSERT_EQ(c.raw(1).status().conf.voters, (std::vector<NodeId>{1, 2, 3, 4}));
+  c.partition({{1, 2}, {3, 4}});
+  ASSERT_TRUE(c.raw(1).propose("x").is_ok());
+  c.settle();
+  const TallyInput before = c.raw(1).tally_input();
+  ASSERT_EQ(quorum::committed_index(before), 2u);  // 1 and 2 of 4 voters: not a majority
+  TallyInput stale = before;
+  stale.voter_mask = 0b0111;  // as if tallied with the three voters of before the promotion
+  stale.conf_version -= 1;
+  EXPECT_FALSE(c.raw(1).commit_to_quorum_index(stale, quorum::committed_index(stale)));
+  EXPECT_EQ(c.raw(1).commit_index(), 2u);
+  // Same configuration, later term: dropped too.
+  TallyInput old_term = before;
+  old_term.term -= 1;
+  EXPECT_FALSE(c.raw(1).commit_to_quorum_index(old_term, 3));
+  // A fresh tally of the current term and configuration is applied.
+  c.heal();
+  c.tick_all(2);  // heartbeats bring 3 and 4 the entry
+  EXPECT_EQ(batch.build(nodes), 1u);
+  const std::vector<uint64_t> commit = {quorum::committed_index(c.raw(1).tally_input())};
+  EXPECT_EQ(batch.apply(commit), 1u);
+  EXPECT_EQ(c.raw(1).commit_index(), 3u);
 }
 
 TEST(CommitRule, ManyGroupsTallyInOneBatch) {
@@ -187,7 +228,7 @@ TEST(CommitRule, ManyGroupsTallyInOneBatch) {
   EXPECT_EQ(commit, (std::vector<uint64_t>{1, 2, 1}));
   for (size_t g = 0; g < kGroups; ++g) {
     EXPECT_EQ(clusters[g].raw(1).commit_index(), 0u);
-    EXPECT_TRUE(clusters[g].raw(1).commit_to_quorum_index(commit[g]));
+    EXPECT_TRUE(clusters[g].raw(1).commit_to_quorum_index(clusters[g].raw(1).tally_input(), commit[g]));
     clusters[g].settle();
     EXPECT_EQ(clusters[g].raw(2).commit_index(), commit[g]);  // followers learn it
   }
@@ -272,10 +313,10 @@ TEST(FlowControl, InflightMessagesAreBoundedPerFollower) {
   size_t to2 = 0;
   for (const Message& m : c.queue()) to2 += (m.to == 2 && m.type == MessageType::kAppend) ? 1 : 0;
   EXPECT_EQ(to2, 2u);  // the window, not five
-  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_msgs, 2u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflights.msgs(), 2u);
   c.settle();  // acks open the window until everything is through
   EXPECT_EQ(c.node(2).applied, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
-  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_msgs, 0u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflights.msgs(), 0u);
 }
 
 TEST(FlowControl, InflightBytesAreBoundedPerFollower) {
@@ -305,10 +346,10 @@ TEST(FlowControl, InflightEntriesAreBoundedPerFollower) {
     if (m.to == 2 && m.type == MessageType::kAppend) entries_to_2 += m.entries.size();
   }
   EXPECT_EQ(entries_to_2, 3u);  // one message cut to the window, then paused
-  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_entries, 3u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflights.entries(), 3u);
   c.settle();
   EXPECT_EQ(c.node(2).applied.size(), 10u);
-  EXPECT_EQ(c.raw(1).status().progress.at(2).inflight_entries, 0u);
+  EXPECT_EQ(c.raw(1).status().progress.at(2).inflights.entries(), 0u);
 }
 
 TEST(FlowControl, UncommittedProposalsAreBounded) {
@@ -428,6 +469,43 @@ TEST(Snapshot, FollowerThatHasTheSnapshotPointRepliesWithItsCommitNotItsStaleTai
   EXPECT_EQ(rd.messages[0].index, 3u);  // entry 4 may be from a dead term: never claim it
   EXPECT_FALSE(rd.snapshot.has_value());
   EXPECT_EQ(raw->commit_index(), 3u);
+  raw->advance();
+  // A late copy of an older snapshot, below the commit index: the same answer.
+  m.snapshot.metadata = SnapshotMetadata{2, 1, ConfState{{1, 2, 3}, {}}};
+  ASSERT_TRUE(raw->step(m).is_ok());
+  rd = raw->ready();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].index, 3u);
+}
+
+TEST(Replication, FollowerCommitsOnlyWhatTheAppendVouchedFor) {
+  // The follower's entries 3 and 4 came from a leader of term 1 that lost; the leader of term 3
+  // sends entry 2 (which matches) with its commit index 4. Entries 3 and 4 of the leader may
+  // differ from the follower's, so the follower commits 2, not 4.
+  MemoryStorage s;
+  std::vector<Entry> ents;
+  for (Index i = 1; i <= 4; ++i) ents.push_back(Entry{1, i, EntryType::kNormal, "x"});
+  ASSERT_TRUE(s.append(ents).is_ok());
+  s.set_hard_state(HardState{2, 0, 1});
+  Config cfg = test_config();
+  cfg.id = 2;
+  cfg.voters = {1, 2, 3};
+  auto raw = RawNode::create(cfg, &s).value();
+  Message m;
+  m.type = MessageType::kAppend;
+  m.from = 1;
+  m.to = 2;
+  m.term = 3;
+  m.index = 1;
+  m.log_term = 1;
+  m.commit = 4;
+  m.entries = {Entry{1, 2, EntryType::kNormal, "x"}};
+  ASSERT_TRUE(raw->step(m).is_ok());
+  EXPECT_EQ(raw->commit_index(), 2u);
+  Ready rd = raw->ready();
+  ASSERT_EQ(rd.messages.size(), 1u);
+  EXPECT_EQ(rd.messages[0].index, 2u);
+  for (const Entry& e : rd.committed_entries) EXPECT_LE(e.index, 2u);
 }
 
 }  // namespace

@@ -284,9 +284,7 @@ std::string ScenarioRunner::run(const std::string& command) {
     auto ms = parse_u64(a.positional[1]);
     if (!ms.is_ok()) return error_line(ms.status());
     for (NodeId n : cluster_.ids()) {
-      if ((a.positional[0] == "all" || a.positional[0] == std::to_string(n)) && cluster_.node(n).raw) {
-        cluster_.raw(n).set_time_ms(ms.value());
-      }
+      if (a.positional[0] == "all" || a.positional[0] == std::to_string(n)) cluster_.set_time_ms(n, ms.value());
     }
     return "";
   }
