@@ -56,15 +56,17 @@ void part_argv(const Part& part, std::span<const std::string_view> request, std:
   for (uint32_t i : part.args) out.push_back(request[i]);
 }
 
-// A split command whose parts run on other shards: what travels, and what comes back.
+// A command run in parts (split over partitions, or over every partition): what travels, and what
+// comes back. Parts finish on the shards holding their partitions, inline or later (a part that waits
+// for its log); each one is counted on the home shard, which merges once the last is in.
 struct SplitState {
   const CommandEntry* entry = nullptr;
   std::vector<std::string> owned;         // the request's arguments, owned: the parts outlive its buffer
   std::vector<std::string_view> request;  // views of `owned`
   std::vector<Part> parts;
   std::vector<uint32_t> part_of_key;
-  std::vector<proto::Reply> replies;  // per part
-  uint32_t shards_left = 0;
+  std::vector<proto::Reply> replies;  // per part, each written by the shard running the part
+  size_t parts_left = 0;              // home shard's thread only
   Shard* home = nullptr;
   uint64_t conn_id = 0;
   uint64_t seq = 0;
@@ -72,26 +74,52 @@ struct SplitState {
   uint64_t rng_pick = 0;
 };
 
-// Runs the parts of `st` held by `s` (on its thread) into st.replies.
-void run_parts_on(Shard& s, SplitState& st) {
-  std::vector<std::string_view> argv;
-  for (size_t j = 0; j < st.parts.size(); ++j) {
-    if (s.server->shard_of_partition(st.parts[j].partition) != s.id) continue;
-    Partition* p = s.partition(st.parts[j].partition);
-    TALLY_ASSERT_MSG(p != nullptr, "split part reached a shard that does not hold its partition");
-    part_argv(st.parts[j], st.request, argv);
-    run_on_partition(s, *p, *st.entry, argv, st.replies[j], /*record=*/false);
-  }
-}
-
 void finish_split(SplitState& st) {
   proto::Reply merged;
   merge_parts(st.entry->split, st.replies, st.part_of_key, st.rng_pick, merged);
   Shard& home = *st.home;
-  home.metrics->per_command[st.entry->index].record(home.server->env().monotonic_ns() - st.t0_ns,
-                                                     merged.is_error());
+  home.metrics->per_command[st.entry->index].record(home.clock->monotonic_ns() - st.t0_ns, merged.is_error());
   CommandCounters::bump(home.metrics->commands_processed);
   if (ClientSession* s = ClientSession::lookup(home, st.conn_id)) s->complete_reply(st.seq, merged);
+}
+
+// `n` parts finished on shard `from`: counted on the home shard.
+void parts_done(const std::shared_ptr<SplitState>& st, size_t n, Shard& from) {
+  if (n == 0) return;
+  auto count = [st, n] {
+    TALLY_ASSERT(st->parts_left >= n);
+    st->parts_left -= n;
+    if (st->parts_left == 0) finish_split(*st);
+  };
+  if (&from == st->home) {
+    count();
+  } else {
+    st->home->reactor->post(std::move(count));
+  }
+}
+
+// Runs the parts of `st` held by `s` (on its thread): at once where the partition allows, else
+// submitted to it.
+void run_parts_on(Shard& s, const std::shared_ptr<SplitState>& st) {
+  std::vector<std::string_view> argv;
+  size_t inline_done = 0;
+  for (size_t j = 0; j < st->parts.size(); ++j) {
+    if (s.server->shard_of_partition(st->parts[j].partition) != s.id) continue;
+    Partition* p = s.partition(st->parts[j].partition);
+    TALLY_ASSERT_MSG(p != nullptr, "split part reached a shard that does not hold its partition");
+    part_argv(st->parts[j], st->request, argv);
+    if (p->can_run_now(*st->entry, s.log_failed())) {
+      run_on_partition(s, *p, *st->entry, argv, st->replies[j], /*record=*/false);
+      ++inline_done;
+    } else {
+      Shard* shard = &s;
+      p->submit(s, *st->entry, argv, [st, j, shard](proto::Reply& r) {
+        st->replies[j].append(r);
+        parts_done(st, 1, *shard);
+      });
+    }
+  }
+  parts_done(st, inline_done, s);
 }
 
 std::shared_ptr<SplitState> new_split_state(const CommandEntry& e, Argv argv) {
@@ -102,27 +130,39 @@ std::shared_ptr<SplitState> new_split_state(const CommandEntry& e, Argv argv) {
   return st;
 }
 
-// Posts the parts held by other shards to them and runs home's own; the last shard to finish merges.
-void run_split_state(Server& server, Shard& home, std::shared_ptr<SplitState> st, const std::vector<bool>& involved) {
+// Sends the parts held by other shards to them and runs home's own.
+void run_split_state(Server& server, Shard& home, std::shared_ptr<SplitState> st) {
   st->replies.resize(st->parts.size());
-  for (uint32_t s = 0; s < server.shard_count(); ++s) st->shards_left += involved[s] ? 1 : 0;
-  TALLY_ASSERT(st->shards_left > 0);
+  st->parts_left = st->parts.size();
+  TALLY_ASSERT(st->parts_left > 0);
+  std::vector<bool> involved(server.shard_count(), false);
+  for (const Part& part : st->parts) involved[server.shard_of_partition(part.partition)] = true;
   for (uint32_t s = 0; s < server.shard_count(); ++s) {
     if (!involved[s] || s == home.id) continue;
     Shard* remote = &server.shard(s);
-    remote->reactor->post([remote, st] {
-      run_parts_on(*remote, *st);
-      st->home->reactor->post([st] {
-        if (--st->shards_left == 0) finish_split(*st);
-      });
-    });
+    remote->reactor->post([remote, st] { run_parts_on(*remote, st); });
   }
-  if (involved[home.id]) {
-    run_parts_on(home, *st);
-    if (--st->shards_left == 0) finish_split(*st);
-  }
+  if (involved[home.id]) run_parts_on(home, st);
 }
 
+// A batch of commands for one remote shard whose replies do not all come at once: they are gathered
+// in order and go home together.
+struct BatchState {
+  std::vector<proto::Reply> replies;
+  size_t left = 0;
+  Shard* home = nullptr;
+  uint64_t conn_id = 0;
+  uint64_t seq = 0;
+};
+
+void finish_batch(const std::shared_ptr<BatchState>& st) {
+  proto::Reply all;
+  for (const proto::Reply& r : st->replies) all.append(r);
+  Shard* home = st->home;
+  home->reactor->post([home, conn_id = st->conn_id, seq = st->seq, r = std::move(all)]() mutable {
+    if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
+  });
+}
 
 }  // namespace
 
@@ -272,8 +312,18 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
     Partition* part = home_.partition(p);
     TALLY_ASSERT_MSG(part != nullptr, "the partition map names this shard but it does not hold the partition");
     flush();
-    run_on_partition(home_, *part, e, argv, out);
-    return Outcome::kDone;
+    if (part->can_run_now(e, home_.log_failed())) {
+      run_on_partition(home_, *part, e, argv, out);
+      return Outcome::kDone;
+    }
+    // Waits for the log (a write) or for earlier writes to be applied (a read).
+    const uint64_t seq = session_.reserve_reply();
+    Shard* home = &home_;
+    const uint64_t conn_id = conn_id_;
+    part->submit(home_, e, argv, [home, conn_id, seq](proto::Reply& r) {
+      if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
+    });
+    return Outcome::kQueued;
   }
   if (batch_.shard != owner) flush();
   batch_.shard = owner;
@@ -296,22 +346,47 @@ void CommandEngine::flush() {
   const uint64_t conn_id = conn_id_;
   CommandCounters::bump(home_.metrics->remote_batches);
   remote->reactor->post([home, remote, conn_id, seq, b = std::move(batch_)]() mutable {
-    proto::Reply reply;
-    std::vector<std::string_view> argv;
+    const size_t n = b.argc.size();
+    std::vector<std::vector<std::string_view>> argvs(n);
+    std::vector<Partition*> parts(n);
     size_t arg = 0, off = 0;
-    for (size_t c = 0; c < b.argc.size(); ++c) {
-      argv.clear();
+    bool all_now = true;
+    for (size_t c = 0; c < n; ++c) {
       for (uint32_t i = 0; i < b.argc[c]; ++i, ++arg) {
-        argv.emplace_back(b.blob.data() + off, b.arg_lens[arg]);
+        argvs[c].emplace_back(b.blob.data() + off, b.arg_lens[arg]);
         off += b.arg_lens[arg];
       }
-      Partition* p = remote->partition(b.partition[c]);
-      TALLY_ASSERT_MSG(p != nullptr, "a command reached a shard that does not hold its partition");
-      run_on_partition(*remote, *p, *b.entries[c], argv, reply);
+      parts[c] = remote->partition(b.partition[c]);
+      TALLY_ASSERT_MSG(parts[c] != nullptr, "a command reached a shard that does not hold its partition");
+      all_now &= parts[c]->can_run_now(*b.entries[c], remote->log_failed());
     }
-    home->reactor->post([home, conn_id, seq, r = std::move(reply)]() mutable {
-      if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
-    });
+    if (all_now) {
+      proto::Reply reply;
+      for (size_t c = 0; c < n; ++c) run_on_partition(*remote, *parts[c], *b.entries[c], argvs[c], reply);
+      home->reactor->post([home, conn_id, seq, r = std::move(reply)]() mutable {
+        if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
+      });
+      return;
+    }
+    // Some wait for their log: every reply is gathered in request order, and they go home together.
+    auto st = std::make_shared<BatchState>();
+    st->replies.resize(n);
+    st->left = n;
+    st->home = home;
+    st->conn_id = conn_id;
+    st->seq = seq;
+    for (size_t c = 0; c < n; ++c) {
+      if (parts[c]->can_run_now(*b.entries[c], remote->log_failed())) {
+        run_on_partition(*remote, *parts[c], *b.entries[c], argvs[c], st->replies[c]);
+        --st->left;
+      } else {
+        parts[c]->submit(*remote, *b.entries[c], argvs[c], [st, c](proto::Reply& r) {
+          st->replies[c].append(r);
+          if (--st->left == 0) finish_batch(st);
+        });
+      }
+    }
+    if (st->left == 0) finish_batch(st);
   });
   batch_ = RemoteBatch{};
 }
@@ -322,10 +397,13 @@ void CommandEngine::run_split(const CommandEntry& e, Argv argv, proto::Reply& ou
   std::vector<uint32_t> part_of_key;
   make_parts(argv.size(), key_pos_, key_partitions_, step, parts, part_of_key);
   bool local = true;
-  for (const Part& part : parts) local &= server_.shard_of_partition(part.partition) == home_.id;
+  for (const Part& part : parts) {
+    local &= server_.shard_of_partition(part.partition) == home_.id &&
+             home_.partition(part.partition)->can_run_now(e, home_.log_failed());
+  }
   const Clock& clock = server_.env().clock();
   if (local) {
-    // Every part is here: run them now on views of the request and merge.
+    // Every part is here and may run now: run them on views of the request and merge.
     const uint64_t t0 = clock.monotonic_ns();
     std::vector<proto::Reply> replies(parts.size());
     std::vector<std::string_view> part_args;
@@ -348,9 +426,7 @@ void CommandEngine::run_split(const CommandEntry& e, Argv argv, proto::Reply& ou
   st->conn_id = conn_id_;
   st->seq = session_.reserve_reply();
   st->t0_ns = clock.monotonic_ns();
-  std::vector<bool> involved(server_.shard_count(), false);
-  for (const Part& part : st->parts) involved[server_.shard_of_partition(part.partition)] = true;
-  run_split_state(server_, home_, std::move(st), involved);
+  run_split_state(server_, home_, std::move(st));
   done = false;
 }
 
@@ -368,7 +444,7 @@ void CommandEngine::run_everywhere(const CommandEntry& e, Argv argv) {
   st->seq = session_.reserve_reply();
   st->t0_ns = server_.env().monotonic_ns();
   st->rng_pick = home_.rng.uniform(partitions);
-  run_split_state(server_, home_, std::move(st), std::vector<bool>(server_.shard_count(), true));
+  run_split_state(server_, home_, std::move(st));
 }
 
 namespace {
@@ -386,10 +462,37 @@ size_t scan_count(Argv argv) {
   return 10;
 }
 
+// The cursor after a partition's SCAN answered `next_inner`: on in the same partition, or from the
+// start of the next one, or 0 at the end of the keyspace.
+uint64_t next_scan_cursor(uint32_t p, uint64_t next_inner, uint32_t partitions) {
+  if (next_inner != 0) return (uint64_t{p} << kScanPartitionShift) | next_inner;
+  return p + 1 == partitions ? 0 : uint64_t{p + 1} << kScanPartitionShift;
+}
+
+void scan_reply(uint64_t cursor, uint64_t found, const proto::Reply& keys, proto::Reply& out) {
+  out.array(2);
+  out.bulk(std::to_string(cursor));
+  out.array(found);
+  out.append(keys);
+}
+
+// A partition's own SCAN reply, [cursor, [key...]]: its cursor and where its keys start.
+uint64_t partition_scan_cursor(const proto::Reply& r) {
+  TALLY_ASSERT(r.size() >= 3 && r.node(0).count == 2 && r.node(2).type == proto::ReplyType::kArray);
+  const std::string_view next = r.text(1);
+  uint64_t inner = 0;
+  std::from_chars(next.data(), next.data() + next.size(), inner);
+  return inner;
+}
+
+using ScanDone = std::function<void(proto::Reply&)>;
+
 // One SCAN step on shard s from partition p at the store's cursor `inner`: it walks on through the
-// next partitions s holds until COUNT keys are found or a partition held elsewhere comes next.
-void scan_step(Shard& s, const CommandEntry& e, std::vector<std::string> args, uint32_t p, uint64_t inner,
-               proto::Reply& out) {
+// next partitions s holds until COUNT keys are found or a partition held elsewhere (or one waiting for
+// its log) comes next. True with the reply in `out`; false when the step's only partition waits for
+// its log and `deliver` gets the reply later.
+bool scan_step(Shard& s, const CommandEntry& e, std::vector<std::string> args, uint32_t p, uint64_t inner,
+               proto::Reply& out, ScanDone deliver) {
   Server& server = *s.server;
   const size_t count = scan_count(std::vector<std::string_view>(args.begin(), args.end()));
   const uint32_t partitions = server.layout().count();
@@ -397,43 +500,46 @@ void scan_step(Shard& s, const CommandEntry& e, std::vector<std::string> args, u
   uint64_t found = 0;
   uint64_t cursor = 0;
   std::vector<std::string_view> argv;
-  for (;;) {
+  for (bool first = true;; first = false) {
     Partition* part = s.partition(p);
     TALLY_ASSERT_MSG(part != nullptr, "a SCAN step reached a shard that does not hold its partition");
     args[1] = std::to_string(inner);
     argv.assign(args.begin(), args.end());
+    if (!part->can_run_now(e, s.log_failed())) {
+      if (!first) {
+        cursor = uint64_t{p} << kScanPartitionShift;  // the next step starts (and waits) there
+        break;
+      }
+      part->submit(s, e, argv, [p, partitions, deliver = std::move(deliver)](proto::Reply& r) {
+        proto::Reply step;
+        if (r.is_error()) {
+          step.append(r);
+        } else {
+          proto::Reply found_keys;
+          found_keys.append(r, 3, r.size());
+          scan_reply(next_scan_cursor(p, partition_scan_cursor(r), partitions), r.node(2).count, found_keys, step);
+        }
+        deliver(step);
+      });
+      return false;
+    }
     proto::Reply r;
     run_on_partition(s, *part, e, argv, r, /*record=*/false);
     if (r.is_error()) {
       out.append(r);
-      return;
+      return true;
     }
-    // [cursor, [key...]]
-    TALLY_ASSERT(r.size() >= 3 && r.node(0).count == 2 && r.node(2).type == proto::ReplyType::kArray);
-    const std::string_view next = r.text(1);
-    uint64_t next_inner = 0;
-    std::from_chars(next.data(), next.data() + next.size(), next_inner);
+    const uint64_t next_inner = partition_scan_cursor(r);
     keys.append(r, 3, r.size());
     found += r.node(2).count;
-    if (next_inner != 0) {
-      cursor = (uint64_t{p} << kScanPartitionShift) | next_inner;
-      break;
-    }
+    cursor = next_scan_cursor(p, next_inner, partitions);
+    if (next_inner != 0 || cursor == 0) break;
     ++p;
     inner = 0;
-    if (p == partitions) {
-      cursor = 0;
-      break;
-    }
-    if (server.shard_of_partition(p) != s.id || found >= count) {
-      cursor = uint64_t{p} << kScanPartitionShift;
-      break;
-    }
+    if (server.shard_of_partition(p) != s.id || found >= count) break;
   }
-  out.array(2);
-  out.bulk(std::to_string(cursor));
-  out.array(found);
-  out.append(keys);
+  scan_reply(cursor, found, keys, out);
+  return true;
 }
 
 }  // namespace
@@ -449,38 +555,52 @@ void CommandEngine::run_scan(const CommandEntry& e, Argv argv, proto::Reply& out
   const uint64_t p = cursor >> kScanPartitionShift;
   if (p >= server_.layout().count()) {
     // A cursor from a server with more partitions: the iteration is over.
-    out.array(2);
-    out.bulk("0");
-    out.array(0);
+    scan_reply(0, 0, proto::Reply(), out);
     return;
   }
   const uint32_t partition = static_cast<uint32_t>(p);
   const uint64_t inner = cursor & kScanInnerMask;
-  const Clock& clock = server_.env().clock();
-  const uint64_t t0 = clock.monotonic_ns();
+  const uint64_t t0 = home_.clock->monotonic_ns();
   std::vector<std::string> args(argv.begin(), argv.end());
+  Shard* home = &home_;
+  const uint64_t conn_id = conn_id_;
+  // Counted once, on the home shard, whenever and wherever the step finished.
+  auto finish = [home, &e, t0](proto::Reply& r) {
+    home->metrics->per_command[e.index].record(home->clock->monotonic_ns() - t0, r.is_error());
+    CommandCounters::bump(home->metrics->commands_processed);
+  };
   const uint32_t owner = server_.shard_of_partition(partition);
   if (owner == home_.id) {
-    const size_t first = out.size();
-    scan_step(home_, e, std::move(args), partition, inner, out);
-    home_.metrics->per_command[e.index].record(clock.monotonic_ns() - t0,
-                                               out.node(first).type == proto::ReplyType::kError);
-    CommandCounters::bump(home_.metrics->commands_processed);
+    Partition* first = home_.partition(partition);
+    TALLY_ASSERT(first != nullptr);
+    if (first->can_run_now(e, home_.log_failed())) {
+      // Walks only partitions that may run now, so it finishes here.
+      const bool now = scan_step(home_, e, std::move(args), partition, inner, out, nullptr);
+      TALLY_ASSERT(now);
+      finish(out);
+      return;
+    }
+    done = false;
+    const uint64_t seq = session_.reserve_reply();
+    proto::Reply unused;
+    scan_step(home_, e, std::move(args), partition, inner, unused, [home, conn_id, seq, finish](proto::Reply& r) {
+      finish(r);
+      if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
+    });
     return;
   }
   done = false;
   const uint64_t seq = session_.reserve_reply();
-  Shard* home = &home_;
   Shard* remote = &server_.shard(owner);
-  const uint64_t conn_id = conn_id_;
-  remote->reactor->post([home, remote, conn_id, seq, &e, partition, inner, t0, args = std::move(args)]() mutable {
-    proto::Reply r;
-    scan_step(*remote, e, std::move(args), partition, inner, r);
-    home->reactor->post([home, conn_id, seq, &e, t0, r = std::move(r)]() mutable {
-      home->metrics->per_command[e.index].record(home->server->env().monotonic_ns() - t0, r.is_error());
-      CommandCounters::bump(home->metrics->commands_processed);
+  auto deliver_home = [home, conn_id, seq, finish](proto::Reply& r) {
+    home->reactor->post([home, conn_id, seq, finish, r = std::move(r)]() mutable {
+      finish(r);
       if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
     });
+  };
+  remote->reactor->post([remote, &e, partition, inner, args = std::move(args), deliver_home]() mutable {
+    proto::Reply r;
+    if (scan_step(*remote, e, std::move(args), partition, inner, r, deliver_home)) deliver_home(r);
   });
 }
 

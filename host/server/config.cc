@@ -118,6 +118,11 @@ const std::map<std::string, Setter, std::less<>>& setters() {
        number_setter(&Config::offload_partition_keys_min, 1u << 20, "offload_partition_keys_min")},
       {"offload_batch_items", number_setter(&Config::offload_batch_items, 1u << 20, "offload_batch_items")},
       {"offload_batch_bytes", memory_setter(&Config::offload_batch_bytes)},
+      {"durability", string_setter(&Config::durability)},
+      {"fsync_interval_ms", number_setter(&Config::fsync_interval_ms, 3600000, "fsync_interval_ms")},
+      {"dir", string_setter(&Config::dir)},
+      {"wal_segment_bytes", memory_setter(&Config::wal_segment_bytes)},
+      {"snapshot_log_bytes", memory_setter(&Config::snapshot_log_bytes)},
       {"loglevel", string_setter(&Config::loglevel)},
   };
   return kSetters;
@@ -162,6 +167,7 @@ std::string usage_text() {
          "              [--maxmemory BYTES] [--maxmemory-policy POLICY] [--requirepass PASS]\n"
          "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
          "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
+         "              [--dir PATH] [--durability none|fsync|interval] [--fsync-interval-ms N]\n"
          "Every key of the config file can be given as --key-with-dashes VALUE.\n";
 }
 
@@ -222,6 +228,8 @@ Status validate(Config& cfg) {
   if (cfg.hz == 0) return Status::invalid("hz must be at least 1");
   if (cfg.maxclients == 0) return Status::invalid("maxclients must be at least 1");
   if (cfg.proto_max_bulk_len < 1024) return Status::invalid("proto_max_bulk_len must be at least 1kb");
+  // The store holds values up to 512 MB (as Redis does), and snapshots record nothing larger.
+  if (cfg.proto_max_bulk_len > (uint64_t{512} << 20)) return Status::invalid("proto_max_bulk_len must be at most 512mb");
   if (cfg.memcached_port != 0 && cfg.memcached_port == cfg.port) {
     return Status::invalid("port and memcached_port must differ");
   }
@@ -230,6 +238,17 @@ Status validate(Config& cfg) {
   if (cfg.offload_batch_items == 0) return Status::invalid("offload_batch_items must be at least 1");
   if (cfg.offload_batch_bytes < offload::kEngineBatchBytesMin || cfg.offload_batch_bytes > offload::kBatcherBlobBytesMax) {
     return Status::invalid("offload_batch_bytes must be between 64kb and 256mb");
+  }
+  if (cfg.durability.empty()) cfg.durability = cfg.dir.empty() ? "none" : "fsync";
+  if (cfg.durability != "none" && cfg.durability != "fsync" && cfg.durability != "interval") {
+    return Status::invalid("durability must be none, fsync or interval, not '" + cfg.durability + "'");
+  }
+  if (cfg.durability != "none" && cfg.dir.empty()) {
+    return Status::invalid("durability " + cfg.durability + " needs a data directory (--dir PATH)");
+  }
+  if (cfg.fsync_interval_ms == 0) return Status::invalid("fsync_interval_ms must be at least 1");
+  if (cfg.wal_segment_bytes < (uint64_t{64} << 10) || cfg.wal_segment_bytes > (uint64_t{4} << 30)) {
+    return Status::invalid("wal_segment_bytes must be between 64kb and 4gb");
   }
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
   if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return cfg.loglevel == l; })) {

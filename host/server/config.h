@@ -49,6 +49,15 @@ struct Config {
   uint32_t offload_partition_keys_min = 16;
   uint32_t offload_batch_items = 4096;          // items per batch the server builds, at most
   uint64_t offload_batch_bytes = 1ull << 20;    // blob bytes per batch, at most (64kb..256mb)
+  // Durability (docs/wal-format.md): none (memory only), fsync (acknowledge after fdatasync) or
+  // interval (acknowledge after the write, fdatasync every fsync_interval_ms). A dir alone means fsync.
+  std::string durability;           // empty: "fsync" when dir is set, else "none"
+  uint32_t fsync_interval_ms = 1000;
+  std::string dir;                  // data directory: the log, snapshots, NODE
+  uint64_t wal_segment_bytes = 64ull << 20;
+  // A background snapshot of every partition starts once a shard's log grew by this much since the
+  // last one (0: only SAVE/BGSAVE).
+  uint64_t snapshot_log_bytes = 256ull << 20;
   std::string loglevel = "info";
   std::string config_file;          // where this came from, for INFO
 };

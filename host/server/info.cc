@@ -92,8 +92,31 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
   if (wants(sections, "persistence", true)) {
     out.append("# Persistence\r\n");
     line(out, "loading", uint64_t{0});
-    line(out, "rdb_bgsave_in_progress", uint64_t{0});
-    line(out, "aof_enabled", uint64_t{0});
+    line(out, "durability", cfg.durability.empty() ? std::string("none") : cfg.durability);
+    line(out, "dir", cfg.dir);
+    line(out, "rdb_changes_since_last_save", total.log_bytes_since_save);
+    line(out, "rdb_bgsave_in_progress", total.bgsave_in_progress > 0 ? uint64_t{1} : uint64_t{0});
+    line(out, "rdb_last_save_time", (total.last_save_ms != 0 ? total.last_save_ms : srv.start_time_ms()) / 1000);
+    line(out, "rdb_last_bgsave_status", total.last_save_failed > 0 ? std::string("err") : std::string("ok"));
+    line(out, "snapshots_written", total.snapshots_written);
+    line(out, "aof_enabled", uint64_t{srv.durable() ? 1u : 0u});
+    line(out, "loaded_keys", srv.loaded_keys());
+    line(out, "loaded_log_records", srv.loaded_records());
+    line(out, "load_ms", srv.load_ms());
+    line(out, "wal_batches", total.wal_batches);
+    line(out, "wal_records", total.wal_records);
+    line(out, "wal_bytes", total.wal_bytes);
+    line(out, "wal_syncs", total.wal_syncs);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f", total.wal_batches ? static_cast<double>(total.wal_records) / total.wal_batches : 0.0);
+    line(out, "wal_records_per_batch", buf);
+    std::snprintf(buf, sizeof buf, "%.1f", total.wal_syncs ? total.wal_sync_ns_total / 1000.0 / total.wal_syncs : 0.0);
+    line(out, "wal_sync_avg_us", buf);
+    line(out, "wal_sync_max_us", total.wal_sync_ns_max / 1000);
+    line(out, "wal_failed", total.wal_failed);
+    line(out, "wal_failures", total.wal_failures);
+    line(out, "wal_last_error", total.wal_last_error);
+    line(out, "unavailable_partitions", total.unavailable_partitions);
     out.append("\r\n");
   }
   if (wants(sections, "stats", true)) {

@@ -1,19 +1,37 @@
 // A partition: a fixed, contiguous range of Redis Cluster slots with its own store. It is the unit the
 // node replicates, logs, snapshots and moves between shards; every key reaches its data only through
 // the partition that owns the key's slot. A shard (one reactor core) holds a set of partitions.
+//
+// With a replica group (durability on, or peers), a write is proposed as a log entry and executed
+// when the entry is applied, on every replica alike; its reply leaves then. A read runs once every
+// write proposed before it is applied. Without one (durability none on one node) everything runs at
+// once: there is nothing to persist and nobody to wait for.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "host/common/assert.h"
+#include "host/proto/reply_value.h"
+#include "host/replication/group/group.h"
 #include "host/store/store.h"
 #include "kernels/cpu/slot.h"
 
 namespace tally::server {
 
+struct CommandEntry;
+struct Shard;
+
 inline constexpr uint32_t kPartitionsDefault = 256;
 inline constexpr uint32_t kPartitionsMax = kernels::kSlotCount;
+// Reads waiting for earlier writes, per partition; past it reads are refused with an error.
+inline constexpr size_t kPendingReadsMax = 65536;
 
 struct SlotRange {
   uint32_t first = 0;  // inclusive
@@ -49,19 +67,72 @@ class PartitionLayout {
 
 class Partition {
  public:
+  using Done = std::function<void(proto::Reply&)>;
+
   // `shared` is the holding shard's memory total and LRU clock (re-pointed when the partition moves).
-  Partition(uint32_t id, SlotRange slots, store::StoreOptions options, store::StoreShared* shared)
-      : id_(id), slots_(slots), store_(std::make_unique<store::Store>(options, shared)) {}
+  Partition(uint32_t id, SlotRange slots, store::StoreOptions options, store::StoreShared* shared);
+  ~Partition();
+  Partition(const Partition&) = delete;
+  Partition& operator=(const Partition&) = delete;
 
   uint32_t id() const { return id_; }
   SlotRange slots() const { return slots_; }
   store::Store& store() { return *store_; }
   const store::Store& store() const { return *store_; }
 
+  group::ReplicaGroup* group() { return group_.get(); }
+  void set_group(std::unique_ptr<group::ReplicaGroup> g);
+  // The first request id of this incarnation: ids of proposals made before a restart never collide.
+  void set_request_base(uint64_t base) { next_request_ = base; }
+  // A partition whose log or snapshot is damaged never serves: every command gets this error.
+  void set_unavailable(std::string reason) { unavailable_ = std::move(reason); }
+  const std::string& unavailable() const { return unavailable_; }
+
+  // A command that may run on the store right now: always without a group; with one, a read with no
+  // write of its own partition waiting to be applied (or any read while the log is failed: see
+  // docs/wal-format.md).
+  bool can_run_now(const CommandEntry& e, bool log_failed) const;
+  // The other case: a write is proposed and `done` gets its reply once its entry is applied; a read
+  // waits until every write proposed before it is applied. `done` may run before submit() returns
+  // (a refused write). Runs on the holding shard's thread, and so does `done`.
+  void submit(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, Done done);
+
+  // The replica group's state machine calls: a committed command, and how far applying has got.
+  void apply(Shard& shard, uint64_t index, std::string_view data);
+  void applied_to(Shard& shard, uint64_t index);
+  // The log failed: every write still waiting is answered with `error` (its outcome is unknown: its
+  // entry may yet be applied), and waiting reads run now.
+  void fail_waiting(Shard& shard, std::string_view error);
+  // Logs the deletion of a key the server removed on its own (eviction, expiry), when it has a group.
+  void log_deletion(Shard& shard, std::string_view key);
+
  private:
+  struct Waiter {
+    uint64_t index = 0;       // its entry's index
+    uint64_t request = 0;     // its request id (checked at apply: the entry at index must be ours)
+    const CommandEntry* entry = nullptr;
+    uint64_t t0_ns = 0;
+    Done done;
+  };
+  struct PendingRead {
+    uint64_t index = 0;  // runs once this is applied
+    const CommandEntry* entry = nullptr;
+    std::vector<std::string> args;
+    uint64_t t0_ns = 0;
+    Done done;
+  };
+  void run_reads(Shard& shard, uint64_t applied);
+  void run_read(Shard& shard, PendingRead& r);
+
   uint32_t id_;
   SlotRange slots_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<group::ReplicaGroup> group_;
+  std::deque<Waiter> waiters_;     // by increasing index
+  std::deque<PendingRead> reads_;  // by increasing index
+  uint64_t next_request_ = 1;
+  bool applying_ = false;  // an entry is being applied: expiry found now is part of it, not logged
+  std::string unavailable_;
 };
 
 }  // namespace tally::server

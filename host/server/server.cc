@@ -10,6 +10,9 @@
 #include "host/server/memcache_session.h"
 #include "host/server/session.h"
 #include "host/server/client_session.h"
+#include "host/server/recovery.h"
+#include "host/server/shard_log.h"
+#include "host/server/snapshots.h"
 
 namespace tally::server {
 
@@ -139,6 +142,8 @@ Status Server::start() {
   // Said once, not per shard: a named backend this machine lacks is a normal case, not an error.
   if (!e0.absent().empty()) TALLY_LOG_WARN("offload: not in use: {}", e0.absent());
   apply_memory_config();
+  durability_ = cfg_.durability.empty() ? "none" : cfg_.durability;
+  if (durable()) TALLY_RETURN_IF_ERROR(start_durability());
   TALLY_LOG_INFO("tallyd {}: {} shard(s), {} partitions, reactor backend {}", "0.1.0", shards_.size(),
                  layout_.count(), io_backend());
   TALLY_RETURN_IF_ERROR(listen_all());
@@ -207,10 +212,11 @@ void Server::move_partition(uint32_t p, uint32_t to, std::function<void()> done)
       // 2. Release on `from`, 3. adopt on `to`, 4. un-pause and wake the held sessions.
       Shard* src = &shard(from);
       src->reactor->post([this, mv, p, src, to] {
-        std::unique_ptr<Partition> part = src->release(p);
+        // Held through a shared_ptr only because posted tasks must be copyable.
+        auto part = std::make_shared<std::unique_ptr<Partition>>(src->release(p));
         Shard* dst = &shard(to);
-        dst->reactor->post([this, mv, p, dst, part = std::shared_ptr<Partition>(part.release())]() mutable {
-          dst->adopt(std::unique_ptr<Partition>(new Partition(std::move(*part))));
+        dst->reactor->post([this, mv, p, dst, part] {
+          dst->adopt(std::move(*part));
           owner_[p].store(dst->id, std::memory_order_release);
           paused_[p].store(false, std::memory_order_release);
           moves_.fetch_sub(1, std::memory_order_acq_rel);
@@ -280,6 +286,13 @@ Status Server::listen_all() {
 void Server::on_tick(Shard& s) {
   const uint64_t now_ms = env_.wall_ms();
   s.expire_tick(now_ms, cfg_.active_expire_keys_per_tick);
+  // A failed log is retried here (the interval mode's syncs have their own timer).
+  if (s.log != nullptr && s.log->failed()) s.log->tick(now_ms, UINT64_MAX);
+  // A log grown by snapshot_log_bytes since the last snapshots gets new ones, so it can be truncated.
+  if (s.log != nullptr && cfg_.snapshot_log_bytes != 0 && s.log->bytes_since_snapshot() >= cfg_.snapshot_log_bytes &&
+      !s.snapshots->running()) {
+    s.snapshots->start([](Status) {});
+  }
   if (const uint32_t timeout_s = config_snapshot().timeout_s; timeout_s != 0) {
     // Idle clients go; the close itself happens off this loop over the session list.
     for (Session* x : s.sessions) {
@@ -301,6 +314,80 @@ void Server::on_tick(Shard& s) {
   m.evicted_keys.store(f.evicted_keys, std::memory_order_relaxed);
   m.keyspace_hits.store(f.keyspace_hits, std::memory_order_relaxed);
   m.keyspace_misses.store(f.keyspace_misses, std::memory_order_relaxed);
+}
+
+Status Server::start_durability() {
+  const uint64_t t0 = env_.monotonic_ns();
+  TALLY_RETURN_IF_ERROR(check_node_file(env_, cfg_.dir, layout_.count()));
+  std::vector<store::Store*> stores(layout_.count(), nullptr);
+  for (auto& sh : shards_) {
+    for (uint32_t p : sh->held) stores[p] = &sh->partitions[p]->store();
+  }
+  NodeStart ns;
+  TALLY_RETURN_IF_ERROR(recover_node(env_, cfg_.dir, stores, ns));
+  for (const std::string& note : ns.notes) TALLY_LOG_WARN("recovery: {}", note);
+  for (const auto& [dir, records] : ns.log_dirs) {
+    if (dir >= shard_count() && records > 0) {
+      return Status::invalid("the data directory's log was written by " + std::to_string(dir + 1) +
+                             "+ shards; start with --threads " + std::to_string(dir + 1) +
+                             " (a log per shard is read back only by the same shard count)");
+    }
+  }
+  const Durability mode = parse_durability(durability_);
+  const raft::ConfState conf{{1}, {}};
+  for (auto& sh : shards_) {
+    auto log = ShardLog::open(env_, *sh, wal_dir(cfg_.dir, sh->id), ns.next_seq, mode, cfg_.wal_segment_bytes);
+    if (!log.is_ok()) return Status(log.status().code(), "shard " + std::to_string(sh->id) + ": " + log.status().message());
+    sh->log = std::move(log).value();
+    // The segments already there: deleted once snapshots cover them.
+    if (auto it = ns.logs.find(sh->id); it != ns.logs.end()) sh->log->log().adopt(it->second);
+    sh->replication = std::make_unique<ShardReplication>(*sh);
+    sh->snapshots = std::make_unique<ShardSnapshots>(env_, *sh, cfg_.dir);
+    Shard* shp = sh.get();
+    sh->reactor->set_end_of_iteration([shp] { shp->log->end_of_iteration(); });
+    for (uint32_t p : sh->held) {
+      Partition& part = *sh->partitions[p];
+      PartitionStart& ps = ns.partitions[p];
+      part.set_request_base(env_.random_seed() | 1);
+      if (!ps.unavailable.empty()) {
+        TALLY_LOG_ERROR("partition {} (slots {}-{}) is unavailable: {}", p, part.slots().first, part.slots().last,
+                        ps.unavailable);
+        part.set_unavailable(ps.unavailable);
+        continue;
+      }
+      auto storage = std::make_unique<raft::MemoryStorage>();
+      if (ps.snapshot_index > 0) {
+        raft::Snapshot snap;
+        snap.metadata.index = ps.snapshot_index;
+        snap.metadata.term = ps.snapshot_term;
+        snap.metadata.conf = conf;
+        TALLY_RETURN_IF_ERROR(storage->apply_snapshot(snap));
+      }
+      if (!ps.entries.empty()) TALLY_RETURN_IF_ERROR(storage->append(ps.entries));
+      storage->set_hard_state(ps.hard_state);
+      storage->set_conf(conf);
+      group::GroupOptions go;
+      go.raft.id = 1;
+      go.raft.voters = {1};
+      go.raft.applied = ps.snapshot_index;
+      go.raft.max_uncommitted_entries = kUncommittedEntriesMax;
+      auto g = group::ReplicaGroup::create(p, go, std::move(storage), sh->log->group_log(), *sh->replication,
+                                           *sh->replication);
+      if (!g.is_ok()) return Status(g.status().code(), "partition " + std::to_string(p) + ": " + g.status().message());
+      part.set_group(std::move(g).value());
+      // Replays what the log holds beyond the snapshot once the shard runs (its first iterations).
+      sh->mark_dirty(p);
+    }
+    if (mode == Durability::kInterval) {
+      sh->reactor->add_timer(cfg_.fsync_interval_ms, [shp, this] { shp->log->tick(env_.wall_ms(), 0); });
+    }
+  }
+  loaded_keys_ = ns.keys_loaded;
+  loaded_records_ = ns.records;
+  load_ms_ = (env_.monotonic_ns() - t0) / 1000000;
+  TALLY_LOG_INFO("durability {}: {} keys from {} snapshots, {} log records ({} bytes) read in {} ms", durability_,
+                 ns.keys_loaded, ns.snapshots_loaded, ns.records, ns.bytes, load_ms_);
+  return Status::ok();
 }
 
 void Server::request_shutdown() { ::kill(::getpid(), SIGTERM); }

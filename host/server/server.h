@@ -27,6 +27,9 @@ namespace tally::server {
 
 class Session;
 
+// Proposals a partition's group holds before they are applied; past it writes get BUSY.
+inline constexpr uint64_t kUncommittedEntriesMax = 1u << 18;
+
 class Server {
  public:
   // `env` (the real one in tallyd) must outlive the server.
@@ -72,6 +75,11 @@ class Server {
   uint16_t admin_port() const { return admin_port_; }
   const char* io_backend() const;
   uint64_t start_time_ms() const { return start_time_ms_; }
+  bool durable() const { return durability_ != "none"; }
+  // What the last start found in the data directory (INFO persistence).
+  uint64_t loaded_keys() const { return loaded_keys_; }
+  uint64_t loaded_records() const { return loaded_records_; }
+  uint64_t load_ms() const { return load_ms_; }
   uint64_t next_client_id() { return next_client_id_.fetch_add(1, std::memory_order_relaxed); }
 
   // Runs fn on every shard's thread and hands the results, in shard order, to done on `home`'s thread.
@@ -94,6 +102,9 @@ class Server {
  private:
   void on_tick(Shard& s);
   Status listen_all();
+  // With a data directory: the NODE file, snapshots and logs read back, each partition given its
+  // replica group and each shard its log.
+  Status start_durability();
 
   Config cfg_;
   Env& env_;
@@ -101,6 +112,10 @@ class Server {
   std::unique_ptr<std::atomic<uint32_t>[]> owner_;  // shard of each partition
   std::unique_ptr<std::atomic<bool>[]> paused_;     // partitions being moved
   std::atomic<uint32_t> moves_{0};
+  std::string durability_ = "none";
+  uint64_t loaded_keys_ = 0;
+  uint64_t loaded_records_ = 0;
+  uint64_t load_ms_ = 0;
   std::vector<uint32_t> slot_to_partition_;  // kSlotCount entries, the offload engines' slot map
   mutable std::mutex cfg_mu_;  // guards the fields CONFIG SET changes
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -14,6 +14,7 @@
 #include "host/server/info.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
+#include "host/server/snapshots.h"
 #include "host/proto/resp_parser.h"
 #include "host/store/glob.h"
 
@@ -147,7 +148,86 @@ void cmd_time(Session& s, Argv) {
   s.out().bulk(std::to_string(us % 1000000));
 }
 
-void cmd_lastsave(Session& s, Argv) { s.out().integer(static_cast<int64_t>(s.server().start_time_ms() / 1000)); }
+// ---- SAVE, BGSAVE, LASTSAVE: partition snapshots on every shard (host/server/snapshots.h) ----
+
+bool persistence_on(Session& s) {
+  if (s.server().durable()) return true;
+  s.out().error("ERR persistence is off: start tallyd with --dir PATH (durability fsync or interval) to save");
+  return false;
+}
+
+void cmd_save(Session& s, Argv) {
+  if (!persistence_on(s)) return;
+  const uint64_t seq = s.reserve_reply();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  s.server().fan_out<std::string>(
+      home->id,
+      [](Shard& sh) {
+        const Status st = sh.snapshots->save_now();
+        return st.is_ok() ? std::string() : st.message();
+      },
+      s.alive_check(),
+      [home, conn_id, seq](std::vector<std::string>& errors) {
+        proto::Reply reply;
+        std::string failed;
+        for (const std::string& e : errors) {
+          if (!e.empty()) failed = e;
+        }
+        if (failed.empty()) {
+          reply.ok();
+        } else {
+          reply.error("ERR " + failed);
+        }
+        if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+      });
+}
+
+void cmd_bgsave(Session& s, Argv argv) {
+  if (argv.size() > 2 || (argv.size() == 2 && !iequals(argv[1], "schedule"))) {
+    s.out().error("ERR syntax error");
+    return;
+  }
+  if (!persistence_on(s)) return;
+  const uint64_t seq = s.reserve_reply();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  s.server().fan_out<int>(
+      home->id, [](Shard& sh) { return sh.snapshots->start([](Status) {}) ? 1 : 0; }, s.alive_check(),
+      [home, conn_id, seq](std::vector<int>& started) {
+        proto::Reply reply;
+        int n = 0;
+        for (int x : started) n += x;
+        if (n > 0) {
+          reply.simple("Background saving started");
+        } else {
+          reply.error("ERR Background save already in progress");
+        }
+        if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+      });
+}
+
+void cmd_lastsave(Session& s, Argv) {
+  if (!s.server().durable()) {
+    s.out().integer(static_cast<int64_t>(s.server().start_time_ms() / 1000));
+    return;
+  }
+  const uint64_t seq = s.reserve_reply();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  const uint64_t started_ms = s.server().start_time_ms();
+  s.server().fan_out<uint64_t>(
+      home->id, [](Shard& sh) { return sh.snapshots->last_save_ms(); }, s.alive_check(),
+      [home, conn_id, seq, started_ms](std::vector<uint64_t>& times) {
+        // The node's last save is complete only once every shard's is: the oldest one counts. A shard
+        // that has not saved since the start counts as the start (what was loaded then).
+        uint64_t oldest = UINT64_MAX;
+        for (uint64_t t : times) oldest = std::min(oldest, t == 0 ? started_ms : t);
+        proto::Reply reply;
+        reply.integer(static_cast<int64_t>(oldest / 1000));
+        if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+      });
+}
 
 void cmd_function(Session& s, Argv argv) {
   if (iequals(argv[1], "flush")) {
@@ -493,11 +573,23 @@ const ConfigParam kConfigParams[] = {
        return std::string();
      }},
     {"databases", [](const Config&) { return std::string("1"); }, nullptr},
-    // Persistence is off: tallyd keeps data in memory and replicates it (later), it does not snapshot.
+    // Durability is chosen at start (--dir, --durability): reported in Redis's words, not changed at run time.
+    // `save` (RDB save points) has no counterpart: snapshots follow the log's growth (snapshot_log_bytes).
     {"save", [](const Config&) { return std::string(); },
-     [](Server&, std::string_view v) { return v.empty() ? std::string() : std::string("persistence is not supported"); }},
-    {"appendonly", [](const Config&) { return std::string("no"); },
-     [](Server&, std::string_view v) { return v == "no" ? std::string() : std::string("persistence is not supported"); }},
+     [](Server&, std::string_view v) {
+       return v.empty() ? std::string() : std::string("save points are not used: snapshots follow the log's growth");
+     }},
+    {"appendonly", [](const Config& c) { return std::string(c.durability == "none" || c.durability.empty() ? "no" : "yes"); },
+     [](Server& srv, std::string_view v) {
+       const bool on = srv.durable();
+       return (v == "yes") == on ? std::string() : std::string("durability is set at start (--dir, --durability)");
+     }},
+    {"appendfsync",
+     [](const Config& c) {
+       return std::string(c.durability == "fsync" ? "always" : c.durability == "interval" ? "everysec" : "no");
+     },
+     nullptr},
+    {"dir", [](const Config& c) { return c.dir; }, nullptr},
 };
 
 void cmd_config(Session& s, Argv argv) {
@@ -663,8 +755,11 @@ const CommandEntry kSessionCommands[] = {
     {"time", 1, kCmdFast, 0, 0, 0, "server", "Returns the server time.", nullptr, cmd_time},
     {"tally", -2, kCmdAdmin, 0, 0, 0, "server", "Tally's own commands: TALLY DIGEST [TREE], TALLY HELP.", nullptr,
      cmd_tally},
-    {"lastsave", 1, kCmdFast, 0, 0, 0, "server", "Returns the server's start time (nothing is saved).", nullptr,
-     cmd_lastsave},
+    {"lastsave", 1, kCmdFast, 0, 0, 0, "server", "Returns the Unix time of the last completed save of every partition.",
+     nullptr, cmd_lastsave},
+    {"save", 1, kCmdAdmin, 0, 0, 0, "server", "Snapshots every partition now, blocking each shard meanwhile.", nullptr,
+     cmd_save},
+    {"bgsave", -1, kCmdAdmin, 0, 0, 0, "server", "Snapshots every partition in the background.", nullptr, cmd_bgsave},
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -20,10 +21,14 @@ namespace tally::server {
 
 class Server;
 class Session;
+class ShardLog;
+class ShardReplication;
+class ShardSnapshots;
 
 inline constexpr uint32_t kEvictionPartitionsSampled = 4;   // partitions compared per eviction
 inline constexpr uint32_t kExpireKeysPerPartitionMax = 64;  // TTL keys examined per partition per tick
 
+// A shard's figures for INFO: its stores and its log, gathered on its thread.
 struct StoreFigures {
   uint64_t keys = 0;
   uint64_t expires = 0;
@@ -32,6 +37,23 @@ struct StoreFigures {
   uint64_t evicted_keys = 0;
   uint64_t keyspace_hits = 0;
   uint64_t keyspace_misses = 0;
+  // The write-ahead log (zero without durability).
+  uint64_t wal_batches = 0;
+  uint64_t wal_records = 0;
+  uint64_t wal_bytes = 0;
+  uint64_t wal_syncs = 0;
+  uint64_t wal_sync_ns_total = 0;
+  uint64_t wal_sync_ns_max = 0;
+  uint64_t wal_failures = 0;
+  uint64_t wal_failed = 0;  // shards whose log is failed now
+  std::string wal_last_error;
+  uint64_t unavailable_partitions = 0;
+  // Snapshots (durable shards only): the oldest last save over the shards, whether one runs.
+  uint64_t last_save_ms = 0;
+  uint64_t snapshots_written = 0;
+  uint64_t bgsave_in_progress = 0;
+  uint64_t last_save_failed = 0;
+  uint64_t log_bytes_since_save = 0;
   StoreFigures& operator+=(const StoreFigures& o);
 };
 
@@ -62,6 +84,23 @@ struct Shard {
   proto::Reply scratch;      // the reply value of a command run inline (reused, never shrinks)
   // Connections whose next command waits for a partition move to end.
   std::vector<uint64_t> blocked;
+
+  // Durability (null with durability none): the shard's log and its groups' state machine.
+  std::unique_ptr<ShardLog> log;
+  std::unique_ptr<ShardReplication> replication;
+  std::unique_ptr<ShardSnapshots> snapshots;
+  std::vector<uint32_t> dirty;       // partitions proposed to since the end of the last iteration
+  std::vector<bool> dirty_mark;      // by partition id
+  proto::Reply apply_scratch;        // reply value of an entry being applied (reused)
+
+  ~Shard();
+  bool log_failed() const;
+  const std::string& log_error_text() const;
+  void mark_dirty(uint32_t p);
+  // Hands the Readys of the groups proposed to this iteration to the log (its group commit follows).
+  void process_dirty_groups();
+  // The log failed: writes waiting for it are answered with `error` (their outcome is unknown).
+  void fail_waiting_writes(const std::string& error);
 
   Partition* partition(uint32_t p) { return p < partitions.size() ? partitions[p].get() : nullptr; }
   void adopt(std::unique_ptr<Partition> p);

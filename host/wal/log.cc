@@ -408,6 +408,7 @@ Log::~Log() = default;
 void Log::adopt(const RecoveryResult& recovered) { impl_->adopt(recovered); }
 void Log::append(const RecordHeader& h, std::string_view payload) { impl_->append(h, payload); }
 bool Log::has_pending() const { return !impl_->fill.empty(); }
+size_t Log::pending_records() const { return impl_->fill.recs.size(); }
 bool Log::busy() const { return impl_->out_taken; }
 bool Log::flush(Done done) { return impl_->flush(std::move(done)); }
 void Log::sync_now(Done done) { impl_->sync_now(std::move(done)); }

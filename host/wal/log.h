@@ -64,6 +64,9 @@ class Log {
   void append(const RecordHeader& h, std::string_view payload);
   // Records are waiting for flush().
   bool has_pending() const;
+  // How many: a flush takes a prefix of them (at most a segment's worth), so a caller that tracks
+  // whose records those are compares the count before and after.
+  size_t pending_records() const;
   // A batch is being written (or is waiting for its segment).
   bool busy() const;
   // Writes the filled batch unless one is in flight: checksums, one write (+ fdatasync in fsync mode).

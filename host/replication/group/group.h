@@ -76,6 +76,11 @@ class ReplicaGroup {
   Status propose(std::string data);
   raft::Index last_index() const { return raw_->last_index(); }
   raft::Index applied() const { return raw_->applied_index(); }
+  // The term of the entry at applied() (what a snapshot of the applied state records).
+  raft::Term applied_term() const {
+    auto t = storage_->term(applied());
+    return t.is_ok() ? *t : 0;
+  }
   bool is_leader() const { return raw_->is_leader(); }
   // Nothing proposed is waiting to be applied.
   bool caught_up() const { return applied() == last_index(); }

@@ -12,6 +12,7 @@ void WalGroupLog::persist(uint32_t group, const raft::Ready& rd, std::function<v
     done(Status::ok());  // nothing to make durable
     return;
   }
+  const size_t before = log_.pending_records();
   for (const raft::Entry& e : rd.entries) {
     wal::RecordHeader h;
     h.type = wal::RecordType::kEntry;
@@ -29,20 +30,26 @@ void WalGroupLog::persist(uint32_t group, const raft::Ready& rd, std::function<v
     h.index = rd.hard_state->commit;
     log_.append(h, wal::encode_vote(rd.hard_state->vote));
   }
-  filling_.push_back(std::move(done));
+  appended_ += log_.pending_records() - before;
+  waiting_.push_back(Waiting{appended_, std::move(done)});
 }
 
 void WalGroupLog::flush() {
-  if (filling_.empty() || log_.busy() || log_.failed() || retrying_) return;
-  TALLY_ASSERT(in_flight_.empty());
-  in_flight_.swap(filling_);
+  if (!log_.has_pending() || log_.busy() || log_.failed() || retrying_) return;
   const bool started = log_.flush([this](Status st) { completed(std::move(st)); });
   TALLY_ASSERT_MSG(started, "wal: flush refused while not busy");
 }
 
 void WalGroupLog::completed(Status st) {
+  // A batch takes a prefix of the pending records (at most a segment's worth): the Readys whose last
+  // record was in it are the ones this completion concerns; the rest wait for a later batch. This
+  // runs inside flush() when the I/O completes at once (tests, the simulator).
+  const uint64_t taken = appended_ - log_.pending_records();
   std::vector<Callback> done;
-  done.swap(in_flight_);
+  while (!waiting_.empty() && waiting_.front().last_record <= taken) {
+    done.push_back(std::move(waiting_.front().done));
+    waiting_.pop_front();
+  }
   if (!st.is_ok()) {
     // The groups stop (their persist failed); they are completed again once retry() succeeds.
     if (on_failure_) on_failure_(st);

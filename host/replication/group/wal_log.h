@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <vector>
 
@@ -28,15 +29,21 @@ class WalGroupLog final : public GroupLog {
   // Called once per failed batch, before its groups hear of it (the shard answers their waiting writes).
   void set_failure_handler(std::function<void(const Status&)> fn) { on_failure_ = std::move(fn); }
   // Callbacks waiting for a batch to be written.
-  size_t waiting() const { return filling_.size() + in_flight_.size() + failed_.size(); }
+  size_t waiting() const { return waiting_.size() + failed_.size(); }
 
  private:
   using Callback = std::function<void(Status)>;
+  // A Ready waiting for its records: durable once every one of them is, so once the batch holding
+  // its last record completes (a batch takes a prefix of the pending records, at most a segment).
+  struct Waiting {
+    uint64_t last_record = 0;  // its last record's position among the records appended so far
+    Callback done;
+  };
   void completed(Status st);
 
   wal::Log& log_;
-  std::vector<Callback> filling_;    // Readys in the batch being filled
-  std::vector<Callback> in_flight_;  // Readys in the batch being written
+  uint64_t appended_ = 0;        // records appended so far
+  std::deque<Waiting> waiting_;  // Readys not yet durable, in append order
   std::vector<Callback> failed_;     // Readys of batches that failed: completed again after retry()
   bool retrying_ = false;
   std::function<void(const Status&)> on_failure_;

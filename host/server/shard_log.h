@@ -1,0 +1,90 @@
+// A shard's durability: its write-ahead log (host/wal) carried by its reactor (io_uring writes linked
+// to fdatasync), the group log every partition's replica group persists through, the state machine
+// and transport those groups use, and the disk-fault states (docs/wal-format.md, "Disk faults").
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/common/env.h"
+#include "host/net/reactor.h"
+#include "host/replication/group/group.h"
+#include "host/replication/group/wal_log.h"
+#include "host/wal/log.h"
+
+namespace tally::server {
+
+struct Shard;
+
+// wal::LogIo over a shard's reactor: never blocks the shard's thread.
+class ReactorLogIo final : public wal::LogIo {
+ public:
+  explicit ReactorLogIo(net::Reactor& reactor) : reactor_(reactor) {}
+  void write(File& file, uint64_t offset, std::string_view bytes, bool sync, wal::Done done) override;
+  void sync(File& file, wal::Done done) override;
+  void run_blocking(std::function<Status()> work, wal::Done done) override;
+
+ private:
+  net::Reactor& reactor_;
+};
+
+enum class Durability : uint8_t { kNone, kFsync, kInterval };
+Durability parse_durability(const std::string& text);  // validated by the config
+const char* durability_name(Durability d);
+
+// The groups' state machine and transport on one shard: committed entries go to the partition they
+// belong to; a single node has no peers to send to.
+class ShardReplication final : public group::StateMachine, public group::Transport {
+ public:
+  explicit ShardReplication(Shard& shard) : shard_(shard) {}
+  void apply(uint32_t group, const raft::Entry& entry) override;
+  void applied_to(uint32_t group, raft::Index index) override;
+  void send(uint32_t group, std::vector<raft::Message> messages) override;
+
+ private:
+  Shard& shard_;
+};
+
+class ShardLog {
+ public:
+  // A log in `dir` for appending after recovery (`next_seq` from it).
+  static Result<std::unique_ptr<ShardLog>> open(Env& env, Shard& shard, const std::string& dir, uint64_t next_seq,
+                                                Durability mode, uint64_t segment_bytes);
+  ~ShardLog();
+
+  group::GroupLog& group_log() { return *group_log_; }
+  wal::Log& log() { return *log_; }
+  Durability mode() const { return mode_; }
+
+  // End of a loop iteration: the groups proposed to get their Readys into the batch, and the batch goes.
+  void end_of_iteration();
+  // The shard's tick: retries a failed log; interval mode syncs when due.
+  void tick(uint64_t now_ms, uint64_t fsync_interval_ms);
+
+  bool failed() const { return failed_; }
+  const std::string& error_text() const { return error_text_; }
+  uint64_t failures() const { return failures_; }
+  uint64_t bytes_since_snapshot() const;
+  void snapshot_taken() { bytes_at_snapshot_ = log_->stats().bytes; }
+
+ private:
+  ShardLog(Shard& shard, Durability mode);
+  void on_failure(const Status& st);
+
+  Shard& shard_;
+  Durability mode_;
+  ReactorLogIo io_;
+  std::unique_ptr<wal::Log> log_;
+  std::unique_ptr<group::WalGroupLog> group_log_;
+  bool failed_ = false;
+  bool retrying_ = false;
+  bool syncing_ = false;
+  std::string error_text_;
+  uint64_t failures_ = 0;
+  uint64_t last_sync_ms_ = 0;
+  uint64_t bytes_at_snapshot_ = 0;
+};
+
+}  // namespace tally::server
