@@ -26,7 +26,8 @@ class File {
   // since the last successful sync may be assumed durable, not even after a later sync succeeds.
   virtual Status sync() = 0;
   virtual Status truncate(uint64_t size) = 0;
-  // Reserves size bytes (reads of unwritten parts return zeros), so appends need no metadata update.
+  // Reserves size bytes, which read as zeros, so that writes within them need no metadata update
+  // (the POSIX Env writes the zeros: see env_posix.cc).
   virtual Status allocate(uint64_t size) = 0;
   virtual Result<uint64_t> size() = 0;
   // The kernel descriptor for asynchronous I/O (io_uring), or -1 when this file is not a real one.

@@ -15,6 +15,8 @@ namespace tally {
 
 namespace {
 
+constexpr size_t kZeroChunkBytes = 1 << 20;  // allocate()'s zero-filling write size
+
 Status errno_status(int err, const std::string& what) {
   std::string msg = what + ": " + std::strerror(err);
   if (err == ENOSPC || err == EDQUOT) return Status::exhausted(std::move(msg));
@@ -66,8 +68,17 @@ class PosixFile final : public File {
   }
 
   Status allocate(uint64_t size) override {
+    // Reserve the space first (a full disk says so here), then write zeros over it: blocks that were
+    // only reserved stay "unwritten" in ext4 and XFS, and the first fdatasync after writing into one
+    // must commit the conversion to the journal. Written zeros make later overwrites data-only, so
+    // the log's fdatasync flushes data and nothing else (write-ahead logs of databases zero-fill for
+    // the same reason).
     const int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
     if (rc != 0) return errno_status(rc, "fallocate " + path_);
+    const std::string zeros(kZeroChunkBytes, '\0');
+    for (uint64_t at = 0; at < size; at += zeros.size()) {
+      TALLY_RETURN_IF_ERROR(write_at(at, std::string_view(zeros).substr(0, std::min<uint64_t>(zeros.size(), size - at))));
+    }
     return Status::ok();
   }
 

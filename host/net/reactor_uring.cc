@@ -96,6 +96,10 @@ class UringReactor final : public ReactorCore {
     // (6.0); a flag cannot be probed, so the opcode born in the same release stands for it.
     const bool has_socket_op = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
     file_ops_ = io_uring_opcode_supported(probe, IORING_OP_WRITE) && io_uring_opcode_supported(probe, IORING_OP_FSYNC);
+    // Per-operation RWF_ flags came with IORING_OP_WRITE (5.6); TALLY_DSYNC_WRITES=off keeps the
+    // write + linked fsync pair (for comparisons).
+    const char* dsync = std::getenv("TALLY_DSYNC_WRITES");
+    dsync_writes_ = file_ops_ && !(dsync != nullptr && std::strcmp(dsync, "off") == 0);
     const bool has_send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
     io_uring_free_probe(probe);
     if (!basic) return Status::unavailable("io_uring lacks recv/send/accept/read/cancel");
@@ -110,7 +114,7 @@ class UringReactor final : public ReactorCore {
     return std::string("multishot_accept=") + (multishot_accept_ ? "1" : "0") +
            " multishot_recv=" + (multishot_recv_ ? "1" : "0") + " buf_ring=" + (buf_ring_ ? "1" : "0") +
            " defer_taskrun=" + ((ring_flags_ & IORING_SETUP_DEFER_TASKRUN) ? "1" : "0") +
-           " file_ops=" + (file_ops_ ? "1" : "0");
+           " file_ops=" + (file_ops_ ? "1" : "0") + " dsync_writes=" + (dsync_writes_ ? "1" : "0");
   }
 
   void file_write(int fd, uint64_t offset, std::string_view bytes, bool sync, std::function<void(int)> done) override {
@@ -331,9 +335,15 @@ class UringReactor final : public ReactorCore {
       io_uring_prep_write(sqe, op->fd, op->bytes.data() + op->written, static_cast<unsigned>(left),
                           op->offset + op->written);
       io_uring_sqe_set_data64(sqe, pack(op, kTagFileWrite));
-      if (op->sync) sqe->flags |= IOSQE_IO_LINK;  // the sync starts only once the write is done
       op->pending++;
       ops_in_flight_++;
+      if (op->sync && dsync_writes_) {
+        // One operation: the write is durable (fdatasync semantics for its range) when it completes,
+        // so one trip through the kernel's worker instead of a write and a linked fsync.
+        sqe->rw_flags = RWF_DSYNC;
+        return;
+      }
+      if (op->sync) sqe->flags |= IOSQE_IO_LINK;  // the sync starts only once the write is done
     }
     if (op->sync) {
       io_uring_sqe* sqe = get_sqe();
@@ -564,6 +574,7 @@ class UringReactor final : public ReactorCore {
   bool multishot_accept_ = false;
   bool multishot_recv_ = false;
   bool file_ops_ = false;  // IORING_OP_WRITE and IORING_OP_FSYNC
+  bool dsync_writes_ = false;  // synced writes as one RWF_DSYNC write
   io_uring_buf_ring* buf_ring_ = nullptr;
   size_t buf_ring_bytes_ = 0;
   int buf_mask_ = 0;

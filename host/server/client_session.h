@@ -22,9 +22,11 @@ class ClientSession : public net::ConnHandler {
 
   // The client session of connection `conn_id` on `home`, if it is still open (replies computed
   // elsewhere arrive after the client may have gone).
+  // Only connections that became sessions are ever looked up (the ids come from the sessions
+  // themselves), so the handler is one.
   static ClientSession* lookup(Shard& home, uint64_t conn_id) {
     net::Conn* c = home.reactor->find(conn_id);
-    return c == nullptr ? nullptr : dynamic_cast<ClientSession*>(c->handler());
+    return c == nullptr ? nullptr : static_cast<ClientSession*>(c->handler());
   }
 };
 

@@ -8,17 +8,9 @@ namespace tally::server {
 
 namespace {
 
-void put32(std::string& out, uint32_t v) {
-  char b[4];
-  std::memcpy(b, &v, 4);  // little-endian hosts only (x86-64, aarch64)
-  out.append(b, 4);
-}
-
-void put64(std::string& out, uint64_t v) {
-  char b[8];
-  std::memcpy(b, &v, 8);
-  out.append(b, 8);
-}
+// Little-endian hosts only (x86-64, aarch64): the layout is the memory layout.
+void put32(char* at, uint32_t v) { std::memcpy(at, &v, 4); }
+void put64(char* at, uint64_t v) { std::memcpy(at, &v, 8); }
 
 template <typename T>
 bool get(std::string_view& in, T& v) {
@@ -26,26 +18,6 @@ bool get(std::string_view& in, T& v) {
   std::memcpy(&v, in.data(), sizeof(T));
   in.remove_prefix(sizeof(T));
   return true;
-}
-
-}  // namespace
-
-std::string encode_command(uint64_t request_id, uint64_t now_ms, std::span<const std::string_view> argv) {
-  TALLY_ASSERT(!argv.empty() && argv.size() <= kCommandArgsMax);
-  size_t bytes = 8 + 8 + 4 + 4 * argv.size();
-  for (std::string_view a : argv) bytes += a.size();
-  std::string out;
-  out.reserve(bytes);
-  put64(out, request_id);
-  put64(out, now_ms);
-  put32(out, static_cast<uint32_t>(argv.size()));
-  for (std::string_view a : argv) {
-    TALLY_ASSERT(a.size() <= UINT32_MAX);
-    put32(out, static_cast<uint32_t>(a.size()));
-  }
-  for (std::string_view a : argv) out.append(a);
-  TALLY_ASSERT(out.size() == bytes);
-  return out;
 }
 
 bool decode_command(std::string_view bytes, DecodedCommand& out) {
@@ -63,6 +35,45 @@ bool decode_command(std::string_view bytes, DecodedCommand& out) {
     data.remove_prefix(len);
   }
   return data.empty();
+}
+
+}  // namespace
+
+void append_command(std::string& entry, uint64_t request_id, uint64_t now_ms, std::span<const std::string_view> argv) {
+  TALLY_ASSERT(!argv.empty() && argv.size() <= kCommandArgsMax);
+  size_t bytes = 8 + 8 + 4 + 4 * argv.size();
+  for (std::string_view a : argv) bytes += a.size();
+  TALLY_ASSERT(bytes <= UINT32_MAX);
+  // One resize and plain copies: this runs for every write.
+  const size_t at = entry.size();
+  entry.resize(at + 4 + bytes);
+  char* p = entry.data() + at;
+  put32(p, static_cast<uint32_t>(bytes));
+  p += 4;
+  put64(p, request_id);
+  put64(p + 8, now_ms);
+  put32(p + 16, static_cast<uint32_t>(argv.size()));
+  p += 20;
+  for (std::string_view a : argv) {
+    put32(p, static_cast<uint32_t>(a.size()));
+    p += 4;
+  }
+  for (std::string_view a : argv) {
+    if (!a.empty()) std::memcpy(p, a.data(), a.size());
+    p += a.size();
+  }
+  TALLY_ASSERT(p == entry.data() + entry.size());
+}
+
+bool CommandReader::next(DecodedCommand& out) {
+  if (rest_.empty() || malformed_) return false;
+  uint32_t len = 0;
+  if (!get(rest_, len) || len > rest_.size() || !decode_command(rest_.substr(0, len), out)) {
+    malformed_ = true;
+    return false;
+  }
+  rest_.remove_prefix(len);
+  return true;
 }
 
 }  // namespace tally::server

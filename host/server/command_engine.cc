@@ -317,12 +317,7 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
       return Outcome::kDone;
     }
     // Waits for the log (a write) or for earlier writes to be applied (a read).
-    const uint64_t seq = session_.reserve_reply();
-    Shard* home = &home_;
-    const uint64_t conn_id = conn_id_;
-    part->submit(home_, e, argv, [home, conn_id, seq](proto::Reply& r) {
-      if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
-    });
+    part->submit(home_, e, argv, Partition::ReplyTo{&home_, conn_id_, session_.reserve_reply()});
     return Outcome::kQueued;
   }
   if (batch_.shard != owner) flush();

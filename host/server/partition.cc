@@ -3,6 +3,7 @@
 #include <string>
 
 #include "host/common/log.h"
+#include "host/server/client_session.h"
 #include "host/server/command_codec.h"
 #include "host/server/command_table.h"
 #include "host/server/server.h"
@@ -20,8 +21,23 @@ constexpr std::string_view kErrReadsFull = "BUSY too many reads waiting for writ
 
 }  // namespace
 
+struct Partition::DecodedScratch {
+  DecodedCommand cmd;
+};
+
+void Partition::Target::deliver(proto::Reply& r) {
+  if (done) {
+    done(r);
+  } else if (ClientSession* s = ClientSession::lookup(*to.home, to.conn_id)) {
+    s->complete_reply(to.seq, r);
+  }
+}
+
 Partition::Partition(uint32_t id, SlotRange slots, store::StoreOptions options, store::StoreShared* shared)
-    : id_(id), slots_(slots), store_(std::make_unique<store::Store>(options, shared)) {}
+    : id_(id),
+      slots_(slots),
+      store_(std::make_unique<store::Store>(options, shared)),
+      decoded_(std::make_unique<DecodedScratch>()) {}
 
 Partition::~Partition() = default;
 
@@ -34,10 +50,19 @@ bool Partition::can_run_now(const CommandEntry& e, bool log_failed) const {
   if (!unavailable_.empty()) return false;  // submit() answers with the reason
   if (group_ == nullptr) return true;
   if (e.flags & kCmdWrite) return false;
-  return log_failed || (reads_.empty() && group_->caught_up());
+  return log_failed || (reads_.empty() && batch_count_ == 0 && group_->caught_up());
 }
 
 void Partition::submit(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, Done done) {
+  submit_to(shard, e, argv, Target{std::move(done), {}});
+}
+
+void Partition::submit(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, ReplyTo to) {
+  TALLY_ASSERT(to.home != nullptr);
+  submit_to(shard, e, argv, Target{nullptr, to});
+}
+
+void Partition::submit_to(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, Target target) {
   TALLY_ASSERT(e.data != nullptr);
   CommandCounters& counters = shard.metrics->per_command[e.index];
   const uint64_t t0 = shard.clock->monotonic_ns();
@@ -45,7 +70,7 @@ void Partition::submit(Shard& shard, const CommandEntry& e, std::span<const std:
   if (!unavailable_.empty()) {
     CommandCounters::bump(counters.rejected);
     refused.error("CLUSTERDOWN partition " + std::to_string(id_) + " is unavailable: " + unavailable_);
-    done(refused);
+    target.deliver(refused);
     return;
   }
   TALLY_ASSERT(group_ != nullptr);
@@ -53,12 +78,15 @@ void Partition::submit(Shard& shard, const CommandEntry& e, std::span<const std:
     if (reads_.size() >= kPendingReadsMax) {
       CommandCounters::bump(counters.rejected);
       refused.error(kErrReadsFull);
-      done(refused);
+      target.deliver(refused);
       return;
     }
-    // A linearizable read: it sees every write proposed before it, and nothing proposed after.
-    reads_.push_back(PendingRead{group_->last_index(), &e, std::vector<std::string>(argv.begin(), argv.end()), t0,
-                                 std::move(done)});
+    // A linearizable read: it sees every write proposed before it, and nothing proposed after — not
+    // even a later write of the entry now gathering (it runs at its place among that entry's commands).
+    const bool in_batch = batch_count_ > 0;
+    reads_.push_back(PendingRead{in_batch ? group_->last_index() + 1 : group_->last_index(),
+                                 in_batch ? batch_count_ : kAfterEntry, &e,
+                                 std::vector<std::string>(argv.begin(), argv.end()), t0, std::move(target)});
     return;
   }
   const uint64_t now_ms = shard.clock->wall_ms();
@@ -68,57 +96,96 @@ void Partition::submit(Shard& shard, const CommandEntry& e, std::span<const std:
   } else if ((e.flags & kCmdDenyOom) && !shard.admit_write(now_ms)) {
     error = store::kOomError;
   }
+  if (error.empty() && !group_->is_leader()) error = kErrNotLeader;
   if (error.empty()) {
+    // Into the entry this iteration gathers; proposed at the end of the iteration (or now if full).
     const uint64_t request = next_request_++;
-    const Status st = group_->propose(encode_command(request, now_ms, argv));
-    if (st.is_ok()) {
-      waiters_.push_back(Waiter{group_->last_index(), request, &e, t0, std::move(done)});
+    append_command(batch_, request, now_ms, argv);
+    waiters_.push_back(Waiter{group_->last_index() + 1, batch_count_, request, &e, t0, std::move(target)});
+    ++batch_count_;
+    if (batch_.size() >= kBatchEntryBytesMax || batch_count_ >= kBatchEntryCommandsMax) {
+      propose_batch(shard);
+    } else {
       shard.mark_dirty(id_);
-      return;
     }
-    error = st.code() == Code::kResourceExhausted ? std::string_view("BUSY too many writes waiting for the log")
-                                                   : kErrNotLeader;
+    return;
   }
   CommandCounters::bump(counters.rejected);
   refused.error(error);
-  done(refused);
+  target.deliver(refused);
+}
+
+void Partition::propose_batch(Shard& shard) {
+  if (batch_count_ == 0) return;
+  TALLY_ASSERT(group_ != nullptr);
+  const uint64_t expected = group_->last_index() + 1;
+  const Status st = group_->propose(std::move(batch_));
+  batch_.clear();
+  batch_count_ = 0;
+  if (st.is_ok()) {
+    TALLY_ASSERT(group_->last_index() == expected);  // the waiters and reads named this index
+    shard.mark_dirty(id_);
+    return;
+  }
+  fail_batch(shard, st.code() == Code::kResourceExhausted ? std::string("BUSY too many writes waiting for the log")
+                                                          : std::string(kErrNotLeader));
+}
+
+void Partition::fail_batch(Shard& shard, const std::string& error) {
+  // Nothing of the entry was proposed: its writes failed (certainly), its reads run now.
+  const uint64_t index = group_->last_index() + 1;
+  while (!waiters_.empty() && waiters_.back().index == index) {
+    proto::Reply r;
+    r.error(error);
+    Target t = std::move(waiters_.back().target);
+    waiters_.pop_back();
+    t.deliver(r);
+  }
+  run_reads(shard, index, kAfterEntry);
 }
 
 void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
-  DecodedCommand cmd;
-  TALLY_ASSERT_MSG(decode_command(data, cmd), "a committed log entry is not a command");
-  const CommandEntry* e = CommandTable::instance().find(cmd.argv[0]);
-  TALLY_ASSERT_MSG(e != nullptr && e->data != nullptr, "a committed log entry names no data command");
-  // Every replica draws the same randomness (SPOP) and the same time (TTLs) for this entry.
+  DecodedCommand& cmd = decoded_->cmd;
+  CommandReader reader(data);
+  // Every replica draws the same randomness (SPOP) for this entry.
   store_->reseed(index ^ (uint64_t{id_} << 48));
-  proto::Reply& r = shard.apply_scratch;
-  r.clear();
-  applying_ = true;
-  ExecContext ctx{*store_, r, cmd.now_ms};
-  e->data->handler(ctx, cmd.argv);
-  applying_ = false;
-  while (!waiters_.empty() && waiters_.front().index <= index) {
-    Waiter w = std::move(waiters_.front());
-    waiters_.pop_front();
-    if (w.index == index && w.request == cmd.request_id) {
-      CommandCounters& counters = shard.metrics->per_command[w.entry->index];
-      counters.record(shard.clock->monotonic_ns() - w.t0_ns, r.is_error());
-      CommandCounters::bump(shard.metrics->commands_processed);
-      w.done(r);
-    } else {
-      // Another entry took its place (a new leader's): what became of it is unknown.
-      proto::Reply unknown;
-      unknown.error("TRYAGAIN the write's outcome is unknown: the partition's log changed hands");
-      w.done(unknown);
+  uint32_t position = 0;
+  for (; reader.next(cmd); ++position) {
+    run_reads(shard, index, position);
+    const CommandEntry* e = CommandTable::instance().find(cmd.argv[0]);
+    TALLY_ASSERT_MSG(e != nullptr && e->data != nullptr, "a committed log entry names no data command");
+    proto::Reply& r = shard.apply_scratch;
+    r.clear();
+    applying_ = true;
+    ExecContext ctx{*store_, r, cmd.now_ms};
+    e->data->handler(ctx, cmd.argv);
+    applying_ = false;
+    while (!waiters_.empty() &&
+           (waiters_.front().index < index || (waiters_.front().index == index && waiters_.front().position <= position))) {
+      Waiter w = std::move(waiters_.front());
+      waiters_.pop_front();
+      if (w.index == index && w.position == position && w.request == cmd.request_id) {
+        CommandCounters& counters = shard.metrics->per_command[w.entry->index];
+        counters.record(shard.clock->monotonic_ns() - w.t0_ns, r.is_error());
+        CommandCounters::bump(shard.metrics->commands_processed);
+        w.target.deliver(r);
+      } else {
+        // Another entry took its place (a new leader's): what became of it is unknown.
+        proto::Reply unknown;
+        unknown.error("TRYAGAIN the write's outcome is unknown: the partition's log changed hands");
+        w.target.deliver(unknown);
+      }
     }
   }
-  run_reads(shard, index);
+  TALLY_ASSERT_MSG(!reader.malformed(), "a committed log entry is not a list of commands");
+  run_reads(shard, index, kAfterEntry);
 }
 
-void Partition::applied_to(Shard& shard, uint64_t index) { run_reads(shard, index); }
+void Partition::applied_to(Shard& shard, uint64_t index) { run_reads(shard, index, kAfterEntry); }
 
-void Partition::run_reads(Shard& shard, uint64_t applied) {
-  while (!reads_.empty() && reads_.front().index <= applied) {
+void Partition::run_reads(Shard& shard, uint64_t index, uint32_t position) {
+  while (!reads_.empty() && (reads_.front().index < index ||
+                             (reads_.front().index == index && reads_.front().position <= position))) {
     PendingRead r = std::move(reads_.front());
     reads_.pop_front();
     run_read(shard, r);
@@ -133,7 +200,7 @@ void Partition::run_read(Shard& shard, PendingRead& r) {
   r.entry->data->handler(ctx, argv);
   shard.metrics->per_command[r.entry->index].record(shard.clock->monotonic_ns() - r.t0_ns, out.is_error());
   CommandCounters::bump(shard.metrics->commands_processed);
-  r.done(out);
+  r.target.deliver(out);
 }
 
 void Partition::fail_waiting(Shard& shard, std::string_view error) {
@@ -144,7 +211,7 @@ void Partition::fail_waiting(Shard& shard, std::string_view error) {
   for (Waiter& w : waiters) {
     proto::Reply r;
     r.error(text);
-    w.done(r);
+    w.target.deliver(r);
   }
   std::deque<PendingRead> reads;
   reads.swap(reads_);
@@ -152,10 +219,12 @@ void Partition::fail_waiting(Shard& shard, std::string_view error) {
 }
 
 void Partition::log_deletion(Shard& shard, std::string_view key) {
-  if (group_ == nullptr || applying_ || shard.log_failed()) return;
+  if (group_ == nullptr || applying_ || shard.log_failed() || !group_->is_leader()) return;
   const std::string_view argv[] = {"del", key};
-  // Request id 0: nobody waits for it. A refusal (not leader) leaves the key to the leader's expiry.
-  if (group_->propose(encode_command(0, shard.clock->wall_ms(), argv)).is_ok()) shard.mark_dirty(id_);
+  // Request id 0: nobody waits for it.
+  append_command(batch_, 0, shard.clock->wall_ms(), argv);
+  ++batch_count_;
+  shard.mark_dirty(id_);
 }
 
 }  // namespace tally::server

@@ -2,10 +2,11 @@
 // node replicates, logs, snapshots and moves between shards; every key reaches its data only through
 // the partition that owns the key's slot. A shard (one reactor core) holds a set of partitions.
 //
-// With a replica group (durability on, or peers), a write is proposed as a log entry and executed
-// when the entry is applied, on every replica alike; its reply leaves then. A read runs once every
-// write proposed before it is applied. Without one (durability none on one node) everything runs at
-// once: there is nothing to persist and nobody to wait for.
+// With a replica group (durability on, or peers), a write is proposed as part of a log entry and
+// executed when the entry is applied, on every replica alike; its reply leaves then. The writes a
+// partition takes during one loop iteration share one entry. A read runs once every write proposed
+// before it is applied, and before any write proposed after it. Without a group (durability none on
+// one node) everything runs at once: there is nothing to persist and nobody to wait for.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,9 @@ inline constexpr uint32_t kPartitionsDefault = 256;
 inline constexpr uint32_t kPartitionsMax = kernels::kSlotCount;
 // Reads waiting for earlier writes, per partition; past it reads are refused with an error.
 inline constexpr size_t kPendingReadsMax = 65536;
+// An entry gathering a loop iteration's writes is proposed early once it holds this much.
+inline constexpr size_t kBatchEntryBytesMax = 4 << 20;
+inline constexpr uint32_t kBatchEntryCommandsMax = 4096;
 
 struct SlotRange {
   uint32_t first = 0;  // inclusive
@@ -68,6 +72,13 @@ class PartitionLayout {
 class Partition {
  public:
   using Done = std::function<void(proto::Reply&)>;
+  // A place in a session's reply order (the session may be gone when the reply comes): the common
+  // destination of a reply computed later, with no function to allocate.
+  struct ReplyTo {
+    Shard* home = nullptr;
+    uint64_t conn_id = 0;
+    uint64_t seq = 0;
+  };
 
   // `shared` is the holding shard's memory total and LRU clock (re-pointed when the partition moves).
   Partition(uint32_t id, SlotRange slots, store::StoreOptions options, store::StoreShared* shared);
@@ -96,8 +107,12 @@ class Partition {
   // waits until every write proposed before it is applied. `done` may run before submit() returns
   // (a refused write). Runs on the holding shard's thread, and so does `done`.
   void submit(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, Done done);
+  void submit(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, ReplyTo to);
 
-  // The replica group's state machine calls: a committed command, and how far applying has got.
+  // End of a loop iteration: the writes gathered since the last one go to the group as one entry.
+  void propose_batch(Shard& shard);
+
+  // The replica group's state machine calls: a committed entry of commands, and how far applying got.
   void apply(Shard& shard, uint64_t index, std::string_view data);
   void applied_to(Shard& shard, uint64_t index);
   // The log failed: every write still waiting is answered with `error` (its outcome is unknown: its
@@ -107,21 +122,35 @@ class Partition {
   void log_deletion(Shard& shard, std::string_view key);
 
  private:
+  // Where a reply goes: `done` when set, else `to`.
+  struct Target {
+    Done done;
+    ReplyTo to;
+    void deliver(proto::Reply& r);
+  };
+  // Where a command stands in the log: its entry's index and its place among the entry's commands
+  // (kAfterEntry: after all of them, for a read that waits for a whole entry).
+  static constexpr uint32_t kAfterEntry = UINT32_MAX;
   struct Waiter {
     uint64_t index = 0;       // its entry's index
-    uint64_t request = 0;     // its request id (checked at apply: the entry at index must be ours)
+    uint32_t position = 0;    // its place in the entry
+    uint64_t request = 0;     // its request id (checked at apply: the command there must be ours)
     const CommandEntry* entry = nullptr;
     uint64_t t0_ns = 0;
-    Done done;
+    Target target;
   };
   struct PendingRead {
-    uint64_t index = 0;  // runs once this is applied
+    uint64_t index = 0;     // runs once this entry is applied up to `position`
+    uint32_t position = 0;
     const CommandEntry* entry = nullptr;
     std::vector<std::string> args;
     uint64_t t0_ns = 0;
-    Done done;
+    Target target;
   };
-  void run_reads(Shard& shard, uint64_t applied);
+  void submit_to(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, Target target);
+  // Reads due before command `position` of entry `index` runs (kAfterEntry: once it is all applied).
+  void run_reads(Shard& shard, uint64_t index, uint32_t position);
+  void fail_batch(Shard& shard, const std::string& error);
   void run_read(Shard& shard, PendingRead& r);
 
   uint32_t id_;
@@ -130,7 +159,11 @@ class Partition {
   std::unique_ptr<group::ReplicaGroup> group_;
   std::deque<Waiter> waiters_;     // by increasing index
   std::deque<PendingRead> reads_;  // by increasing index
+  struct DecodedScratch;
+  std::unique_ptr<DecodedScratch> decoded_;  // the entry being applied, decoded (reused)
   uint64_t next_request_ = 1;
+  std::string batch_;         // the entry gathering this iteration's writes
+  uint32_t batch_count_ = 0;  // commands in it
   bool applying_ = false;  // an entry is being applied: expiry found now is part of it, not logged
   std::string unavailable_;
 };

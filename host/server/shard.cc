@@ -58,7 +58,10 @@ void Shard::process_dirty_groups() {
   for (size_t i = 0; i < dirty.size(); ++i) {
     const uint32_t p = dirty[i];
     dirty_mark[p] = false;
-    if (Partition* part = partition(p); part != nullptr && part->group() != nullptr) part->group()->process();
+    if (Partition* part = partition(p); part != nullptr && part->group() != nullptr) {
+      part->propose_batch(*this);
+      part->group()->process();
+    }
   }
   dirty.clear();
 }

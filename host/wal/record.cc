@@ -89,6 +89,8 @@ RecordHeader RecordFrame::header() const {
   return h;
 }
 
+uint32_t record_payload_bytes(const char* record) { return get32(record + kLengthAt); }
+
 RecordFrame decode_record_frame(const char* record) {
   RecordFrame f;
   f.header_crc = get32(record + kHeaderCrcAt);

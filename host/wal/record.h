@@ -63,6 +63,8 @@ struct RecordFrame {
   RecordHeader header() const;
 };
 RecordFrame decode_record_frame(const char* record);
+// The payload length alone (the writer's hot path needs nothing else of a frame it just built).
+uint32_t record_payload_bytes(const char* record);
 // CRC32C of bytes [8, 48) of the record at `record`.
 uint32_t record_header_crc(const char* record);
 // nullptr when the frame's header checks pass for segment `segment_seq` with `bytes_left` bytes from

@@ -36,17 +36,17 @@ uint32_t Sealer::seal(const ChecksumFn& fn, char* buf, uint64_t bytes, const std
   // Pieces in ascending offset order: each record's header range, then its payload in range-sized pieces.
   for (uint64_t start : starts) {
     TALLY_ASSERT(start % kRecordAlignBytes == 0 && start + kRecordHeaderBytes <= bytes);
-    const RecordFrame f = decode_record_frame(buf + start);
-    TALLY_ASSERT(start + record_bytes(f.payload_bytes) <= bytes);
+    const uint32_t payload_bytes = record_payload_bytes(buf + start);
+    TALLY_ASSERT(start + record_bytes(payload_bytes) <= bytes);
     offsets_.push_back(start + kRecordHeaderCrcFrom);
     lengths_.push_back(kRecordHeaderCrcBytes);
     uint64_t done = 0;
     do {
-      const uint64_t n = std::min<uint64_t>(f.payload_bytes - done, limits.range_bytes_max);
+      const uint64_t n = std::min<uint64_t>(payload_bytes - done, limits.range_bytes_max);
       offsets_.push_back(start + kRecordHeaderBytes + done);
       lengths_.push_back(static_cast<uint32_t>(n));
       done += n;
-    } while (done < f.payload_bytes);
+    } while (done < payload_bytes);
   }
   crcs_.assign(offsets_.size(), 0);
 
@@ -83,7 +83,7 @@ uint32_t Sealer::seal(const ChecksumFn& fn, char* buf, uint64_t bytes, const std
   size_t piece = 0;
   for (uint64_t start : starts) {
     const uint32_t header_crc = crcs_[piece++];
-    const uint32_t payload_bytes = decode_record_frame(buf + start).payload_bytes;
+    const uint32_t payload_bytes = record_payload_bytes(buf + start);
     uint32_t payload_crc = crcs_[piece];
     uint64_t done = lengths_[piece++];
     while (done < payload_bytes) {

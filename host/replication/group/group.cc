@@ -64,7 +64,7 @@ void ReplicaGroup::on_persisted(Status st) {
   ready_ = raft::Ready{};
   // 1. The in-memory copy of what is now durable, which the core reads.
   if (rd.snapshot) TALLY_ASSERT(storage_->apply_snapshot(*rd.snapshot).is_ok());
-  if (!rd.entries.empty()) TALLY_ASSERT(storage_->append(rd.entries).is_ok());
+  if (!rd.entries.empty()) TALLY_ASSERT(storage_->append(std::move(rd.entries)).is_ok());
   if (rd.hard_state) storage_->set_hard_state(*rd.hard_state);
   // 2. Messages (they may depend on what was just persisted).
   if (!rd.messages.empty()) transport_.send(id_, std::move(rd.messages));

@@ -236,14 +236,27 @@ void Core::step_follower(const Message& m) {
   }
 }
 
-Status Core::propose(std::span<const std::string> batch) {
+Status Core::may_propose(size_t entries) const {
   if (role_ != Role::kLeader) return Status::unavailable("not leader");
   if (lead_transferee_ != kNoNode) return Status::unavailable("leadership transfer in progress");
-  if (batch.empty()) return Status::ok();
   const uint64_t uncommitted = log_.last_index() - log_.committed();
-  if (uncommitted + batch.size() > config_.max_uncommitted_entries) {
+  if (uncommitted + entries > config_.max_uncommitted_entries) {
     return Status::exhausted("too many uncommitted entries");
   }
+  return Status::ok();
+}
+
+Status Core::propose_one(std::string data) {
+  TALLY_RETURN_IF_ERROR(may_propose(1));
+  std::vector<Entry> ents;
+  ents.push_back(Entry{term_, log_.last_index() + 1, EntryType::kNormal, std::move(data)});
+  append_entries(std::move(ents));
+  return Status::ok();
+}
+
+Status Core::propose(std::span<const std::string> batch) {
+  TALLY_RETURN_IF_ERROR(may_propose(batch.size()));
+  if (batch.empty()) return Status::ok();
   std::vector<Entry> ents;
   ents.reserve(batch.size());
   Index i = log_.last_index();

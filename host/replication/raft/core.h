@@ -32,6 +32,7 @@ class Core {
   Status step(const Message& m);
   Status campaign();
   Status propose(std::span<const std::string> batch);
+  Status propose_one(std::string data);  // the entry takes the string (no copy)
   Status propose_conf_change(const ConfChange& cc);
   ConfState apply_conf_change(const ConfChange& cc);
   Status read_index(std::string context);
@@ -53,6 +54,8 @@ class Core {
   bool commit_to_quorum_index(const TallyInput& input, Index quorum_index);
 
  private:
+  // Whether `entries` more proposals are accepted now (leader, no transfer, uncommitted bound).
+  Status may_propose(size_t entries) const;
   // core.cc: inputs, dispatch, the outbox and the Ready.
   void send(Message m);
   void step_leader(const Message& m);

@@ -53,10 +53,7 @@ void RawNode::tick() { core_->tick(); }
 Status RawNode::step(const Message& m) { return core_->step(m); }
 Status RawNode::campaign() { return core_->campaign(); }
 Status RawNode::propose(std::span<const std::string> batch) { return core_->propose(batch); }
-Status RawNode::propose(std::string data) {
-  const std::string one[1] = {std::move(data)};
-  return core_->propose(one);
-}
+Status RawNode::propose(std::string data) { return core_->propose_one(std::move(data)); }
 Status RawNode::propose_conf_change(const ConfChange& cc) { return core_->propose_conf_change(cc); }
 ConfState RawNode::apply_conf_change(const ConfChange& cc) { return core_->apply_conf_change(cc); }
 Status RawNode::read_index(std::string context) { return core_->read_index(std::move(context)); }

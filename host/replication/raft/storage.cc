@@ -48,6 +48,11 @@ void MemoryStorage::set_hard_state(const HardState& hs) {
 }
 
 Status MemoryStorage::append(const std::vector<Entry>& entries) {
+  std::vector<Entry> copy = entries;
+  return append(std::move(copy));
+}
+
+Status MemoryStorage::append(std::vector<Entry>&& entries) {
   if (entries.empty()) return Status::ok();
   const Index first = first_index();
   const Index last = entries.back().index;
@@ -60,7 +65,8 @@ Status MemoryStorage::append(const std::vector<Entry>& entries) {
   if (start > last_index() + 1) return Status::invalid("append leaves a gap in the log");
   const Index offset = ents_.front().index;
   ents_.resize(start - offset);
-  ents_.insert(ents_.end(), entries.begin() + static_cast<std::ptrdiff_t>(skip), entries.end());
+  ents_.insert(ents_.end(), std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(skip)),
+               std::make_move_iterator(entries.end()));
   TALLY_ASSERT(last_index() == last);
   return Status::ok();
 }

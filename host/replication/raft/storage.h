@@ -51,6 +51,7 @@ class MemoryStorage final : public Storage {
   void set_conf(const ConfState& conf) { conf_ = conf; }
   // Appends entries, replacing any stored suffix that starts at entries.front().index.
   Status append(const std::vector<Entry>& entries);
+  Status append(std::vector<Entry>&& entries);  // takes the entries' data (no copy)
   // Replaces the whole log with the snapshot; rejects one older than the current snapshot.
   Status apply_snapshot(const Snapshot& snap);
   // Records a snapshot of the applied state at index i (<= last applied) without compacting.
