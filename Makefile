@@ -13,7 +13,9 @@ GPU_BUILD ?= build-gpu
 GPU_BUNDLE ?= gpu-bundle
 GPU_ARCHS ?= 90-real;90-virtual
 
-.PHONY: all deps configure build run test test-asan asan fuzz sim mutants hw-report bench gpu-bundle clean
+ROUNDS ?= 200
+
+.PHONY: all deps configure build run test test-asan asan fuzz sim mutants crash hw-report bench gpu-bundle clean
 
 all: build
 
@@ -55,6 +57,12 @@ sim: build
 # build folder, reconfigured per mutant), a table of which the simulator caught and how fast.
 mutants: deps
 	tests/mutants/run.sh --build build-mutants --jobs $(JOBS)
+
+# kill -9 under writing clients, ROUNDS times: every acknowledged write must be there after each
+# restart (make test runs 10 rounds of the same test).
+crash: build
+	cd tests/integration && CRASH_ROUNDS=$(ROUNDS) TALLYD=$(CURDIR)/$(BUILD)/host/server/tallyd \
+	  TALLYCTL=$(CURDIR)/$(BUILD)/host/server/tallyctl /usr/bin/python3 -u test_durability.py CrashTest
 
 hw-report: deps
 	hw/synth.sh
