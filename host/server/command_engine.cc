@@ -6,6 +6,7 @@
 #include "host/common/log.h"
 #include "host/server/client_session.h"
 #include "host/server/server.h"
+#include "host/store/entry_record.h"
 
 namespace tally::server {
 
@@ -294,7 +295,7 @@ CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, prot
   }
   flush();
   if (e.split == Split::kNone) {
-    out.error(kCrossSlot);
+    if (!run_gathered(e, argv, out)) out.error(kCrossSlot);
     return Outcome::kDone;
   }
   bool done = false;
@@ -384,6 +385,60 @@ void CommandEngine::flush() {
     if (st->left == 0) finish_batch(st);
   });
   batch_ = RemoteBatch{};
+}
+
+bool CommandEngine::run_gathered(const CommandEntry& e, Argv argv, proto::Reply& out) {
+  // Logged partitions are separate Raft groups: one command cannot change two of them atomically.
+  std::vector<Partition*> parts(key_views_.size());
+  for (size_t k = 0; k < key_views_.size(); ++k) {
+    if (server_.shard_of_partition(key_partitions_[k]) != home_.id) return false;
+    parts[k] = home_.partition(key_partitions_[k]);
+    if (parts[k] == nullptr || parts[k]->group() != nullptr || !parts[k]->unavailable().empty()) return false;
+  }
+  const uint64_t now_ms = home_.clock->wall_ms();
+  CommandCounters& counters = home_.metrics->per_command[e.index];
+  if ((e.flags & kCmdDenyOom) && !home_.admit_write(now_ms)) {
+    CommandCounters::bump(counters.rejected);
+    out.error(store::kOomError);
+    return true;
+  }
+  const uint64_t t0 = home_.clock->monotonic_ns();
+  store::Store& tmp = *home_.gather;
+  tmp.flush();
+  // Copies of the keys (each once), in their snapshot records.
+  std::string records;
+  uint64_t cas = 0;
+  for (size_t k = 0; k < key_views_.size(); ++k) {
+    store::Store& st = parts[k]->store();
+    cas = std::max(cas, st.cas_counter());
+    if (tmp.lookup(key_views_[k], now_ms, store::Access::kPeek) != nullptr) continue;
+    records.clear();
+    if (const store::Entry* found = st.lookup(key_views_[k], now_ms, store::Access::kRead)) {
+      TALLY_ASSERT(store::encode_entry(*found, records).is_ok());
+      TALLY_ASSERT(store::load_entries(records, tmp).is_ok());
+    }
+  }
+  // New CAS values continue every involved store's, so none is handed out twice for a key.
+  tmp.set_cas_counter(std::max(cas, tmp.cas_counter()));
+  ExecContext ctx{tmp, out, now_ms};
+  const size_t first = out.size();
+  e.data->handler(ctx, argv);
+  if (e.flags & kCmdWrite) {
+    for (size_t k = 0; k < key_views_.size(); ++k) {
+      store::Store& st = parts[k]->store();
+      st.erase(key_views_[k], now_ms);
+      if (const store::Entry* result = tmp.lookup(key_views_[k], now_ms, store::Access::kPeek)) {
+        records.clear();
+        TALLY_ASSERT(store::encode_entry(*result, records).is_ok());
+        TALLY_ASSERT(store::load_entries(records, st).is_ok());
+      }
+      st.set_cas_counter(tmp.cas_counter());
+    }
+  }
+  tmp.flush();
+  counters.record(home_.clock->monotonic_ns() - t0, out.size() > first && out.node(first).type == proto::ReplyType::kError);
+  CommandCounters::bump(home_.metrics->commands_processed);
+  return true;
 }
 
 void CommandEngine::run_split(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done) {

@@ -61,6 +61,10 @@ class CommandEngine {
   // Runs a command all of whose keys lie in partition p.
   Outcome run_on(uint32_t p, const CommandEntry& e, Argv argv, proto::Reply& out);
   void run_split(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);
+  // A command that cannot split, whose keys lie in several partitions all held here and not logged
+  // (memory mode): run atomically on copies of its keys gathered into one scratch store, the keys it
+  // wrote copied back. False when that is not possible (the caller answers CROSSSLOT).
+  bool run_gathered(const CommandEntry& e, Argv argv, proto::Reply& out);
   void run_everywhere(const CommandEntry& e, Argv argv);
   void run_scan(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);
 

@@ -63,13 +63,13 @@ class Server {
   // The partition of each key, into out (resized). From offload_partition_keys_min keys on, the keys
   // go to `home`'s offload engine as partition batches; fewer are hashed inline. Runs on home's thread.
   void partitions_of_keys(Shard& home, std::span<const std::string_view> keys, std::vector<uint32_t>& out);
-  // Hands partition p to shard `to`: the holder releases it on its thread, `to` adopts it on its own;
-  // commands that reach the old holder in between are forwarded. `done` runs on `to`'s thread.
-  void move_partition(uint32_t p, uint32_t to, std::function<void()> done);
+  // Hands partition p to shard `to` behind a pause (see docs/server.md); `done` runs on `to`'s thread
+  // once it serves there. One move at a time; refused with durability (not built yet).
+  Status move_partition(uint32_t p, uint32_t to, std::function<void()> done);
   // While a partition moves, the engine holds back commands for it (and keyspace-wide ones): the
   // session stops and waits on its shard's `blocked` list until the move ends.
   bool partition_paused(uint32_t p) const { return paused_[p].load(std::memory_order_acquire); }
-  bool moves_in_progress() const { return moves_.load(std::memory_order_acquire) > 0; }
+  bool moves_in_progress() const { return move_running_.load(std::memory_order_acquire); }
   uint16_t port() const { return port_; }
   uint16_t memcached_port() const { return memcached_port_; }
   uint16_t admin_port() const { return admin_port_; }
@@ -111,7 +111,7 @@ class Server {
   PartitionLayout layout_;
   std::unique_ptr<std::atomic<uint32_t>[]> owner_;  // shard of each partition
   std::unique_ptr<std::atomic<bool>[]> paused_;     // partitions being moved
-  std::atomic<uint32_t> moves_{0};
+  std::atomic<bool> move_running_{false};
   std::string durability_ = "none";
   uint64_t loaded_keys_ = 0;
   uint64_t loaded_records_ = 0;

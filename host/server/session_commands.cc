@@ -666,6 +666,69 @@ struct ShardDigestResult {
   DigestTrees trees;
 };
 
+// TALLY PARTITIONS: every partition's slots, shard and keys, gathered from the shards holding them.
+void tally_partitions(Session& s) {
+  struct Row {
+    uint32_t id, first, last, shard;
+    uint64_t keys;
+  };
+  const uint64_t seq = s.reserve_reply();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  s.server().fan_out<std::vector<Row>>(
+      home->id,
+      [](Shard& sh) {
+        std::vector<Row> rows;
+        for (uint32_t p : sh.held) {
+          const Partition& part = *sh.partitions[p];
+          rows.push_back(Row{p, part.slots().first, part.slots().last, sh.id, part.store().size()});
+        }
+        return rows;
+      },
+      s.alive_check(),
+      [home, conn_id, seq](std::vector<std::vector<Row>>& per_shard) {
+        std::vector<Row> all;
+        for (auto& rows : per_shard) all.insert(all.end(), rows.begin(), rows.end());
+        std::sort(all.begin(), all.end(), [](const Row& a, const Row& b) { return a.id < b.id; });
+        proto::Reply reply;
+        reply.array(all.size());
+        for (const Row& r : all) {
+          reply.array(5);
+          reply.integer(r.id);
+          reply.integer(r.first);
+          reply.integer(r.last);
+          reply.integer(r.shard);
+          reply.integer(static_cast<int64_t>(r.keys));
+        }
+        if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+      });
+}
+
+// TALLY MOVE-PARTITION p shard: answers once the partition serves from its new shard.
+void tally_move_partition(Session& s, Argv argv) {
+  int64_t p = 0, to = 0;
+  if (!proto::parse_strict_int64(argv[2], p) || !proto::parse_strict_int64(argv[3], to) || p < 0 || to < 0) {
+    s.out().error("ERR partition and shard must be non-negative integers");
+    return;
+  }
+  const uint64_t seq = s.reserve_reply();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  Server* srv = &s.server();
+  const Status st = srv->move_partition(static_cast<uint32_t>(p), static_cast<uint32_t>(to), [home, conn_id, seq] {
+    home->reactor->post([home, conn_id, seq] {
+      proto::Reply reply;
+      reply.ok();
+      if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+    });
+  });
+  if (!st.is_ok()) {
+    proto::Reply reply;
+    reply.error("ERR " + st.message());
+    s.complete_reply(seq, reply);
+  }
+}
+
 void cmd_tally(Session& s, Argv argv) {
   proto::Reply& w = s.out();
   const std::string_view sub = argv[1];
@@ -677,6 +740,10 @@ void cmd_tally(Session& s, Argv argv) {
         "    (all zeros when empty). Nodes with the same data have the same digest.",
         "DIGEST TREE",
         "    Per slot range: first slot, last slot, keys, Merkle root (hex).",
+        "PARTITIONS",
+        "    Per partition: id, first slot, last slot, shard holding it, keys.",
+        "MOVE-PARTITION <partition> <shard>",
+        "    Hands a partition to another shard of this node (memory mode only).",
         "HELP",
         "    Prints this help.",
     };
@@ -684,6 +751,8 @@ void cmd_tally(Session& s, Argv argv) {
     for (const char* line : kHelp) w.simple(line);
     return;
   }
+  if (iequals(sub, "partitions") && argv.size() == 2) return tally_partitions(s);
+  if (iequals(sub, "move-partition") && argv.size() == 4) return tally_move_partition(s, argv);
   if (!iequals(sub, "digest") || argv.size() > 3 || (argv.size() == 3 && !iequals(argv[2], "tree"))) {
     w.error("ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) + "'. Try TALLY HELP.");
     return;

@@ -92,6 +92,9 @@ struct Shard {
   std::vector<uint32_t> dirty;       // partitions proposed to since the end of the last iteration
   std::vector<bool> dirty_mark;      // by partition id
   proto::Reply apply_scratch;        // reply value of an entry being applied (reused)
+  // Where a multi-key command over several partitions of this shard runs (memory mode): its keys'
+  // copies, then the results copied back (CommandEngine::run_gathered). Emptied after each use.
+  std::unique_ptr<store::Store> gather;
 
   ~Shard();
   bool log_failed() const;
