@@ -296,8 +296,8 @@ void Server::on_tick(Shard& s) {
   // A failed log is retried here (the interval mode's syncs have their own timer).
   if (s.log != nullptr && s.log->failed()) s.log->tick(now_ms, UINT64_MAX);
   // A log grown by snapshot_log_bytes since the last snapshots gets new ones, so it can be truncated.
-  if (s.log != nullptr && cfg_.snapshot_log_bytes != 0 && s.log->bytes_since_snapshot() >= cfg_.snapshot_log_bytes &&
-      !s.snapshots->running()) {
+  if (s.log != nullptr && cfg_.snapshot_log_bytes != 0 && !s.snapshots->running() &&
+      (s.log->bytes_since_snapshot() >= cfg_.snapshot_log_bytes || s.log->snapshot_wanted())) {
     s.snapshots->start([](Status) {});
   }
   if (const uint32_t timeout_s = config_snapshot().timeout_s; timeout_s != 0) {
@@ -347,7 +347,10 @@ Status Server::start_durability() {
     if (!log.is_ok()) return Status(log.status().code(), "shard " + std::to_string(sh->id) + ": " + log.status().message());
     sh->log = std::move(log).value();
     // The segments already there: deleted once snapshots cover them.
-    if (auto it = ns.logs.find(sh->id); it != ns.logs.end()) sh->log->log().adopt(it->second);
+    if (auto it = ns.logs.find(sh->id); it != ns.logs.end()) {
+      sh->log->log().adopt(it->second);
+      sh->log->note_recovered(it->second.bytes, it->second.segments);
+    }
     sh->replication = std::make_unique<ShardReplication>(*sh);
     sh->snapshots = std::make_unique<ShardSnapshots>(env_, *sh, cfg_.dir);
     Shard* shp = sh.get();

@@ -155,6 +155,8 @@ void ShardLog::tick(uint64_t now_ms, uint64_t fsync_interval_ms) {
   }
 }
 
-uint64_t ShardLog::bytes_since_snapshot() const { return log_->stats().bytes - bytes_at_snapshot_; }
+uint64_t ShardLog::bytes_since_snapshot() const {
+  return log_->stats().bytes - bytes_at_snapshot_ + recovered_bytes_;
+}
 
 }  // namespace tally::server

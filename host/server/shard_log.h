@@ -47,6 +47,9 @@ class ShardReplication final : public group::StateMachine, public group::Transpo
   Shard& shard_;
 };
 
+// Segments found at a start beyond which the shard snapshots at once (see ShardLog::note_recovered).
+inline constexpr uint64_t kSegmentsBeforeSnapshot = 4;
+
 class ShardLog {
  public:
   // A log in `dir` for appending after recovery (`next_seq` from it).
@@ -67,7 +70,18 @@ class ShardLog {
   const std::string& error_text() const { return error_text_; }
   uint64_t failures() const { return failures_; }
   uint64_t bytes_since_snapshot() const;
-  void snapshot_taken() { bytes_at_snapshot_ = log_->stats().bytes; }
+  void snapshot_taken() {
+    bytes_at_snapshot_ = log_->stats().bytes;
+    recovered_bytes_ = 0;
+    snapshot_wanted_ = false;
+  }
+  // What the start read back from this shard's log: a long log (or many segments, each restart
+  // starting a new one) asks for snapshots soon, so the segments it holds can go.
+  void note_recovered(uint64_t bytes, uint64_t segments) {
+    recovered_bytes_ = bytes;
+    snapshot_wanted_ = segments > kSegmentsBeforeSnapshot;
+  }
+  bool snapshot_wanted() const { return snapshot_wanted_; }
 
  private:
   ShardLog(Shard& shard, Durability mode);
@@ -85,6 +99,8 @@ class ShardLog {
   uint64_t failures_ = 0;
   uint64_t last_sync_ms_ = 0;
   uint64_t bytes_at_snapshot_ = 0;
+  uint64_t recovered_bytes_ = 0;  // read back at the start and not yet covered by a snapshot
+  bool snapshot_wanted_ = false;
 };
 
 }  // namespace tally::server
