@@ -1,5 +1,7 @@
 #include "host/server/snapshots.h"
 
+#include <algorithm>
+
 #include "host/common/log.h"
 #include "host/server/shard.h"
 #include "host/server/shard_log.h"
@@ -60,10 +62,16 @@ store::SnapshotMeta ShardSnapshots::meta_of(uint32_t p) const {
 
 bool ShardSnapshots::start(std::function<void(Status)> done) {
   if (running()) return false;
-  for (uint32_t p : shard_.held) {
+  // From a random partition on: a round cut short (a restart) must not leave the same partitions
+  // without a snapshot every time, since each one's records pin the log's oldest segments.
+  const size_t n = shard_.held.size();
+  const size_t from = n == 0 ? 0 : shard_.rng.uniform(n);
+  for (size_t k = 0; k < n; ++k) {
+    const uint32_t p = shard_.held[(from + k) % n];
     Partition& part = *shard_.partitions[p];
     if (part.group() != nullptr && part.unavailable().empty()) queue_.push_back(p);
   }
+  std::reverse(queue_.begin(), queue_.end());  // taken from the back
   round_done_ = std::move(done);
   round_status_ = Status::ok();
   round_start_ms_ = env_.wall_ms();
@@ -77,6 +85,11 @@ void ShardSnapshots::next_partition() {
     queue_.pop_back();
     Partition* part = shard_.partition(p);
     if (part == nullptr || part->group() == nullptr) continue;  // moved away meanwhile
+    // Nothing applied since this partition's last snapshot: that one still covers it.
+    if (auto it = last_index_.find(p); it != last_index_.end() && it->second == part->group()->applied()) {
+      snapshot_durable(p, it->second);
+      continue;
+    }
     job_ = std::make_unique<Job>();
     Job& j = *job_;
     j.partition = p;
@@ -164,6 +177,7 @@ void ShardSnapshots::finish(Status st) {
   const uint64_t index = job_->meta.index;
   if (st.is_ok()) {
     ++written_;
+    last_index_[p] = index;
     snapshot_durable(p, index);
   } else {
     TALLY_LOG_ERROR("shard {}: snapshot of partition {} failed: {}", shard_.id, p, st.to_string());
@@ -214,6 +228,7 @@ Status ShardSnapshots::save_now() {
       continue;
     }
     ++written_;
+    last_index_[p] = meta.index;
     snapshot_durable(p, meta.index);
   }
   last_status_ = result;

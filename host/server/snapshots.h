@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,7 @@ class ShardSnapshots {
   uint64_t last_duration_ms_ = 0;
   Status last_status_;
   uint64_t written_ = 0;
+  std::map<uint32_t, uint64_t> last_index_;  // each partition's newest durable snapshot this run
 };
 
 }  // namespace tally::server
