@@ -495,7 +495,9 @@ class UringReactor final : public ReactorCore {
       const std::string_view bytes(data, static_cast<size_t>(res));
       if (c.closing_ || c.draining_) {
         stats_.bytes_received += bytes.size();  // dropped: the connection is on its way out
-      } else if (c.read_paused_) {
+      } else if (c.read_paused_ || !c.held_input.empty()) {
+        // Paused, or resumed with held bytes not yet delivered (run_resumes() does that later in
+        // this iteration): these come after the held ones, so they queue behind them.
         c.held_input.append(bytes);
         TALLY_ASSERT(c.held_input.size() <= size_t{opts_.recv_buffer_count + 1} * opts_.recv_chunk_bytes);
       } else {
