@@ -1,8 +1,10 @@
 // The replica group loop: what it persists, when it applies, how it waits for a log that completes
-// later (a group commit) or fails, and how a restarted group replays what its log held.
+// later (a group commit) or fails, and how a restarted group replays what its log held; the shell's
+// view of it (observer, internal entries, snapshot installs, reads) on a cluster of groups.
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,9 +39,21 @@ class Recorder final : public StateMachine, public Transport {
  public:
   void apply(uint32_t group, const raft::Entry& e) override { applied.push_back(e.data); }
   void applied_to(uint32_t group, raft::Index index) override { last_applied_to = index; }
+  void apply_internal(uint32_t, const raft::Entry& e, const raft::ConfState* conf) override {
+    internal.push_back(e.type);
+    if (conf != nullptr) confs.push_back(*conf);
+  }
+  void restore(uint32_t, const raft::Snapshot& snap) override { restored.push_back(snap); }
+  void read_ready(uint32_t, const raft::ReadState& rs) override { reads.push_back(rs); }
+  void read_failed(uint32_t, const std::string& context) override { failed_reads.push_back(context); }
   void send(uint32_t, std::vector<raft::Message> m) override { sent += m.size(); }
   std::vector<std::string> applied;
   raft::Index last_applied_to = 0;
+  std::vector<raft::EntryType> internal;
+  std::vector<raft::ConfState> confs;
+  std::vector<raft::Snapshot> restored;
+  std::vector<raft::ReadState> reads;
+  std::vector<std::string> failed_reads;
   size_t sent = 0;
 };
 
@@ -144,6 +158,196 @@ TEST(ReplicaGroup, ARestartedGroupReplaysTheCommittedEntriesAfterItsSnapshot) {
   ASSERT_TRUE(g->propose("seven").is_ok());
   g->process();
   EXPECT_EQ(sm.applied.back(), "seven");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shell's view: an observer, and a cluster of groups on one thread.
+
+class RecordingObserver final : public ReadyObserver {
+ public:
+  bool before_persist(uint32_t, const raft::Ready& rd) override {
+    seen.push_back(rd.entries.size());
+    return !stop;
+  }
+  void after_advance(uint32_t) override { ++advanced; }
+  std::vector<size_t> seen;  // entries of each Ready, in order
+  size_t advanced = 0;
+  bool stop = false;
+};
+
+TEST(ReplicaGroup, TheObserverSeesEachReadyBeforeTheLogAndCanStopTheGroup) {
+  HeldLog log;
+  Recorder sm;
+  RecordingObserver obs;
+  GroupOptions o = single_voter();
+  o.observer = &obs;
+  auto g = std::move(ReplicaGroup::create(1, o, std::make_unique<raft::MemoryStorage>(), log, sm, sm).value());
+  g->process();
+  ASSERT_EQ(obs.seen.size(), 1u);  // the election's Ready, seen before the log got it
+  ASSERT_EQ(log.held.size(), 1u);
+  ASSERT_NE(g->in_flight(), nullptr);
+  EXPECT_EQ(g->in_flight()->entries.size(), obs.seen[0]);
+  EXPECT_EQ(obs.advanced, 0u);
+  while (!log.held.empty()) log.complete();
+  EXPECT_EQ(g->in_flight(), nullptr);
+  EXPECT_EQ(obs.advanced, obs.seen.size());  // after every advance
+  ASSERT_TRUE(g->propose("a").is_ok());
+  obs.stop = true;
+  g->process();
+  EXPECT_TRUE(g->stopped());
+  EXPECT_TRUE(log.held.empty());  // the stopped Ready never reached the log
+  ASSERT_TRUE(g->propose("b").is_ok());
+  g->process();
+  EXPECT_TRUE(log.held.empty());
+  EXPECT_TRUE(sm.applied.empty());
+}
+
+TEST(ReplicaGroup, CompactKeepsASnapshotOfTheAppliedStateForPeers) {
+  MemoryLog log;
+  Recorder sm;
+  GroupOptions o = single_voter();
+  o.log_entries_kept = UINT64_MAX;  // the shell compacts
+  auto g = std::move(ReplicaGroup::create(1, o, std::make_unique<raft::MemoryStorage>(), log, sm, sm).value());
+  g->process();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(g->propose("e" + std::to_string(i)).is_ok());
+  g->process();
+  const raft::Index applied = g->applied();
+  ASSERT_GE(applied, 10u);
+  ASSERT_TRUE(g->compact(applied, "image", applied - 3).is_ok());
+  EXPECT_EQ(g->storage().first_index(), applied - 2);
+  auto snap = g->storage().snapshot();
+  ASSERT_TRUE(snap.is_ok());
+  EXPECT_EQ(snap->metadata.index, applied);
+  EXPECT_EQ(snap->data, "image");
+  EXPECT_EQ(snap->metadata.conf.voters, (std::vector<raft::NodeId>{1}));
+  ASSERT_TRUE(g->propose("after").is_ok());
+  g->process();
+  EXPECT_EQ(sm.applied.back(), "after");
+}
+
+// Groups of one cluster, one per node, on one thread: messages queue until deliver() hands them over.
+class Cluster final : public Transport {
+ public:
+  explicit Cluster(std::vector<raft::NodeId> voters) {
+    for (raft::NodeId id : voters) {
+      GroupOptions o;
+      o.raft.id = id;
+      o.raft.voters = voters;
+      o.raft.seed = id;
+      o.log_entries_kept = UINT64_MAX;
+      groups[id] = std::move(ReplicaGroup::create(0, o, std::make_unique<raft::MemoryStorage>(), log, *this, sms[id]).value());
+    }
+  }
+  void send(uint32_t, std::vector<raft::Message> m) override {
+    for (raft::Message& msg : m) queue.push_back(std::move(msg));
+  }
+  // Hands queued messages over until none is left; messages to or from `cut` are lost.
+  void deliver(raft::NodeId cut = raft::kNoNode) {
+    for (int round = 0; round < 1000 && !queue.empty(); ++round) {
+      std::vector<raft::Message> q;
+      q.swap(queue);
+      for (const raft::Message& m : q) {
+        auto it = groups.find(m.to);
+        if (m.to == cut || m.from == cut || it == groups.end()) continue;
+        (void)it->second->step(m);
+        it->second->process();
+      }
+    }
+  }
+  ReplicaGroup& g(raft::NodeId id) { return *groups.at(id); }
+  void elect(raft::NodeId id) {
+    ASSERT_TRUE(g(id).campaign().is_ok());
+    g(id).process();
+    deliver();
+    ASSERT_TRUE(g(id).is_leader());
+  }
+
+  MemoryLog log;
+  std::map<raft::NodeId, Recorder> sms;
+  std::map<raft::NodeId, std::unique_ptr<ReplicaGroup>> groups;
+  std::vector<raft::Message> queue;
+};
+
+TEST(ReplicaGroup, FollowersApplyTheNoopAndMembershipChangesThroughTheStateMachine) {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  ASSERT_TRUE(c.g(1).propose("a").is_ok());
+  c.g(1).process();
+  c.deliver();
+  raft::ConfChange cc;
+  cc.type = raft::ConfChangeType::kAddLearner;
+  cc.node = 4;
+  ASSERT_TRUE(c.g(1).propose_conf_change(cc).is_ok());
+  c.g(1).process();
+  c.deliver();
+  c.g(1).tick();  // a heartbeat carries the commit index to the followers
+  c.g(1).process();
+  c.deliver();
+  for (raft::NodeId id : {1, 2, 3}) {
+    SCOPED_TRACE(id);
+    const Recorder& sm = c.sms[id];
+    EXPECT_EQ(sm.applied, (std::vector<std::string>{"a"}));
+    ASSERT_EQ(sm.internal.size(), 2u);
+    EXPECT_EQ(sm.internal[0], raft::EntryType::kNoop);
+    EXPECT_EQ(sm.internal[1], raft::EntryType::kConfChange);
+    ASSERT_EQ(sm.confs.size(), 1u);
+    EXPECT_EQ(sm.confs[0].learners, (std::vector<raft::NodeId>{4}));
+    EXPECT_EQ(c.g(id).storage().initial_state().conf.learners, (std::vector<raft::NodeId>{4}));
+  }
+}
+
+TEST(ReplicaGroup, ReadIndexResultsAndFailedReadsReachTheStateMachine) {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  ASSERT_TRUE(c.g(2).read_index("r1").is_ok());  // forwarded to the leader
+  c.g(2).process();
+  c.deliver();
+  c.g(1).tick();  // the heartbeat round that confirms the leader
+  c.g(1).process();
+  c.deliver();
+  ASSERT_EQ(c.sms[2].reads.size(), 1u);
+  EXPECT_EQ(c.sms[2].reads[0].context, "r1");
+  EXPECT_GE(c.sms[2].reads[0].index, 1u);
+  // The leader is cut off: the forwarded read gets no answer and fails within an election timeout.
+  ASSERT_TRUE(c.g(2).read_index("r2").is_ok());
+  c.g(2).process();
+  for (int i = 0; i < 25 && c.sms[2].failed_reads.empty(); ++i) {
+    c.g(2).tick();
+    c.g(2).process();
+    c.deliver(1);
+  }
+  EXPECT_EQ(c.sms[2].failed_reads, (std::vector<std::string>{"r2"}));
+  EXPECT_EQ(c.sms[2].reads.size(), 1u);
+}
+
+TEST(ReplicaGroup, AFollowerBehindACompactedLogInstallsTheLeadersSnapshot) {
+  Cluster c({1, 2, 3});
+  c.elect(1);
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_TRUE(c.g(1).propose("e" + std::to_string(i)).is_ok());
+    c.g(1).process();
+    c.deliver(3);  // node 3 hears nothing
+  }
+  c.g(1).tick();
+  c.g(1).process();
+  c.deliver(3);
+  const raft::Index applied = c.g(1).applied();
+  ASSERT_EQ(c.sms[1].applied.size(), 6u);
+  ASSERT_TRUE(c.g(1).compact(applied, "image of 6", applied).is_ok());
+  ASSERT_TRUE(c.g(1).propose("after").is_ok());
+  c.g(1).process();
+  for (int i = 0; i < 5; ++i) {
+    c.deliver();
+    c.g(1).tick();
+    c.g(1).process();
+  }
+  c.deliver();
+  const Recorder& sm = c.sms[3];
+  ASSERT_EQ(sm.restored.size(), 1u);
+  EXPECT_EQ(sm.restored[0].metadata.index, applied);
+  EXPECT_EQ(sm.restored[0].data, "image of 6");
+  EXPECT_EQ(sm.applied, (std::vector<std::string>{"after"}));  // what the snapshot covers never comes again
+  EXPECT_EQ(c.g(3).storage().first_index(), applied + 1);
 }
 
 }  // namespace
