@@ -72,6 +72,7 @@ TEST(Simulation, TheSeedsReachTheSituationsTheCheckersNeed) {
   // mix that stops reaching one would silently blind a checker.
   uint64_t leases = 0, lease_reads = 0, no_check_quorum = 0, async_tally = 0, pauses = 0, transfers = 0;
   uint64_t joins = 0, leaves = 0, two_learners = 0, snapshots = 0, stale_leader = 0, failed_reads = 0;
+  uint64_t torn_tails = 0, segments_deleted = 0;
   constexpr uint64_t kSeeds = 60;
   for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
     SimOptions o;
@@ -90,6 +91,8 @@ TEST(Simulation, TheSeedsReachTheSituationsTheCheckersNeed) {
     snapshots += r.snapshots_installed > 0 ? 1 : 0;
     stale_leader += r.stale_leader_requests > 0 ? 1 : 0;
     failed_reads += r.failed_reads;
+    torn_tails += r.torn_tails > 0 ? 1 : 0;
+    segments_deleted += r.segments_deleted > 0 ? 1 : 0;
   }
   EXPECT_GT(leases, kSeeds / 5);
   EXPECT_EQ(lease_reads, leases);
@@ -103,18 +106,25 @@ TEST(Simulation, TheSeedsReachTheSituationsTheCheckersNeed) {
   EXPECT_GT(snapshots, kSeeds / 4);
   EXPECT_GE(stale_leader, kSeeds / 10);  // the target: a deposed leader gets requests in 10 % of seeds
   EXPECT_GT(failed_reads, 0u);
+  // The disk: crashes tear the write-ahead log's tail, snapshots free its segments.
+  EXPECT_GT(torn_tails, kSeeds / 2);
+  EXPECT_GT(segments_deleted, kSeeds / 3);
 }
 
 TEST(Simulation, ViolationNamesItsReplayCommand) {
   SimOptions o;
-  o.seed = 1;
   o.bug = PlantedBug::kApplyBeforeCommit;
-  const SimReport r = Simulation(o).run();
+  SimReport r;
+  for (o.seed = 1; o.seed <= 20; ++o.seed) {
+    r = Simulation(o).run();
+    if (r.violation) break;
+  }
   ASSERT_TRUE(r.violation);
   EXPECT_FALSE(r.kind.empty());
-  EXPECT_EQ(replay_command(o, r.nodes), "tally-sim --seed 1 --bug apply_before_commit");
+  const std::string seed = std::to_string(o.seed);
+  EXPECT_EQ(replay_command(o, r.nodes), "tally-sim --seed " + seed + " --bug apply_before_commit");
   o.nodes = 7;
-  EXPECT_EQ(replay_command(o, 7), "tally-sim --seed 1 --nodes 7 --bug apply_before_commit");
+  EXPECT_EQ(replay_command(o, 7), "tally-sim --seed " + seed + " --nodes 7 --bug apply_before_commit");
   EXPECT_EQ(parse_planted_bug("lww_ignore_node_id"), PlantedBug::kLwwIgnoreNodeId);
   EXPECT_FALSE(parse_planted_bug("nonsense").has_value());
 }

@@ -42,8 +42,11 @@ void World::inject_faults() {
     case 3:
     case 4: {  // crash, sometimes in the middle of persisting a Ready
       Node& victim = nodes_[rng_.uniform(node_count)];
-      if (rng_.chance(1, 3)) victim.crash_mid_ready = true;
-      else crash(victim);
+      if (!rng_.chance(1, 3)) {
+        crash(victim);
+      } else if (victim.up) {
+        victim.disk->io().crash_at(CrashPoint::kBeforeSync);  // after the next write, before its sync
+      }
       break;
     }
     case 5: {  // clock jump, rarely beyond the HLC's tolerated skew
@@ -71,7 +74,7 @@ void World::inject_faults() {
       if (rng_.chance(1, 2)) {
         for (Node& n : nodes_) {
           bool leads = false;
-          for (auto& [g, r] : n.replicas) leads = leads || (n.up && r.raft->is_leader());
+          for (auto& [g, r] : n.replicas) leads = leads || (n.up && r.rg != nullptr && r.rg->is_leader());
           if (leads) victim = &n;
         }
       }
@@ -83,9 +86,9 @@ void World::inject_faults() {
       const raft::NodeId id = newest_leader(g);
       if (id == raft::kNoNode || paused(node(id))) break;
       Replica& r = *replica(id, g);
-      const std::vector<raft::NodeId> voters = r.raft->status().conf.voters;
+      const std::vector<raft::NodeId> voters = r.rg->status().conf.voters;
       const raft::NodeId target = voters[rng_.uniform(voters.size())];
-      if (target != id && r.raft->transfer_leader(target).is_ok()) {
+      if (target != id && r.rg->transfer_leader(target).is_ok()) {
         ++report_.transfers;
         // In lease seeds, a scripted attack: a clean network and no other faults while it runs.
         if (lease_) {
@@ -162,12 +165,12 @@ void World::change_membership(uint32_t g) {
   raft::NodeId leader = raft::kNoNode;
   for (raft::NodeId id : group.members) {
     Replica* r = replica(id, g);
-    if (node(id).up && !paused(node(id)) && r != nullptr && r->raft->is_leader()) leader = id;
+    if (node(id).up && !paused(node(id)) && r != nullptr && r->rg != nullptr && r->rg->is_leader()) leader = id;
   }
   if (leader == raft::kNoNode) return;
   Node& ln = node(leader);
   Replica& lr = *replica(leader, g);
-  const raft::ConfState conf = lr.raft->status().conf;
+  const raft::ConfState conf = lr.rg->status().conf;
   // Nodes that never hosted this group may join; a removed node never comes back (its disk is
   // gone, and with it the votes it cast).
   std::vector<raft::NodeId> outsiders;
@@ -206,7 +209,7 @@ void World::change_membership(uint32_t g) {
   }
   if (cc.node == leader && cc.type == raft::ConfChangeType::kAddLearner) return;
   const bool joining = !contains(group.members, cc.node);
-  if (!lr.raft->propose_conf_change(cc).is_ok()) {  // refused while another change is pending
+  if (!lr.rg->propose_conf_change(cc).is_ok()) {  // refused while another change is pending
     after_input(ln, lr);
     return;
   }
@@ -217,7 +220,6 @@ void World::change_membership(uint32_t g) {
     Replica& fresh = nn.replicas[g];
     fresh.group = g;
     fresh.joined = true;
-    fresh.disk = std::make_unique<MemoryDisk>();
     if (nn.up) start_replica(nn, g);  // a crashed node starts it when it restarts
     ++report_.joins;
   }
@@ -233,8 +235,9 @@ void World::heal() {
   faults_.drop_per_mille = faults_.dup_per_mille = faults_.long_delay_per_mille = 0;
   heal_ns_ = now_ns_;
   for (Node& n : nodes_) {
-    n.crash_mid_ready = false;
     n.crash_at_ns = 0;
+    n.damage_at_crash = false;
+    n.disk->clear_faults();  // the disks work again; a failed log rewrites on the next tick
     n.wall_offset_ns = 0;  // time service resynchronises the wall clocks
     if (!n.up) restart(n);
     if (paused(n)) resume(n);
