@@ -49,7 +49,8 @@ int usage() {
                "       tally-sim --seeds N [--start S] [--nodes 3|5|7] [--bug NAME] [--mutant NAME]\n"
                "                 [--expect-violation] [--verbose]\n"
                "bugs: count_prior_term_replicas vote_without_persist apply_before_commit\n"
-               "      accept_mismatched_prev_term lww_ignore_node_id\n"
+               "      accept_mismatched_prev_term lww_ignore_node_id serve_corrupt_log skip_fsync\n"
+               "      bad_header_spares_its_group\n"
                "mutants (tests/mutants/catalogue.txt): a build with TALLY_MUTANT_NAME runs its one\n"
                "      mutant; tally-sim-mutants takes --mutant NAME\n");
   return 2;

@@ -16,6 +16,11 @@ enum class PlantedBug : uint8_t {
   kApplyBeforeCommit,
   kAcceptMismatchedPrevTerm,
   kLwwIgnoreNodeId,
+  kServeCorruptLog,  // a replica whose log recovery found corrupt starts from what it could read
+  kSkipFsync,        // the disk acknowledges writes without their fdatasync
+  // A corrupt record of unknown group (a bad header) keeps down only the groups with records after
+  // it, as host/wal's recovery does: the damaged record's own group is served without it.
+  kBadHeaderSparesItsGroup,
 };
 
 const char* planted_bug_name(PlantedBug b);

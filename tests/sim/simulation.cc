@@ -79,6 +79,7 @@ World::World(const SimOptions& options)
     nd.eventual = std::make_unique<EventualReplica>(id, *nd.clock, kHlcMaxSkewMs, crdt_bugs_);
     nd.tally = std::make_unique<TallyInFlight>();
     nd.disk = std::make_unique<NodeDisk>(rng_.next());
+    nd.disk->io().skip_fsync = options.bug == PlantedBug::kSkipFsync;
     nd.disk->open({});
     nd.shell = std::make_unique<NodeShell>(*this, id);
   }

@@ -375,6 +375,7 @@ class World {
   void expire_writes(Node& n, Replica& r);
   void note_stale_leader(const Replica& r);
   void drop_departed();
+  void disk_fault(Node& n);
 
   void tick_nodes();
   void run_forced_campaigns();

@@ -18,7 +18,7 @@ void World::inject_faults() {
   if (faults_.isolated != 0 && now_ns_ >= faults_.isolated_until_ns) faults_.isolated = 0;
   if (now_ns_ < attack_until_ns_) return;
   if (!rng_.chance(1, 25)) return;
-  switch (rng_.uniform(14)) {
+  switch (rng_.uniform(15)) {
     case 0: {  // symmetric partition: a random side against the rest
       for (auto& row : faults_.blocked) std::fill(row.begin(), row.end(), false);
       std::vector<bool> side(node_count + 1);
@@ -153,6 +153,9 @@ void World::inject_faults() {
       forced_.push_back(ForcedCampaign{now_ns_, members[rng_.uniform(members.size())], g});
       break;
     }
+    case 13:  // the disk of a node: a failed fdatasync or write, a full disk, or damage while it is down
+      disk_fault(nodes_[rng_.uniform(node_count)]);
+      break;
     default:  // calm down: heal partitions and the network
       faults_.drop_per_mille = faults_.dup_per_mille = faults_.long_delay_per_mille = 0;
       faults_.partition_heal_ns = now_ns_;
@@ -224,6 +227,37 @@ void World::change_membership(uint32_t g) {
     ++report_.joins;
   }
   after_input(ln, lr);
+}
+
+void World::disk_fault(Node& n) {
+  if (!n.up) return;
+  testing::Fault f;
+  f.pattern = "*.wal";
+  switch (rng_.uniform(4)) {
+    case 0:  // fsync EIO: the log fails, rewrites what was not known durable, and goes on
+      f.op = testing::FaultOp::kSync;
+      f.kind = testing::FaultKind::kIoError;
+      f.times = rng_.range(1, 3);
+      break;
+    case 1:  // a short write: part of the batch reaches the file, then EIO
+      f.op = testing::FaultOp::kWrite;
+      f.kind = testing::FaultKind::kShortWrite;
+      break;
+    case 2:  // a full disk: the next segments cannot be prepared
+      f.op = testing::FaultOp::kAllocate;
+      f.kind = testing::FaultKind::kNoSpace;
+      f.times = rng_.range(1, 4);
+      break;
+    default:
+      // Power loss, and the log damaged while the node is down (one node per run: each group then
+      // keeps a majority of healthy voters). Its corrupt groups stay down for good.
+      if (damaged_ != 0 || !rng_.chance(1, 5)) return;
+      n.damage_at_crash = true;
+      crash(n);
+      return;
+  }
+  n.disk->inject(f);
+  ++report_.disk_faults;
 }
 
 void World::heal() {

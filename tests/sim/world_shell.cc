@@ -126,6 +126,15 @@ bool World::before_persist(Node& n, Replica& r, const raft::Ready& rd) {
     // sent, so the next leader must already hold what it committed.
     if (buggify() && rng_.chance(1, 12)) io.crash_at(CrashPoint::kAfterSync);
   }
+  // Targeted fault: membership records lost before their sync — the node dies with a Ready that
+  // appends a membership change written and not synced.
+  const bool conf_change = std::any_of(rd.entries.begin(), rd.entries.end(), [](const raft::Entry& e) {
+    return e.type == raft::EntryType::kConfChange;
+  });
+  if (conf_change && buggify() && io.crash_point() == CrashPoint::kNone && rng_.chance(1, 6)) {
+    io.crash_at(CrashPoint::kBeforeSync);
+    ++report_.conf_change_crashes;
+  }
   return true;
 }
 
@@ -301,7 +310,7 @@ void World::crash(Node& n) {
 void World::recover(Node& n, const std::map<uint32_t, AckedLog>& acked) {
   std::set<uint32_t> hosted;
   for (const auto& [g, r] : n.replicas) hosted.insert(g);
-  NodeRecovery rec = n.disk->recover(hosted, true);
+  NodeRecovery rec = n.disk->recover(hosted, options_.bug != PlantedBug::kBadHeaderSparesItsGroup);
   report_.torn_tails += rec.torn_tail ? 1 : 0;
   for (auto& [g, r] : n.replicas) {
     r.down_log.reset();
@@ -314,9 +323,13 @@ void World::recover(Node& n, const std::map<uint32_t, AckedLog>& acked) {
                                      " has an unavailable log after a crash: " + found.start.unavailable);
         return;
       }
-      r.corrupt = found.start.unavailable;
-      ++report_.replicas_kept_down;
-      continue;
+      if (options_.bug != PlantedBug::kServeCorruptLog) {
+        r.corrupt = found.start.unavailable;
+        ++report_.replicas_kept_down;
+        continue;
+      }
+      // The planted bug: serve what could be read, as if nothing were missing.
+      found.start.unavailable.clear();
     }
     auto it = acked.find(g);
     if (it != acked.end()) {
