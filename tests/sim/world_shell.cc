@@ -69,7 +69,10 @@ void World::NodeShell::applied_to(uint32_t group, raft::Index) {
 
 void World::NodeShell::restore(uint32_t group, const raft::Snapshot& snapshot) {
   ++w_.report_.snapshots_installed;
-  w_.restore_snapshot(w_.node(node_), *w_.replica(node_, group), snapshot);
+  Replica& r = *w_.replica(node_, group);
+  w_.restore_snapshot(w_.node(node_), r, snapshot);
+  // Reads waiting for an index the snapshot covers run now: nothing may be applied after it.
+  w_.serve_reads(w_.node(node_), r);
 }
 
 void World::NodeShell::read_ready(uint32_t group, const raft::ReadState& rs) {
