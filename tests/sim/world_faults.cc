@@ -271,7 +271,9 @@ void World::heal() {
   for (Node& n : nodes_) {
     n.crash_at_ns = 0;
     n.damage_at_crash = false;
-    n.disk->clear_faults();  // the disks work again; a failed log rewrites on the next tick
+    // The disks work again (a failed log rewrites on the next tick); no armed power loss fires.
+    n.disk->clear_faults();
+    n.disk->io().crash_at(CrashPoint::kNone);
     n.wall_offset_ns = 0;  // time service resynchronises the wall clocks
     if (!n.up) restart(n);
     if (paused(n)) resume(n);
