@@ -110,23 +110,7 @@ Status recover_node(Env& env, const std::string& dir, std::vector<store::Store*>
         }
         ps.log_dir = shard;
       }
-      if (h.type == wal::RecordType::kHardState) {
-        auto vote = wal::decode_vote(payload);
-        if (vote.is_ok()) ps.hard_state = raft::HardState{h.term, *vote, h.index};
-        return;
-      }
-      if (h.index <= ps.snapshot_index) return;  // covered by the snapshot
-      const uint64_t first = ps.snapshot_index + 1;
-      if (h.index > first + ps.entries.size()) {
-        if (ps.unavailable.empty()) {
-          ps.unavailable = "log gap: entry " + std::to_string(h.index) + " follows entry " +
-                           std::to_string(first + ps.entries.size() - 1) + " in " + ldir;
-        }
-        return;
-      }
-      // An entry at index i replaces whatever the log held from i on (Raft's append).
-      ps.entries.resize(h.index - first);
-      ps.entries.push_back(raft::Entry{h.term, h.index, static_cast<raft::EntryType>(h.entry_type), std::string(payload)});
+      group::add_record(ps, h, payload, ldir);
     });
     if (!result.is_ok()) return result.status();
     TALLY_RETURN_IF_ERROR(bad);
@@ -145,17 +129,7 @@ Status recover_node(Env& env, const std::string& dir, std::vector<store::Store*>
                                           std::to_string(rec.offset);
     }
   }
-  for (uint32_t p = 0; p < partitions; ++p) {
-    PartitionStart& ps = out.partitions[p];
-    const uint64_t last = ps.snapshot_index + ps.entries.size();
-    // A snapshot implies everything in it was committed; a commit past the log means lost entries.
-    if (ps.hard_state.commit < ps.snapshot_index) ps.hard_state.commit = ps.snapshot_index;
-    if (ps.hard_state.term < ps.snapshot_term) ps.hard_state.term = ps.snapshot_term;
-    if (ps.hard_state.commit > last && ps.unavailable.empty()) {
-      ps.unavailable = "the log ends at entry " + std::to_string(last) + " but entry " +
-                       std::to_string(ps.hard_state.commit) + " was committed";
-    }
-  }
+  for (PartitionStart& ps : out.partitions) group::finish(ps);
   return Status::ok();
 }
 

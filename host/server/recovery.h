@@ -10,21 +10,17 @@
 
 #include "host/common/env.h"
 #include "host/common/status.h"
+#include "host/replication/group/start.h"
 #include "host/replication/raft/types.h"
 #include "host/server/partition.h"
 #include "host/wal/recovery.h"
 
 namespace tally::server {
 
-// What one partition's group starts from.
-struct PartitionStart {
-  uint64_t snapshot_index = 0;  // the store holds the state at this index
-  uint64_t snapshot_term = 0;
-  std::string snapshot_path;    // empty: no snapshot, an empty store
-  raft::HardState hard_state;
-  std::vector<raft::Entry> entries;  // contiguous, from snapshot_index + 1
-  std::string unavailable;           // why it must not serve (corruption), or empty
-  uint32_t log_dir = UINT32_MAX;     // the shard directory its records were found in
+// What one partition's group starts from: its store holds the state at snapshot_index.
+struct PartitionStart : group::GroupStart {
+  std::string snapshot_path;     // empty: no snapshot, an empty store
+  uint32_t log_dir = UINT32_MAX;  // the shard directory its records were found in
 };
 
 struct NodeStart {

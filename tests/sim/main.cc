@@ -49,7 +49,8 @@ int usage() {
                "       tally-sim --seeds N [--start S] [--nodes 3|5|7] [--bug NAME] [--mutant NAME]\n"
                "                 [--expect-violation] [--verbose]\n"
                "bugs: count_prior_term_replicas vote_without_persist apply_before_commit\n"
-               "      accept_mismatched_prev_term lww_ignore_node_id\n"
+               "      accept_mismatched_prev_term lww_ignore_node_id serve_corrupt_log skip_fsync\n"
+               "      bad_header_spares_its_group\n"
                "mutants (tests/mutants/catalogue.txt): a build with TALLY_MUTANT_NAME runs its one\n"
                "      mutant; tally-sim-mutants takes --mutant NAME\n");
   return 2;
@@ -79,7 +80,9 @@ std::string planted(const SimOptions& o) {
 void print_shape(const SimReport& r) {
   std::printf("  shape: leases %s, check-quorum %s, pre-vote %s, tally %s; %llu pauses, %llu transfers, %llu joins, "
               "%llu leaves, %u learners at most, %llu snapshots installed; %llu lease reads, %llu failed reads, "
-              "%llu writes unknown; %llu requests to deposed leaders, %llu stale-leader reads ok\n",
+              "%llu writes unknown; %llu requests to deposed leaders, %llu stale-leader reads ok\n"
+              "  disk: %llu faults injected, %llu log failures, %llu retries, %llu torn tails truncated, %llu logs "
+              "damaged, %llu replicas kept down, %llu membership records lost before sync, %llu segments deleted\n",
               r.leases ? "on" : "off", r.check_quorum ? "on" : "off", r.pre_vote ? "on" : "off",
               r.async_tally ? "async" : "inline", static_cast<unsigned long long>(r.pauses),
               static_cast<unsigned long long>(r.transfers), static_cast<unsigned long long>(r.joins),
@@ -87,7 +90,12 @@ void print_shape(const SimReport& r) {
               static_cast<unsigned long long>(r.snapshots_installed), static_cast<unsigned long long>(r.lease_reads),
               static_cast<unsigned long long>(r.failed_reads), static_cast<unsigned long long>(r.writes_unknown),
               static_cast<unsigned long long>(r.stale_leader_requests),
-              static_cast<unsigned long long>(r.stale_leader_reads_ok));
+              static_cast<unsigned long long>(r.stale_leader_reads_ok), static_cast<unsigned long long>(r.disk_faults),
+              static_cast<unsigned long long>(r.disk_failures), static_cast<unsigned long long>(r.log_retries),
+              static_cast<unsigned long long>(r.torn_tails), static_cast<unsigned long long>(r.logs_damaged),
+              static_cast<unsigned long long>(r.replicas_kept_down),
+              static_cast<unsigned long long>(r.conf_change_crashes),
+              static_cast<unsigned long long>(r.segments_deleted));
 }
 
 // How many seeds had each situation the checkers depend on.
@@ -95,6 +103,8 @@ struct Shares {
   uint64_t leases = 0, no_check_quorum = 0, async_tally = 0, paused = 0, transferred = 0, joined = 0, left = 0;
   uint64_t two_learners = 0, snapshots = 0, lease_reads = 0, stale_window = 0;
   uint64_t stale_requests = 0, stale_reads_ok = 0;
+  uint64_t disk_failures = 0, log_retries = 0, torn_tails = 0, damaged = 0, kept_down = 0, conf_lost = 0;
+  uint64_t segments_deleted = 0;
 
   void add(const SimReport& r) {
     leases += r.leases ? 1 : 0;
@@ -110,6 +120,13 @@ struct Shares {
     stale_window += r.stale_leader_requests > 0 ? 1 : 0;
     stale_requests += r.stale_leader_requests;
     stale_reads_ok += r.stale_leader_reads_ok;
+    disk_failures += r.disk_failures > 0 ? 1 : 0;
+    log_retries += r.log_retries > 0 ? 1 : 0;
+    torn_tails += r.torn_tails > 0 ? 1 : 0;
+    damaged += r.logs_damaged > 0 ? 1 : 0;
+    kept_down += r.replicas_kept_down > 0 ? 1 : 0;
+    conf_lost += r.conf_change_crashes > 0 ? 1 : 0;
+    segments_deleted += r.segments_deleted > 0 ? 1 : 0;
   }
   void print(uint64_t seeds) const {
     if (seeds == 0) return;
@@ -123,6 +140,11 @@ struct Shares {
                 "%llu reads it answered ok\n",
                 pct(stale_window), static_cast<unsigned long long>(stale_requests),
                 static_cast<unsigned long long>(stale_reads_ok));
+    std::printf("disk (the write-ahead log over a simulated file system): log failures %.0f%% (retried in %.0f%%), "
+                "torn tails %.0f%%, damaged logs %.0f%% (replicas kept down in %.0f%%), membership records lost "
+                "before sync %.0f%%, segments deleted %.0f%%\n",
+                pct(disk_failures), pct(log_retries), pct(torn_tails), pct(damaged), pct(kept_down), pct(conf_lost),
+                pct(segments_deleted));
   }
 };
 

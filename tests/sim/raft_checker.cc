@@ -190,11 +190,12 @@ bool RaftChecker::check_commit_durable(uint32_t group, raft::NodeId leader, raft
   };
   const size_t quorum = logs.size() / 2 + 1;
   for (const auto& [x, xlog] : logs) {
+    if (xlog == nullptr) continue;
     if (index < xlog->first_index()) continue;  // covered by its snapshot
     Result<raft::Term> t = xlog->term(index);
     if (t.is_ok() && *t == *committed_term) continue;
     size_t would_vote = 0;
-    for (const auto& [y, ylog] : logs) would_vote += last(ylog) <= last(xlog) ? 1 : 0;
+    for (const auto& [y, ylog] : logs) would_vote += ylog != nullptr && last(ylog) <= last(xlog) ? 1 : 0;
     if (would_vote >= quorum) {
       return fail("leader completeness",
                   where(group, leader) + " committed index " + std::to_string(index) + " (term " +

@@ -37,7 +37,8 @@ class RaftChecker {
   bool observe_apply(uint32_t group, raft::NodeId node, const raft::Entry& entry);
   // Leader completeness, predictively: when a leader commits `index`, no voter lacking that
   // entry may be able to win an election (hold a log at least as up-to-date as a majority's).
-  // `logs` are every voter's log, crashed ones included (what they would restart with).
+  // `logs` are every voter's log, crashed ones included (what they would restart with); a null log is
+  // a voter that stays down for good (it votes for nobody).
   bool check_commit_durable(uint32_t group, raft::NodeId leader, raft::Index index,
                             const std::vector<std::pair<raft::NodeId, const raft::Storage*>>& logs);
   // Log matching over the given replicas' logs of one group.

@@ -12,6 +12,9 @@ const char* planted_bug_name(PlantedBug b) {
     case PlantedBug::kApplyBeforeCommit: return "apply_before_commit";
     case PlantedBug::kAcceptMismatchedPrevTerm: return "accept_mismatched_prev_term";
     case PlantedBug::kLwwIgnoreNodeId: return "lww_ignore_node_id";
+    case PlantedBug::kServeCorruptLog: return "serve_corrupt_log";
+    case PlantedBug::kSkipFsync: return "skip_fsync";
+    case PlantedBug::kBadHeaderSparesItsGroup: return "bad_header_spares_its_group";
   }
   TALLY_UNREACHABLE();
 }
@@ -19,7 +22,8 @@ const char* planted_bug_name(PlantedBug b) {
 std::optional<PlantedBug> parse_planted_bug(const std::string& name) {
   for (PlantedBug b : {PlantedBug::kNone, PlantedBug::kCountPriorTermReplicas, PlantedBug::kVoteWithoutPersist,
                        PlantedBug::kApplyBeforeCommit, PlantedBug::kAcceptMismatchedPrevTerm,
-                       PlantedBug::kLwwIgnoreNodeId}) {
+                       PlantedBug::kLwwIgnoreNodeId, PlantedBug::kServeCorruptLog, PlantedBug::kSkipFsync,
+                       PlantedBug::kBadHeaderSparesItsGroup}) {
     if (name == planted_bug_name(b)) return b;
   }
   return std::nullopt;

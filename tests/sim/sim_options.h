@@ -16,6 +16,11 @@ enum class PlantedBug : uint8_t {
   kApplyBeforeCommit,
   kAcceptMismatchedPrevTerm,
   kLwwIgnoreNodeId,
+  kServeCorruptLog,  // a replica whose log recovery found corrupt starts from what it could read
+  kSkipFsync,        // the disk acknowledges writes without their fdatasync
+  // A corrupt record of unknown group (a bad header) keeps down only the groups with records after
+  // it, as host/wal's recovery does: the damaged record's own group is served without it.
+  kBadHeaderSparesItsGroup,
 };
 
 const char* planted_bug_name(PlantedBug b);
@@ -62,6 +67,15 @@ struct SimReport {
   uint64_t failed_reads = 0;           // accepted reads that ended failed (leadership lost...)
   uint64_t writes_unknown = 0;         // writes a replica gave up on, or that a snapshot covered
   uint64_t unknowns_resolved = 0;      // client-unknown writes found applied by a state machine
+  // The disk: the real write-ahead log over a simulated file system.
+  uint64_t disk_faults = 0;          // fsync EIO, short writes and full disks injected
+  uint64_t disk_failures = 0;        // log writes, syncs or segment preparations that failed
+  uint64_t log_retries = 0;          // failed logs that rewrote what was not known durable and went on
+  uint64_t torn_tails = 0;           // recoveries that truncated a torn tail
+  uint64_t logs_damaged = 0;         // logs damaged while their node was down (bit flip, lost sector)
+  uint64_t replicas_kept_down = 0;   // replicas whose recovery found their log corrupt
+  uint64_t conf_change_crashes = 0;  // crashes before the sync of a Ready appending a membership change
+  uint64_t segments_deleted = 0;     // log segments released by snapshots and deleted
 };
 
 // The one command that replays a run exactly.

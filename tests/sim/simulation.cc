@@ -1,13 +1,29 @@
 // One simulation run: the cluster's shape from the seed, the clients, the checks, and the loop.
 #include "tests/sim/simulation.h"
 
+#include <cstdlib>
+
+#include "host/common/log.h"
 #include "tests/sim/linearizability.h"
 #include "tests/sim/world.h"
 
 namespace tally::sim {
 
+namespace {
+// The write-ahead log warns of every torn tail and failed write it meets, which a simulation makes by
+// the thousand; TALLY_LOG_LEVEL=warn shows them.
+void quiet_logs() {
+  static const bool once = [] {
+    const char* level = std::getenv("TALLY_LOG_LEVEL");
+    return log::set_level(level != nullptr ? level : "off");
+  }();
+  (void)once;
+}
+}  // namespace
+
 World::World(const SimOptions& options)
     : options_(options), rng_(options.seed), checker_(1) {
+  quiet_logs();
   // Sizes first, from the seed, so every later choice replays.
   uint32_t n = options.nodes;
   if (n == 0) {
@@ -62,6 +78,10 @@ World::World(const SimOptions& options)
     nd.clock = std::make_unique<NodeClock>(*this, id);
     nd.eventual = std::make_unique<EventualReplica>(id, *nd.clock, kHlcMaxSkewMs, crdt_bugs_);
     nd.tally = std::make_unique<TallyInFlight>();
+    nd.disk = std::make_unique<NodeDisk>(rng_.next());
+    nd.disk->io().skip_fsync = options.bug == PlantedBug::kSkipFsync;
+    nd.disk->open({});
+    nd.shell = std::make_unique<NodeShell>(*this, id);
   }
   groups_.resize(group_count);
   for (uint32_t g = 0; g < group_count; ++g) {
@@ -217,9 +237,9 @@ raft::NodeId World::newest_leader(uint32_t group) {
   raft::Term best_term = 0;
   for (raft::NodeId id : groups_[group].members) {
     Replica* r = replica(id, group);
-    if (r == nullptr || !node(id).up || !r->raft->is_leader() || r->raft->term() < best_term) continue;
+    if (r == nullptr || !node(id).up || r->rg == nullptr || !r->rg->is_leader() || r->rg->term() < best_term) continue;
     best = id;
-    best_term = r->raft->term();
+    best_term = r->rg->term();
   }
   return best;
 }
@@ -336,7 +356,7 @@ void World::check_logs() {
     for (raft::NodeId id : groups_[g].members) {
       Node& n = node(id);
       Replica* r = replica(id, g);
-      if (n.up && r != nullptr) logs.emplace_back(id, &r->disk->storage());
+      if (n.up && r != nullptr && r->rg != nullptr) logs.emplace_back(id, &r->rg->storage());
     }
     if (!checker_.check_log_matching(g, logs)) return;
   }
@@ -345,7 +365,7 @@ void World::check_logs() {
 namespace {
 std::string ids_text(const std::vector<raft::NodeId>& ids) {
   std::string out = "(";
-  for (size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  for (size_t i = 0; i < ids.size(); ++i) out.append(i ? "," : "").append(std::to_string(ids[i]));
   return out + ")";
 }
 }  // namespace
@@ -358,9 +378,9 @@ void World::check_liveness() {
     if (!group.live) {
       for (raft::NodeId id : group.members) {
         Replica* r = replica(id, g);
-        if (r == nullptr || !node(id).up || r->raft->role() != raft::Role::kLeader) continue;
-        Result<raft::Term> t = r->disk->storage().term(r->raft->commit_index());
-        if (t.is_ok() && *t == r->raft->term()) group.live = true;
+        if (r == nullptr || !node(id).up || r->rg == nullptr || r->rg->role() != raft::Role::kLeader) continue;
+        Result<raft::Term> t = r->rg->storage().term(r->rg->commit_index());
+        if (t.is_ok() && *t == r->rg->term()) group.live = true;
       }
     }
     all_live = all_live && group.live;
@@ -378,15 +398,15 @@ std::string World::group_state(uint32_t g) {
   std::string out;
   for (raft::NodeId id : groups_[g].members) {
     Replica* r = replica(id, g);
-    if (r == nullptr || !node(id).up) {
-      out += " node " + std::to_string(id) + "=down";
+    if (r == nullptr || !node(id).up || r->rg == nullptr) {
+      out += " node " + std::to_string(id) + (r != nullptr && !r->corrupt.empty() ? "=kept down (corrupt log)" : "=down");
       continue;
     }
-    const raft::RawNode& rn = *r->raft;
-    const raft::ConfState conf = rn.status().conf;
-    out += " node " + std::to_string(id) + "=" + raft::role_name(rn.role()) + "/t" + std::to_string(rn.term()) + "/c" +
-           std::to_string(rn.commit_index()) + "/last" + std::to_string(rn.last_index()) + "/voters" +
-           ids_text(conf.voters) + "/learners" + ids_text(conf.learners);
+    const group::ReplicaGroup& rg = *r->rg;
+    const raft::ConfState conf = rg.status().conf;
+    out += " node " + std::to_string(id) + "=" + raft::role_name(rg.role()) + "/t" + std::to_string(rg.term()) + "/c" +
+           std::to_string(rg.commit_index()) + "/last" + std::to_string(rg.last_index()) + "/voters" +
+           ids_text(conf.voters) + "/learners" + ids_text(conf.learners) + (rg.log_error().is_ok() ? "" : "/log failed");
   }
   return out;
 }
@@ -515,6 +535,12 @@ SimReport World::run() {
   if (!checker_.ok()) violate(checker_.violation_kind(), checker_.violation());
   if (!violated() && heal_ns_ != 0) check_operations(true);
   for (uint32_t g = 0; g < groups_.size(); ++g) report_.committed += checker_.max_commit(g);
+  for (const Node& n : nodes_) {
+    const DiskStats d = n.disk->stats();
+    report_.disk_failures += d.failures;
+    report_.log_retries += d.retries;
+    report_.segments_deleted += d.segments_deleted;
+  }
   report_.prior_term_commits = checker_.prior_term_commits();
   if (violated()) return report_;
   // Every client still waiting gets its unknown outcome.

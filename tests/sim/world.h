@@ -7,13 +7,16 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "host/common/clock.h"
 #include "host/common/rng.h"
+#include "host/replication/group/group.h"
 #include "host/replication/raft/raft.h"
 #include "host/replication/raft/tally_batch.h"
+#include "tests/sim/durable_check.h"
 #include "tests/sim/eventual.h"
 #include "tests/sim/history.h"
 #include "tests/sim/raft_checker.h"
@@ -48,7 +51,6 @@ inline constexpr uint64_t kLogCheckEveryMs = 100;
 inline constexpr uint32_t kKeysPerGroup = 2;
 inline constexpr uint32_t kClientsPerGroup = 3;
 inline constexpr uint64_t kMessagesInFlightMax = 200'000;
-inline constexpr uint32_t kReadyCyclesMax = 64;     // Ready cycles per input before we call it a livelock
 inline constexpr uint32_t kTicksPerStepMax = 3;
 inline constexpr uint64_t kHlcMaxSkewMs = 500;
 inline constexpr uint64_t kEpochNs = 1'700'000'000'000ULL * kMs;
@@ -177,11 +179,18 @@ class World {
     raft::Term term = 0;
   };
 
+  // One group's replica on one node. Its loop is the production one (group::ReplicaGroup); the
+  // node's shell (NodeShell) is its transport, state machine and observer.
   struct Replica {
     uint32_t group = 0;
     bool joined = false;  // added by a membership change: starts knowing no membership
-    std::unique_ptr<raft::RawNode> raft;
-    std::unique_ptr<SimDisk> disk;
+    std::unique_ptr<group::ReplicaGroup> rg;  // null while down
+    // While its node is down: the log recovery read back, which it restarts with (the checkers
+    // count it as the replica's log meanwhile). Null for a replica with nothing on disk yet.
+    std::unique_ptr<raft::MemoryStorage> down_log;
+    // Recovery found its log corrupt: it stays down for good (repair from peers is the cluster's),
+    // never voting or serving with a log that lost data.
+    std::string corrupt;
     std::map<uint32_t, int64_t> kv;
     std::map<uint64_t, Accepted> pending_writes;        // by uid
     std::map<raft::Index, uint64_t> write_at;           // proposal index -> uid
@@ -189,6 +198,25 @@ class World {
     std::vector<std::pair<raft::Index, Accepted>> reads_waiting_apply;
     raft::Index applied = 0;
     raft::Index snapshot_index = 0;  // the state machine was restored from a snapshot at this index
+  };
+
+  // A node's side of its groups' loops: what they send, apply and show of each Ready.
+  class NodeShell final : public group::Transport, public group::StateMachine, public group::ReadyObserver {
+   public:
+    NodeShell(World& w, raft::NodeId node) : w_(w), node_(node) {}
+    void send(uint32_t group, std::vector<raft::Message> messages) override;
+    void apply(uint32_t group, const raft::Entry& entry) override;
+    void applied_to(uint32_t group, raft::Index index) override;
+    void apply_internal(uint32_t group, const raft::Entry& entry, const raft::ConfState* conf) override;
+    void restore(uint32_t group, const raft::Snapshot& snapshot) override;
+    void read_ready(uint32_t group, const raft::ReadState& rs) override;
+    void read_failed(uint32_t group, const std::string& context) override;
+    bool before_persist(uint32_t group, const raft::Ready& rd) override;
+    void after_advance(uint32_t group) override;
+
+   private:
+    World& w_;
+    raft::NodeId node_;
   };
 
   // A node's clocks: ticks and leases follow the drifting monotonic clock, the HLC reads the wall
@@ -215,7 +243,6 @@ class World {
     raft::NodeId id = 0;
     bool up = true;
     uint64_t restart_at_ns = 0;
-    bool crash_mid_ready = false;  // crash after the next Ready's write, before its sync
     uint64_t crash_at_ns = 0;      // a crash scheduled by a targeted fault (0: none)
     uint64_t paused_until_ns = 0;  // a frozen process (0: running): no ticks, messages held
     std::vector<Envelope> held;    // delivered while paused, handled on resume in arrival order
@@ -228,6 +255,9 @@ class World {
     std::unique_ptr<NodeClock> clock;
     std::unique_ptr<EventualReplica> eventual;
     std::unique_ptr<TallyInFlight> tally;
+    std::unique_ptr<NodeDisk> disk;  // survives crashes
+    std::unique_ptr<NodeShell> shell;
+    bool damage_at_crash = false;    // the next crash also damages its log
   };
 
   struct Client {
@@ -306,31 +336,46 @@ class World {
   bool buggify() const { return now_ns_ < fault_end_ns_ && now_ns_ >= attack_until_ns_; }
 
   raft::Config raft_config(raft::NodeId id, uint32_t group);
-  // False (and a violation) when the core refuses what the disk kept.
+  // Starts a group's replica on a running node from what its disk holds. False (and a violation)
+  // when the core refuses it.
   bool start_replica(Node& n, uint32_t group);
   void drop_replica(Node& n, uint32_t group);
   void crash(Node& n);
+  // After a crash: the node's log read back into each replica's down_log (or `corrupt`), and checked
+  // against what each had acknowledged.
+  void recover(Node& n, const std::map<uint32_t, AckedLog>& acked);
   void restart(Node& n);
   void pause(Node& n, uint64_t until_ns);
   void resume(Node& n);
+  // Every log a voter of `group` would vote with: its replica's log, the one its node restarts with
+  // while down, null for one that stays down for good.
+  std::vector<std::pair<raft::NodeId, const raft::Storage*>> voter_logs(uint32_t group,
+                                                                          const std::vector<raft::NodeId>& voters);
 
   void send(Envelope e, bool faulty_link);
   void send_raft(const raft::Message& m, uint32_t group);
   void deliver(Envelope& e);
   void handle_client_request(Node& n, const ClientRequest& req, uint32_t group);
+  // After an input to `r`: runs its loop, then the node's group commit (settle).
   void after_input(Node& n, Replica& r);
-  void handle_ready(Node& n, Replica& r);
+  // The end of an input on a node: its log's group commits until the groups are idle; a crash if the
+  // power went out meanwhile; then each replica's role and term are observed.
+  void settle(Node& n);
+  void observe_roles(Node& n);
+  bool before_persist(Node& n, Replica& r, const raft::Ready& rd);
   void apply_entry(Node& n, Replica& r, const raft::Entry& e);
   void apply_conf_change(Node& n, Replica& r, const raft::ConfChange& cc);
   void serve_reads(Node& n, Replica& r);
-  void maybe_compact(Replica& r);
+  void maybe_compact(Node& n, Replica& r);
   void restore_snapshot(Node& n, Replica& r, const raft::Snapshot& snap);
   void reply(const ClientRequest& req, Outcome outcome, std::optional<int64_t> result, raft::NodeId hint,
              raft::NodeId from);
   void abandon_requests(Node& n, Replica& r);
+  void forget_requests(Replica& r);
   void expire_writes(Node& n, Replica& r);
   void note_stale_leader(const Replica& r);
   void drop_departed();
+  void disk_fault(Node& n);
 
   void tick_nodes();
   void run_forced_campaigns();
@@ -386,6 +431,7 @@ class World {
   uint64_t heal_ns_ = 0;
   bool issuing_ = true;  // clients start new operations (not while quiescing)
   std::vector<std::pair<raft::NodeId, uint32_t>> to_drop_;  // replicas removed for good, to shut down
+  raft::NodeId damaged_ = 0;  // the one node whose log is damaged in this run (0: none yet)
   // Elections a failure detector in the shell starts (RawNode::campaign), by time.
   struct ForcedCampaign {
     uint64_t at_ns = 0;

@@ -18,7 +18,7 @@ void World::inject_faults() {
   if (faults_.isolated != 0 && now_ns_ >= faults_.isolated_until_ns) faults_.isolated = 0;
   if (now_ns_ < attack_until_ns_) return;
   if (!rng_.chance(1, 25)) return;
-  switch (rng_.uniform(14)) {
+  switch (rng_.uniform(15)) {
     case 0: {  // symmetric partition: a random side against the rest
       for (auto& row : faults_.blocked) std::fill(row.begin(), row.end(), false);
       std::vector<bool> side(node_count + 1);
@@ -42,8 +42,11 @@ void World::inject_faults() {
     case 3:
     case 4: {  // crash, sometimes in the middle of persisting a Ready
       Node& victim = nodes_[rng_.uniform(node_count)];
-      if (rng_.chance(1, 3)) victim.crash_mid_ready = true;
-      else crash(victim);
+      if (!rng_.chance(1, 3)) {
+        crash(victim);
+      } else if (victim.up) {
+        victim.disk->io().crash_at(CrashPoint::kBeforeSync);  // after the next write, before its sync
+      }
       break;
     }
     case 5: {  // clock jump, rarely beyond the HLC's tolerated skew
@@ -71,7 +74,7 @@ void World::inject_faults() {
       if (rng_.chance(1, 2)) {
         for (Node& n : nodes_) {
           bool leads = false;
-          for (auto& [g, r] : n.replicas) leads = leads || (n.up && r.raft->is_leader());
+          for (auto& [g, r] : n.replicas) leads = leads || (n.up && r.rg != nullptr && r.rg->is_leader());
           if (leads) victim = &n;
         }
       }
@@ -83,9 +86,9 @@ void World::inject_faults() {
       const raft::NodeId id = newest_leader(g);
       if (id == raft::kNoNode || paused(node(id))) break;
       Replica& r = *replica(id, g);
-      const std::vector<raft::NodeId> voters = r.raft->status().conf.voters;
+      const std::vector<raft::NodeId> voters = r.rg->status().conf.voters;
       const raft::NodeId target = voters[rng_.uniform(voters.size())];
-      if (target != id && r.raft->transfer_leader(target).is_ok()) {
+      if (target != id && r.rg->transfer_leader(target).is_ok()) {
         ++report_.transfers;
         // In lease seeds, a scripted attack: a clean network and no other faults while it runs.
         if (lease_) {
@@ -150,6 +153,9 @@ void World::inject_faults() {
       forced_.push_back(ForcedCampaign{now_ns_, members[rng_.uniform(members.size())], g});
       break;
     }
+    case 13:  // the disk of a node: a failed fdatasync or write, a full disk, or damage while it is down
+      disk_fault(nodes_[rng_.uniform(node_count)]);
+      break;
     default:  // calm down: heal partitions and the network
       faults_.drop_per_mille = faults_.dup_per_mille = faults_.long_delay_per_mille = 0;
       faults_.partition_heal_ns = now_ns_;
@@ -162,12 +168,12 @@ void World::change_membership(uint32_t g) {
   raft::NodeId leader = raft::kNoNode;
   for (raft::NodeId id : group.members) {
     Replica* r = replica(id, g);
-    if (node(id).up && !paused(node(id)) && r != nullptr && r->raft->is_leader()) leader = id;
+    if (node(id).up && !paused(node(id)) && r != nullptr && r->rg != nullptr && r->rg->is_leader()) leader = id;
   }
   if (leader == raft::kNoNode) return;
   Node& ln = node(leader);
   Replica& lr = *replica(leader, g);
-  const raft::ConfState conf = lr.raft->status().conf;
+  const raft::ConfState conf = lr.rg->status().conf;
   // Nodes that never hosted this group may join; a removed node never comes back (its disk is
   // gone, and with it the votes it cast).
   std::vector<raft::NodeId> outsiders;
@@ -206,7 +212,7 @@ void World::change_membership(uint32_t g) {
   }
   if (cc.node == leader && cc.type == raft::ConfChangeType::kAddLearner) return;
   const bool joining = !contains(group.members, cc.node);
-  if (!lr.raft->propose_conf_change(cc).is_ok()) {  // refused while another change is pending
+  if (!lr.rg->propose_conf_change(cc).is_ok()) {  // refused while another change is pending
     after_input(ln, lr);
     return;
   }
@@ -217,11 +223,41 @@ void World::change_membership(uint32_t g) {
     Replica& fresh = nn.replicas[g];
     fresh.group = g;
     fresh.joined = true;
-    fresh.disk = std::make_unique<MemoryDisk>();
     if (nn.up) start_replica(nn, g);  // a crashed node starts it when it restarts
     ++report_.joins;
   }
   after_input(ln, lr);
+}
+
+void World::disk_fault(Node& n) {
+  if (!n.up) return;
+  testing::Fault f;
+  f.pattern = "*.wal";
+  switch (rng_.uniform(4)) {
+    case 0:  // fsync EIO: the log fails, rewrites what was not known durable, and goes on
+      f.op = testing::FaultOp::kSync;
+      f.kind = testing::FaultKind::kIoError;
+      f.times = rng_.range(1, 3);
+      break;
+    case 1:  // a short write: part of the batch reaches the file, then EIO
+      f.op = testing::FaultOp::kWrite;
+      f.kind = testing::FaultKind::kShortWrite;
+      break;
+    case 2:  // a full disk: the next segments cannot be prepared
+      f.op = testing::FaultOp::kAllocate;
+      f.kind = testing::FaultKind::kNoSpace;
+      f.times = rng_.range(1, 4);
+      break;
+    default:
+      // Power loss, and the log damaged while the node is down (one node per run: each group then
+      // keeps a majority of healthy voters). Its corrupt groups stay down for good.
+      if (damaged_ != 0 || !rng_.chance(1, 5)) return;
+      n.damage_at_crash = true;
+      crash(n);
+      return;
+  }
+  n.disk->inject(f);
+  ++report_.disk_faults;
 }
 
 void World::heal() {
@@ -233,8 +269,11 @@ void World::heal() {
   faults_.drop_per_mille = faults_.dup_per_mille = faults_.long_delay_per_mille = 0;
   heal_ns_ = now_ns_;
   for (Node& n : nodes_) {
-    n.crash_mid_ready = false;
     n.crash_at_ns = 0;
+    n.damage_at_crash = false;
+    // The disks work again (a failed log rewrites on the next tick); no armed power loss fires.
+    n.disk->clear_faults();
+    n.disk->io().crash_at(CrashPoint::kNone);
     n.wall_offset_ns = 0;  // time service resynchronises the wall clocks
     if (!n.up) restart(n);
     if (paused(n)) resume(n);

@@ -1,5 +1,7 @@
-// The node shell: the Ready contract, the replicated key-value state machine, message delivery,
-// the asynchronous tally, and the answers a replica owes every request it accepted.
+// The node shell around the production replica group (group::ReplicaGroup): what its groups send,
+// apply and show of each Ready (the checkers and the targeted crashes), the replicated key-value state
+// machine, the group commit at the end of each input, crashes and restarts from the node's log, the
+// asynchronous tally, and the answers a replica owes every request it accepted.
 #include "tests/sim/world.h"
 
 namespace tally::sim {
@@ -25,36 +27,210 @@ raft::Config World::raft_config(raft::NodeId id, uint32_t group) {
   return c;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The node's side of the loop.
+
+void World::NodeShell::send(uint32_t group, std::vector<raft::Message> messages) {
+  World& w = w_;
+  Node& n = w.node(node_);
+  for (const raft::Message& m : messages) {
+    w.send_raft(m, group);
+    // Targeted fault: crash right after granting a vote, so a vote that was not durable would be
+    // forgotten while the election is still running.
+    if (m.type == raft::MessageType::kVoteResp && !m.reject && w.buggify() && n.crash_at_ns == 0 &&
+        w.rng_.chance(1, 4)) {
+      n.crash_at_ns = w.now_ns_ + w.rng_.range(0, 2) * kMs;
+    }
+  }
+}
+
+void World::NodeShell::apply(uint32_t group, const raft::Entry& entry) {
+  if (w_.violated()) return;
+  w_.apply_entry(w_.node(node_), *w_.replica(node_, group), entry);
+}
+
+void World::NodeShell::apply_internal(uint32_t group, const raft::Entry& entry, const raft::ConfState* conf) {
+  if (w_.violated()) return;
+  Node& n = w_.node(node_);
+  Replica& r = *w_.replica(node_, group);
+  w_.apply_entry(n, r, entry);
+  if (conf == nullptr || w_.violated()) return;
+  // The membership as applied is stored with the apply.
+  n.disk->save_conf(group, *conf);
+  Result<raft::ConfChange> cc = raft::ConfChange::decode(entry.data);
+  TALLY_ASSERT(cc.is_ok());
+  w_.apply_conf_change(n, r, *cc);
+}
+
+void World::NodeShell::applied_to(uint32_t group, raft::Index) {
+  if (w_.violated()) return;
+  w_.serve_reads(w_.node(node_), *w_.replica(node_, group));
+}
+
+void World::NodeShell::restore(uint32_t group, const raft::Snapshot& snapshot) {
+  ++w_.report_.snapshots_installed;
+  Replica& r = *w_.replica(node_, group);
+  w_.restore_snapshot(w_.node(node_), r, snapshot);
+  // Reads waiting for an index the snapshot covers run now: nothing may be applied after it.
+  w_.serve_reads(w_.node(node_), r);
+}
+
+void World::NodeShell::read_ready(uint32_t group, const raft::ReadState& rs) {
+  if (w_.violated()) return;
+  Replica& r = *w_.replica(node_, group);
+  auto it = r.pending_reads.find(rs.context);
+  if (it == r.pending_reads.end()) return;
+  r.reads_waiting_apply.emplace_back(rs.index, it->second);
+  r.pending_reads.erase(it);
+  w_.serve_reads(w_.node(node_), r);
+}
+
+void World::NodeShell::read_failed(uint32_t group, const std::string& context) {
+  Replica& r = *w_.replica(node_, group);
+  auto it = r.pending_reads.find(context);
+  if (it == r.pending_reads.end()) return;
+  ++w_.report_.failed_reads;
+  w_.reply(it->second.request, Outcome::kFail, std::nullopt, r.rg->leader(), node_);  // never ran: no effect
+  r.pending_reads.erase(it);
+}
+
+bool World::NodeShell::before_persist(uint32_t group, const raft::Ready& rd) {
+  return w_.before_persist(w_.node(node_), *w_.replica(node_, group), rd);
+}
+
+void World::NodeShell::after_advance(uint32_t group) {
+  if (w_.violated()) return;
+  w_.maybe_compact(w_.node(node_), *w_.replica(node_, group));
+}
+
+bool World::before_persist(Node& n, Replica& r, const raft::Ready& rd) {
+  if (violated()) return false;
+  group::ReplicaGroup& rg = *r.rg;
+  const raft::Role role = rg.role();
+  if (!checker_.observe_ready(r.group, n.id, role, rg.term(), rd, rg.storage())) return false;
+  if (role == raft::Role::kLeader &&
+      !checker_.check_one_conf_change(r.group, n.id, rd, rg.applied(), rg.storage())) {
+    return false;
+  }
+  SimLogIo& io = n.disk->io();
+  // Targeted fault: a node dies in the Ready that makes it leader, before its first entry is synced
+  // or sent; the torn tail may keep that entry, stranding it on this node alone.
+  if (rd.soft_state && rd.soft_state->role == raft::Role::kLeader && buggify() && rng_.chance(1, 6)) {
+    io.crash_at(CrashPoint::kBeforeSync);
+  }
+  const bool commits = rd.hard_state && role == raft::Role::kLeader &&
+                       rd.hard_state->commit > rg.storage().initial_state().hard_state.commit;
+  if (commits) {
+    if (!checker_.check_commit_durable(r.group, n.id, rd.hard_state->commit,
+                                       voter_logs(r.group, rg.status().conf.voters))) {
+      return false;
+    }
+    // Targeted fault: a leader dies the moment it decides a commit, its Ready durable but nothing
+    // sent, so the next leader must already hold what it committed.
+    if (buggify() && rng_.chance(1, 12)) io.crash_at(CrashPoint::kAfterSync);
+  }
+  // Targeted fault: membership records lost before their sync — the node dies with a Ready that
+  // appends a membership change written and not synced.
+  const bool conf_change = std::any_of(rd.entries.begin(), rd.entries.end(), [](const raft::Entry& e) {
+    return e.type == raft::EntryType::kConfChange;
+  });
+  if (conf_change && buggify() && io.crash_point() == CrashPoint::kNone && rng_.chance(1, 6)) {
+    io.crash_at(CrashPoint::kBeforeSync);
+    ++report_.conf_change_crashes;
+  }
+  return true;
+}
+
+void World::after_input(Node& n, Replica& r) {
+  if (!n.up || r.rg == nullptr) return;
+  r.rg->process();
+  settle(n);
+}
+
+void World::settle(Node& n) {
+  if (!n.up) return;
+  n.disk->flush();
+  if (n.disk->io().dead()) {
+    crash(n);  // the power went out in the middle of that group commit
+    return;
+  }
+  if (violated()) return;
+  observe_roles(n);
+}
+
+void World::observe_roles(Node& n) {
+  for (auto& [g, r] : n.replicas) {
+    if (r.rg == nullptr) continue;
+    const raft::Role role = r.rg->role();
+    const raft::Term term = r.rg->term();
+    if (!checker_.observe_role(g, n.id, role, term, r.rg->storage())) return;
+    // Targeted fault: a fresh leader sometimes dies before its first entries replicate, which
+    // leaves entries of several terms on minorities (the Figure 8 situation).
+    raft::Term& led = n.led_term[g];
+    if (role == raft::Role::kLeader && term > led) {
+      led = term;
+      if (buggify() && n.crash_at_ns == 0 && rng_.chance(1, 4)) n.crash_at_ns = now_ns_ + rng_.range(1, 40) * kMs;
+    }
+  }
+}
+
+std::vector<std::pair<raft::NodeId, const raft::Storage*>> World::voter_logs(uint32_t group,
+                                                                               const std::vector<raft::NodeId>& voters) {
+  static const raft::MemoryStorage kEmpty;
+  std::vector<std::pair<raft::NodeId, const raft::Storage*>> logs;
+  for (raft::NodeId v : voters) {
+    const Replica* vr = replica(v, group);
+    if (vr == nullptr) continue;
+    const raft::Storage* log = &kEmpty;
+    if (!vr->corrupt.empty()) {
+      log = nullptr;  // stays down: never votes
+    } else if (vr->rg != nullptr) {
+      log = &vr->rg->storage();
+    } else if (vr->down_log != nullptr) {
+      log = vr->down_log.get();
+    }
+    logs.emplace_back(v, log);
+  }
+  return logs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Starting, crashing and restarting replicas.
+
 bool World::start_replica(Node& n, uint32_t group) {
+  TALLY_ASSERT(n.up && n.disk->is_open());
   Replica& r = n.replicas[group];
   r.group = group;
-  if (!r.disk) r.disk = std::make_unique<MemoryDisk>();
   r.kv.clear();
   r.applied = 0;
   r.snapshot_index = 0;
-  r.pending_reads.clear();
-  r.pending_writes.clear();
-  r.write_at.clear();
-  r.reads_waiting_apply.clear();
-  Result<raft::Snapshot> snap = r.disk->storage().snapshot();
+  forget_requests(r);
+  if (!r.corrupt.empty()) return true;  // stays down
+  std::unique_ptr<raft::MemoryStorage> storage = std::move(r.down_log);
+  if (storage == nullptr) storage = std::make_unique<raft::MemoryStorage>();
+  Result<raft::Snapshot> snap = storage->snapshot();
   if (snap.is_ok() && !snap->empty()) restore_snapshot(n, r, *snap);
-  raft::Config config = raft_config(n.id, group);
+  group::GroupOptions options;
+  options.raft = raft_config(n.id, group);
   // A replica that joined later knows no membership: it learns the group from the log (or its
   // disk, once it applied a change or installed a snapshot).
   if (r.joined) {
-    config.voters.clear();
-    config.learners.clear();
+    options.raft.voters.clear();
+    options.raft.learners.clear();
   }
-  config.applied = r.applied;  // the snapshot's index: the state machine already holds those
-  Result<std::unique_ptr<raft::RawNode>> raw = raft::RawNode::create(config, &r.disk->storage());
-  if (!raw.is_ok()) {
+  options.raft.applied = r.applied;  // the snapshot's index: the state machine already holds those
+  options.log_entries_kept = UINT64_MAX;  // the shell compacts (maybe_compact)
+  options.observer = n.shell.get();
+  auto rg = group::ReplicaGroup::create(group, std::move(options), std::move(storage), n.disk->group_log(), *n.shell,
+                                        *n.shell);
+  if (!rg.is_ok()) {
     // What survived the crash is inconsistent (a commit index past the stored log, say): the
     // node cannot come back. Only a protocol bug can leave a disk like that.
     violate("durable state", "group " + std::to_string(group) + " node " + std::to_string(n.id) +
-                                 " cannot restart from its disk: " + raw.status().to_string());
+                                 " cannot restart from its disk: " + rg.status().to_string());
     return false;
   }
-  r.raft = std::move(raw).value();
+  r.rg = std::move(rg).value();
   return true;
 }
 
@@ -64,7 +240,17 @@ void World::drop_replica(Node& n, uint32_t group) {
   if (n.up) abandon_requests(n, it->second);
   n.tally->in_flight = false;  // its batch may point at this replica
   n.replicas.erase(it);
+  n.disk->forget(group);
+  if (n.up) n.disk->release(group, UINT64_MAX);  // its records are needed no more
   checker_.forget(group, n.id);
+}
+
+void World::forget_requests(Replica& r) {
+  // The process died with them: their clients time out.
+  r.pending_reads.clear();
+  r.pending_writes.clear();
+  r.write_at.clear();
+  r.reads_waiting_apply.clear();
 }
 
 void World::abandon_requests(Node& n, Replica& r) {
@@ -72,10 +258,7 @@ void World::abandon_requests(Node& n, Replica& r) {
   for (auto& [uid, a] : r.pending_writes) reply(a.request, Outcome::kUnknown, std::nullopt, raft::kNoNode, n.id);
   for (auto& [ctx, a] : r.pending_reads) reply(a.request, Outcome::kFail, std::nullopt, raft::kNoNode, n.id);
   for (auto& [index, a] : r.reads_waiting_apply) reply(a.request, Outcome::kFail, std::nullopt, raft::kNoNode, n.id);
-  r.pending_writes.clear();
-  r.write_at.clear();
-  r.pending_reads.clear();
-  r.reads_waiting_apply.clear();
+  forget_requests(r);
 }
 
 void World::expire_writes(Node& n, Replica& r) {
@@ -83,7 +266,7 @@ void World::expire_writes(Node& n, Replica& r) {
   // applied here decides its fate; if the group's log never gets there, give up: unknown.
   for (auto it = r.pending_writes.begin(); it != r.pending_writes.end();) {
     const Accepted& a = it->second;
-    Result<raft::Term> t = r.disk->storage().term(a.index);
+    Result<raft::Term> t = r.rg->storage().term(a.index);
     const bool in_log = t.is_ok() && *t == a.term;
     if (in_log || now_ns_ < a.accepted_ns + kWriteTimeoutMs * kMs) {
       ++it;
@@ -98,25 +281,86 @@ void World::expire_writes(Node& n, Replica& r) {
 void World::crash(Node& n) {
   if (!n.up) return;
   n.up = false;
-  n.crash_mid_ready = false;
   n.paused_until_ns = 0;
   n.held.clear();
   n.tally->in_flight = false;
   ++report_.crashes;
+  // What each replica had acknowledged as durable, and what it was still writing.
+  std::map<uint32_t, AckedLog> acked;
   for (auto& [g, r] : n.replicas) {
-    r.raft.reset();
-    r.disk->crash(rng_);
     checker_.forget(g, n.id);
+    forget_requests(r);
+    if (r.rg == nullptr) continue;
+    acked.emplace(g, capture_acked(r.rg->storage(), r.rg->in_flight()));
+    r.rg.reset();
   }
+  n.disk->crash(rng_);
+  if (n.damage_at_crash) {
+    n.damage_at_crash = false;
+    const std::string what = n.disk->damage(rng_);
+    if (!what.empty()) {
+      damaged_ = n.id;
+      ++report_.logs_damaged;
+    }
+  }
+  recover(n, acked);
   n.crash_at_ns = 0;
   // Often back almost at once (faster than a lease), so a lost vote or a torn tail meets the
   // same election again; otherwise after up to 300 ms (slower than a lease).
   n.restart_at_ns = now_ns_ + (rng_.chance(1, 2) ? rng_.range(1, 15) : rng_.range(20, 300)) * kMs;
 }
 
+void World::recover(Node& n, const std::map<uint32_t, AckedLog>& acked) {
+  std::set<uint32_t> hosted;
+  for (const auto& [g, r] : n.replicas) hosted.insert(g);
+  NodeRecovery rec = n.disk->recover(hosted, options_.bug != PlantedBug::kBadHeaderSparesItsGroup);
+  report_.torn_tails += rec.torn_tail ? 1 : 0;
+  for (auto& [g, r] : n.replicas) {
+    r.down_log.reset();
+    if (!r.corrupt.empty()) continue;
+    RecoveredGroup& found = rec.groups.at(g);
+    if (!found.start.unavailable.empty()) {
+      if (damaged_ != n.id) {
+        // Nothing damaged this log: recovery must find everything the replica wrote.
+        violate("durable state", "group " + std::to_string(g) + " node " + std::to_string(n.id) +
+                                     " has an unavailable log after a crash: " + found.start.unavailable);
+        return;
+      }
+      if (options_.bug != PlantedBug::kServeCorruptLog) {
+        r.corrupt = found.start.unavailable;
+        ++report_.replicas_kept_down;
+        continue;
+      }
+      // The planted bug: serve what could be read, as if nothing were missing.
+      found.start.unavailable.clear();
+    }
+    auto it = acked.find(g);
+    if (it != acked.end()) {
+      const std::string lost = check_recovered(it->second, image_of(found.start));
+      if (!lost.empty()) {
+        violate("durable state", "group " + std::to_string(g) + " node " + std::to_string(n.id) + " after a crash: " +
+                                     lost);
+        return;
+      }
+    }
+    raft::ConfState conf;
+    if (found.conf) conf = *found.conf;
+    auto storage = group::make_storage(found.start, conf, found.snapshot ? &*found.snapshot : nullptr);
+    if (!storage.is_ok()) {
+      violate("durable state", "group " + std::to_string(g) + " node " + std::to_string(n.id) +
+                                   " cannot rebuild its log: " + storage.status().to_string());
+      return;
+    }
+    r.down_log = std::move(storage).value();
+  }
+}
+
 void World::restart(Node& n) {
   TALLY_ASSERT(!n.up);
   n.up = true;
+  std::set<uint32_t> hosted;
+  for (const auto& [g, r] : n.replicas) hosted.insert(g);
+  n.disk->open(hosted);
   for (auto& [g, r] : n.replicas) {
     if (!start_replica(n, g)) {
       n.up = false;  // stays down; the run ends on the violation
@@ -142,6 +386,9 @@ void World::resume(Node& n) {
     deliver(e);
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The network.
 
 void World::send(Envelope e, bool faulty_link) {
   TALLY_ASSERT(e.kind == MsgKind::kClientReply || (e.to >= 1 && e.to <= nodes_.size()));
@@ -197,102 +444,8 @@ void World::reply(const ClientRequest& req, Outcome outcome, std::optional<int64
   send(std::move(e), now_ns_ < fault_end_ns_);
 }
 
-void World::after_input(Node& n, Replica& r) {
-  handle_ready(n, r);
-  if (!n.up || violated()) return;
-  const raft::Role role = r.raft->role();
-  const raft::Term term = r.raft->term();
-  checker_.observe_role(r.group, n.id, role, term, r.disk->storage());
-  // Targeted fault: a fresh leader sometimes dies before its first entries replicate, which
-  // leaves entries of several terms on minorities (the Figure 8 situation).
-  raft::Term& led = n.led_term[r.group];
-  if (role == raft::Role::kLeader && term > led) {
-    led = term;
-    if (buggify() && n.crash_at_ns == 0 && rng_.chance(1, 4)) {
-      n.crash_at_ns = now_ns_ + rng_.range(1, 40) * kMs;
-    }
-  }
-}
-
-void World::handle_ready(Node& n, Replica& r) {
-  for (uint32_t cycle = 0; cycle < kReadyCyclesMax && n.up && r.raft->has_ready(); ++cycle) {
-    raft::Ready rd = r.raft->ready();
-    if (!checker_.observe_ready(r.group, n.id, r.raft->role(), r.raft->term(), rd, r.disk->storage())) return;
-    if (r.raft->role() == raft::Role::kLeader &&
-        !checker_.check_one_conf_change(r.group, n.id, rd, r.raft->applied_index(), r.disk->storage())) {
-      return;
-    }
-    const raft::Index commit_before = r.disk->storage().initial_state().hard_state.commit;
-    // 1. Persist: snapshot, entries, hard state; then sync when asked.
-    Status st = r.disk->write(rd.snapshot, rd.entries, rd.hard_state);
-    TALLY_ASSERT_MSG(st.is_ok(), st.to_string().c_str());
-    if (n.crash_mid_ready && (rd.must_sync || !rd.entries.empty())) {
-      crash(n);  // written but not synced, nothing sent: the torn-tail case
-      return;
-    }
-    // Targeted fault: a node dies in the Ready that makes it leader, before its first entry is
-    // synced or sent; the torn tail may keep that entry, stranding it on this node alone.
-    if (rd.soft_state && rd.soft_state->role == raft::Role::kLeader && buggify() &&
-        rng_.chance(1, 6)) {
-      crash(n);
-      return;
-    }
-    if (rd.hard_state && rd.hard_state->commit > commit_before && r.raft->role() == raft::Role::kLeader) {
-      std::vector<std::pair<raft::NodeId, const raft::Storage*>> logs;
-      for (raft::NodeId v : r.raft->status().conf.voters) {
-        const Replica* vr = replica(v, r.group);
-        if (vr != nullptr) logs.emplace_back(v, &vr->disk->storage());
-      }
-      if (!checker_.check_commit_durable(r.group, n.id, rd.hard_state->commit, logs)) return;
-    }
-    // Targeted fault: a leader dies the moment it decides a commit, before telling anyone, so
-    // the next leader must already hold what it committed.
-    if (rd.hard_state && rd.hard_state->commit > commit_before && r.raft->role() == raft::Role::kLeader &&
-        buggify() && rng_.chance(1, 12)) {
-      if (rd.must_sync) r.disk->sync();
-      crash(n);
-      return;
-    }
-    if (rd.must_sync) r.disk->sync();
-    if (rd.snapshot) {
-      ++report_.snapshots_installed;
-      restore_snapshot(n, r, *rd.snapshot);
-    }
-    // 2. Send.
-    for (const raft::Message& m : rd.messages) {
-      send_raft(m, r.group);
-      // Targeted fault: crash right after granting a vote, so a vote that was not durable
-      // would be forgotten while the election is still running.
-      if (m.type == raft::MessageType::kVoteResp && !m.reject && buggify() && n.crash_at_ns == 0 &&
-          rng_.chance(1, 4)) {
-        n.crash_at_ns = now_ns_ + rng_.range(0, 2) * kMs;
-      }
-    }
-    // 3. Apply committed entries, then serve reads whose index is applied and fail failed reads.
-    for (const raft::Entry& e : rd.committed_entries) {
-      apply_entry(n, r, e);
-      if (violated()) return;
-    }
-    for (const raft::ReadState& rs : rd.read_states) {
-      auto it = r.pending_reads.find(rs.context);
-      if (it == r.pending_reads.end()) continue;
-      r.reads_waiting_apply.emplace_back(rs.index, it->second);
-      r.pending_reads.erase(it);
-    }
-    for (const std::string& context : rd.failed_reads) {
-      auto it = r.pending_reads.find(context);
-      if (it == r.pending_reads.end()) continue;
-      ++report_.failed_reads;
-      reply(it->second.request, Outcome::kFail, std::nullopt, r.raft->leader(), n.id);  // never ran: no effect
-      r.pending_reads.erase(it);
-    }
-    serve_reads(n, r);
-    // 4. Acknowledge.
-    r.raft->advance();
-    if (r.disk->unsynced() == 0) maybe_compact(r);
-  }
-  TALLY_ASSERT_MSG(!n.up || !r.raft->has_ready() || violated(), "Ready loop did not settle");
-}
+// ---------------------------------------------------------------------------------------------
+// The state machine.
 
 void World::apply_entry(Node& n, Replica& r, const raft::Entry& e) {
   // A restart may hand out again entries its snapshot already holds (its durable commit index
@@ -314,16 +467,9 @@ void World::apply_entry(Node& n, Replica& r, const raft::Entry& e) {
     r.write_at.erase(at);
     auto p = r.pending_writes.find(uid);
     if (p != r.pending_writes.end() && (!req || req->uid != uid)) {
-      reply(p->second.request, Outcome::kFail, std::nullopt, r.raft->leader(), n.id);
+      reply(p->second.request, Outcome::kFail, std::nullopt, r.rg->leader(), n.id);
       r.pending_writes.erase(p);
     }
-  }
-  if (e.type == raft::EntryType::kConfChange) {
-    Result<raft::ConfChange> cc = raft::ConfChange::decode(e.data);
-    TALLY_ASSERT(cc.is_ok());
-    r.disk->write_conf(r.raft->apply_conf_change(*cc));
-    apply_conf_change(n, r, *cc);
-    return;
   }
   if (!req) return;
   std::optional<int64_t> result;
@@ -355,7 +501,7 @@ void World::apply_entry(Node& n, Replica& r, const raft::Entry& e) {
 
 void World::apply_conf_change(Node& n, Replica& r, const raft::ConfChange& cc) {
   // Learners in the group now, for the report.
-  const raft::NodeStatus st = r.raft->status();
+  const raft::NodeStatus st = r.rg->status();
   report_.learners_max = std::max(report_.learners_max, static_cast<uint32_t>(st.conf.learners.size()));
   if (cc.type != raft::ConfChangeType::kRemoveNode) return;
   // The removal is committed: the removed replica shuts down for good, like a decommissioned
@@ -373,8 +519,17 @@ void World::apply_conf_change(Node& n, Replica& r, const raft::ConfChange& cc) {
 }
 
 void World::drop_departed() {
-  for (const auto& [id, g] : to_drop_) drop_replica(node(id), g);
-  to_drop_.clear();
+  // A replica whose Ready waits on a failed log goes once the log gave it back.
+  std::vector<std::pair<raft::NodeId, uint32_t>> later;
+  for (const auto& [id, g] : to_drop_) {
+    const Replica* r = replica(id, g);
+    if (r != nullptr && r->rg != nullptr && r->rg->persisting()) {
+      later.emplace_back(id, g);
+      continue;
+    }
+    drop_replica(node(id), g);
+  }
+  to_drop_ = std::move(later);
 }
 
 void World::restore_snapshot(Node& n, Replica& r, const raft::Snapshot& snap) {
@@ -394,15 +549,23 @@ void World::restore_snapshot(Node& n, Replica& r, const raft::Snapshot& snap) {
   }
 }
 
-void World::maybe_compact(Replica& r) {
+void World::maybe_compact(Node& n, Replica& r) {
   if (compact_every_entries_ == 0) return;
-  const raft::Index first = r.disk->storage().first_index();
-  if (r.applied < first + compact_every_entries_ || r.applied > r.disk->storage().last_index()) return;
+  const raft::MemoryStorage& log = r.rg->storage();
+  const raft::Index first = log.first_index();
+  if (r.applied < first + compact_every_entries_ || r.applied > log.last_index() || r.applied > r.rg->applied()) {
+    return;
+  }
   // Keep a few entries behind the snapshot, so followers just behind it still get appends.
   const raft::Index compact_to = r.applied - rng_.uniform(4);
   TALLY_ASSERT(compact_to >= first);
-  Status st = r.disk->snapshot_and_compact(r.applied, r.raft->status().conf, encode_kv(r.kv), compact_to);
+  Status st = r.rg->compact(r.applied, encode_kv(r.kv), compact_to);
   TALLY_ASSERT_MSG(st.is_ok(), st.to_string().c_str());
+  // The snapshot is durable beside the log; the log may then drop the records it covers.
+  Result<raft::Snapshot> snap = log.snapshot();
+  TALLY_ASSERT(snap.is_ok() && snap->metadata.index == r.applied);
+  n.disk->save_snapshot(r.group, std::move(snap).value());
+  n.disk->release(r.group, r.applied);
 }
 
 void World::serve_reads(Node& n, Replica& r) {
@@ -414,8 +577,8 @@ void World::serve_reads(Node& n, Replica& r) {
     }
     const ClientRequest& req = waiting[i].second.request;
     auto it = r.kv.find(req.key);
-    const raft::Term term = r.raft->term();
-    if (r.raft->role() == raft::Role::kLeader && checker_.max_leader_term(r.group) > term) {
+    const raft::Term term = r.rg->term();
+    if (r.rg->role() == raft::Role::kLeader && checker_.max_leader_term(r.group) > term) {
       ++report_.stale_leader_reads_ok;
     }
     reply(req, Outcome::kOk, it == r.kv.end() ? std::nullopt : std::optional<int64_t>(it->second), raft::kNoNode,
@@ -427,9 +590,12 @@ void World::serve_reads(Node& n, Replica& r) {
 void World::note_stale_leader(const Replica& r) {
   // A node that believes it leads in term T while the group already elected a leader in a
   // later term: the window in which stale reads and lost writes would come from.
-  if (r.raft->role() != raft::Role::kLeader || checker_.max_leader_term(r.group) <= r.raft->term()) return;
+  if (r.rg->role() != raft::Role::kLeader || checker_.max_leader_term(r.group) <= r.rg->term()) return;
   ++report_.stale_leader_requests;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Inputs.
 
 void World::deliver(Envelope& e) {
   TALLY_ASSERT(e.deliver_ns <= now_ns_);
@@ -457,13 +623,14 @@ void World::deliver(Envelope& e) {
     return;
   }
   Replica* r = replica(n.id, e.group);
-  if (r == nullptr) {
+  if (r == nullptr || r->rg == nullptr) {
+    // Not hosted here, or a replica kept down: the node refuses.
     if (e.kind == MsgKind::kClientRequest) reply(e.request, Outcome::kFail, std::nullopt, raft::kNoNode, n.id);
     return;
   }
   if (e.kind == MsgKind::kRaft) {
     if (link_down(e.from, e.to)) return;  // a partition that began while it was in flight
-    (void)r->raft->step(e.raft);                // stale or misdirected messages are not errors
+    (void)r->rg->step(e.raft);            // stale or misdirected messages are not errors
     after_input(n, *r);
     return;
   }
@@ -474,22 +641,22 @@ void World::handle_client_request(Node& n, const ClientRequest& req, uint32_t gr
   Replica& r = *replica(n.id, group);
   note_stale_leader(r);
   if (r.pending_reads.size() + r.pending_writes.size() >= kPendingPerReplicaMax) {
-    reply(req, Outcome::kFail, std::nullopt, r.raft->leader(), n.id);
+    reply(req, Outcome::kFail, std::nullopt, r.rg->leader(), n.id);
     return;
   }
   const std::string context = std::to_string(req.uid);
-  Status st = req.op == OpKind::kRead ? r.raft->read_index(context) : r.raft->propose(encode_op(req));
+  Status st = req.op == OpKind::kRead ? r.rg->read_index(context) : r.rg->propose(encode_op(req));
   if (!st.is_ok()) {
-    reply(req, Outcome::kFail, std::nullopt, r.raft->leader(), n.id);  // refused: it never entered the log
+    reply(req, Outcome::kFail, std::nullopt, r.rg->leader(), n.id);  // refused: it never entered the log
     after_input(n, r);
     return;
   }
-  const bool leader = r.raft->role() == raft::Role::kLeader;
+  const bool leader = r.rg->role() == raft::Role::kLeader;
   if (req.op == OpKind::kRead) {
     r.pending_reads.emplace(context, Accepted{req, now_ns_});
   } else {
-    r.pending_writes.emplace(req.uid, Accepted{req, now_ns_, r.raft->last_index(), r.raft->term()});
-    uint64_t& at = r.write_at[r.raft->last_index()];
+    r.pending_writes.emplace(req.uid, Accepted{req, now_ns_, r.rg->last_index(), r.rg->term()});
+    uint64_t& at = r.write_at[r.rg->last_index()];
     // An earlier proposal of ours at this index was cut from our log; another node may still
     // hold it and a later leader commit it, so its fate is unknown.
     auto earlier = r.pending_writes.find(at);
@@ -515,14 +682,15 @@ void World::run_tallies(Node& n) {
     t.in_flight = false;
     t.batch.apply(commit);
     for (auto& [g, r] : n.replicas) {
-      after_input(n, r);
-      if (!n.up || violated()) return;
+      if (r.rg != nullptr) r.rg->process();
     }
+    settle(n);
+    if (!n.up || violated()) return;
   }
   if (t.in_flight) return;
   std::vector<raft::RawNode*> leaders;
   for (auto& [g, r] : n.replicas) {
-    if (r.raft->is_leader()) leaders.push_back(r.raft.get());
+    if (r.rg != nullptr && r.rg->is_leader()) leaders.push_back(&r.rg->raw());
   }
   if (t.batch.build(leaders) == 0) return;
   t.in_flight = true;
@@ -545,10 +713,10 @@ void World::run_forced_campaigns() {
     Node& n = node(f.node);
     Replica* r = replica(f.node, f.group);
     // Not while this node is already campaigning: a detector waits for the election it started.
-    if (!n.up || paused(n) || r == nullptr || r->raft->role() != raft::Role::kFollower) continue;
+    if (!n.up || paused(n) || r == nullptr || r->rg == nullptr || r->rg->role() != raft::Role::kFollower) continue;
     const raft::NodeId lead = newest_leader(f.group);
     if (f.suspect != raft::kNoNode && lead != raft::kNoNode && lead != f.suspect) continue;
-    (void)r->raft->campaign();  // refused while the node may hold up a lease
+    (void)r->rg->campaign();  // refused while the node may hold up a lease
     after_input(n, *r);
     if (violated()) return;
   }
@@ -571,21 +739,32 @@ void World::tick_nodes() {
       crash(n);
       continue;
     }
+    if (n.disk->failed()) {
+      // The shard's tick in tallyd: a failed log rewrites what was not known durable, then the
+      // groups whose Readys it held go on.
+      n.disk->retry();
+      settle(n);
+      if (violated()) return;
+      if (!n.up) continue;
+    }
     const uint64_t mono = local_mono_ns(n.id);
     for (uint32_t t = 0; t < kTicksPerStepMax && n.up && mono >= n.next_tick_mono_ns; ++t) {
       n.next_tick_mono_ns += kTickMs * kMs;
+      // Every group ticks, then their Readys share one group commit.
       for (auto& [g, r] : n.replicas) {
-        r.raft->tick();
-        after_input(n, r);
-        if (violated()) return;
-        if (!n.up) break;  // crashed while persisting this tick's Ready
+        if (r.rg == nullptr) continue;
+        r.rg->tick();
+        r.rg->process();
       }
+      settle(n);
+      if (violated()) return;
     }
+    if (!n.up) continue;
     if (mono >= n.next_tick_mono_ns) n.next_tick_mono_ns = mono + kTickMs * kMs;
     for (auto& [g, r] : n.replicas) {
-      if (n.up) expire_writes(n, r);
+      if (r.rg != nullptr) expire_writes(n, r);
     }
-    if (async_tally_ && n.up) run_tallies(n);
+    if (async_tally_) run_tallies(n);
     if (violated()) return;
   }
 }

@@ -4,6 +4,15 @@
 
 namespace tally::group {
 
+void StateMachine::apply_internal(uint32_t, const raft::Entry&, const raft::ConfState*) {}
+void StateMachine::restore(uint32_t group, const raft::Snapshot&) {
+  TALLY_ASSERT_MSG(false, "group: a snapshot was installed on a state machine that cannot restore one");
+  (void)group;
+}
+void StateMachine::read_ready(uint32_t, const raft::ReadState&) {}
+void StateMachine::read_failed(uint32_t, const std::string&) {}
+void ReadyObserver::after_advance(uint32_t) {}
+
 Result<std::unique_ptr<ReplicaGroup>> ReplicaGroup::create(uint32_t id, GroupOptions options,
                                                            std::unique_ptr<raft::MemoryStorage> storage,
                                                            GroupLog& log, Transport& transport, StateMachine& sm) {
@@ -38,13 +47,25 @@ Status ReplicaGroup::propose(std::string data) {
   return Status::ok();
 }
 
+Status ReplicaGroup::compact(raft::Index index, std::string data, raft::Index compact_to) {
+  TALLY_ASSERT(compact_to <= index && index <= applied());
+  TALLY_ASSERT_MSG(!persisting_ || !ready_.snapshot.has_value(), "group: compact while a snapshot installs");
+  auto snap = storage_->create_snapshot(index, raw_->status().conf, std::move(data));
+  if (!snap.is_ok()) return snap.status();
+  return storage_->compact(compact_to);
+}
+
 void ReplicaGroup::process() {
   // A log that completes inline calls on_persisted, which calls process() again: the flag turns that
   // recursion into this loop's next turn.
   if (in_process_) return;
   in_process_ = true;
-  while (!persisting_ && log_error_.is_ok() && raw_->has_ready()) {
+  while (!persisting_ && !stopped_ && log_error_.is_ok() && raw_->has_ready()) {
     ready_ = raw_->ready();
+    if (options_.observer != nullptr && !options_.observer->before_persist(id_, ready_)) {
+      stopped_ = true;
+      break;
+    }
     persisting_ = true;
     log_.persist(id_, ready_, [this](Status st) { on_persisted(std::move(st)); });
   }
@@ -66,9 +87,10 @@ void ReplicaGroup::on_persisted(Status st) {
   if (rd.snapshot) TALLY_ASSERT(storage_->apply_snapshot(*rd.snapshot).is_ok());
   if (!rd.entries.empty()) TALLY_ASSERT(storage_->append(std::move(rd.entries)).is_ok());
   if (rd.hard_state) storage_->set_hard_state(*rd.hard_state);
+  if (rd.snapshot) sm_.restore(id_, *rd.snapshot);
   // 2. Messages (they may depend on what was just persisted).
   if (!rd.messages.empty()) transport_.send(id_, std::move(rd.messages));
-  // 3. Committed entries, in order.
+  // 3. Committed entries, in order; then reads whose index is known, and reads that failed.
   raft::Index applied = 0;
   for (const raft::Entry& e : rd.committed_entries) {
     if (e.type == raft::EntryType::kNormal) {
@@ -76,10 +98,16 @@ void ReplicaGroup::on_persisted(Status st) {
     } else if (e.type == raft::EntryType::kConfChange) {
       auto cc = raft::ConfChange::decode(e.data);
       TALLY_ASSERT_MSG(cc.is_ok(), "a committed membership change does not decode");
-      storage_->set_conf(raw_->apply_conf_change(*cc));
+      const raft::ConfState conf = raw_->apply_conf_change(*cc);
+      storage_->set_conf(conf);
+      sm_.apply_internal(id_, e, &conf);
+    } else {
+      sm_.apply_internal(id_, e, nullptr);
     }
     applied = e.index;
   }
+  for (const raft::ReadState& rs : rd.read_states) sm_.read_ready(id_, rs);
+  for (const std::string& context : rd.failed_reads) sm_.read_failed(id_, context);
   // 4. Advance, then drop what no peer needs from memory (it stays in the log on disk).
   raw_->advance();
   persisting_ = false;
@@ -90,6 +118,7 @@ void ReplicaGroup::on_persisted(Status st) {
       if (upto >= storage_->first_index()) TALLY_ASSERT(storage_->compact(upto).is_ok());
     }
   }
+  if (options_.observer != nullptr) options_.observer->after_advance(id_);
   process();
 }
 

@@ -43,6 +43,28 @@ class StateMachine {
   virtual void apply(uint32_t group, const raft::Entry& entry) = 0;
   // Everything up to `index` is applied (reads waiting for it may run).
   virtual void applied_to(uint32_t group, raft::Index index) = 0;
+  // A committed no-op or membership change, which the group handled itself (a change through
+  // RawNode::apply_conf_change; `conf` is the membership after it, null for a no-op). In log order
+  // with apply(); most state machines have nothing to do.
+  virtual void apply_internal(uint32_t group, const raft::Entry& entry, const raft::ConfState* conf);
+  // A snapshot sent by the leader is durable and installed in the group's log: the state machine
+  // becomes its image. A single voter never receives one.
+  virtual void restore(uint32_t group, const raft::Snapshot& snapshot);
+  // ReadIndex: the read accepted with `rs.context` may run once the applied index reaches rs.index.
+  virtual void read_ready(uint32_t group, const raft::ReadState& rs);
+  // The read accepted with `context` will never get a ReadState (leadership lost, forward refused).
+  virtual void read_failed(uint32_t group, const std::string& context);
+};
+
+// Looks at the loop from outside, for the simulator's checkers and fault injection (tallyd has none).
+class ReadyObserver {
+ public:
+  virtual ~ReadyObserver() = default;
+  // Each Ready just taken from the core, before it goes to the log. False stops the group for good:
+  // nothing of this Ready is persisted, sent or applied, and process() does nothing more.
+  virtual bool before_persist(uint32_t group, const raft::Ready& rd) = 0;
+  // After advance(), once a Ready's work is done: the shell may compact (ReplicaGroup::compact).
+  virtual void after_advance(uint32_t group);
 };
 
 // A log that persists nothing: a memory-only group (durability none with peers, and tests).
@@ -54,8 +76,9 @@ class MemoryLog final : public GroupLog {
 struct GroupOptions {
   raft::Config raft;
   // Entries kept in memory behind the applied index, for peers that lag (0 on a single voter: once
-  // applied, an entry is needed only on disk).
+  // applied, an entry is needed only on disk). A shell that compacts itself passes UINT64_MAX.
   uint64_t log_entries_kept = 0;
+  ReadyObserver* observer = nullptr;  // outlives the group; null in tallyd
 };
 
 class ReplicaGroup {
@@ -87,6 +110,28 @@ class ReplicaGroup {
 
   void tick() { raw_->tick(); }
   Status step(const raft::Message& m) { return raw_->step(m); }
+  // Pass-throughs to the core for a shell with peers; like tick() and step(), follow with process().
+  Status campaign() { return raw_->campaign(); }
+  Status read_index(std::string context) { return raw_->read_index(std::move(context)); }
+  Status transfer_leader(raft::NodeId target) { return raw_->transfer_leader(target); }
+  Status propose_conf_change(const raft::ConfChange& cc) { return raw_->propose_conf_change(cc); }
+
+  raft::Role role() const { return raw_->role(); }
+  raft::Term term() const { return raw_->term(); }
+  raft::NodeId leader() const { return raw_->leader(); }
+  raft::Index commit_index() const { return raw_->commit_index(); }
+  raft::NodeStatus status() const { return raw_->status(); }
+  // The core itself, for a node-level driver such as raft::TallyBatch (follow with process()).
+  raft::RawNode& raw() { return *raw_; }
+  // What the core reads: everything the log made durable, as the group last compacted it.
+  const raft::MemoryStorage& storage() const { return *storage_; }
+  // The Ready handed to the log and not yet durable, or null.
+  const raft::Ready* in_flight() const { return persisting_ ? &ready_ : nullptr; }
+
+  // Records a snapshot of the state machine at `index` (applied; the current membership with it),
+  // then drops the in-memory entries through `compact_to` <= index. Not while a Ready persists that
+  // installs a snapshot. Peers that need what was dropped get the snapshot.
+  Status compact(raft::Index index, std::string data, raft::Index compact_to);
 
   // Runs the loop as far as it goes now: takes a Ready and hands it to the log; when the log says it
   // is durable, sends, applies, advances and goes on. Call after every input (proposal, message, tick).
@@ -95,6 +140,8 @@ class ReplicaGroup {
   bool persisting() const { return persisting_; }
   // The log reported an error; the group stops until the log recovers and completes the persist.
   const Status& log_error() const { return log_error_; }
+  // The observer stopped the group.
+  bool stopped() const { return stopped_; }
 
  private:
   ReplicaGroup(uint32_t id, GroupOptions options, std::unique_ptr<raft::MemoryStorage> storage,
@@ -111,6 +158,7 @@ class ReplicaGroup {
   raft::Ready ready_;       // the Ready being persisted
   bool persisting_ = false;
   bool in_process_ = false;  // process() is on the stack (a log that completes at once re-enters it)
+  bool stopped_ = false;
   Status log_error_;
 };
 
