@@ -125,8 +125,9 @@ Status recover_node(Env& env, const std::string& dir, std::vector<store::Store*>
     }
     for (const auto& [group, rec] : result->unavailable) {
       if (group >= partitions) continue;
-      out.partitions[group].unavailable = "corrupt log record (" + rec.what + ") in " + rec.file + " at offset " +
-                                          std::to_string(rec.offset);
+      out.partitions[group].unavailable = "corrupt log record (" + rec.what +
+                                          (rec.group_known ? "" : ", its partition unknown") + ") in " + rec.file +
+                                          " at offset " + std::to_string(rec.offset);
     }
   }
   for (PartitionStart& ps : out.partitions) group::finish(ps);

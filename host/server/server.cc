@@ -355,9 +355,15 @@ Status Server::start_durability() {
     sh->snapshots = std::make_unique<ShardSnapshots>(env_, *sh, cfg_.dir);
     Shard* shp = sh.get();
     sh->reactor->set_end_of_iteration([shp] { shp->log->end_of_iteration(); });
+    const wal::BadRecord* hidden = nullptr;  // a damaged header in this shard's log: whose record it was is unknown
+    if (auto it = ns.logs.find(sh->id); it != ns.logs.end() && it->second.unknown_group) hidden = &*it->second.unknown_group;
     for (uint32_t p : sh->held) {
       Partition& part = *sh->partitions[p];
       PartitionStart& ps = ns.partitions[p];
+      if (hidden != nullptr && ps.unavailable.empty()) {
+        ps.unavailable = "corrupt log record (" + hidden->what + ", its partition unknown) in " + hidden->file +
+                         " at offset " + std::to_string(hidden->offset);
+      }
       part.set_request_base(env_.random_seed() | 1);
       if (!ps.unavailable.empty()) {
         TALLY_LOG_ERROR("partition {} (slots {}-{}) is unavailable: {}", p, part.slots().first, part.slots().last,
@@ -365,23 +371,16 @@ Status Server::start_durability() {
         part.set_unavailable(ps.unavailable);
         continue;
       }
-      auto storage = std::make_unique<raft::MemoryStorage>();
-      if (ps.snapshot_index > 0) {
-        raft::Snapshot snap;
-        snap.metadata.index = ps.snapshot_index;
-        snap.metadata.term = ps.snapshot_term;
-        snap.metadata.conf = conf;
-        TALLY_RETURN_IF_ERROR(storage->apply_snapshot(snap));
+      auto storage = group::make_storage(ps, conf);
+      if (!storage.is_ok()) {
+        return Status(storage.status().code(), "partition " + std::to_string(p) + ": " + storage.status().message());
       }
-      if (!ps.entries.empty()) TALLY_RETURN_IF_ERROR(storage->append(ps.entries));
-      storage->set_hard_state(ps.hard_state);
-      storage->set_conf(conf);
       group::GroupOptions go;
       go.raft.id = 1;
       go.raft.voters = {1};
       go.raft.applied = ps.snapshot_index;
       go.raft.max_uncommitted_entries = kUncommittedEntriesMax;
-      auto g = group::ReplicaGroup::create(p, go, std::move(storage), sh->log->group_log(), *sh->replication,
+      auto g = group::ReplicaGroup::create(p, go, std::move(storage).value(), sh->log->group_log(), *sh->replication,
                                            *sh->replication);
       if (!g.is_ok()) return Status(g.status().code(), "partition " + std::to_string(p) + ": " + g.status().message());
       part.set_group(std::move(g).value());

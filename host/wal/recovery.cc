@@ -60,9 +60,9 @@ Result<RecoveryResult> recover(Env& env, const std::string& dir, RecoverMode mod
     if (b.group_known) {
       r.unavailable.emplace(b.group, r.corruptions.back());
     } else {
-      for (const auto& [group, last] : scan.group_last) {
-        if (last > b.pos) r.unavailable.emplace(group, r.corruptions.back());
-      }
+      // Not only the groups with records after it: the hidden record may have been a group's last.
+      if (!r.unknown_group) r.unknown_group = r.corruptions.back();
+      for (const auto& [group, last] : scan.group_last) r.unavailable.emplace(group, r.corruptions.back());
     }
   }
   for (const ScanSegment& seg : scan.segments) {

@@ -52,8 +52,12 @@ struct RecoveryResult {
   std::optional<BadRecord> torn_tail;  // found (verify) or truncated (repair)
   std::vector<BadRecord> corruptions;  // never served
   // Groups that must stay unavailable, with the bad record that makes them so: the group of a bad
-  // payload, and for a bad header every group that has records after it in this log.
+  // payload, and for a bad header (its group unknown) every group with a record in this log.
   std::map<uint32_t, BadRecord> unavailable;
+  // A bad header hides its record's group, and that record may have been its group's only one here
+  // (or its last: its newest vote). When set, every group this log serves stays unavailable, also
+  // those with no record in `unavailable`; the caller knows which groups those are.
+  std::optional<BadRecord> unknown_group;
   std::vector<SegmentSummary> segment_summaries;        // every segment, in sequence order
   std::map<uint32_t, RecoveredHardState> hard_states;   // each group's last valid hard state
 };

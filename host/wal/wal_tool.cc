@@ -81,6 +81,10 @@ int verify_command(Env& env, const std::string& node_dir, std::string& out) {
       out += describe(b);
       out += "\n";
     }
+    if (r->unknown_group) {
+      out += "  unavailable: every partition of this shard (a damaged header hides its record's partition)\n";
+      code = kVerifyCorruption;
+    }
     if (!r->unavailable.empty()) {
       out += "  unavailable groups:";
       for (const auto& [group, bad] : r->unavailable) {

@@ -49,6 +49,16 @@ def dump(r):
             return out
 
 
+def key_slot(key):
+    """Redis Cluster's slot of a key without a hash tag: CRC16 (XMODEM) mod 16384."""
+    crc = 0
+    for byte in key:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021 if crc & 0x8000 else crc << 1) & 0xFFFF
+    return crc % 16384
+
+
 def mc(port, payload):
     s = Raw(port)
     s.send(payload)
@@ -445,6 +455,46 @@ class DiskFaultTest(unittest.TestCase):
         self.assertEqual(r.get("k0"), b"value-0")
         srv.stop()
 
+    def test_a_damaged_header_keeps_every_partition_of_its_log_down(self):
+        # A damaged header hides its record's partition. Here every record of the partition of
+        # "lonely" (its entry and its hard state) is damaged, so nothing left in the log names that
+        # partition: it must stay down all the same, as must every other partition of the log.
+        srv = durable(self.dir, threads=1)
+        srv.start()
+        r = redis.Redis(port=srv.port)
+        lonely = key_slot(b"lonely") // 1024  # 16 partitions
+        self.assertNotEqual(lonely, key_slot(b"a") // 1024)
+        for i in range(200):
+            r.set("{a}k%d" % i, "value-%d" % i)
+            if i == 100:
+                r.set("lonely", "only-record")
+        srv.stop()
+        seg = [s for s in self.segments() if b"only-record" in self.read(s)][0]
+        data = bytearray(self.read(seg))
+        off, damaged = 64, []  # walk the records (docs/wal-format.md)
+        while off + 48 <= len(data) and any(data[off:off + 48]):
+            length = int.from_bytes(data[off + 8:off + 12], "little")
+            if int.from_bytes(data[off + 16:off + 20], "little") == lonely:
+                damaged.append(off)
+            end = off + 48 + (length + 7) // 8 * 8
+            if off in damaged:
+                data[off + 8] ^= 0x10  # the length: the header checksum fails
+            off = end
+        self.assertGreaterEqual(len(damaged), 2)
+        with open(seg, "r+b") as f:
+            f.write(data)
+        verify = subprocess.run([TALLYCTL, "wal", "verify", self.dir], capture_output=True, text=True)
+        self.assertEqual(verify.returncode, 2, verify.stdout + verify.stderr)
+        self.assertIn("every partition of this shard", verify.stdout)
+        srv = durable(self.dir, threads=1)
+        srv.start()
+        r = redis.Redis(port=srv.port)
+        for key in ("{a}k0", "{a}k199", "lonely"):
+            with self.assertRaises(redis.ResponseError) as ctx:
+                r.get(key)
+            self.assertIn("partition unknown", str(ctx.exception))
+            self.assertIn("offset %d" % damaged[0], str(ctx.exception))
+        srv.stop()
 
 @unittest.skipUnless(os.geteuid() == 0 and shutil.which("mount"), "needs root to mount a small tmpfs")
 class FullDiskTest(unittest.TestCase):

@@ -302,14 +302,9 @@ NodeRecovery NodeDisk::recover(const std::set<uint32_t>& hosted, bool unknown_gr
     }
     const wal::BadRecord* bad = nullptr;
     if (auto it = result->unavailable.find(g); it != result->unavailable.end()) bad = &it->second;
-    // A bad header hides its record's group, which may have no record after it: the damaged record
-    // may have been that group's last (its newest vote, say). host/wal keeps down only the groups
-    // with records after it; here every group of the log stays down.
-    if (bad == nullptr && unknown_group_keeps_all) {
-      for (const wal::BadRecord& b : result->corruptions) {
-        if (!b.group_known) bad = &b;
-      }
-    }
+    // A bad header hides its record's group, which may have no other record in the log: the damaged
+    // record may have been that group's last (its newest vote, say). Every group the log serves stays down.
+    if (bad == nullptr && unknown_group_keeps_all && result->unknown_group) bad = &*result->unknown_group;
     if (bad != nullptr) {
       rg.start.unavailable = "corrupt log record (" + bad->what + ") in " + bad->file + " at offset " +
                              std::to_string(bad->offset);

@@ -494,7 +494,9 @@ TEST(ReplicaGroupOverTheWal, ARestartReplaysEveryAcknowledgedEntryFromTheLog) {
     n.start();
     std::vector<std::string> acked;
     for (int i = 0; i < 30; ++i) {
-      ASSERT_TRUE(n.group->propose("v" + std::to_string(i)).is_ok());
+      std::string value = "v";
+      value += std::to_string(i);
+      ASSERT_TRUE(n.group->propose(std::move(value)).is_ok());
       if (i % 4 == 3) n.settle();
     }
     // The rest is written, not synced, when the power goes (MemEnv keeps a random prefix of it).

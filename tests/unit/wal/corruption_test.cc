@@ -71,19 +71,23 @@ TEST_F(Damaged, HeaderBitFlipIsCorruptionOfUnknownGroupAndEveryGroupAfterItIsUna
   EXPECT_FALSE(b.group_known);
   EXPECT_EQ(b.what, "header checksum");
   EXPECT_EQ(got->result.unavailable.size(), 3u);
+  EXPECT_TRUE(got->result.unknown_group);
   // The rest of that segment cannot be framed; later segments are read.
   EXPECT_EQ(got->result.records, 30u + 90u);
   EXPECT_FALSE(got->result.torn_tail);
 }
 
-TEST_F(Damaged, AHeaderFlipOnlyMakesTheGroupsAfterItUnavailable) {
-  // Record 148 is the last of group 2; after it only record 149, of group 3.
+TEST_F(Damaged, AHeaderFlipHidingAGroupsLastRecordKeepsThatGroupDownToo) {
+  // Record 148 is the last of group 2; after it only record 149, of group 3. Group 2 has nothing
+  // after the damage, yet the hidden record was its newest: it must not start without it.
   ASSERT_TRUE(env.flip_bit(segment_path(kDir, seq_of(148)), offset_of(148) + 8, 1).is_ok());  // the length
   auto got = recover_all(mem, kDir);
   ASSERT_TRUE(got.is_ok());
   ASSERT_EQ(got->result.corruptions.size(), 1u);
-  ASSERT_EQ(got->result.unavailable.size(), 1u);
-  EXPECT_EQ(got->result.unavailable.begin()->first, 3u);
+  ASSERT_TRUE(got->result.unknown_group);
+  EXPECT_EQ(got->result.unknown_group->offset, offset_of(148));
+  EXPECT_EQ(got->result.unavailable.size(), 3u);
+  EXPECT_TRUE(got->result.unavailable.count(2));
 }
 
 TEST_F(Damaged, ZeroedHeaderWithRecordsAfterItIsCorruptionNotTheEnd) {

@@ -66,6 +66,7 @@ TEST_F(Node, VerifyAndTruncateCorruption) {
   EXPECT_NE(out.find("shard-000: 3 segments, 60 records, 62880 bytes, 1 corrupt records\n"), std::string::npos) << out;
   EXPECT_NE(out.find("  corruption at " + seg + ":" + std::to_string(bad) + " unknown group: header checksum\n"),
             std::string::npos) << out;
+  EXPECT_NE(out.find("  unavailable: every partition of this shard"), std::string::npos) << out;
   EXPECT_NE(out.find("  unavailable groups: 0 1\n"), std::string::npos) << out;
   EXPECT_NE(out.find("shard-001: 3 segments, 100 records, 104800 bytes, OK"), std::string::npos) << out;
 
