@@ -3,6 +3,7 @@
 The binary comes from $TALLYD (CTest sets it). Every test checks, when the server stops, that it exited
 with status 0 and printed no assertion or sanitizer report.
 """
+import atexit
 import os
 import re
 import signal
@@ -19,6 +20,17 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_LIVE = set()  # servers started and not stopped: a failed test must not leave them running
+
+
+@atexit.register
+def _kill_survivors():
+    for srv in list(_LIVE):
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait()
 
 
 class Tallyd:
@@ -40,6 +52,7 @@ class Tallyd:
 
     def start(self):
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        _LIVE.add(self)
         try:
             self._wait_ready()
         except BaseException:
@@ -84,6 +97,7 @@ class Tallyd:
         rc = self.proc.returncode
         out = self.output()
         self.proc = None
+        _LIVE.discard(self)
         os.unlink(self.log.name)
         bad = re.search(r"TALLY_ASSERT|AddressSanitizer|LeakSanitizer|runtime error:", out)
         if rc != 0 or bad:
