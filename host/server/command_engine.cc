@@ -256,11 +256,48 @@ void run_on_partition(Shard& shard, Partition& p, const CommandEntry& e, Argv ar
 }
 
 CommandEngine::CommandEngine(Server& server, Shard& home, ClientSession& session, uint64_t conn_id,
-                             bool batch_remote)
-    : server_(server), home_(home), session_(session), conn_id_(conn_id), batch_remote_(batch_remote) {}
+                             bool batch_remote, bool cluster_client)
+    : server_(server),
+      home_(home),
+      session_(session),
+      conn_id_(conn_id),
+      batch_remote_(batch_remote),
+      cluster_rules_(cluster_client && server.cluster_enabled()) {}
+
+CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv argv, proto::Reply& out) {
+  uint32_t slot = 0;
+  if (e.first_key == 1 && e.last_key == 1 && e.numkeys_at == 0) {
+    TALLY_ASSERT(argv.size() >= 2);
+    slot = kernels::key_slot(argv[1]);
+  } else {
+    CommandTable::key_positions(e, argv, key_pos_);
+    if (key_pos_.empty()) return Outcome::kDone;  // keyless: the caller runs it on this node
+    slot = kernels::key_slot(argv[key_pos_[0]]);
+    for (size_t i = 1; i < key_pos_.size(); ++i) {
+      if (kernels::key_slot(argv[key_pos_[i]]) != slot) {
+        flush();
+        out.error(kCrossSlot);
+        return Outcome::kDone;
+      }
+    }
+  }
+  const ClusterView& view = server_.cluster_view();
+  if (view.map.owner(slot) != view.self) {
+    flush();
+    out.error(moved_error(view, slot));
+    return Outcome::kDone;
+  }
+  return run_on(server_.layout().of_slot(slot), e, argv, out);
+}
 
 CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, proto::Reply& out) {
   TALLY_ASSERT(e.data != nullptr && !argv.empty());
+  if (cluster_rules_ && (e.first_key > 0 || e.numkeys_at > 0)) {
+    const size_t before = out.size();
+    const Outcome o = run_cluster(e, argv, out);
+    if (o != Outcome::kDone || out.size() != before) return o;
+    // A keyed command without keys in this request (a count of 0): on as usual, the handler answers.
+  }
   if (e.first_key == 1 && e.last_key == 1 && e.numkeys_at == 0) {
     // One key at argv[1] (most commands): no key lists to build.
     TALLY_ASSERT(argv.size() >= 2);

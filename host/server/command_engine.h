@@ -41,7 +41,11 @@ class CommandEngine {
 
   // batch_remote: consecutive commands for one remote shard travel as one message and complete one
   // reply place together (RESP); off, every remote command has its own place (memcached).
-  CommandEngine(Server& server, Shard& home, ClientSession& session, uint64_t conn_id, bool batch_remote);
+  // cluster_client: the client follows Redis Cluster's rules (RESP): in cluster mode a command's keys
+  // must share one slot (else CROSSSLOT) and a slot another node serves answers -MOVED. Clients that
+  // cannot follow redirects (memcached) are not held to them.
+  CommandEngine(Server& server, Shard& home, ClientSession& session, uint64_t conn_id, bool batch_remote,
+                bool cluster_client);
 
   Outcome run(const CommandEntry& e, Argv argv, proto::Reply& out);
   // Sends the commands gathered for a remote shard. The session calls it before producing any reply
@@ -58,6 +62,9 @@ class CommandEngine {
     std::vector<const CommandEntry*> entries;  // per command
   };
 
+  // Cluster mode: checks the command's keys share one slot that this node serves, then runs it on
+  // that slot's partition; otherwise answers CROSSSLOT or MOVED.
+  Outcome run_cluster(const CommandEntry& e, Argv argv, proto::Reply& out);
   // Runs a command all of whose keys lie in partition p.
   Outcome run_on(uint32_t p, const CommandEntry& e, Argv argv, proto::Reply& out);
   void run_split(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);
@@ -73,6 +80,7 @@ class CommandEngine {
   ClientSession& session_;
   uint64_t conn_id_;
   bool batch_remote_;
+  bool cluster_rules_;  // cluster mode and a client that follows its rules
   RemoteBatch batch_;
   std::vector<size_t> key_pos_;              // scratch: the key positions of the command being routed
   std::vector<std::string_view> key_views_;  // scratch: its keys

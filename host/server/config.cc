@@ -124,6 +124,9 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"wal_segment_bytes", memory_setter(&Config::wal_segment_bytes)},
       {"snapshot_log_bytes", memory_setter(&Config::snapshot_log_bytes)},
       {"loglevel", string_setter(&Config::loglevel)},
+      {"cluster_enabled",
+       [](Config& c, std::string_view v) { return parse_bool(v, c.cluster_enabled, "cluster_enabled"); }},
+      {"cluster_announce_ip", string_setter(&Config::cluster_announce_ip)},
   };
   return kSetters;
 }
@@ -168,6 +171,7 @@ std::string usage_text() {
          "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
          "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
          "              [--dir PATH] [--durability none|fsync|interval] [--fsync-interval-ms N]\n"
+         "              [--cluster-enabled yes|no] [--cluster-announce-ip ADDR]\n"
          "Every key of the config file can be given as --key-with-dashes VALUE.\n";
 }
 

@@ -58,6 +58,11 @@ struct Config {
   // A background snapshot of every partition starts once a shard's log grew by this much since the
   // last one (0: only SAVE/BGSAVE).
   uint64_t snapshot_log_bytes = 256ull << 20;
+  // Cluster mode: RESP clients get Redis Cluster's rules (CROSSSLOT across slots, -MOVED) and
+  // commands (CLUSTER SLOTS, SHARDS, NODES…). The host clients are told (empty: the bind address, or
+  // the address they used when bind is a wildcard).
+  bool cluster_enabled = false;
+  std::string cluster_announce_ip;
   std::string loglevel = "info";
   std::string config_file;          // where this came from, for INFO
 };

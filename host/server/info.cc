@@ -144,6 +144,9 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
   if (wants(sections, "replication", true)) {
     out.append("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
   }
+  if (wants(sections, "cluster", true)) {
+    out.append(srv.cluster_enabled() ? "# Cluster\r\ncluster_enabled:1\r\n\r\n" : "# Cluster\r\ncluster_enabled:0\r\n\r\n");
+  }
   if (wants(sections, "commandstats", false)) {
     out.append("# Commandstats\r\n");
     const auto& table = CommandTable::instance();

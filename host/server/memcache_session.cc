@@ -57,7 +57,6 @@ bool parse_i64(std::string_view s, int64_t& v) {
   return ec == std::errc() && p == s.data() + s.size() && !s.empty();
 }
 
-bool retrieval(McOp op) { return op == McOp::kGet || op == McOp::kGets || op == McOp::kGat || op == McOp::kGats; }
 
 // The fields of an item record (see memcache_commands.cc) starting at node `at`.
 struct Record {
@@ -257,7 +256,7 @@ MemcacheSession::MemcacheSession(Server& server, Shard& home, net::Conn& conn)
       conn_(&conn),
       conn_id_(conn.id()),
       parser_(proto::McLimits{.max_value_bytes = server.config().memcached_item_max_bytes}),
-      engine_(server, home, *this, conn.id(), /*batch_remote=*/false),
+      engine_(server, home, *this, conn.id(), /*batch_remote=*/false, /*cluster_client=*/false),
       authenticated_(server.requirepass().empty()) {
   args_.reserve(kArgBytesMax);
   home_.metrics->connection_opened();

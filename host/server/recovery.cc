@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "host/cluster/slot_map.h"
 #include "host/common/log.h"
 #include "host/store/snapshot_file.h"
 #include "host/wal/recovery.h"
@@ -51,13 +52,17 @@ std::string wal_dir(const std::string& dir, uint32_t shard) {
   return join_path(dir, name);
 }
 
-Status check_node_file(Env& env, const std::string& dir, uint32_t partitions) {
+Result<std::string> check_node_file(Env& env, const std::string& dir, uint32_t partitions) {
   TALLY_RETURN_IF_ERROR(env.create_dirs(dir));
   const std::string path = join_path(dir, "NODE");
+  auto text_of = [partitions](const std::string& id) {
+    return "format = " + std::to_string(kNodeFormat) + "\npartitions = " + std::to_string(partitions) +
+           "\nid = " + id + "\n";
+  };
   if (!env.exists(path)) {
-    const std::string text = "format = " + std::to_string(kNodeFormat) + "\npartitions = " +
-                             std::to_string(partitions) + "\n";
-    return env.write_file_atomic(path, text);
+    const std::string id = cluster::make_node_id(env.random_seed());
+    TALLY_RETURN_IF_ERROR(env.write_file_atomic(path, text_of(id)));
+    return id;
   }
   auto text = env.read_file(path);
   if (!text.is_ok()) return text.status();
@@ -74,7 +79,19 @@ Status check_node_file(Env& env, const std::string& dir, uint32_t partitions) {
                            " partitions; start with --partitions " + std::to_string(recorded) + " (not " +
                            std::to_string(partitions) + ")");
   }
-  return Status::ok();
+  // The node's id (its name in a cluster) is kept from its first start; files written before ids
+  // existed get one now.
+  const size_t at = text->find("\nid = ");
+  if (at == std::string::npos) {
+    const std::string id = cluster::make_node_id(env.random_seed());
+    TALLY_RETURN_IF_ERROR(env.write_file_atomic(path, text_of(id)));
+    return id;
+  }
+  const size_t from = at + 6;
+  const size_t to = text->find('\n', from);
+  std::string id = text->substr(from, to == std::string::npos ? std::string::npos : to - from);
+  if (!cluster::valid_node_id(id)) return Status::corruption(path + ": node id '" + id + "' is not 40 hex characters");
+  return id;
 }
 
 Status recover_node(Env& env, const std::string& dir, std::vector<store::Store*> stores, NodeStart& out) {

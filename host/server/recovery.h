@@ -38,8 +38,8 @@ struct NodeStart {
 std::string wal_dir(const std::string& dir, uint32_t shard);
 
 // Checks (or, at first start, writes) `dir`/NODE: a directory made with another partition count is
-// refused, naming both counts.
-Status check_node_file(Env& env, const std::string& dir, uint32_t partitions);
+// refused, naming both counts. Returns the node's id, made at first start and kept from then on.
+Result<std::string> check_node_file(Env& env, const std::string& dir, uint32_t partitions);
 
 // Loads each partition's newest snapshot that verifies into `stores[p]` (an older one when the newest
 // is damaged), then reads every shard log under `dir`/wal. `stores` holds every partition's store.

@@ -148,6 +148,22 @@ Status Server::start() {
   TALLY_LOG_INFO("tallyd {}: {} shard(s), {} partitions, reactor backend {}", "0.1.0", shards_.size(),
                  layout_.count(), io_backend());
   TALLY_RETURN_IF_ERROR(listen_all());
+  if (node_id_.empty()) node_id_ = cluster::make_node_id(env_.random_seed());
+  {
+    // A one-node cluster: this node serves every slot. Clients are told the bind address, or, when it
+    // is a wildcard and nothing is announced, an empty host (the address they already used).
+    cluster::NodeRecord self;
+    self.id = node_id_;
+    self.host = !cfg_.cluster_announce_ip.empty() ? cfg_.cluster_announce_ip
+                : (cfg_.bind == "0.0.0.0" || cfg_.bind == "::" || cfg_.bind == "*") ? std::string()
+                                                                                    : cfg_.bind;
+    self.port = port_;
+    self.bus_port = port_ <= 55535 ? static_cast<uint16_t>(port_ + 10000) : 0;
+    auto view = std::make_unique<ClusterView>(ClusterView{cluster::SlotMap::single_node(std::move(self)), 0});
+    TALLY_RETURN_IF_ERROR(view->map.validate());
+    view_.store(view.get(), std::memory_order_release);
+    views_.push_back(std::move(view));
+  }
   // The admin endpoint listens before any shard serves, so a client that got an answer can scrape.
   if (cfg_.admin_port != 0) {
     admin_ = std::make_unique<AdminHttp>(*this);
@@ -167,6 +183,13 @@ Status Server::start() {
   TALLY_LOG_INFO("Ready to accept connections: resp {}:{} memcached {} admin {}", cfg_.bind, port_,
                  memcached_port_, admin_port_);
   return Status::ok();
+}
+
+std::string moved_error(const ClusterView& view, uint32_t slot) {
+  const uint32_t n = view.map.owner(slot);
+  if (n == cluster::SlotMap::kUnassigned) return "CLUSTERDOWN Hash slot not served";
+  const cluster::NodeRecord& node = view.map.nodes()[n];
+  return "MOVED " + std::to_string(slot) + " " + node.host + ":" + std::to_string(node.port);
 }
 
 offload::CounterValues Server::offload_totals(kernels::Op op, drivers::Backend backend) const {
@@ -325,7 +348,9 @@ void Server::on_tick(Shard& s) {
 
 Status Server::start_durability() {
   const uint64_t t0 = env_.monotonic_ns();
-  TALLY_RETURN_IF_ERROR(check_node_file(env_, cfg_.dir, layout_.count()));
+  auto id = check_node_file(env_, cfg_.dir, layout_.count());
+  if (!id.is_ok()) return id.status();
+  node_id_ = std::move(id).value();
   std::vector<store::Store*> stores(layout_.count(), nullptr);
   for (auto& sh : shards_) {
     for (uint32_t p : sh->held) stores[p] = &sh->partitions[p]->store();

@@ -21,11 +21,22 @@
 #include "host/server/metrics.h"
 #include "host/server/partition.h"
 #include "host/server/shard.h"
+#include "host/cluster/slot_map.h"
 #include "kernels/cpu/slot.h"
 
 namespace tally::server {
 
 class Session;
+
+// The slot map as this node sees it, and which of its nodes this one is. Replaced whole, never
+// changed in place: a view stays valid (and is kept) until the server is destroyed.
+struct ClusterView {
+  cluster::SlotMap map;
+  uint32_t self = cluster::SlotMap::kUnassigned;
+};
+
+// "MOVED <slot> <host>:<port>" for a slot another node serves.
+std::string moved_error(const ClusterView& view, uint32_t slot);
 
 // Proposals a partition's group holds before they are applied; past it writes get BUSY.
 inline constexpr uint64_t kUncommittedEntriesMax = 1u << 18;
@@ -76,6 +87,12 @@ class Server {
   const char* io_backend() const;
   uint64_t start_time_ms() const { return start_time_ms_; }
   bool durable() const { return durability_ != "none"; }
+  // This node's id: kept in the data directory's NODE file, new at each start in memory mode.
+  const std::string& node_id() const { return node_id_; }
+  // Cluster mode (cluster_enabled): Redis Cluster's rules and commands for RESP clients.
+  bool cluster_enabled() const { return cfg_.cluster_enabled; }
+  // The current slot map; valid after start(). Today a one-node map serving every slot.
+  const ClusterView& cluster_view() const { return *view_.load(std::memory_order_acquire); }
   // What the last start found in the data directory (INFO persistence).
   uint64_t loaded_keys() const { return loaded_keys_; }
   uint64_t loaded_records() const { return loaded_records_; }
@@ -113,6 +130,9 @@ class Server {
   std::unique_ptr<std::atomic<bool>[]> paused_;     // partitions being moved
   std::atomic<bool> move_running_{false};
   std::string durability_ = "none";
+  std::string node_id_;
+  std::atomic<const ClusterView*> view_{nullptr};
+  std::vector<std::unique_ptr<ClusterView>> views_;  // every view handed out, the current one last
   uint64_t loaded_keys_ = 0;
   uint64_t loaded_records_ = 0;
   uint64_t load_ms_ = 0;

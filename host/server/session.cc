@@ -43,7 +43,7 @@ Session::Session(Server& server, Shard& home, net::Conn& conn)
       created_ms_(server.env().wall_ms()),
       last_active_ms_(created_ms_),
       parser_(proto::RespLimits{.max_bulk_bytes = server.config().proto_max_bulk_len}),
-      engine_(server, home, *this, conn.id(), /*batch_remote=*/true) {
+      engine_(server, home, *this, conn.id(), /*batch_remote=*/true, /*cluster_client=*/true) {
   authenticated_ = server.requirepass().empty();
   parser_.set_authenticated(authenticated_);
   home_.sessions.push_back(this);

@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "host/common/log.h"
+#include "host/server/cluster_commands.h"
 #include "host/server/digest.h"
 #include "host/server/info.h"
 #include "host/server/server.h"
@@ -405,6 +406,8 @@ void command_flags(proto::Reply& w, const CommandEntry& e) {
   if (e.flags & kCmdFast) f.push_back("fast");
   if (e.flags & kCmdLoading) f.push_back("loading");
   if (e.flags & kCmdStale) f.push_back("stale");
+  // Keys that follow a count in the arguments: clients ask COMMAND GETKEYS where they are.
+  if (e.numkeys_at > 0) f.push_back("movablekeys");
   w.set(f.size());
   for (const char* x : f) w.simple(x);
 }
@@ -590,6 +593,9 @@ const ConfigParam kConfigParams[] = {
      },
      nullptr},
     {"dir", [](const Config& c) { return c.dir; }, nullptr},
+    {"cluster-enabled", [](const Config& c) { return bool_text(c.cluster_enabled); }, nullptr},
+    {"cluster-announce-ip", [](const Config& c) { return c.cluster_announce_ip; }, nullptr},
+    {"cluster-require-full-coverage", [](const Config&) { return std::string("yes"); }, nullptr},
 };
 
 void cmd_config(Session& s, Argv argv) {
@@ -829,6 +835,14 @@ const CommandEntry kSessionCommands[] = {
     {"save", 1, kCmdAdmin, 0, 0, 0, "server", "Snapshots every partition now, blocking each shard meanwhile.", nullptr,
      cmd_save},
     {"bgsave", -1, kCmdAdmin, 0, 0, 0, "server", "Snapshots every partition in the background.", nullptr, cmd_bgsave},
+    {"cluster", -2, kCmdStale, 0, 0, 0, "cluster", "Redis Cluster: INFO, MYID, NODES, SLOTS, SHARDS, KEYSLOT, "
+     "COUNTKEYSINSLOT, GETKEYSINSLOT.", nullptr, cmd_cluster},
+    {"asking", 1, kCmdFast, 0, 0, 0, "cluster", "Marks the next command as following an ASK redirect.", nullptr,
+     cmd_asking},
+    {"readonly", 1, kCmdFast | kCmdLoading | kCmdStale, 0, 0, 0, "cluster",
+     "Lets this connection read from replicas.", nullptr, cmd_readonly},
+    {"readwrite", 1, kCmdFast | kCmdLoading | kCmdStale, 0, 0, 0, "cluster",
+     "Ends READONLY on this connection.", nullptr, cmd_readwrite},
 };
 
 }  // namespace

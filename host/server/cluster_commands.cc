@@ -1,0 +1,279 @@
+// CLUSTER, ASKING, READONLY, READWRITE: the Redis Cluster commands clients and tools call, answered
+// from the node's slot map (host/cluster/slot_map.h). Formats follow what redis-py's RedisCluster,
+// redis-cli --cluster and redis-benchmark --cluster parse.
+#include "host/server/cluster_commands.h"
+
+#include <charconv>
+
+#include "host/server/partition.h"
+#include "host/server/server.h"
+#include "host/server/session.h"
+#include "kernels/cpu/slot.h"
+
+namespace tally::server {
+
+namespace {
+
+constexpr std::string_view kClusterDisabled = "ERR This instance has cluster support disabled";
+
+bool iequal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
+    if (x != y) return false;
+  }
+  return true;
+}
+
+// A slot number as Redis reads one: a plain integer in [0, 16384).
+bool parse_slot(std::string_view v, uint32_t& slot) {
+  int64_t x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || p != v.data() + v.size() || x < 0 || x >= static_cast<int64_t>(cluster::kSlots)) {
+    return false;
+  }
+  slot = static_cast<uint32_t>(x);
+  return true;
+}
+
+std::string node_address(const cluster::NodeRecord& n) {
+  return n.host + ":" + std::to_string(n.port) + "@" + std::to_string(n.bus_port);
+}
+
+void reply_info(Session& s, const ClusterView& v) {
+  const uint32_t assigned = v.map.assigned_slots();
+  std::string t;
+  t += "cluster_state:" + std::string(assigned == cluster::kSlots ? "ok" : "fail") + "\r\n";
+  t += "cluster_slots_assigned:" + std::to_string(assigned) + "\r\n";
+  t += "cluster_slots_ok:" + std::to_string(assigned) + "\r\n";
+  t += "cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n";
+  t += "cluster_known_nodes:" + std::to_string(v.map.nodes().size()) + "\r\n";
+  t += "cluster_size:" + std::to_string(v.map.nodes().size()) + "\r\n";
+  t += "cluster_current_epoch:" + std::to_string(v.map.epoch()) + "\r\n";
+  t += "cluster_my_epoch:" + std::to_string(v.map.epoch()) + "\r\n";
+  t += "cluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n";
+  t += "total_cluster_links_buffer_limit_exceeded:0\r\n";
+  s.out().bulk(t);
+}
+
+// CLUSTER NODES: one line per node, "id host:port@bus flags master ping pong epoch link slots…".
+void reply_nodes(Session& s, const ClusterView& v) {
+  const auto ranges = v.map.ranges();
+  std::string t;
+  for (uint32_t i = 0; i < v.map.nodes().size(); ++i) {
+    const cluster::NodeRecord& n = v.map.nodes()[i];
+    t.append(n.id).append(" ").append(node_address(n));
+    t.append(i == v.self ? " myself,master" : " master").append(" - 0 0 ");
+    t.append(std::to_string(v.map.epoch())).append(" connected");
+    for (const cluster::SlotRange& r : ranges) {
+      if (r.node != i) continue;
+      t.push_back(' ');
+      t.append(std::to_string(r.first));
+      if (r.last != r.first) t.append("-").append(std::to_string(r.last));
+    }
+    t.push_back('\n');
+  }
+  s.out().bulk(t);
+}
+
+// CLUSTER SLOTS: [first, last, [host, port, id, {}]] per range.
+void reply_slots(Session& s, const ClusterView& v) {
+  const auto ranges = v.map.ranges();
+  proto::Reply& w = s.out();
+  w.array(ranges.size());
+  for (const cluster::SlotRange& r : ranges) {
+    const cluster::NodeRecord& n = v.map.nodes()[r.node];
+    w.array(3);
+    w.integer(r.first);
+    w.integer(r.last);
+    w.array(4);
+    w.bulk(n.host);
+    w.integer(n.port);
+    w.bulk(n.id);
+    w.map(0);
+  }
+}
+
+// CLUSTER SHARDS: per node (each node is its own shard until partitions have replicas), its slot
+// ranges flattened and its description.
+void reply_shards(Session& s, const ClusterView& v) {
+  const auto ranges = v.map.ranges();
+  proto::Reply& w = s.out();
+  w.array(v.map.nodes().size());
+  for (uint32_t i = 0; i < v.map.nodes().size(); ++i) {
+    const cluster::NodeRecord& n = v.map.nodes()[i];
+    size_t count = 0;
+    for (const cluster::SlotRange& r : ranges) count += r.node == i;
+    w.map(2);
+    w.bulk("slots");
+    w.array(count * 2);
+    for (const cluster::SlotRange& r : ranges) {
+      if (r.node != i) continue;
+      w.integer(r.first);
+      w.integer(r.last);
+    }
+    w.bulk("nodes");
+    w.array(1);
+    w.map(7);
+    w.bulk("id");
+    w.bulk(n.id);
+    w.bulk("port");
+    w.integer(n.port);
+    w.bulk("ip");
+    w.bulk(n.host);
+    w.bulk("endpoint");
+    w.bulk(n.host);
+    w.bulk("role");
+    w.bulk("master");
+    w.bulk("replication-offset");
+    w.integer(0);
+    w.bulk("health");
+    w.bulk("online");
+  }
+}
+
+// COUNTKEYSINSLOT and GETKEYSINSLOT: the shard holding the slot's partition walks that partition's
+// store (a partition holds kSlots/partitions slots, so this is O(keys in the partition)).
+void keys_in_slot(Session& s, uint32_t slot, int64_t max_keys, bool count_only) {
+  Server& srv = s.server();
+  const uint32_t p = srv.layout().of_slot(slot);
+  const uint64_t seq = s.reserve_reply();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  struct Found {
+    int64_t count = 0;
+    std::vector<std::string> keys;
+  };
+  srv.fan_out<Found>(
+      home->id,
+      [p, slot, max_keys, count_only](Shard& sh) {
+        Found f;
+        Partition* part = sh.partition(p);
+        if (part == nullptr) return f;
+        part->store().for_each([&](const store::Entry& e) {
+          if (kernels::key_slot(e.key()) != slot) return;
+          ++f.count;
+          if (!count_only && static_cast<int64_t>(f.keys.size()) < max_keys) f.keys.emplace_back(e.key());
+        });
+        return f;
+      },
+      s.alive_check(),
+      [home, conn_id, seq, count_only](std::vector<Found>& parts) {
+        proto::Reply reply;
+        if (count_only) {
+          int64_t n = 0;
+          for (const Found& f : parts) n += f.count;
+          reply.integer(n);
+        } else {
+          size_t n = 0;
+          for (const Found& f : parts) n += f.keys.size();
+          reply.array(n);
+          for (const Found& f : parts) {
+            for (const std::string& k : f.keys) reply.bulk(k);
+          }
+        }
+        if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+      });
+}
+
+}  // namespace
+
+void cmd_cluster(Session& s, Argv argv) {
+  proto::Reply& w = s.out();
+  const std::string_view sub = argv[1];
+  if (iequal(sub, "help")) {
+    static const char* kHelp[] = {
+        "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "INFO", "    Return information about the cluster.",
+        "MYID", "    Return this node's id.",
+        "MYSHARDID", "    Return the id of this node's shard.",
+        "NODES", "    Return the cluster's nodes and their slots, one line per node.",
+        "SLOTS", "    Return the slot ranges and the nodes serving them.",
+        "SHARDS", "    Return each shard's slot ranges and nodes.",
+        "KEYSLOT <key>", "    Return the hash slot of <key>.",
+        "COUNTKEYSINSLOT <slot>", "    Return the number of keys in <slot>.",
+        "GETKEYSINSLOT <slot> <count>", "    Return up to <count> keys of <slot>.",
+        "HELP", "    Print this help.",
+    };
+    w.array(std::size(kHelp));
+    for (const char* line : kHelp) w.simple(line);
+    return;
+  }
+  if (!s.server().cluster_enabled()) {
+    w.error(kClusterDisabled);
+    return;
+  }
+  const ClusterView& v = s.server().cluster_view();
+  const size_t argc = argv.size();
+  if (iequal(sub, "info") && argc == 2) {
+    reply_info(s, v);
+  } else if (iequal(sub, "myid") && argc == 2) {
+    w.bulk(s.server().node_id());
+  } else if (iequal(sub, "myshardid") && argc == 2) {
+    w.bulk(s.server().node_id());
+  } else if (iequal(sub, "nodes") && argc == 2) {
+    reply_nodes(s, v);
+  } else if (iequal(sub, "slots") && argc == 2) {
+    reply_slots(s, v);
+  } else if (iequal(sub, "shards") && argc == 2) {
+    reply_shards(s, v);
+  } else if (iequal(sub, "keyslot") && argc == 3) {
+    w.integer(kernels::key_slot(argv[2]));
+  } else if (iequal(sub, "countkeysinslot") && argc == 3) {
+    uint32_t slot = 0;
+    if (!parse_slot(argv[2], slot)) {
+      w.error("ERR Invalid or out of range slot");
+      return;
+    }
+    keys_in_slot(s, slot, 0, true);
+  } else if (iequal(sub, "getkeysinslot") && argc == 4) {
+    int64_t max_keys = 0;
+    const std::string_view m = argv[3];
+    auto [p, ec] = std::from_chars(m.data(), m.data() + m.size(), max_keys);
+    if (ec != std::errc() || p != m.data() + m.size()) {
+      w.error("ERR value is not an integer or out of range");
+      return;
+    }
+    uint32_t slot = 0;
+    if (!parse_slot(argv[2], slot)) {
+      w.error("ERR Invalid or out of range slot");
+      return;
+    }
+    if (max_keys < 0) {
+      w.error("ERR Invalid slot or number of keys");
+      return;
+    }
+    keys_in_slot(s, slot, max_keys, false);
+  } else {
+    w.error("ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) +
+            "'. Try CLUSTER HELP.");
+  }
+}
+
+void cmd_asking(Session& s, Argv) {
+  if (!s.server().cluster_enabled()) {
+    s.out().error(kClusterDisabled);
+    return;
+  }
+  s.out().ok();
+}
+
+void cmd_readonly(Session& s, Argv) {
+  if (!s.server().cluster_enabled()) {
+    s.out().error(kClusterDisabled);
+    return;
+  }
+  s.out().ok();
+}
+
+void cmd_readwrite(Session& s, Argv) {
+  if (!s.server().cluster_enabled()) {
+    s.out().error(kClusterDisabled);
+    return;
+  }
+  s.out().ok();
+}
+
+}  // namespace tally::server
