@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 PORT ?= 6379
-MEMCACHED_PORT ?= 11211
+MEMCACHED_PORT ?=
 FUZZ_SECONDS ?= 60
 SEEDS ?= 10000
 # ccache keys on paths relative to the checkout, so clones in other folders share one cache.
@@ -32,7 +32,7 @@ build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/host/server/tallyd --bind 127.0.0.1 --port $(PORT) --memcached-port $(MEMCACHED_PORT)
+	$(BUILD)/host/server/tallyd --bind 127.0.0.1 --port $(PORT) $(if $(MEMCACHED_PORT),--memcached-port $(MEMCACHED_PORT))
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)

@@ -165,8 +165,8 @@ Status load_config_file(const std::string& path, Config& cfg) {
 }
 
 std::string usage_text() {
-  return "usage: tallyd [--config FILE] [--bind ADDR] [--port N] [--memcached-port N (0 disables)]\n"
-         "              [--admin-port N (0 disables)] [--threads N] [--io uring|epoll|auto]\n"
+  return "usage: tallyd [--config FILE] [--bind ADDR] [--port N] [--memcached-port N (port+4832; 0 disables)]\n"
+         "              [--admin-port N (port+2742; 0 disables)] [--threads N] [--io uring|epoll|auto]\n"
          "              [--maxmemory BYTES] [--maxmemory-policy POLICY] [--requirepass PASS]\n"
          "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
          "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
@@ -234,8 +234,18 @@ Status validate(Config& cfg) {
   if (cfg.proto_max_bulk_len < 1024) return Status::invalid("proto_max_bulk_len must be at least 1kb");
   // The store holds values up to 512 MB (as Redis does), and snapshots record nothing larger.
   if (cfg.proto_max_bulk_len > (uint64_t{512} << 20)) return Status::invalid("proto_max_bulk_len must be at most 512mb");
+  auto follow = [&cfg](int32_t& field, int32_t offset) {
+    if (field >= 0) return;
+    const int32_t p = cfg.port == 0 ? 0 : static_cast<int32_t>(cfg.port) + offset;
+    field = p > 65535 ? 0 : p;
+  };
+  follow(cfg.memcached_port, kMemcachedPortOffset);
+  follow(cfg.admin_port, kAdminPortOffset);
   if (cfg.memcached_port != 0 && cfg.memcached_port == cfg.port) {
     return Status::invalid("port and memcached_port must differ");
+  }
+  if (cfg.admin_port != 0 && (cfg.admin_port == cfg.port || cfg.admin_port == cfg.memcached_port)) {
+    return Status::invalid("admin_port must differ from port and memcached_port");
   }
   if (auto backends = offload::parse_backend_list(cfg.offload_backends); !backends.is_ok()) return backends.status();
   if (cfg.offload_partition_keys_min == 0) return Status::invalid("offload_partition_keys_min must be at least 1");

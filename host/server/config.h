@@ -16,11 +16,17 @@ using store::EvictionPolicy;
 // "100", "100kb", "64mb", "1gb" (Redis's units: k=1000, kb=1024, ...) -> bytes.
 Result<uint64_t> parse_memory(std::string_view text);
 
+inline constexpr int32_t kMemcachedPortOffset = 4832;  // 6379 -> 11211
+inline constexpr int32_t kAdminPortOffset = 2742;      // 6379 -> 9121
+
 struct Config {
   std::string bind = "127.0.0.1";
   uint16_t port = 6379;
-  uint16_t memcached_port = 11211;  // 0 disables the memcached listener
-  uint16_t admin_port = 9121;       // 0 disables the metrics endpoint
+  // The memcached and admin (metrics) listeners follow the client port unless set: port + 4832 and
+  // port + 2742 (11211 and 9121 for 6379), so instances on one host need only their own --port. -1:
+  // follow (validate() resolves it; past 65535, or with port 0, the listener is off); 0: off.
+  int32_t memcached_port = -1;
+  int32_t admin_port = -1;
   std::string admin_bind = "127.0.0.1";
   uint32_t threads = 0;             // 0: one per core
   // Partitions the 16384 slots are cut into (a power of two). With a data directory it is recorded

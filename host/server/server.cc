@@ -167,7 +167,7 @@ Status Server::start() {
   // The admin endpoint listens before any shard serves, so a client that got an answer can scrape.
   if (cfg_.admin_port != 0) {
     admin_ = std::make_unique<AdminHttp>(*this);
-    auto port = admin_->start(cfg_.admin_bind, cfg_.admin_port);
+    auto port = admin_->start(cfg_.admin_bind, static_cast<uint16_t>(cfg_.admin_port));
     if (!port) return port.status();
     admin_port_ = *port;
   }
@@ -301,7 +301,7 @@ Status Server::listen_all() {
         }
         return new MemcacheSession(*this, *sh, c);
       };
-      auto mport = sh->reactor->listen(cfg_.bind, memcached_port_ != 0 ? memcached_port_ : cfg_.memcached_port,
+      auto mport = sh->reactor->listen(cfg_.bind, memcached_port_ != 0 ? memcached_port_ : static_cast<uint16_t>(cfg_.memcached_port),
                                        accept_mc);
       if (!mport) {
         return Status(mport.status().code(), "listen on " + cfg_.bind + ":" + std::to_string(cfg_.memcached_port) +

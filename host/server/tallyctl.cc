@@ -21,7 +21,7 @@ constexpr size_t kReplyBytesMax = 64u << 20;
 
 void usage() {
   std::fputs(
-      "usage: tallyctl [-h HOST] [-p PORT] [-a PASSWORD] [--admin-port N] COMMAND\n"
+      "usage: tallyctl [-h HOST] [-p PORT] [-a PASSWORD] [--admin-port N (default: PORT + 2742)] COMMAND\n"
       "commands:\n"
       "  ping                      check the server answers\n"
       "  info [SECTION]            server information (INFO)\n"
@@ -169,8 +169,9 @@ bool print_reply(Reader& r, int depth, bool& error) {
 }
 
 std::string encode(const std::vector<std::string>& argv) {
-  std::string s = "*" + std::to_string(argv.size()) + "\r\n";
-  for (const auto& a : argv) s += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
+  std::string s = "*";
+  s.append(std::to_string(argv.size())).append("\r\n");
+  for (const auto& a : argv) s.append("$").append(std::to_string(a.size())).append("\r\n").append(a).append("\r\n");
   return s;
 }
 
@@ -198,7 +199,7 @@ int http_metrics(const std::string& host, int port) {
 
 int main(int argc, char** argv) {
   std::string host = "127.0.0.1", password;
-  int port = 6379, admin_port = 9121;
+  int port = 6379, admin_port = -1;  // -1: the admin port follows the client port, as in tallyd
   std::vector<std::string> cmd;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -219,6 +220,7 @@ int main(int argc, char** argv) {
     usage();
     return 2;
   }
+  if (admin_port < 0) admin_port = port + 2742;
   if (cmd[0] == "metrics") return http_metrics(host, admin_port);
   if (cmd[0] == "wal") return wal_command(cmd);
   std::vector<std::string> request;

@@ -47,6 +47,59 @@ class ConfigTest(unittest.TestCase):
             self.assertTrue(redis.Redis(port=srv.port).ping())
 
 
+def port_free(port):
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+class SeveralInstancesTest(unittest.TestCase):
+    def test_two_instances_on_one_host_need_only_their_ports(self):
+        # Find P such that both instances' client, memcached (P+4832) and admin (P+2742) ports are free.
+        import random
+        for _ in range(200):
+            base = random.randrange(20000, 40000)
+            if all(port_free(base + i + off) for i in (0, 1) for off in (0, 4832, 2742)):
+                break
+        else:
+            self.skipTest("no free block of ports")
+        servers = []
+        try:
+            for i in (0, 1):
+                srv = Tallyd(threads=1)
+                srv.port = base + i
+                srv.args = [TALLYD, "--port", str(srv.port), "--threads", "1"]
+                srv.start()
+                servers.append(srv)
+            for i, srv in enumerate(servers):
+                r = redis.Redis(port=srv.port, decode_responses=True)
+                r.set("who", str(i))
+                info = r.info("server")
+                self.assertEqual(info["memcached_port"], base + i + 4832)
+                self.assertEqual(r.config_get("admin-port")["admin-port"], str(base + i + 2742))
+                metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % (base + i + 2742), timeout=5).read()
+                self.assertIn(b"tally_command_calls_total", metrics)
+                mc = Raw(base + i + 4832)
+                mc.send(b"get who\r\n")
+                self.assertEqual(mc.read_until(b"END\r\n"), b"VALUE who 0 1\r\n%d\r\nEND\r\n" % i)
+                mc.close()
+            # An admin port someone else holds stops the start with the address and the reason.
+            clash = Tallyd(threads=1)
+            clash.args = [TALLYD, "--port", str(clash.port), "--memcached-port", "0", "--admin-port",
+                          str(base + 2742), "--threads", "1"]
+            with self.assertRaises(RuntimeError) as ctx:
+                clash.start()
+            self.assertIn("127.0.0.1:%d" % (base + 2742), str(ctx.exception))
+            self.assertIn("in use", str(ctx.exception))
+        finally:
+            for srv in servers:
+                srv.stop()
+
+
 class BackendTest(unittest.TestCase):
     def check(self, io):
         with Tallyd("--io", io, threads=2, admin=True) as srv:

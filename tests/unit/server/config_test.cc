@@ -90,6 +90,31 @@ TEST(Config, Validate) {
   EXPECT_GE(c.threads, 1u);
 }
 
+TEST(Config, MemcachedAndAdminPortsFollowTheClientPortUnlessSet) {
+  Config c;
+  ASSERT_TRUE(validate(c).is_ok());
+  EXPECT_EQ(c.memcached_port, 11211);
+  EXPECT_EQ(c.admin_port, 9121);
+  Config second;
+  ASSERT_TRUE(parse_command_line({"--port", "6380"}, second).is_ok());
+  ASSERT_TRUE(validate(second).is_ok());
+  EXPECT_EQ(second.memcached_port, 11212);
+  EXPECT_EQ(second.admin_port, 9122);
+  Config set;
+  ASSERT_TRUE(parse_command_line({"--port", "6380", "--memcached-port", "0", "--admin-port", "9300"}, set).is_ok());
+  ASSERT_TRUE(validate(set).is_ok());
+  EXPECT_EQ(set.memcached_port, 0);
+  EXPECT_EQ(set.admin_port, 9300);
+  Config high;
+  ASSERT_TRUE(parse_command_line({"--port", "65000"}, high).is_ok());
+  ASSERT_TRUE(validate(high).is_ok());
+  EXPECT_EQ(high.memcached_port, 0);  // past the last port: off
+  EXPECT_EQ(high.admin_port, 0);
+  Config clash;
+  ASSERT_TRUE(parse_command_line({"--port", "6379", "--admin-port", "6379"}, clash).is_ok());
+  EXPECT_FALSE(validate(clash).is_ok());
+}
+
 TEST(CommandTable, LookupArityAndKeys) {
   const CommandTable& t = CommandTable::instance();
   const CommandEntry* get = t.find("GeT");
