@@ -65,12 +65,12 @@ Status validate(const HandshakeConfig& c) {
   return Status::ok();
 }
 
-Handshake::Handshake(const HandshakeConfig& config, Role role, uint64_t peer, RandomFn random)
-    : config_(config), role_(role), peer_(peer), random_(std::move(random)),
+Handshake::Handshake(HandshakeConfig config, Role role, uint64_t peer, RandomFn random)
+    : config_(std::move(config)), role_(role), peer_(peer), random_(std::move(random)),
       state_(role == Role::kDialer ? State::kIdle : State::kAwaitHello) {
-  TALLY_ASSERT(validate(config).is_ok());
+  TALLY_ASSERT(validate(config_).is_ok());
   TALLY_ASSERT((role == Role::kDialer) == (peer != 0));
-  TALLY_ASSERT(peer != config.self);
+  TALLY_ASSERT(peer != config_.self);
   TALLY_ASSERT(random_ != nullptr);
 }
 

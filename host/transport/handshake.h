@@ -69,7 +69,7 @@ class Handshake {
   enum class Role : uint8_t { kDialer, kAcceptor };
 
   // `peer` is the node dialed (dialer) or 0 (acceptor: learnt from the hello).
-  Handshake(const HandshakeConfig& config, Role role, uint64_t peer, RandomFn random);
+  Handshake(HandshakeConfig config, Role role, uint64_t peer, RandomFn random);
 
   // Dialer: the hello to send first. kMalformed-free; fails only when no random bytes could be had.
   Result<HandshakeFrame> start();
@@ -88,7 +88,7 @@ class Handshake {
   HandshakeStep on_challenge(const Frame& f);
   HandshakeStep on_response(const Frame& f);
 
-  const HandshakeConfig& config_;
+  const HandshakeConfig config_;  // a copy: a few short strings, and no lifetime to get wrong
   Role role_;
   uint64_t peer_;
   RandomFn random_;

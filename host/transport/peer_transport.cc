@@ -88,7 +88,7 @@ class PeerTransport::Session final : public net::ConnHandler {
       std::optional<Frame> f;
       const FrameFault fault = decoder.next(f);
       if (fault != FrameFault::kNone) {
-        t_.deliver_batch(*this, batch_);  // the frames before the fault are whole and checked
+        t_.deliver_batch(*this, c, batch_);  // the frames before the fault are whole and checked
         t_.count_fault(fault, c.peer());
         c.close_now();
         return;
@@ -97,14 +97,14 @@ class PeerTransport::Session final : public net::ConnHandler {
       if (authed) {
         batch_.push_back(*f);
         if (batch_.size() == kFramesPerReadMax) {
-          t_.deliver_batch(*this, batch_);
+          t_.deliver_batch(*this, c, batch_);
           batch_.clear();
         }
         continue;
       }
       if (!handshake_frame(c, *f)) return;
     }
-    if (!c.is_closing()) t_.deliver_batch(*this, batch_);
+    if (!c.is_closing()) t_.deliver_batch(*this, c, batch_);
     decoder.compact();
   }
 
@@ -352,11 +352,10 @@ void PeerTransport::count_fault(FrameFault fault, const std::string& from) {
   TALLY_LOG_WARN("transport: closing the connection from {}: {} frame", from, frame_fault_name(fault));
 }
 
-void PeerTransport::deliver_batch(Session& s, std::span<const Frame> frames) {
+void PeerTransport::deliver_batch(Session& s, net::Conn& conn, std::span<const Frame> frames) {
   if (frames.empty()) return;
-  TALLY_ASSERT(s.authed);
-  net::Conn* c = reactor_.find(s.conn_id);
-  TALLY_ASSERT(c != nullptr);
+  TALLY_ASSERT(s.authed && conn.id() == s.conn_id && !conn.is_closing());
+  net::Conn* c = &conn;
   const size_t good = verifier_.verify(hooks_.checksum, frames);
   stats_.checksum_fallbacks = sealer_.fallbacks() + verifier_.fallbacks();
   for (size_t i = 0; i < good; ++i) {

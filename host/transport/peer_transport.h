@@ -123,7 +123,7 @@ class PeerTransport {
   void on_session_closed(Session& s);
   void write_queue(Link& link);
   void arm_pump();
-  void deliver_batch(Session& s, std::span<const Frame> frames);
+  void deliver_batch(Session& s, net::Conn& conn, std::span<const Frame> frames);
   void count_fault(FrameFault fault, const std::string& from);
   void refuse(Session& s, net::Conn& c, CloseReason reason, std::string_view why);
   uint64_t next_jitter();
