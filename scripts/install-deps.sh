@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  liburing-dev libtoml11-dev libspdlog-dev libfmt-dev libxxhash-dev libisal-dev libboost-dev
+  liburing-dev libssl-dev libtoml11-dev libspdlog-dev libfmt-dev libxxhash-dev libisal-dev libboost-dev
   verilator yosys gnuplot-nox
   redis-server redis-tools memcached libmemcached-tools python3 python3-redis python3-pymemcache
   iproute2 procps bc

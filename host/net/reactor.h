@@ -44,6 +44,8 @@ struct ReactorStats {
   uint64_t partial_sends = 0;         // sends that left bytes behind (kernel buffer full)
   uint64_t loop_iterations = 0;
   uint64_t file_ops = 0;              // file writes and syncs completed (file_write, file_sync)
+  uint64_t connects = 0;              // outgoing connections established by connect()
+  uint64_t connect_failures = 0;      // connect() calls that ended in an error (refused, timeout, stop)
 };
 
 class Conn;
@@ -113,6 +115,12 @@ class Conn {
 // Called on the reactor's thread for each accepted connection; return the handler, or nullptr to refuse (closed).
 using AcceptFn = std::function<ConnHandler*(Conn&)>;
 
+// The end of a connect(): the new connection, or why there is none (kUnavailable: refused, unreachable,
+// timed out, the reactor stopped; kResourceExhausted: max_connections; kInvalidArgument: bad address).
+using ConnectFn = std::function<void(Result<Conn*>)>;
+
+inline constexpr uint64_t kConnectTimeoutMsDefault = 1000;
+
 // Thread-safety: post() and stop() may be called from any thread; everything else on the reactor's
 // thread (or before run() starts).
 class Reactor {
@@ -122,6 +130,13 @@ class Reactor {
   virtual const char* backend_name() const = 0;  // "io_uring" or "epoll"
   // Listens on host:port with SO_REUSEPORT so every reactor can listen on the same port; port 0 picks one.
   virtual Result<uint16_t> listen(const std::string& host, uint16_t port, AcceptFn on_accept) = 0;
+  // Opens a TCP connection to host:port (a numeric address or a name, resolved on the calling thread).
+  // `done` runs later on the reactor's thread, never inside connect(): with the Conn, which from then on
+  // behaves exactly like an accepted one and reports to `handler`, or with the error. Reactor thread
+  // (or before run(): it then starts with the first loop iteration). Pending connects fail with
+  // kUnavailable when run() returns.
+  virtual void connect(const std::string& host, uint16_t port, ConnHandler* handler, ConnectFn done,
+                       uint64_t timeout_ms = kConnectTimeoutMsDefault) = 0;
   virtual void post(std::function<void()> task) = 0;  // any thread; runs on the reactor's thread, FIFO
   virtual uint64_t add_timer(uint64_t period_ms, std::function<void()> fn) = 0;  // periodic, reactor thread
   virtual void cancel_timer(uint64_t id) = 0;

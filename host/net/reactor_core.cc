@@ -44,6 +44,7 @@ ReactorCore::ReactorCore(const ReactorOptions& opts) : opts_(opts) {
 
 ReactorCore::~ReactorCore() {
   TALLY_ASSERT(!running_.load());
+  for (auto& [id, p] : connects_) ::close(p->fd);  // only when a backend never completed a watch
   stop_file_thread();
   for (const Listener& l : listeners_) ::close(l.fd);
   if (wake_fd_ >= 0) ::close(wake_fd_);
@@ -77,6 +78,123 @@ Result<uint16_t> ReactorCore::listen(const std::string& host, uint16_t port, Acc
   listeners_.push_back(Listener{fd.value(), bound.value(), std::move(on_accept)});
   arm_listener(listeners_.size() - 1);
   return bound.value();
+}
+
+void ReactorCore::connect(const std::string& host, uint16_t port, ConnHandler* handler, ConnectFn done,
+                          uint64_t timeout_ms) {
+  TALLY_ASSERT(handler != nullptr && done != nullptr);
+  TALLY_ASSERT(timeout_ms > 0);
+  if (!running_.load() || loop_leaving_) {
+    // Before run() (or while it returns): start from the loop, where the backend can watch the socket.
+    post([this, host, port, handler, done = std::move(done), timeout_ms]() mutable {
+      connect(host, port, handler, std::move(done), timeout_ms);
+    });
+    return;
+  }
+  TALLY_ASSERT_MSG(std::this_thread::get_id() == loop_thread_, "connect() from another thread");
+  const std::string target = host + ":" + std::to_string(port);
+  if (conns_.size() + connects_.size() >= opts_.max_connections) {
+    fail_connect_later(std::move(done), Status::exhausted("connect to " + target + ": max_connections reached"));
+    return;
+  }
+  Result<int> fd = start_connect(host, port);
+  if (!fd.is_ok()) {
+    fail_connect_later(std::move(done), fd.status());
+    return;
+  }
+  const uint64_t id = next_connect_id_++;
+  auto owned = std::make_unique<PendingConnect>();
+  PendingConnect& p = *owned;
+  p.id = id;
+  p.fd = fd.value();
+  p.target = target;
+  p.timeout_ms = timeout_ms;
+  p.handler = handler;
+  p.done = std::move(done);
+  connects_.emplace(id, std::move(owned));
+  if (Status st = arm_connect(p); !st.is_ok()) {
+    ::close(p.fd);
+    ConnectFn fn = std::move(p.done);
+    connects_.erase(id);
+    fail_connect_later(std::move(fn), st);
+    return;
+  }
+  p.timer_id = add_timer_impl(timeout_ms, [this, id] { connect_timed_out(id); }, true);
+  TALLY_ASSERT(connects_.size() <= opts_.max_connections);
+}
+
+void ReactorCore::fail_connect_later(ConnectFn done, Status why) {
+  TALLY_ASSERT(!why.is_ok());
+  stats_.connect_failures++;
+  post([done = std::move(done), why = std::move(why)] { done(why); });
+}
+
+void ReactorCore::connect_timed_out(uint64_t connect_id) {
+  auto it = connects_.find(connect_id);
+  if (it == connects_.end()) return;
+  PendingConnect& p = *it->second;
+  p.timer_id = 0;  // a once timer is gone after it fired
+  p.timed_out = true;
+  if (!p.disarm_sent) {
+    p.disarm_sent = true;
+    disarm_connect(p);  // may finish (and free) p at once
+  }
+}
+
+void ReactorCore::abort_connects() {
+  std::vector<uint64_t> ids;
+  ids.reserve(connects_.size());
+  for (const auto& [id, p] : connects_) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = connects_.find(id);
+    if (it == connects_.end()) continue;
+    PendingConnect& p = *it->second;
+    p.aborted = true;
+    if (!p.disarm_sent) {
+      p.disarm_sent = true;
+      disarm_connect(p);
+    }
+  }
+}
+
+void ReactorCore::finish_connect(PendingConnect& pending) {
+  auto node = connects_.extract(pending.id);
+  TALLY_ASSERT(!node.empty());
+  std::unique_ptr<PendingConnect> p = std::move(node.mapped());
+  if (p->timer_id != 0) cancel_timer(p->timer_id);
+  Status why;
+  if (p->aborted) {
+    why = Status::unavailable("connect to " + p->target + ": the reactor stopped");
+  } else if (p->timed_out) {
+    why = Status::unavailable("connect to " + p->target + ": timed out after " + std::to_string(p->timeout_ms) + " ms");
+  } else {
+    const int err = p->watch_error != 0 ? p->watch_error : connect_error(p->fd);
+    if (err != 0) why = Status::unavailable("connect to " + p->target + ": " + std::strerror(err));
+  }
+  if (why.is_ok() && conns_.size() >= opts_.max_connections) {
+    why = Status::exhausted("connect to " + p->target + ": max_connections reached");
+  }
+  if (!why.is_ok()) {
+    ::close(p->fd);
+    stats_.connect_failures++;
+    p->done(why);
+    return;
+  }
+  adopt_connected(p->fd);
+  tune_accepted(p->fd);
+  const uint64_t id = next_conn_id_++;
+  std::unique_ptr<Conn> owned = make_conn(id, p->fd);
+  Conn& c = *owned;
+  PeerInfo info = describe_accepted(p->fd);
+  c.peer_ = std::move(info.peer);
+  c.peer_is_loopback_ = info.loopback;
+  c.local_port_ = info.local_port;
+  c.handler_ = p->handler;
+  conns_.emplace(id, std::move(owned));
+  stats_.connects++;
+  start_reading(c);
+  p->done(&c);
+  if (!c.closing_ && !c.out_.empty()) mark_dirty(c);  // written by the callback
 }
 
 void ReactorCore::post(std::function<void()> task) {
@@ -183,9 +301,13 @@ void ReactorCore::run() {
     flush_dirty();
     reap_closed();
   }
+  loop_leaving_ = true;
   close_all();
   reap_closed();
-  after_run();
+  abort_connects();
+  after_run();  // io_uring: the aborted watches complete here
+  if (!connects_.empty()) TALLY_LOG_WARN("net: {} connects still pending after run()", connects_.size());
+  loop_leaving_ = false;
   TALLY_ASSERT(conns_.empty());
   stop_requested_.store(false, std::memory_order_release);
   running_.store(false);

@@ -28,12 +28,30 @@ inline constexpr size_t kListenersMax = 16;             // listening sockets per
 inline constexpr int kWaitMaxMs = 1000;                 // longest sleep without an event
 inline constexpr uint64_t kAcceptRetryMs = 100;         // pause before accepting again after EMFILE
 
+// An outgoing connection between connect() and its end (connected, failed, timed out, aborted).
+// Owned by the core; a backend watches `fd` for writability and calls finish_connect when it fires.
+struct PendingConnect {
+  uint64_t id = 0;
+  int fd = -1;
+  std::string target;  // "host:port", for messages
+  uint64_t timeout_ms = 0;
+  ConnHandler* handler = nullptr;
+  ConnectFn done;
+  uint64_t timer_id = 0;     // the timeout; 0 once it fired or was cancelled
+  bool timed_out = false;
+  bool aborted = false;      // run() is returning
+  bool disarm_sent = false;  // the backend was told to stop watching
+  int watch_error = 0;       // an errno the backend's watch itself ended with
+};
+
 class ReactorCore : public Reactor {
  public:
   explicit ReactorCore(const ReactorOptions& opts);
   ~ReactorCore() override;
 
   Result<uint16_t> listen(const std::string& host, uint16_t port, AcceptFn on_accept) override;
+  void connect(const std::string& host, uint16_t port, ConnHandler* handler, ConnectFn done,
+               uint64_t timeout_ms) override;
   void post(std::function<void()> task) override;
   uint64_t add_timer(uint64_t period_ms, std::function<void()> fn) override;
   void cancel_timer(uint64_t id) override;
@@ -74,6 +92,9 @@ class ReactorCore : public Reactor {
   virtual void update_reading(Conn& c) = 0;               // paused/draining state changed
   virtual void flush(Conn& c) = 0;                        // write pending output (one write)
   virtual void release(std::unique_ptr<Conn> c) = 0;      // after on_close: close the socket, free
+  virtual Status arm_connect(PendingConnect& p) = 0;      // watch p.fd until writable, then finish_connect(p)
+  virtual void disarm_connect(PendingConnect& p) = 0;     // stop watching: finish_connect(p) now or on completion
+  virtual void adopt_connected(int fd) {}                 // a connected socket is about to become a Conn
   virtual void before_run() {}                            // on the loop thread, before the first poll
   virtual void after_run() {}                             // run() is about to return
 
@@ -84,6 +105,7 @@ class ReactorCore : public Reactor {
   void take_output(Conn& c);                             // moves out_ into sending_ when idle
   void peer_closed(Conn& c);                             // EOF from the peer: send what is pending, close
   void schedule_once(uint64_t delay_ms, std::function<void()> fn);
+  void finish_connect(PendingConnect& p);                // the watch ended: admit the Conn or report why not
   bool wants_reading(const Conn& c) const { return !c.read_paused_ && !c.draining_ && !c.closing_; }
   uint64_t drain_wake();                                 // reads the eventfd (epoll) after it fired
   int wake_fd() const { return wake_fd_; }
@@ -112,6 +134,9 @@ class ReactorCore : public Reactor {
   void flush_dirty();
   void reap_closed();
   void forget(Conn& c);  // drops c from the dirty and closing lists
+  void connect_timed_out(uint64_t connect_id);
+  void abort_connects();  // run() is returning: every pending connect fails
+  void fail_connect_later(ConnectFn done, Status why);  // reports a failure from the loop, not the caller
   uint64_t add_timer_impl(uint64_t period_ms, std::function<void()> fn, bool once);
 
   void file_thread_main();
@@ -145,6 +170,10 @@ class ReactorCore : public Reactor {
   std::vector<Conn*> dirty_;
   std::vector<Conn*> closing_;
   std::vector<uint64_t> resumes_;  // ids: a conn may close before its resume runs
+
+  std::unordered_map<uint64_t, std::unique_ptr<PendingConnect>> connects_;
+  uint64_t next_connect_id_ = 1;
+  bool loop_leaving_ = false;  // run() left its loop: new connects wait for the next run()
 };
 
 }  // namespace tally::net

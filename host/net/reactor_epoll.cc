@@ -21,6 +21,7 @@ constexpr int kEventsPerWaitMax = 256;   // epoll_wait batch
 constexpr int kReadsPerEventMax = 4;     // recv calls per readable event before moving on (fairness)
 constexpr int kAcceptsPerEventMax = 64;  // accept4 calls per readable listener event
 constexpr uint64_t kWakeTag = ~uint64_t{0};  // odd tags are not connections (Conn* are aligned)
+constexpr uint64_t kConnectBit = 2;           // a PendingConnect* (8-byte aligned) with this bit set
 
 uint64_t listener_tag(size_t index) { return (uint64_t{index} << 1) | 1; }
 
@@ -74,6 +75,11 @@ class EpollReactor final : public ReactorCore {
         drain_wake();
       } else if (tag & 1) {
         accept_ready(static_cast<size_t>(tag >> 1));
+      } else if (tag & kConnectBit) {
+        // One event per descriptor per wait, and nothing else frees a pending connect meanwhile.
+        auto* p = reinterpret_cast<PendingConnect*>(tag & ~kConnectBit);
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, p->fd, nullptr);
+        finish_connect(*p);
       } else {
         conn_ready(*static_cast<EpollConn*>(events_[i].data.ptr), events_[i].events);
       }
@@ -91,6 +97,23 @@ class EpollReactor final : public ReactorCore {
 
   std::unique_ptr<Conn> make_conn(uint64_t id, int fd) override {
     return std::make_unique<EpollConn>(this, id, fd);
+  }
+
+  Status arm_connect(PendingConnect& p) override {
+    const auto bits = reinterpret_cast<uint64_t>(&p);
+    TALLY_ASSERT((bits & 7) == 0);
+    epoll_event ev{};
+    ev.events = EPOLLOUT;  // writable once connected; EPOLLERR/EPOLLHUP when refused
+    ev.data.u64 = bits | kConnectBit;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, p.fd, &ev) != 0) {
+      return Status::io_error(std::string("epoll_ctl(connect): ") + std::strerror(errno));
+    }
+    return Status::ok();
+  }
+
+  void disarm_connect(PendingConnect& p) override {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, p.fd, nullptr);
+    finish_connect(p);
   }
 
   void start_reading(Conn& base) override {

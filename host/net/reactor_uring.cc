@@ -2,6 +2,7 @@
 // connection in flight. Each feature is probed at start-up and falls back to single-shot operations.
 #include <fcntl.h>
 #include <liburing.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -24,8 +25,9 @@ namespace tally::net {
 namespace {
 
 // user_data: a pointer (8-byte aligned) or an index shifted by 3, with the operation in the low bits.
+// kTagConnect is 0: a non-null PendingConnect* as it is (every other submission carries a non-zero tag).
 enum Tag : uint64_t {
-  kTagRecv = 1, kTagSend = 2, kTagAccept = 3, kTagWake = 4, kTagCancel = 5, kTagFileWrite = 6, kTagFileSync = 7
+  kTagConnect = 0, kTagRecv = 1, kTagSend = 2, kTagAccept = 3, kTagWake = 4, kTagCancel = 5, kTagFileWrite = 6, kTagFileSync = 7
 };
 constexpr uint64_t kTagMask = 7;
 constexpr uint16_t kBufGroup = 1;
@@ -91,6 +93,7 @@ class UringReactor final : public ReactorCore {
                        io_uring_opcode_supported(probe, IORING_OP_SEND) &&
                        io_uring_opcode_supported(probe, IORING_OP_ACCEPT) &&
                        io_uring_opcode_supported(probe, IORING_OP_READ) &&
+                       io_uring_opcode_supported(probe, IORING_OP_POLL_ADD) &&
                        io_uring_opcode_supported(probe, IORING_OP_ASYNC_CANCEL);
     // Multishot accept came with IORING_OP_SOCKET (5.19), multishot recv with IORING_OP_SEND_ZC
     // (6.0); a flag cannot be probed, so the opcode born in the same release stands for it.
@@ -102,7 +105,7 @@ class UringReactor final : public ReactorCore {
     dsync_writes_ = file_ops_ && !(dsync != nullptr && std::strcmp(dsync, "off") == 0);
     const bool has_send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
     io_uring_free_probe(probe);
-    if (!basic) return Status::unavailable("io_uring lacks recv/send/accept/read/cancel");
+    if (!basic) return Status::unavailable("io_uring lacks recv/send/accept/read/poll/cancel");
     multishot_accept_ = opts_.uring_multishot && has_socket_op;
     if (opts_.uring_multishot && has_send_zc) multishot_recv_ = setup_buf_ring();
     return Status::ok();
@@ -181,6 +184,30 @@ class UringReactor final : public ReactorCore {
     }
     io_uring_sqe_set_data64(sqe, (uint64_t{index} << 3) | kTagAccept);
     ops_in_flight_++;
+  }
+
+  Status arm_connect(PendingConnect& p) override {
+    TALLY_ASSERT(active_);  // connect() runs only inside run()
+    // The socket stays non-blocking until it is connected, so a poll for POLLOUT is the wait.
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_add(sqe, p.fd, POLLOUT);
+    io_uring_sqe_set_data64(sqe, pack(&p, kTagConnect));
+    ops_in_flight_++;
+    return Status::ok();
+  }
+
+  void disarm_connect(PendingConnect& p) override {
+    // The poll completes with -ECANCELED (or with its result, if it won the race): finish_connect then.
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_cancel64(sqe, pack(&p, kTagConnect), 0);
+    io_uring_sqe_set_data64(sqe, kTagCancel);
+    ops_in_flight_++;
+  }
+
+  void adopt_connected(int fd) override {
+    // Like accepted sockets: blocking, or io_uring would complete receives with -EAGAIN.
+    const int flags = ::fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
   }
 
   std::unique_ptr<Conn> make_conn(uint64_t id, int fd) override {
@@ -426,6 +453,14 @@ class UringReactor final : public ReactorCore {
       ops_in_flight_--;
     }
     switch (ud & kTagMask) {
+      case kTagConnect: {
+        TALLY_ASSERT(ud != 0);
+        auto* p = reinterpret_cast<PendingConnect*>(ud);
+        if (cqe.res < 0 && cqe.res != -ECANCELED) p->watch_error = -cqe.res;
+        if (cqe.res == -ECANCELED && !p->timed_out && !p->aborted) p->watch_error = ECANCELED;
+        finish_connect(*p);
+        return;
+      }
       case kTagWake:
         if (!tearing_down) arm_wake();
         return;

@@ -53,6 +53,44 @@ Result<int> open_listener(const std::string& host, uint16_t port) {
   return fd;
 }
 
+Result<int> start_connect(const std::string& host, uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const std::string port_text = std::to_string(port);
+  const int gai = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &found);
+  if (gai != 0) return Status::invalid("cannot resolve " + host + ": " + ::gai_strerror(gai));
+  TALLY_ASSERT(found != nullptr);
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    const int err = errno;
+    ::freeaddrinfo(found);
+    return errno_status("socket", err);
+  }
+  const int rc = ::connect(fd, found->ai_addr, found->ai_addrlen);
+  const int err = errno;
+  ::freeaddrinfo(found);
+  if (rc != 0 && err != EINPROGRESS && err != EINTR) {
+    ::close(fd);
+    return Status::unavailable("connect to " + host + ":" + port_text + ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+int connect_error(int fd) {
+  TALLY_ASSERT(fd >= 0);
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return errno;
+  if (err != 0) return err;
+  // Writable without an error can still mean "not connected" (a poll cancelled early): ask the peer.
+  sockaddr_storage addr{};
+  socklen_t alen = sizeof(addr);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) return errno == ENOTCONN ? ENOTCONN : errno;
+  return 0;
+}
+
 Result<uint16_t> bound_port(int fd) {
   TALLY_ASSERT(fd >= 0);
   sockaddr_storage addr{};

@@ -27,6 +27,13 @@ struct PeerInfo {
 // Describes an accepted socket; empty peer when the socket is already gone.
 PeerInfo describe_accepted(int fd);
 
+// A non-blocking TCP socket whose connect() to host:port has started (or, rarely, finished): wait for
+// it to become writable, then read connect_error(). Resolves names with getaddrinfo (first address).
+Result<int> start_connect(const std::string& host, uint16_t port);
+
+// The pending error of a socket after a non-blocking connect: 0 once it is connected, else an errno.
+int connect_error(int fd);
+
 // Options every accepted connection gets: TCP_NODELAY (replies go out as soon as they are written).
 void tune_accepted(int fd);
 

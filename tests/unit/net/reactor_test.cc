@@ -855,6 +855,173 @@ TEST_P(ReactorTest, FileWritesSyncsAndBlockingWorkCompleteOnTheLoop) {
   ::unlink(path);
 }
 
+// ---- outgoing connections -------------------------------------------------------------------
+
+// Collects what a connected Conn receives; counts on_close.
+class CollectHandler : public ConnHandler {
+ public:
+  void on_data(Conn& c, std::string_view data) override { got.append(data); }
+  void on_close(Conn& c) override { closed++; }
+  std::string got;
+  int closed = 0;
+};
+
+// A port nobody listens on: bound, then released.
+uint16_t unused_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A listener that never accepts, its queue filled: further SYNs are dropped, so a connect hangs.
+class BlackHole {
+ public:
+  BlackHole() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    EXPECT_EQ(::listen(fd_, 0), 0);
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+    for (int i = 0; i < 4; ++i) {
+      const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+      fillers_.push_back(c);
+    }
+    std::this_thread::sleep_for(50ms);  // let the fillers' handshakes settle into the full queue
+  }
+  ~BlackHole() {
+    for (int c : fillers_) ::close(c);
+    ::close(fd_);
+  }
+  uint16_t port = 0;
+
+ private:
+  int fd_ = -1;
+  std::vector<int> fillers_;
+};
+
+TEST_P(ReactorTest, ConnectedConnBehavesLikeAnAcceptedOne) {
+  MAKE_OR_SKIP(r, options());
+  EchoHandler echo;
+  Result<uint16_t> port = r->listen("127.0.0.1", 0, [&](Conn&) { return &echo; });
+  ASSERT_TRUE(port.is_ok());
+  CollectHandler out;
+  const std::string data = pattern(3u << 20, 11);  // several sends, partial ones likely
+  std::promise<std::string> connected;
+  // Called before run(): the connect starts with the first loop iteration.
+  r->connect("127.0.0.1", port.value(), &out, [&](Result<Conn*> c) {
+    if (!c.is_ok()) {
+      connected.set_value("error: " + c.status().to_string());
+      return;
+    }
+    c.value()->out().append(data);  // written by the callback, like an AcceptFn's greeting
+    connected.set_value(c.value()->peer());
+  });
+  start(r.get());
+  auto fut = connected.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  EXPECT_EQ(fut.get(), "127.0.0.1:" + std::to_string(port.value()));
+  EXPECT_TRUE(eventually(r.get(), [&] { return out.got.size() == data.size(); }));
+  EXPECT_TRUE(on_loop(r.get(), [&] { return out.got == data; }));
+  // Both ends are Conns of this reactor; closing ours closes the accepted one through its FIN.
+  EXPECT_EQ(on_loop(r.get(), [&] { return r->connection_count(); }), size_t{2});
+  on_loop(r.get(), [&] {
+    for (uint64_t id = 1; id < 10; ++id) {
+      Conn* c = r->find(id);
+      if (c != nullptr && c->handler() == &out) c->close_after_flush();
+    }
+  });
+  EXPECT_TRUE(eventually(r.get(), [&] { return r->connection_count() == 0; }));
+  stop_all({r.get()});
+  EXPECT_EQ(out.closed, 1);
+  EXPECT_EQ(echo.closed.load(), 1);
+  EXPECT_EQ(r->stats().connects, 1u);
+  EXPECT_EQ(r->stats().accepted, 1u);
+  EXPECT_EQ(r->stats().connect_failures, 0u);
+}
+
+TEST_P(ReactorTest, ConnectRefusedIsReportedThroughTheCallback) {
+  MAKE_OR_SKIP(r, options());
+  start(r.get());
+  CollectHandler never;
+  std::promise<Status> result;
+  const uint16_t port = unused_port();
+  on_loop(r.get(), [&] {
+    r->connect("127.0.0.1", port, &never, [&](Result<Conn*> c) {
+      result.set_value(c.is_ok() ? Status::ok() : c.status());
+    });
+  });
+  auto fut = result.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  const Status st = fut.get();
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.to_string();
+  EXPECT_NE(st.message().find("refused"), std::string::npos) << st.to_string();
+  stop_all({r.get()});
+  EXPECT_EQ(never.closed, 0);
+  EXPECT_EQ(r->stats().connect_failures, 1u);
+  EXPECT_EQ(r->connection_count(), 0u);
+}
+
+TEST_P(ReactorTest, ConnectTimesOutAndPendingConnectsFailAtStop) {
+  MAKE_OR_SKIP(r, options());
+  BlackHole hole;
+  start(r.get());
+  CollectHandler never;
+  std::promise<Status> short_result;
+  std::promise<Status> long_result;
+  const auto started = std::chrono::steady_clock::now();
+  on_loop(r.get(), [&] {
+    r->connect("127.0.0.1", hole.port, &never, [&](Result<Conn*> c) {
+      short_result.set_value(c.is_ok() ? Status::ok() : c.status());
+    }, 200);
+    r->connect("127.0.0.1", hole.port, &never, [&](Result<Conn*> c) {
+      long_result.set_value(c.is_ok() ? Status::ok() : c.status());
+    }, 60000);
+  });
+  auto short_fut = short_result.get_future();
+  ASSERT_EQ(short_fut.wait_for(10s), std::future_status::ready);
+  const Status st = short_fut.get();
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 190ms);
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.to_string();
+  EXPECT_NE(st.message().find("timed out"), std::string::npos) << st.to_string();
+  stop_all({r.get()});  // the 60 s connect must not hold run() up
+  auto long_fut = long_result.get_future();
+  ASSERT_EQ(long_fut.wait_for(0s), std::future_status::ready);
+  const Status stopped = long_fut.get();
+  EXPECT_NE(stopped.message().find("stopped"), std::string::npos) << stopped.to_string();
+  EXPECT_EQ(r->stats().connect_failures, 2u);
+  EXPECT_EQ(never.closed, 0);
+}
+
+TEST_P(ReactorTest, ConnectToABadAddressFailsLater) {
+  MAKE_OR_SKIP(r, options());
+  start(r.get());
+  CollectHandler never;
+  std::promise<Status> result;
+  bool inside = true;
+  on_loop(r.get(), [&] {
+    r->connect("no such host.invalid", 1, &never, [&](Result<Conn*> c) {
+      EXPECT_FALSE(inside);  // never from inside connect()
+      result.set_value(c.is_ok() ? Status::ok() : c.status());
+    });
+    inside = false;
+  });
+  auto fut = result.get_future();
+  ASSERT_EQ(fut.wait_for(10s), std::future_status::ready);
+  EXPECT_FALSE(fut.get().is_ok());
+  stop_all({r.get()});
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, ReactorTest,
                          ::testing::Values(Variant{Backend::kUring, true, "uring"},
                                            Variant{Backend::kUring, false, "uring_single_shot"},
