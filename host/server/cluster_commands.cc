@@ -5,6 +5,7 @@
 
 #include <charconv>
 
+#include "host/server/cluster_node.h"
 #include "host/server/partition.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
@@ -42,33 +43,106 @@ std::string node_address(const cluster::NodeRecord& n) {
   return n.host + ":" + std::to_string(n.port) + "@" + std::to_string(n.bus_port);
 }
 
-void reply_info(Session& s, const ClusterView& v) {
-  const uint32_t assigned = v.map.assigned_slots();
+// What the CLUSTER commands show: the nodes, which node serves each run of slots and which other
+// nodes hold copies of it.
+struct Picture {
+  std::vector<cluster::NodeRecord> nodes;
+  uint32_t self = 0;
+  uint64_t epoch = 1;
+  struct Range {
+    uint32_t first = 0, last = 0;
+    uint32_t master = 0;
+    std::vector<uint32_t> replicas;
+  };
+  std::vector<Range> ranges;
+  uint32_t assigned() const {
+    uint32_t n = 0;
+    for (const Range& r : ranges) n += r.last - r.first + 1;
+    return n;
+  }
+};
+
+Picture picture_of(Server& srv) {
+  Picture pic;
+  const ClusterNode* cn = srv.cluster_node();
+  if (cn == nullptr) {
+    const ClusterView& v = srv.cluster_view();
+    pic.nodes = v.map.nodes();
+    pic.self = v.self;
+    pic.epoch = v.map.epoch();
+    for (const cluster::SlotRange& r : v.map.ranges()) pic.ranges.push_back(Picture::Range{r.first, r.last, r.node, {}});
+    return pic;
+  }
+  const cluster::Membership* m = cn->membership();
+  if (m == nullptr) {
+    // Not formed: this node alone, serving nothing yet.
+    cluster::NodeRecord self = srv.cluster_view().map.nodes()[0];
+    self.bus_port = cn->peer_port() != 0 ? cn->peer_port() : srv.config().peer_port;
+    pic.nodes.push_back(self);
+    return pic;
+  }
+  pic.epoch = m->epoch;
+  pic.self = static_cast<uint32_t>(m->self - 1);
+  for (const cluster::MemberNode& n : m->nodes) {
+    cluster::NodeRecord r;
+    r.id = n.id;
+    r.host = n.host;
+    r.port = n.port;
+    r.bus_port = n.peer_port;
+    pic.nodes.push_back(std::move(r));
+  }
+  const PartitionLayout& layout = srv.layout();
+  for (uint32_t p = 0; p < layout.count(); ++p) {
+    const std::vector<uint64_t> replicas = m->replicas_of(p);
+    uint64_t leader = cn->leader(p);
+    // A partition without a known leader is shown on a replica (this one when it holds it): a client
+    // sent there is told to try again, or redirected once the replica learns the leader.
+    if (leader == 0) leader = m->holds(p) ? m->self : replicas.front();
+    Picture::Range r;
+    const SlotRange slots = layout.slots(p);
+    r.first = slots.first;
+    r.last = slots.last;
+    r.master = static_cast<uint32_t>(leader - 1);
+    for (uint64_t n : replicas) {
+      if (n != leader) r.replicas.push_back(static_cast<uint32_t>(n - 1));
+    }
+    if (!pic.ranges.empty() && pic.ranges.back().master == r.master && pic.ranges.back().replicas == r.replicas &&
+        pic.ranges.back().last + 1 == r.first) {
+      pic.ranges.back().last = r.last;
+    } else {
+      pic.ranges.push_back(std::move(r));
+    }
+  }
+  return pic;
+}
+
+void reply_info(Session& s, const Picture& v) {
+  const uint32_t assigned = v.assigned();
   std::string t;
   t += "cluster_state:" + std::string(assigned == cluster::kSlots ? "ok" : "fail") + "\r\n";
   t += "cluster_slots_assigned:" + std::to_string(assigned) + "\r\n";
   t += "cluster_slots_ok:" + std::to_string(assigned) + "\r\n";
   t += "cluster_slots_pfail:0\r\ncluster_slots_fail:0\r\n";
-  t += "cluster_known_nodes:" + std::to_string(v.map.nodes().size()) + "\r\n";
-  t += "cluster_size:" + std::to_string(v.map.nodes().size()) + "\r\n";
-  t += "cluster_current_epoch:" + std::to_string(v.map.epoch()) + "\r\n";
-  t += "cluster_my_epoch:" + std::to_string(v.map.epoch()) + "\r\n";
+  t += "cluster_known_nodes:" + std::to_string(v.nodes.size()) + "\r\n";
+  t += "cluster_size:" + std::to_string(v.nodes.size()) + "\r\n";
+  t += "cluster_current_epoch:" + std::to_string(v.epoch) + "\r\n";
+  t += "cluster_my_epoch:" + std::to_string(v.epoch) + "\r\n";
   t += "cluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n";
   t += "total_cluster_links_buffer_limit_exceeded:0\r\n";
   s.out().bulk(t);
 }
 
-// CLUSTER NODES: one line per node, "id host:port@bus flags master ping pong epoch link slots…".
-void reply_nodes(Session& s, const ClusterView& v) {
-  const auto ranges = v.map.ranges();
+// CLUSTER NODES: one line per node, "id host:port@bus flags master ping pong epoch link slots…". Every
+// node is a master of the slots whose partitions it leads (each partition has its own leader).
+void reply_nodes(Session& s, const Picture& v) {
   std::string t;
-  for (uint32_t i = 0; i < v.map.nodes().size(); ++i) {
-    const cluster::NodeRecord& n = v.map.nodes()[i];
+  for (uint32_t i = 0; i < v.nodes.size(); ++i) {
+    const cluster::NodeRecord& n = v.nodes[i];
     t.append(n.id).append(" ").append(node_address(n));
     t.append(i == v.self ? " myself,master" : " master").append(" - 0 0 ");
-    t.append(std::to_string(v.map.epoch())).append(" connected");
-    for (const cluster::SlotRange& r : ranges) {
-      if (r.node != i) continue;
+    t.append(std::to_string(v.epoch)).append(" connected");
+    for (const Picture::Range& r : v.ranges) {
+      if (r.master != i) continue;
       t.push_back(' ');
       t.append(std::to_string(r.first));
       if (r.last != r.first) t.append("-").append(std::to_string(r.last));
@@ -78,59 +152,59 @@ void reply_nodes(Session& s, const ClusterView& v) {
   s.out().bulk(t);
 }
 
-// CLUSTER SLOTS: [first, last, [host, port, id, {}]] per range.
-void reply_slots(Session& s, const ClusterView& v) {
-  const auto ranges = v.map.ranges();
+void node_entry(proto::Reply& w, const cluster::NodeRecord& n) {
+  w.array(4);
+  w.bulk(n.host);
+  w.integer(n.port);
+  w.bulk(n.id);
+  w.map(0);
+}
+
+// CLUSTER SLOTS: [first, last, master, replicas…] per range.
+void reply_slots(Session& s, const Picture& v) {
   proto::Reply& w = s.out();
-  w.array(ranges.size());
-  for (const cluster::SlotRange& r : ranges) {
-    const cluster::NodeRecord& n = v.map.nodes()[r.node];
-    w.array(3);
+  w.array(v.ranges.size());
+  for (const Picture::Range& r : v.ranges) {
+    w.array(3 + r.replicas.size());
     w.integer(r.first);
     w.integer(r.last);
-    w.array(4);
-    w.bulk(n.host);
-    w.integer(n.port);
-    w.bulk(n.id);
-    w.map(0);
+    node_entry(w, v.nodes[r.master]);
+    for (uint32_t x : r.replicas) node_entry(w, v.nodes[x]);
   }
 }
 
-// CLUSTER SHARDS: per node (each node is its own shard until partitions have replicas), its slot
-// ranges flattened and its description.
-void reply_shards(Session& s, const ClusterView& v) {
-  const auto ranges = v.map.ranges();
+void shard_node(proto::Reply& w, const cluster::NodeRecord& n, bool master) {
+  w.map(7);
+  w.bulk("id");
+  w.bulk(n.id);
+  w.bulk("port");
+  w.integer(n.port);
+  w.bulk("ip");
+  w.bulk(n.host);
+  w.bulk("endpoint");
+  w.bulk(n.host);
+  w.bulk("role");
+  w.bulk(master ? "master" : "replica");
+  w.bulk("replication-offset");
+  w.integer(0);
+  w.bulk("health");
+  w.bulk("online");
+}
+
+// CLUSTER SHARDS: one shard per run of slots with the same leader and replicas.
+void reply_shards(Session& s, const Picture& v) {
   proto::Reply& w = s.out();
-  w.array(v.map.nodes().size());
-  for (uint32_t i = 0; i < v.map.nodes().size(); ++i) {
-    const cluster::NodeRecord& n = v.map.nodes()[i];
-    size_t count = 0;
-    for (const cluster::SlotRange& r : ranges) count += r.node == i;
+  w.array(v.ranges.size());
+  for (const Picture::Range& r : v.ranges) {
     w.map(2);
     w.bulk("slots");
-    w.array(count * 2);
-    for (const cluster::SlotRange& r : ranges) {
-      if (r.node != i) continue;
-      w.integer(r.first);
-      w.integer(r.last);
-    }
+    w.array(2);
+    w.integer(r.first);
+    w.integer(r.last);
     w.bulk("nodes");
-    w.array(1);
-    w.map(7);
-    w.bulk("id");
-    w.bulk(n.id);
-    w.bulk("port");
-    w.integer(n.port);
-    w.bulk("ip");
-    w.bulk(n.host);
-    w.bulk("endpoint");
-    w.bulk(n.host);
-    w.bulk("role");
-    w.bulk("master");
-    w.bulk("replication-offset");
-    w.integer(0);
-    w.bulk("health");
-    w.bulk("online");
+    w.array(1 + r.replicas.size());
+    shard_node(w, v.nodes[r.master], true);
+    for (uint32_t x : r.replicas) shard_node(w, v.nodes[x], false);
   }
 }
 
@@ -205,7 +279,7 @@ void cmd_cluster(Session& s, Argv argv) {
     w.error(kClusterDisabled);
     return;
   }
-  const ClusterView& v = s.server().cluster_view();
+  const Picture v = picture_of(s.server());
   const size_t argc = argv.size();
   if (iequal(sub, "info") && argc == 2) {
     reply_info(s, v);

@@ -5,6 +5,7 @@
 
 #include "host/common/log.h"
 #include "host/server/client_session.h"
+#include "host/server/cluster_node.h"
 #include "host/server/server.h"
 #include "host/store/entry_record.h"
 
@@ -281,13 +282,35 @@ CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv ar
       }
     }
   }
+  const uint32_t p = server_.layout().of_slot(slot);
+  if (const ClusterNode* cn = server_.cluster_node()) {
+    // A member: the partition's leader serves it; the others redirect there.
+    const cluster::Membership* m = cn->membership();
+    if (m == nullptr) {
+      flush();
+      out.error("CLUSTERDOWN the cluster is not formed yet (tallyctl cluster create)");
+      return Outcome::kDone;
+    }
+    const uint64_t leader = cn->leader(p);
+    if (leader != m->self) {
+      flush();
+      if (leader == 0) {
+        out.error("TRYAGAIN partition " + std::to_string(p) + " has no leader yet");
+      } else {
+        const cluster::MemberNode* n = m->node(leader);
+        out.error("MOVED " + std::to_string(slot) + " " + n->host + ":" + std::to_string(n->port));
+      }
+      return Outcome::kDone;
+    }
+    return run_on(p, e, argv, out);
+  }
   const ClusterView& view = server_.cluster_view();
   if (view.map.owner(slot) != view.self) {
     flush();
     out.error(moved_error(view, slot));
     return Outcome::kDone;
   }
-  return run_on(server_.layout().of_slot(slot), e, argv, out);
+  return run_on(p, e, argv, out);
 }
 
 CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, proto::Reply& out) {
@@ -314,8 +337,7 @@ CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, prot
       return done ? Outcome::kDone : Outcome::kQueued;
     }
     TALLY_ASSERT_MSG(e.split != Split::kNone, "a keyless data command needs a Split rule");
-    run_everywhere(e, argv);
-    return Outcome::kQueued;
+    return run_everywhere(e, argv, out);
   }
   key_views_.clear();
   for (size_t pos : key_pos_) key_views_.push_back(argv[pos]);
@@ -517,21 +539,31 @@ void CommandEngine::run_split(const CommandEntry& e, Argv argv, proto::Reply& ou
   done = false;
 }
 
-void CommandEngine::run_everywhere(const CommandEntry& e, Argv argv) {
-  // One part per partition, each run by the shard holding it; merged on this shard.
+CommandEngine::Outcome CommandEngine::run_everywhere(const CommandEntry& e, Argv argv, proto::Reply& out) {
+  // One part per partition, each run by the shard holding it; merged on this shard. A cluster member
+  // covers the partitions it leads, as a Redis Cluster master covers its slots (a client that asks
+  // every master counts each key once).
   auto st = new_split_state(e, argv);
   const uint32_t partitions = server_.layout().count();
-  st->parts.resize(partitions);
+  const ClusterNode* cn = server_.cluster_node();
+  const uint64_t self = cn != nullptr ? cn->self() : 0;
   for (uint32_t p = 0; p < partitions; ++p) {
-    st->parts[p].partition = p;
-    for (uint32_t i = 0; i < argv.size(); ++i) st->parts[p].args.push_back(i);
+    if (cn != nullptr && (self == 0 || cn->leader(p) != self)) continue;
+    Part& part = st->parts.emplace_back();
+    part.partition = p;
+    for (uint32_t i = 0; i < argv.size(); ++i) part.args.push_back(i);
+  }
+  if (st->parts.empty()) {
+    merge_parts(e.split, {}, {}, 0, out);
+    return Outcome::kDone;
   }
   st->home = &home_;
   st->conn_id = conn_id_;
   st->seq = session_.reserve_reply();
   st->t0_ns = server_.env().monotonic_ns();
-  st->rng_pick = home_.rng.uniform(partitions);
+  st->rng_pick = home_.rng.uniform(st->parts.size());
   run_split_state(server_, home_, std::move(st));
+  return Outcome::kQueued;
 }
 
 namespace {
@@ -587,7 +619,17 @@ bool scan_step(Shard& s, const CommandEntry& e, std::vector<std::string> args, u
   uint64_t found = 0;
   uint64_t cursor = 0;
   std::vector<std::string_view> argv;
+  const ClusterNode* cn = server.cluster_node();
   for (bool first = true;; first = false) {
+    if (cn != nullptr && (cn->self() == 0 || cn->leader(p) != cn->self())) {
+      // A member scans the partitions it leads; the others' keys come from their leaders.
+      cursor = next_scan_cursor(p, 0, partitions);
+      if (cursor == 0) break;
+      ++p;
+      inner = 0;
+      if (server.shard_of_partition(p) != s.id) break;
+      continue;
+    }
     Partition* part = s.partition(p);
     TALLY_ASSERT_MSG(part != nullptr, "a SCAN step reached a shard that does not hold its partition");
     args[1] = std::to_string(inner);
@@ -669,11 +711,13 @@ void CommandEngine::run_scan(const CommandEntry& e, Argv argv, proto::Reply& out
     }
     done = false;
     const uint64_t seq = session_.reserve_reply();
-    proto::Reply unused;
-    scan_step(home_, e, std::move(args), partition, inner, unused, [home, conn_id, seq, finish](proto::Reply& r) {
+    auto deliver = [home, conn_id, seq, finish](proto::Reply& r) {
       finish(r);
       if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
-    });
+    };
+    // It may still finish now (a member skips partitions it does not lead).
+    proto::Reply now;
+    if (scan_step(home_, e, std::move(args), partition, inner, now, deliver)) deliver(now);
     return;
   }
   done = false;

@@ -72,7 +72,7 @@ class CommandEngine {
   // (memory mode): run atomically on copies of its keys gathered into one scratch store, the keys it
   // wrote copied back. False when that is not possible (the caller answers CROSSSLOT).
   bool run_gathered(const CommandEntry& e, Argv argv, proto::Reply& out);
-  void run_everywhere(const CommandEntry& e, Argv argv);
+  Outcome run_everywhere(const CommandEntry& e, Argv argv, proto::Reply& out);
   void run_scan(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);
 
   Server& server_;

@@ -127,6 +127,10 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"cluster_enabled",
        [](Config& c, std::string_view v) { return parse_bool(v, c.cluster_enabled, "cluster_enabled"); }},
       {"cluster_announce_ip", string_setter(&Config::cluster_announce_ip)},
+      {"peer_port", number_setter(&Config::peer_port, 65535, "peer_port")},
+      {"cluster_secret_file", string_setter(&Config::cluster_secret_file)},
+      {"cluster_tick_ms", number_setter(&Config::cluster_tick_ms, 10000, "cluster_tick_ms")},
+      {"cluster_election_ticks", number_setter(&Config::cluster_election_ticks, 1000, "cluster_election_ticks")},
   };
   return kSetters;
 }
@@ -172,6 +176,7 @@ std::string usage_text() {
          "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
          "              [--dir PATH] [--durability none|fsync|interval] [--fsync-interval-ms N]\n"
          "              [--cluster-enabled yes|no] [--cluster-announce-ip ADDR]\n"
+         "              [--peer-port N --cluster-secret-file FILE (a cluster member)]\n"
          "Every key of the config file can be given as --key-with-dashes VALUE.\n";
 }
 
@@ -264,6 +269,16 @@ Status validate(Config& cfg) {
   if (cfg.wal_segment_bytes < (uint64_t{64} << 10) || cfg.wal_segment_bytes > (uint64_t{4} << 30)) {
     return Status::invalid("wal_segment_bytes must be between 64kb and 4gb");
   }
+  if (cfg.peer_port != 0) {
+    if (!cfg.cluster_enabled) return Status::invalid("peer_port needs cluster_enabled");
+    if (cfg.dir.empty()) return Status::invalid("a cluster member (peer_port) needs a data directory (--dir PATH)");
+    if (cfg.cluster_secret_file.empty()) return Status::invalid("a cluster member (peer_port) needs cluster_secret_file");
+    if (cfg.peer_port == cfg.port || cfg.peer_port == cfg.memcached_port || cfg.peer_port == cfg.admin_port) {
+      return Status::invalid("peer_port must differ from the other ports");
+    }
+  }
+  if (cfg.cluster_tick_ms == 0) return Status::invalid("cluster_tick_ms must be at least 1");
+  if (cfg.cluster_election_ticks < 2) return Status::invalid("cluster_election_ticks must be at least 2");
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
   if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return cfg.loglevel == l; })) {
     return Status::invalid("unknown loglevel '" + cfg.loglevel + "'");

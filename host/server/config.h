@@ -69,6 +69,14 @@ struct Config {
   // the address they used when bind is a wildcard).
   bool cluster_enabled = false;
   std::string cluster_announce_ip;
+  // A member of a multi-node cluster (docs/cluster.md): peers reach it on peer_port (0: not a member,
+  // a one-node cluster), authenticated with the secret in cluster_secret_file (16+ bytes). Members
+  // need cluster_enabled and a dir. Raft ticks every cluster_tick_ms; a follower that hears nothing
+  // from its leader for cluster_election_ticks ticks (randomised up to twice that) campaigns.
+  uint16_t peer_port = 0;
+  std::string cluster_secret_file;
+  uint32_t cluster_tick_ms = 50;
+  uint32_t cluster_election_ticks = 10;
   std::string loglevel = "info";
   std::string config_file;          // where this came from, for INFO
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "host/server/cluster_node.h"
 #include "host/server/command_table.h"
 #include "host/server/server.h"
 
@@ -145,7 +146,9 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
     out.append("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
   }
   if (wants(sections, "cluster", true)) {
-    out.append(srv.cluster_enabled() ? "# Cluster\r\ncluster_enabled:1\r\n\r\n" : "# Cluster\r\ncluster_enabled:0\r\n\r\n");
+    out.append(srv.cluster_enabled() ? "# Cluster\r\ncluster_enabled:1\r\n" : "# Cluster\r\ncluster_enabled:0\r\n");
+    if (const ClusterNode* cn = srv.cluster_node()) out.append(cn->info_text());
+    out.append("\r\n");
   }
   if (wants(sections, "commandstats", false)) {
     out.append("# Commandstats\r\n");

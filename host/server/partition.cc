@@ -50,6 +50,7 @@ bool Partition::can_run_now(const CommandEntry& e, bool log_failed) const {
   if (!unavailable_.empty()) return false;  // submit() answers with the reason
   if (group_ == nullptr) return true;
   if (e.flags & kCmdWrite) return false;
+  if (confirm_reads_) return false;  // every read waits for its ReadIndex round
   return log_failed || (reads_.empty() && batch_count_ == 0 && group_->caught_up());
 }
 
@@ -83,10 +84,20 @@ void Partition::submit_to(Shard& shard, const CommandEntry& e, std::span<const s
     }
     // A linearizable read: it sees every write proposed before it, and nothing proposed after — not
     // even a later write of the entry now gathering (it runs at its place among that entry's commands).
+    if (confirm_reads_ && !group_->is_leader()) {
+      CommandCounters::bump(counters.rejected);
+      refused.error(kErrNotLeader);
+      target.deliver(refused);
+      return;
+    }
     const bool in_batch = batch_count_ > 0;
     reads_.push_back(PendingRead{in_batch ? group_->last_index() + 1 : group_->last_index(),
-                                 in_batch ? batch_count_ : kAfterEntry, &e,
+                                 in_batch ? batch_count_ : kAfterEntry, confirm_reads_ ? read_round_ : 0, &e,
                                  std::vector<std::string>(argv.begin(), argv.end()), t0, std::move(target)});
+    if (confirm_reads_ && !read_round_open_) {
+      read_round_open_ = true;
+      shard.mark_dirty(id_);
+    }
     return;
   }
   const uint64_t now_ms = shard.clock->wall_ms();
@@ -115,7 +126,52 @@ void Partition::submit_to(Shard& shard, const CommandEntry& e, std::span<const s
   target.deliver(refused);
 }
 
+void Partition::request_read_round(Shard& shard) {
+  read_round_open_ = false;
+  const uint64_t round = read_round_++;
+  const Status st = group_->read_index(std::to_string(round));
+  if (!st.is_ok()) read_refused(shard, std::to_string(round));
+}
+
+void Partition::read_confirmed(Shard& shard, const std::string& context, uint64_t index) {
+  const uint64_t round = std::strtoull(context.c_str(), nullptr, 10);
+  // Rounds only grow along reads_, so the confirmed reads are a prefix of the unconfirmed ones, and
+  // raising their index to `index` keeps reads_ ordered (a later read's index is at least the commit
+  // index when an earlier round was asked).
+  for (PendingRead& r : reads_) {
+    if (r.round == 0) continue;
+    if (r.round > round) break;
+    r.round = 0;
+    if (index > r.index) {
+      r.index = index;
+      r.position = kAfterEntry;
+    }
+  }
+  run_reads(shard, group_->applied(), kAfterEntry);
+}
+
+void Partition::read_refused(Shard& shard, const std::string& context) {
+  (void)shard;
+  const uint64_t round = std::strtoull(context.c_str(), nullptr, 10);
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->round != 0 && it->round <= round) {
+      PendingRead r = std::move(*it);
+      it = reads_.erase(it);
+      refuse_read(r, "TRYAGAIN the read could not be confirmed: this node no longer leads the partition");
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Partition::refuse_read(PendingRead& r, std::string_view error) {
+  proto::Reply out;
+  out.error(error);
+  r.target.deliver(out);
+}
+
 void Partition::propose_batch(Shard& shard) {
+  if (read_round_open_) request_read_round(shard);
   if (batch_count_ == 0) return;
   TALLY_ASSERT(group_ != nullptr);
   const uint64_t expected = group_->last_index() + 1;
@@ -184,8 +240,8 @@ void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
 void Partition::applied_to(Shard& shard, uint64_t index) { run_reads(shard, index, kAfterEntry); }
 
 void Partition::run_reads(Shard& shard, uint64_t index, uint32_t position) {
-  while (!reads_.empty() && (reads_.front().index < index ||
-                             (reads_.front().index == index && reads_.front().position <= position))) {
+  while (!reads_.empty() && reads_.front().round == 0 &&
+         (reads_.front().index < index || (reads_.front().index == index && reads_.front().position <= position))) {
     PendingRead r = std::move(reads_.front());
     reads_.pop_front();
     run_read(shard, r);
@@ -215,7 +271,13 @@ void Partition::fail_waiting(Shard& shard, std::string_view error) {
   }
   std::deque<PendingRead> reads;
   reads.swap(reads_);
-  for (PendingRead& r : reads) run_read(shard, r);
+  for (PendingRead& r : reads) {
+    if (r.round != 0) {
+      refuse_read(r, "TRYAGAIN the read could not be confirmed: the write-ahead log failed");
+    } else {
+      run_read(shard, r);
+    }
+  }
 }
 
 void Partition::log_deletion(Shard& shard, std::string_view key) {

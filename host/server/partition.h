@@ -115,6 +115,15 @@ class Partition {
   // The replica group's state machine calls: a committed entry of commands, and how far applying got.
   void apply(Shard& shard, uint64_t index, std::string_view data);
   void applied_to(Shard& shard, uint64_t index);
+  // A group with other replicas confirms reads by ReadIndex: a read runs only once a heartbeat round
+  // showed this node still leads, at an index at least the commit index when the read was asked
+  // (linearizable even when a newer leader exists elsewhere). Set when the group is created.
+  void set_confirm_reads(bool yes) { confirm_reads_ = yes; }
+  // The group's answer for the reads of round `context`: they may run once `index` is applied; or
+  // they cannot be confirmed here (leadership lost) and are refused.
+  void read_confirmed(Shard& shard, const std::string& context, uint64_t index);
+  void read_refused(Shard& shard, const std::string& context);
+
   // The log failed: every write still waiting is answered with `error` (its outcome is unknown: its
   // entry may yet be applied), and waiting reads run now.
   void fail_waiting(Shard& shard, std::string_view error);
@@ -142,6 +151,7 @@ class Partition {
   struct PendingRead {
     uint64_t index = 0;     // runs once this entry is applied up to `position`
     uint32_t position = 0;
+    uint64_t round = 0;     // the ReadIndex round confirming it; 0 once confirmed (or not needed)
     const CommandEntry* entry = nullptr;
     std::vector<std::string> args;
     uint64_t t0_ns = 0;
@@ -152,6 +162,9 @@ class Partition {
   void run_reads(Shard& shard, uint64_t index, uint32_t position);
   void fail_batch(Shard& shard, const std::string& error);
   void run_read(Shard& shard, PendingRead& r);
+  void refuse_read(PendingRead& r, std::string_view error);
+  // Asks the group to confirm the reads gathered this iteration (one ReadIndex per round).
+  void request_read_round(Shard& shard);
 
   uint32_t id_;
   SlotRange slots_;
@@ -165,6 +178,9 @@ class Partition {
   std::string batch_;         // the entry gathering this iteration's writes
   uint32_t batch_count_ = 0;  // commands in it
   bool applying_ = false;  // an entry is being applied: expiry found now is part of it, not logged
+  bool confirm_reads_ = false;
+  uint64_t read_round_ = 1;        // the round the reads arriving now join
+  bool read_round_open_ = false;   // reads joined read_round_ and it is not yet asked for
   std::string unavailable_;
 };
 

@@ -10,6 +10,7 @@
 #include "host/server/memcache_session.h"
 #include "host/server/session.h"
 #include "host/server/client_session.h"
+#include "host/server/cluster_node.h"
 #include "host/server/recovery.h"
 #include "host/server/shard_log.h"
 #include "host/server/snapshots.h"
@@ -367,6 +368,11 @@ Status Server::start_durability() {
   }
   const Durability mode = parse_durability(durability_);
   const raft::ConfState conf{{1}, {}};
+  if (cfg_.peer_port != 0) {
+    cluster_node_ = std::make_unique<ClusterNode>(*this);
+    TALLY_RETURN_IF_ERROR(cluster_node_->start());
+  }
+  const cluster::Membership* members = cluster_node_ ? cluster_node_->membership() : nullptr;
   for (auto& sh : shards_) {
     auto log = ShardLog::open(env_, *sh, wal_dir(cfg_.dir, sh->id), ns.next_seq, mode, cfg_.wal_segment_bytes);
     if (!log.is_ok()) return Status(log.status().code(), "shard " + std::to_string(sh->id) + ": " + log.status().message());
@@ -379,7 +385,16 @@ Status Server::start_durability() {
     sh->replication = std::make_unique<ShardReplication>(*sh);
     sh->snapshots = std::make_unique<ShardSnapshots>(env_, *sh, cfg_.dir);
     Shard* shp = sh.get();
-    sh->reactor->set_end_of_iteration([shp] { shp->log->end_of_iteration(); });
+    if (cluster_node_ && sh->id == 0) {
+      // Shard 0 carries the peer transport: what the groups sent this iteration leaves after the log's batch.
+      ClusterNode* cn = cluster_node_.get();
+      sh->reactor->set_end_of_iteration([shp, cn] {
+        shp->log->end_of_iteration();
+        cn->flush();
+      });
+    } else {
+      sh->reactor->set_end_of_iteration([shp] { shp->log->end_of_iteration(); });
+    }
     const wal::BadRecord* hidden = nullptr;  // a damaged header in this shard's log: whose record it was is unknown
     if (auto it = ns.logs.find(sh->id); it != ns.logs.end() && it->second.unknown_group) hidden = &*it->second.unknown_group;
     for (uint32_t p : sh->held) {
@@ -394,6 +409,15 @@ Status Server::start_durability() {
         TALLY_LOG_ERROR("partition {} (slots {}-{}) is unavailable: {}", p, part.slots().first, part.slots().last,
                         ps.unavailable);
         part.set_unavailable(ps.unavailable);
+        continue;
+      }
+      if (cluster_node_) {
+        // A member: the partition's group spans its replicas, once the cluster is formed.
+        if (members == nullptr) {
+          part.set_unavailable("the cluster is not formed yet (tallyctl cluster create)");
+        } else if (members->holds(p)) {
+          TALLY_RETURN_IF_ERROR(cluster_node_->create_group(*sh, part, ps));
+        }
         continue;
       }
       auto storage = group::make_storage(ps, conf);

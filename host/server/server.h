@@ -27,6 +27,7 @@
 namespace tally::server {
 
 class Session;
+class ClusterNode;
 
 // The slot map as this node sees it, and which of its nodes this one is. Replaced whole, never
 // changed in place: a view stays valid (and is kept) until the server is destroyed.
@@ -93,6 +94,9 @@ class Server {
   bool cluster_enabled() const { return cfg_.cluster_enabled; }
   // The current slot map; valid after start(). Today a one-node map serving every slot.
   const ClusterView& cluster_view() const { return *view_.load(std::memory_order_acquire); }
+  // A member of a multi-node cluster (peer_port set): its membership, transport and leaders; null on
+  // a node that is not one.
+  ClusterNode* cluster_node() const { return cluster_node_.get(); }
   // What the last start found in the data directory (INFO persistence).
   uint64_t loaded_keys() const { return loaded_keys_; }
   uint64_t loaded_records() const { return loaded_records_; }
@@ -133,6 +137,7 @@ class Server {
   std::string node_id_;
   std::atomic<const ClusterView*> view_{nullptr};
   std::vector<std::unique_ptr<ClusterView>> views_;  // every view handed out, the current one last
+  std::unique_ptr<ClusterNode> cluster_node_;
   uint64_t loaded_keys_ = 0;
   uint64_t loaded_records_ = 0;
   uint64_t load_ms_ = 0;

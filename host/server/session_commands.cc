@@ -11,6 +11,7 @@
 
 #include "host/common/log.h"
 #include "host/server/cluster_commands.h"
+#include "host/server/cluster_node.h"
 #include "host/server/digest.h"
 #include "host/server/info.h"
 #include "host/server/server.h"
@@ -596,6 +597,7 @@ const ConfigParam kConfigParams[] = {
     {"cluster-enabled", [](const Config& c) { return bool_text(c.cluster_enabled); }, nullptr},
     {"cluster-announce-ip", [](const Config& c) { return c.cluster_announce_ip; }, nullptr},
     {"cluster-require-full-coverage", [](const Config&) { return std::string("yes"); }, nullptr},
+    {"peer-port", [](const Config& c) { return std::to_string(c.peer_port); }, nullptr},
 };
 
 void cmd_config(Session& s, Argv argv) {
@@ -735,6 +737,56 @@ void tally_move_partition(Session& s, Argv argv) {
   }
 }
 
+// TALLY CLUSTER-SETUP self replicas [id host port peer-port]...: the nodes in formation order.
+void tally_cluster_setup(Session& s, Argv argv) {
+  proto::Reply& w = s.out();
+  ClusterNode* cn = s.server().cluster_node();
+  if (cn == nullptr) {
+    w.error("ERR this node is not a cluster member: start it with --cluster-enabled yes --peer-port N");
+    return;
+  }
+  if (argv.size() < 8 || (argv.size() - 4) % 4 != 0) {
+    w.error("ERR usage: TALLY CLUSTER-SETUP <self> <replicas> <id> <host> <port> <peer-port> [...]");
+    return;
+  }
+  cluster::Membership m;
+  int64_t self = 0, replicas = 0;
+  if (!proto::parse_strict_int64(argv[2], self) || !proto::parse_strict_int64(argv[3], replicas) || self < 1 ||
+      replicas < 1) {
+    w.error("ERR self and replicas must be positive integers");
+    return;
+  }
+  m.self = static_cast<uint64_t>(self);
+  m.replicas = static_cast<uint32_t>(std::min<int64_t>(replicas, 1 << 16));
+  for (size_t i = 4; i < argv.size(); i += 4) {
+    int64_t port = 0, peer = 0;
+    if (!proto::parse_strict_int64(argv[i + 2], port) || !proto::parse_strict_int64(argv[i + 3], peer) || port < 1 ||
+        port > 65535 || peer < 1 || peer > 65535) {
+      w.error("ERR bad port for node " + std::to_string((i - 4) / 4 + 1));
+      return;
+    }
+    m.nodes.push_back(cluster::MemberNode{m.nodes.size() + 1, std::string(argv[i]), std::string(argv[i + 1]),
+                                          static_cast<uint16_t>(port), static_cast<uint16_t>(peer)});
+  }
+  const Status st = cn->prepare_setup(m);
+  if (!st.is_ok()) {
+    w.error("ERR " + st.message());
+    return;
+  }
+  const uint64_t seq = s.reserve_reply();
+  Shard* home = &s.home();
+  const uint64_t conn_id = s.conn().id();
+  cn->finish_setup(*home, [home, conn_id, seq](Status done) {
+    proto::Reply reply;
+    if (done.is_ok()) {
+      reply.ok();
+    } else {
+      reply.error("ERR " + done.message());
+    }
+    if (Session* x = Session::lookup(*home, conn_id)) x->complete_reply(seq, reply);
+  });
+}
+
 void cmd_tally(Session& s, Argv argv) {
   proto::Reply& w = s.out();
   const std::string_view sub = argv[1];
@@ -750,6 +802,8 @@ void cmd_tally(Session& s, Argv argv) {
         "    Per partition: id, first slot, last slot, shard holding it, keys.",
         "MOVE-PARTITION <partition> <shard>",
         "    Hands a partition to another shard of this node (memory mode only).",
+        "CLUSTER-SETUP <self> <replicas> <id> <host> <port> <peer-port> [...]",
+        "    Forms the cluster on this member (tallyctl cluster create sends it to every node).",
         "HELP",
         "    Prints this help.",
     };
@@ -758,6 +812,7 @@ void cmd_tally(Session& s, Argv argv) {
     return;
   }
   if (iequals(sub, "partitions") && argv.size() == 2) return tally_partitions(s);
+  if (iequals(sub, "cluster-setup")) return tally_cluster_setup(s, argv);
   if (iequals(sub, "move-partition") && argv.size() == 4) return tally_move_partition(s, argv);
   if (!iequals(sub, "digest") || argv.size() > 3 || (argv.size() == 3 && !iequals(argv[2], "tree"))) {
     w.error("ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) + "'. Try TALLY HELP.");

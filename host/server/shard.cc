@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "host/server/cluster_node.h"
+#include "host/server/server.h"
 #include "host/server/shard_log.h"
 #include "host/server/snapshots.h"
 
@@ -61,6 +63,7 @@ void Shard::process_dirty_groups() {
     if (Partition* part = partition(p); part != nullptr && part->group() != nullptr) {
       part->propose_batch(*this);
       part->group()->process();
+      if (ClusterNode* cn = server->cluster_node()) cn->note_leader(p, part->group()->leader());
     }
   }
   dirty.clear();
@@ -141,7 +144,11 @@ void Shard::expire_tick(uint64_t now_ms, uint32_t keys_budget) {
   // Round-robin from where the last tick stopped, so every partition's TTL keys get their turn.
   for (uint32_t visited = 0; visited < n && left > 0; ++visited) {
     expire_cursor = (expire_cursor + 1) % n;
-    store::Store& s = partitions[held[expire_cursor]]->store();
+    Partition& part = *partitions[held[expire_cursor]];
+    // A replica that does not lead its group deletes only what its leader logged, so every replica
+    // agrees on what expired.
+    if (part.group() != nullptr && !part.group()->is_leader()) continue;
+    store::Store& s = part.store();
     if (s.keys_with_expire() == 0) continue;
     const uint32_t share = std::min(left, kExpireKeysPerPartitionMax);
     s.active_expire(now_ms, share);

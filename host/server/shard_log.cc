@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "host/common/log.h"
+#include "host/server/cluster_node.h"
 #include "host/server/server.h"
 #include "host/server/shard.h"
 
@@ -79,8 +80,19 @@ void ShardReplication::applied_to(uint32_t group, raft::Index index) {
   if (Partition* p = shard_.partition(group)) p->applied_to(shard_, index);
 }
 
-void ShardReplication::send(uint32_t, std::vector<raft::Message> messages) {
-  TALLY_ASSERT_MSG(messages.empty(), "a single node's groups have no peers to send to");
+void ShardReplication::read_ready(uint32_t group, const raft::ReadState& rs) {
+  if (Partition* p = shard_.partition(group)) p->read_confirmed(shard_, rs.context, rs.index);
+}
+
+void ShardReplication::read_failed(uint32_t group, const std::string& context) {
+  if (Partition* p = shard_.partition(group)) p->read_refused(shard_, context);
+}
+
+void ShardReplication::send(uint32_t group, std::vector<raft::Message> messages) {
+  if (messages.empty()) return;
+  ClusterNode* cn = shard_.server->cluster_node();
+  TALLY_ASSERT_MSG(cn != nullptr, "a single node's groups have no peers to send to");
+  cn->send(shard_, group, messages);
 }
 
 // ---- ShardLog ----

@@ -35,12 +35,15 @@ Durability parse_durability(const std::string& text);  // validated by the confi
 const char* durability_name(Durability d);
 
 // The groups' state machine and transport on one shard: committed entries go to the partition they
-// belong to; a single node has no peers to send to.
+// belong to; messages go to the other replicas (a cluster member) or nowhere (a single node).
 class ShardReplication final : public group::StateMachine, public group::Transport {
  public:
   explicit ShardReplication(Shard& shard) : shard_(shard) {}
   void apply(uint32_t group, const raft::Entry& entry) override;
   void applied_to(uint32_t group, raft::Index index) override;
+  void read_ready(uint32_t group, const raft::ReadState& rs) override;
+  void read_failed(uint32_t group, const std::string& context) override;
+  // On a cluster member, to the group's replicas on other nodes; a single node has no peers.
   void send(uint32_t group, std::vector<raft::Message> messages) override;
 
  private:

@@ -8,6 +8,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,9 @@ void usage() {
       "  config set NAME VALUE     change a parameter at run time\n"
       "  metrics                   Prometheus metrics from the admin port\n"
       "  shutdown                  stop the server\n"
+      "  cluster create HOST:PORT... [--replicas N]\n"
+      "                            form a cluster of members (started with --peer-port)\n"
+      "  cluster status            the nodes and the slots each leads (CLUSTER NODES)\n"
       "  wal verify DIR            check every WAL of a node directory, offline (exit 0 clean,\n"
       "                            1 torn tail only, 2 corruption)\n"
       "  wal truncate DIR --shard N --at SEQ:OFFSET\n"
@@ -195,6 +200,132 @@ int http_metrics(const std::string& host, int port) {
   return 0;
 }
 
+// One reply as flat strings: a simple string, error (error set), integer or bulk becomes one item; an
+// array its elements in order (nested arrays flattened). False on a broken stream.
+bool read_flat(Reader& r, std::vector<std::string>& out, bool& error) {
+  std::string l;
+  if (!r.line(l) || l.empty()) return false;
+  switch (l[0]) {
+    case '+':
+    case ':':
+      out.push_back(l.substr(1));
+      return true;
+    case '-':
+      out.push_back(l.substr(1));
+      error = true;
+      return true;
+    case '$': {
+      long n = std::strtol(l.c_str() + 1, nullptr, 10);
+      std::string body;
+      if (n >= 0 && !r.bytes(static_cast<size_t>(n), body)) return false;
+      out.push_back(body);
+      return true;
+    }
+    case '*': {
+      long n = std::strtol(l.c_str() + 1, nullptr, 10);
+      for (long i = 0; i < n; ++i) {
+        if (!read_flat(r, out, error)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// A request on an open connection; the reply flattened. False (with `why`) on an error reply or a
+// broken connection.
+bool call(int fd, Reader& r, const std::vector<std::string>& request, std::vector<std::string>& reply,
+          std::string& why) {
+  reply.clear();
+  bool error = false;
+  if (!send_all(fd, encode(request)) || !read_flat(r, reply, error)) {
+    why = "connection closed";
+    return false;
+  }
+  if (error) {
+    why = reply.empty() ? "error" : reply[0];
+    return false;
+  }
+  return true;
+}
+
+// tallyctl cluster create HOST:PORT... [--replicas N]: asks every node its id and peer port, then
+// hands each the whole membership (TALLY CLUSTER-SETUP), numbering the nodes in the order given.
+int cluster_create(const std::vector<std::string>& cmd, const std::string& password) {
+  std::vector<std::pair<std::string, int>> addrs;
+  long replicas = 0;
+  for (size_t i = 2; i < cmd.size(); ++i) {
+    if (cmd[i] == "--replicas" && i + 1 < cmd.size()) {
+      replicas = std::strtol(cmd[++i].c_str(), nullptr, 10);
+      continue;
+    }
+    const size_t colon = cmd[i].rfind(':');
+    const long port = colon == std::string::npos ? 0 : std::strtol(cmd[i].c_str() + colon + 1, nullptr, 10);
+    if (colon == std::string::npos || colon == 0 || port <= 0 || port > 65535) {
+      std::fprintf(stderr, "tallyctl: '%s' is not HOST:PORT\n", cmd[i].c_str());
+      return 2;
+    }
+    addrs.emplace_back(cmd[i].substr(0, colon), static_cast<int>(port));
+  }
+  if (addrs.empty()) {
+    usage();
+    return 2;
+  }
+  if (replicas <= 0) replicas = std::min<long>(3, static_cast<long>(addrs.size()));
+  struct Node {
+    int fd = -1;
+    std::unique_ptr<Reader> reader;
+    std::string id, peer_port;
+  };
+  std::vector<Node> nodes(addrs.size());
+  std::vector<std::string> reply;
+  std::string why;
+  for (size_t i = 0; i < addrs.size(); ++i) {
+    Node& n = nodes[i];
+    n.fd = connect_to(addrs[i].first, addrs[i].second);
+    if (n.fd < 0) {
+      std::fprintf(stderr, "tallyctl: cannot connect to %s:%d\n", addrs[i].first.c_str(), addrs[i].second);
+      return 2;
+    }
+    n.reader = std::make_unique<Reader>(n.fd);
+    if (!password.empty() && !call(n.fd, *n.reader, {"AUTH", password}, reply, why)) {
+      std::fprintf(stderr, "tallyctl: %s:%d: %s\n", addrs[i].first.c_str(), addrs[i].second, why.c_str());
+      return 1;
+    }
+    if (!call(n.fd, *n.reader, {"CLUSTER", "MYID"}, reply, why) || reply.size() != 1) {
+      std::fprintf(stderr, "tallyctl: %s:%d: CLUSTER MYID: %s\n", addrs[i].first.c_str(), addrs[i].second, why.c_str());
+      return 1;
+    }
+    n.id = reply[0];
+    if (!call(n.fd, *n.reader, {"CONFIG", "GET", "peer-port"}, reply, why) || reply.size() != 2 || reply[1] == "0") {
+      std::fprintf(stderr, "tallyctl: %s:%d is not a cluster member (start it with --peer-port N)\n",
+                   addrs[i].first.c_str(), addrs[i].second);
+      return 1;
+    }
+    n.peer_port = reply[1];
+  }
+  int rc = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    std::vector<std::string> request = {"TALLY", "CLUSTER-SETUP", std::to_string(i + 1), std::to_string(replicas)};
+    for (size_t j = 0; j < nodes.size(); ++j) {
+      request.insert(request.end(), {nodes[j].id, addrs[j].first, std::to_string(addrs[j].second), nodes[j].peer_port});
+    }
+    if (call(nodes[i].fd, *nodes[i].reader, request, reply, why)) {
+      std::printf("node %zu %s at %s:%d: joined\n", i + 1, nodes[i].id.c_str(), addrs[i].first.c_str(), addrs[i].second);
+    } else {
+      std::printf("node %zu %s at %s:%d: %s\n", i + 1, nodes[i].id.c_str(), addrs[i].first.c_str(), addrs[i].second,
+                  why.c_str());
+      rc = 1;
+    }
+    close(nodes[i].fd);
+  }
+  if (rc == 0) {
+    std::printf("cluster of %zu nodes formed, %ld replicas per partition\n", nodes.size(), replicas);
+  }
+  return rc;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -223,6 +354,7 @@ int main(int argc, char** argv) {
   if (admin_port < 0) admin_port = port + 2742;
   if (cmd[0] == "metrics") return http_metrics(host, admin_port);
   if (cmd[0] == "wal") return wal_command(cmd);
+  if (cmd[0] == "cluster" && cmd.size() >= 2 && cmd[1] == "create") return cluster_create(cmd, password);
   std::vector<std::string> request;
   if (cmd[0] == "ping" && cmd.size() == 1) {
     request = {"PING"};
@@ -232,6 +364,8 @@ int main(int argc, char** argv) {
     request = cmd;
   } else if (cmd[0] == "config" && cmd.size() == 4 && cmd[1] == "set") {
     request = cmd;
+  } else if (cmd[0] == "cluster" && cmd.size() == 2 && cmd[1] == "status") {
+    request = {"CLUSTER", "NODES"};
   } else if (cmd[0] == "shutdown" && cmd.size() == 1) {
     request = {"SHUTDOWN"};
   } else {

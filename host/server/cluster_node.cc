@@ -1,0 +1,295 @@
+#include "host/server/cluster_node.h"
+
+#include <map>
+
+#include "host/common/log.h"
+#include "host/replication/group/group.h"
+#include "host/replication/raft/wire.h"
+#include "host/server/partition.h"
+#include "host/server/recovery.h"
+#include "host/server/server.h"
+#include "host/server/shard.h"
+#include "host/server/shard_log.h"
+#include "host/transport/peer_transport.h"
+
+namespace tally::server {
+
+namespace {
+
+// Entries a member's group keeps in memory behind its applied index, for replicas that lag. A replica
+// further behind would need a snapshot sent over the network, which members cannot send yet
+// (docs/cluster.md, "Known limits").
+constexpr uint64_t kMemberEntriesKept = 1u << 16;
+
+std::string join_path(const std::string& dir, const std::string& name) { return dir + "/" + name; }
+
+}  // namespace
+
+ClusterNode::ClusterNode(Server& server) : server_(server) {
+  const uint32_t n = server.layout().count();
+  leaders_ = std::make_unique<std::atomic<uint64_t>[]>(n);
+  for (uint32_t p = 0; p < n; ++p) leaders_[p].store(0, std::memory_order_relaxed);
+}
+
+ClusterNode::~ClusterNode() = default;
+
+uint64_t ClusterNode::self() const {
+  const cluster::Membership* m = membership();
+  return m == nullptr ? 0 : m->self;
+}
+
+Status ClusterNode::load_secret() {
+  const std::string& path = server_.config().cluster_secret_file;
+  auto text = server_.env().read_file(path);
+  if (!text.is_ok()) return Status(text.status().code(), "cluster_secret_file " + path + ": " + text.status().message());
+  std::string s = std::move(text).value();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  if (s.size() < 16) return Status::invalid("cluster_secret_file " + path + " holds fewer than 16 bytes");
+  secret_ = std::move(s);
+  return Status::ok();
+}
+
+Status ClusterNode::start() {
+  TALLY_RETURN_IF_ERROR(load_secret());
+  const Config& cfg = server_.config();
+  const std::string path = join_path(cfg.dir, "CLUSTER");
+  if (server_.env().exists(path)) {
+    auto text = server_.env().read_file(path);
+    if (!text.is_ok()) return text.status();
+    auto m = cluster::Membership::parse(*text);
+    if (!m.is_ok()) return Status(m.status().code(), path + ": " + m.status().message());
+    if (m->node(m->self)->id != server_.node_id()) {
+      return Status::invalid(path + " names node " + m->node(m->self)->id + " as this one, but this node is " +
+                             server_.node_id());
+    }
+    owned_ = std::make_unique<cluster::Membership>(std::move(m).value());
+    membership_.store(owned_.get(), std::memory_order_release);
+    TALLY_RETURN_IF_ERROR(start_transport());
+  }
+  for (uint32_t i = 0; i < server_.shard_count(); ++i) {
+    Shard* sh = &server_.shard(i);
+    sh->reactor->add_timer(cfg.cluster_tick_ms, [this, sh] { tick(*sh); });
+  }
+  return Status::ok();
+}
+
+Status ClusterNode::start_transport() {
+  const cluster::Membership* m = membership();
+  TALLY_ASSERT(m != nullptr && transport_ == nullptr);
+  const Config& cfg = server_.config();
+  transport::PeerTransportOptions to;
+  to.node_id = m->self;
+  to.secret = secret_;
+  to.listen_host = cfg.bind;
+  to.listen_port = cfg.peer_port;
+  for (const cluster::MemberNode& n : m->nodes) {
+    if (n.number != m->self) to.peers[n.number] = transport::PeerAddress{n.host, n.peer_port};
+  }
+  transport::PeerTransport::Hooks hooks;
+  hooks.deliver = [this](const transport::InboundFrame& f) { deliver(f); };
+  hooks.group_known = [this](uint32_t group) {
+    const cluster::Membership* mm = membership();
+    return mm != nullptr && group < server_.layout().count() && mm->holds(group);
+  };
+  Shard& s0 = server_.shard(0);
+  auto t = transport::PeerTransport::create(*s0.reactor, std::move(to), std::move(hooks), /*own_end_of_iteration=*/false);
+  if (!t.is_ok()) return Status(t.status().code(), "peer transport: " + t.status().message());
+  auto port = t.value()->start();
+  if (!port.is_ok()) {
+    return Status(port.status().code(), "peer listen on " + cfg.bind + ":" + std::to_string(cfg.peer_port) + ": " +
+                                            port.status().message());
+  }
+  peer_port_ = *port;
+  transport_ = std::move(t).value();
+  return Status::ok();
+}
+
+void ClusterNode::stop() {
+  if (transport_) transport_->stop();
+}
+
+void ClusterNode::flush() {
+  if (transport_) transport_->flush();
+}
+
+Status ClusterNode::create_group(Shard& shard, Partition& part, PartitionStart& ps) {
+  const cluster::Membership* m = membership();
+  TALLY_ASSERT(m != nullptr);
+  const uint32_t p = part.id();
+  const std::vector<uint64_t> replicas = m->replicas_of(p);
+  raft::ConfState conf;
+  conf.voters.assign(replicas.begin(), replicas.end());
+  auto storage = group::make_storage(ps, conf);
+  if (!storage.is_ok()) return Status(storage.status().code(), "partition " + std::to_string(p) + ": " + storage.status().message());
+  const Config& cfg = server_.config();
+  group::GroupOptions go;
+  go.raft.id = m->self;
+  go.raft.voters = conf.voters;
+  go.raft.applied = ps.snapshot_index;
+  go.raft.max_uncommitted_entries = kUncommittedEntriesMax;
+  go.raft.election_tick = cfg.cluster_election_ticks;
+  go.raft.heartbeat_tick = 1;
+  go.raft.pre_vote = true;
+  go.raft.check_quorum = true;
+  go.raft.seed = server_.env().random_seed() | 1;
+  go.log_entries_kept = kMemberEntriesKept;
+  auto g = group::ReplicaGroup::create(p, go, std::move(storage).value(), shard.log->group_log(), *shard.replication,
+                                       *shard.replication);
+  if (!g.is_ok()) return Status(g.status().code(), "partition " + std::to_string(p) + ": " + g.status().message());
+  part.set_group(std::move(g).value());
+  part.set_confirm_reads(conf.voters.size() > 1);
+  part.set_unavailable("");
+  shard.mark_dirty(p);
+  return Status::ok();
+}
+
+void ClusterNode::send(Shard& from, uint32_t group, std::vector<raft::Message>& messages) {
+  // One payload per destination: the group's messages to that peer, in order.
+  std::map<uint64_t, std::vector<raft::Message>> by_peer;
+  for (raft::Message& m : messages) by_peer[m.to].push_back(std::move(m));
+  for (auto& [peer, batch] : by_peer) {
+    std::string payload;
+    raft::encode_messages(batch, payload);
+    messages_out_.fetch_add(batch.size(), std::memory_order_relaxed);
+    if (from.id == 0) {
+      const Status st = transport_->send(peer, transport::FrameType::kRaft, group, payload);
+      if (!st.is_ok()) TALLY_LOG_DEBUG("cluster: to node {}: {}", peer, st.message());
+    } else {
+      Shard& s0 = server_.shard(0);
+      s0.reactor->post([this, peer, group, payload = std::move(payload)] {
+        const Status st = transport_->send(peer, transport::FrameType::kRaft, group, payload);
+        if (!st.is_ok()) TALLY_LOG_DEBUG("cluster: to node {}: {}", peer, st.message());
+      });
+    }
+  }
+}
+
+void ClusterNode::deliver(const transport::InboundFrame& f) {
+  if (f.type != transport::FrameType::kRaft) return;
+  auto decoded = raft::decode_messages(f.payload);
+  const cluster::Membership* m = membership();
+  if (!decoded.is_ok() || m == nullptr) {
+    messages_refused_.fetch_add(1, std::memory_order_relaxed);
+    TALLY_LOG_WARN("cluster: a frame from node {} for partition {} refused: {}", f.source, f.group,
+                   decoded.is_ok() ? std::string("not formed") : decoded.status().message());
+    return;
+  }
+  std::vector<raft::Message> msgs = std::move(decoded).value();
+  // A message must come from the node that sent the frame and be meant for this one.
+  for (const raft::Message& msg : msgs) {
+    if (msg.from != f.source || msg.to != m->self) {
+      messages_refused_.fetch_add(1, std::memory_order_relaxed);
+      TALLY_LOG_WARN("cluster: node {} sent a message from {} to {} for partition {}: refused", f.source, msg.from,
+                     msg.to, f.group);
+      return;
+    }
+  }
+  messages_in_.fetch_add(msgs.size(), std::memory_order_relaxed);
+  const uint32_t owner = server_.shard_of_partition(f.group);
+  Shard& sh = server_.shard(owner);
+  if (owner == 0) {
+    step(sh, f.group, std::move(msgs));
+  } else {
+    sh.reactor->post([this, &sh, group = f.group, msgs = std::move(msgs)]() mutable { step(sh, group, std::move(msgs)); });
+  }
+}
+
+void ClusterNode::step(Shard& shard, uint32_t group, std::vector<raft::Message> messages) {
+  Partition* part = shard.partition(group);
+  if (part == nullptr || part->group() == nullptr) return;  // moved away, or not created yet
+  for (const raft::Message& msg : messages) {
+    const Status st = part->group()->step(msg);
+    if (!st.is_ok()) TALLY_LOG_DEBUG("cluster: partition {}: step: {}", group, st.message());
+  }
+  shard.mark_dirty(group);
+}
+
+void ClusterNode::tick(Shard& shard) {
+  if (membership() == nullptr) return;
+  for (uint32_t p : shard.held) {
+    Partition* part = shard.partition(p);
+    if (part == nullptr || part->group() == nullptr) continue;
+    part->group()->tick();
+    shard.mark_dirty(p);
+  }
+}
+
+Status ClusterNode::prepare_setup(const cluster::Membership& m) {
+  std::lock_guard lock(setup_mu_);
+  if (membership() != nullptr) return Status::invalid("this node is already a member of a cluster");
+  TALLY_RETURN_IF_ERROR(m.validate());
+  if (m.node(m.self)->id != server_.node_id()) {
+    return Status::invalid("the cluster names node " + m.node(m.self)->id + " as this one, but this node is " +
+                           server_.node_id());
+  }
+  if (m.replicas != m.nodes.size()) {
+    return Status::invalid("every node must hold every partition for now: replicas (" + std::to_string(m.replicas) +
+                           ") must equal the node count (" + std::to_string(m.nodes.size()) + ")");
+  }
+  if (server_.published(&ShardMetrics::keys) != 0) return Status::invalid("a node joins a new cluster empty: this one holds keys");
+  TALLY_RETURN_IF_ERROR(server_.env().write_file_atomic(join_path(server_.config().dir, "CLUSTER"), m.serialize()));
+  owned_ = std::make_unique<cluster::Membership>(m);
+  membership_.store(owned_.get(), std::memory_order_release);
+  return Status::ok();
+}
+
+void ClusterNode::finish_setup(Shard& home, std::function<void(Status)> done) {
+  const cluster::Membership* m = membership();
+  TALLY_ASSERT(m != nullptr);
+  // The transport starts on shard 0 (its thread), then every shard creates its groups.
+  Shard* h = &home;
+  server_.shard(0).reactor->post([this, h, done = std::move(done)]() mutable {
+    const Status started = start_transport();
+    if (!started.is_ok()) {
+      h->reactor->post([started, done = std::move(done)] { done(started); });
+      return;
+    }
+    server_.fan_out<std::string>(
+        0,
+        [this](Shard& sh) {
+          for (uint32_t p : sh.held) {
+            Partition* part = sh.partition(p);
+            if (part == nullptr || part->group() != nullptr || !membership()->holds(p)) continue;
+            PartitionStart fresh;
+            const Status st = create_group(sh, *part, fresh);
+            if (!st.is_ok()) return st.message();
+          }
+          return std::string();
+        },
+        [] { return true; },
+        [h, done = std::move(done)](std::vector<std::string>& errors) mutable {
+          Status st = Status::ok();
+          for (const std::string& e : errors) {
+            if (!e.empty()) st = Status::invalid(e);
+          }
+          h->reactor->post([st, done = std::move(done)] { done(st); });
+        });
+  });
+}
+
+std::string ClusterNode::info_text() const {
+  std::string t;
+  const cluster::Membership* m = membership();
+  t += "cluster_member:1\r\n";
+  t += "cluster_formed:" + std::string(m != nullptr ? "1" : "0") + "\r\n";
+  if (m != nullptr) {
+    t += "cluster_nodes:" + std::to_string(m->nodes.size()) + "\r\n";
+    t += "cluster_self:" + std::to_string(m->self) + "\r\n";
+    t += "cluster_replicas:" + std::to_string(m->replicas) + "\r\n";
+    uint32_t led = 0, leaderless = 0;
+    for (uint32_t p = 0; p < server_.layout().count(); ++p) {
+      const uint64_t l = leader(p);
+      led += l == m->self;
+      leaderless += l == 0;
+    }
+    t += "cluster_partitions_led:" + std::to_string(led) + "\r\n";
+    t += "cluster_partitions_without_leader:" + std::to_string(leaderless) + "\r\n";
+  }
+  t += "cluster_peer_port:" + std::to_string(peer_port_) + "\r\n";
+  t += "cluster_raft_messages_in:" + std::to_string(messages_in()) + "\r\n";
+  t += "cluster_raft_messages_out:" + std::to_string(messages_out()) + "\r\n";
+  t += "cluster_raft_messages_refused:" + std::to_string(messages_refused_.load(std::memory_order_relaxed)) + "\r\n";
+  return t;
+}
+
+}  // namespace tally::server

@@ -1,0 +1,98 @@
+// A cluster member's side of replication (docs/cluster.md): its membership as formed by `tallyctl
+// cluster create`, the peer transport (on shard 0's reactor), the leader each partition's group last
+// saw, and the Raft messages between this node's groups and their replicas on other nodes.
+//
+// Threads: the transport lives on shard 0. A group's outgoing messages are encoded on the shard that
+// holds it and handed to shard 0; frames from peers are decoded on shard 0's thread and their
+// messages stepped into the group on the holding shard's thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "host/cluster/membership.h"
+#include "host/common/status.h"
+#include "host/replication/raft/types.h"
+
+namespace tally::transport {
+class PeerTransport;
+struct InboundFrame;
+struct PeerTransportStats;
+}  // namespace tally::transport
+
+namespace tally::server {
+
+class Server;
+struct Shard;
+class Partition;
+struct PartitionStart;
+
+class ClusterNode {
+ public:
+  explicit ClusterNode(Server& server);
+  ~ClusterNode();
+
+  // Reads the secret and, when the node was formed before, <dir>/CLUSTER; creates the transport on
+  // shard 0 and listens on the peer port. Before the shards' threads run.
+  Status start();
+  // Closes the peer connections (on shard 0's thread, before its reactor stops).
+  void stop();
+  // Writes the frames queued this iteration: shard 0's end-of-iteration hook, after the log's.
+  void flush();
+
+  // The membership once formed (published once, never changed after): null before.
+  const cluster::Membership* membership() const { return membership_.load(std::memory_order_acquire); }
+  uint64_t self() const;
+  uint16_t peer_port() const { return peer_port_; }
+
+  // The leader of partition p as its group last said (0: none known).
+  uint64_t leader(uint32_t p) const { return leaders_[p].load(std::memory_order_relaxed); }
+  // After any step, tick or process of p's group, on the holding shard.
+  void note_leader(uint32_t p, uint64_t leader) { leaders_[p].store(leader, std::memory_order_relaxed); }
+
+  // The group of partition p on this member, with what recovery found for it (`ps`), on the holding
+  // shard's thread (or before threads run).
+  Status create_group(Shard& shard, Partition& part, PartitionStart& ps);
+  // A group's outgoing messages, on the holding shard's thread.
+  void send(Shard& from, uint32_t group, std::vector<raft::Message>& messages);
+  // The shard's Raft tick: every group ticks and runs its loop.
+  void tick(Shard& shard);
+
+  // TALLY CLUSTER-SETUP: checks the membership names this node and that the node holds no data,
+  // writes <dir>/CLUSTER, publishes it, and creates the groups on every shard. `done` runs on the
+  // caller's shard with the outcome.
+  Status prepare_setup(const cluster::Membership& m);
+  void finish_setup(Shard& home, std::function<void(Status)> done);
+
+  // INFO cluster figures (transport counters), read on shard 0's thread.
+  std::string info_text() const;
+  // Frames delivered and refused, summed for /metrics (any thread; relaxed).
+  uint64_t messages_in() const { return messages_in_.load(std::memory_order_relaxed); }
+  uint64_t messages_out() const { return messages_out_.load(std::memory_order_relaxed); }
+
+ private:
+  void deliver(const transport::InboundFrame& f);
+  void step(Shard& shard, uint32_t group, std::vector<raft::Message> messages);
+  Status load_secret();
+  // The transport on shard 0, dialing every other member; on shard 0's thread or before threads run.
+  Status start_transport();
+
+  Server& server_;
+  std::string secret_;
+  uint16_t peer_port_ = 0;
+  std::atomic<const cluster::Membership*> membership_{nullptr};
+  std::unique_ptr<cluster::Membership> owned_;  // what membership_ points to
+  std::mutex setup_mu_;
+  std::unique_ptr<std::atomic<uint64_t>[]> leaders_;
+  std::unique_ptr<transport::PeerTransport> transport_;
+  std::atomic<uint64_t> messages_in_{0};
+  std::atomic<uint64_t> messages_out_{0};
+  std::atomic<uint64_t> messages_refused_{0};
+};
+
+}  // namespace tally::server
