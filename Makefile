@@ -15,7 +15,9 @@ GPU_ARCHS ?= 90-real;90-virtual
 
 ROUNDS ?= 200
 
-.PHONY: all deps configure build run test test-asan asan fuzz sim mutants crash hw-report bench gpu-bundle clean
+CLUSTER_NODES ?= 3
+
+.PHONY: all deps configure build run cluster cluster-stop test test-asan asan fuzz sim mutants crash hw-report bench gpu-bundle clean
 
 all: build
 
@@ -33,6 +35,14 @@ build: deps configure
 
 run: build
 	$(BUILD)/host/server/tallyd --bind 127.0.0.1 --port $(PORT) $(if $(MEMCACHED_PORT),--memcached-port $(MEMCACHED_PORT))
+
+# A cluster of CLUSTER_NODES members on loopback (ports 7001.., data under /tmp/tally-cluster), formed
+# and ready: redis-cli -c -p 7001. `make cluster-stop` stops it.
+cluster: build
+	scripts/local-cluster.sh start -n $(CLUSTER_NODES)
+
+cluster-stop:
+	scripts/local-cluster.sh stop
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) $(CTEST_ARGS)

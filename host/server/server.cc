@@ -467,6 +467,8 @@ void Server::stop() {
   for (auto& s : shards_) {
     if (s->thread.joinable()) s->thread.join();
   }
+  // The peer transport lives on shard 0's reactor: it goes while that reactor is still there.
+  cluster_node_.reset();
   TALLY_LOG_INFO("tallyd stopped");
 }
 
