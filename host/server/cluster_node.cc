@@ -10,20 +10,10 @@
 #include "host/server/server.h"
 #include "host/server/shard.h"
 #include "host/server/shard_log.h"
+#include "host/store/snapshot_file.h"
 #include "host/transport/peer_transport.h"
 
 namespace tally::server {
-
-namespace {
-
-// Entries a member's group keeps in memory behind its applied index, for replicas that lag. A replica
-// further behind would need a snapshot sent over the network, which members cannot send yet
-// (docs/cluster.md, "Known limits").
-constexpr uint64_t kMemberEntriesKept = 1u << 16;
-
-std::string join_path(const std::string& dir, const std::string& name) { return dir + "/" + name; }
-
-}  // namespace
 
 ClusterNode::ClusterNode(Server& server) : server_(server) {
   const uint32_t n = server.layout().count();
@@ -132,21 +122,99 @@ Status ClusterNode::create_group(Shard& shard, Partition& part, PartitionStart& 
   go.raft.pre_vote = true;
   go.raft.check_quorum = true;
   go.raft.seed = server_.env().random_seed() | 1;
-  go.log_entries_kept = kMemberEntriesKept;
+  go.log_entries_kept = cfg.cluster_log_entries_kept;
   auto g = group::ReplicaGroup::create(p, go, std::move(storage).value(), shard.log->group_log(), *shard.replication,
                                        *shard.replication);
   if (!g.is_ok()) return Status(g.status().code(), "partition " + std::to_string(p) + ": " + g.status().message());
   part.set_group(std::move(g).value());
   part.set_confirm_reads(conf.voters.size() > 1);
+  shard.log->wal_group_log().set_snapshot_installer(
+      [this, sh = &shard](uint32_t group, const raft::Snapshot& snap) { return install_snapshot(*sh, group, snap); });
   part.set_unavailable("");
   shard.mark_dirty(p);
   return Status::ok();
 }
 
+Status ClusterNode::fill_snapshot(Shard& shard, uint32_t group, raft::Message& m) {
+  Partition* part = shard.partition(group);
+  if (part == nullptr || part->group() == nullptr) return Status::unavailable("no group");
+  group::ReplicaGroup& g = *part->group();
+  Env& env = server_.env();
+  const std::string dir = join_path(server_.config().dir, "transfer");
+  TALLY_RETURN_IF_ERROR(env.create_dirs(dir));
+  char name[32];
+  std::snprintf(name, sizeof name, "p-%05u.snap", group);
+  const std::string path = join_path(dir, name);
+  store::SnapshotMeta meta;
+  meta.partition = group;
+  meta.first_slot = part->slots().first;
+  meta.last_slot = part->slots().last;
+  meta.index = g.applied();
+  meta.term = g.applied_term();
+  meta.taken_at_ms = env.wall_ms();
+  // The image of the partition as applied now: at least as new as what the core wanted to send, and
+  // the leader holds every entry after it.
+  TALLY_RETURN_IF_ERROR(store::write_snapshot_sync(env, path, meta, part->store()));
+  auto data = env.read_file(path);
+  (void)env.remove_file(path);
+  if (!data.is_ok()) return data.status();
+  m.snapshot.data = std::move(data).value();
+  m.snapshot.metadata.index = meta.index;
+  m.snapshot.metadata.term = meta.term;
+  m.snapshot.metadata.conf = g.status().conf;
+  snapshots_sent_.fetch_add(1, std::memory_order_relaxed);
+  TALLY_LOG_INFO("cluster: partition {}: snapshot at index {} ({} bytes) to node {}", group, meta.index,
+                 m.snapshot.data.size(), m.to);
+  return Status::ok();
+}
+
+Status ClusterNode::install_snapshot(Shard& shard, uint32_t group, const raft::Snapshot& snapshot) {
+  Env& env = server_.env();
+  const std::string dir = store::snapshot_dir(server_.config().dir, group);
+  Status st = env.create_dirs(dir);
+  const std::string path =
+      join_path(dir, store::snapshot_file_name(snapshot.metadata.index, snapshot.metadata.term));
+  if (st.is_ok()) st = env.write_file_atomic(path, snapshot.data);
+  if (!st.is_ok()) {
+    if (Partition* part = shard.partition(group)) {
+      part->set_unavailable("installing the leader's snapshot failed: " + st.message());
+    }
+    TALLY_LOG_ERROR("cluster: partition {}: installing the leader's snapshot failed: {}", group, st.message());
+  }
+  return st;
+}
+
+void ClusterNode::restore(Shard& shard, Partition& part, const raft::Snapshot& snapshot) {
+  (void)shard;
+  const std::string path = join_path(store::snapshot_dir(server_.config().dir, part.id()),
+                                     store::snapshot_file_name(snapshot.metadata.index, snapshot.metadata.term));
+  part.store().flush();
+  auto meta = store::load_snapshot(server_.env(), path, part.store());
+  if (!meta.is_ok() || meta->index != snapshot.metadata.index || meta->partition != part.id()) {
+    const std::string why = meta.is_ok() ? std::string("it names another partition or index") : meta.status().message();
+    part.set_unavailable("the leader's snapshot " + path + " does not load: " + why);
+    TALLY_LOG_ERROR("cluster: partition {}: the leader's snapshot {} does not load: {}", part.id(), path, why);
+    return;
+  }
+  snapshots_installed_.fetch_add(1, std::memory_order_relaxed);
+  TALLY_LOG_INFO("cluster: partition {}: installed the leader's snapshot at index {} ({} keys)", part.id(),
+                 meta->index, part.store().size());
+}
+
 void ClusterNode::send(Shard& from, uint32_t group, std::vector<raft::Message>& messages) {
   // One payload per destination: the group's messages to that peer, in order.
   std::map<uint64_t, std::vector<raft::Message>> by_peer;
-  for (raft::Message& m : messages) by_peer[m.to].push_back(std::move(m));
+  for (raft::Message& m : messages) {
+    if (m.type == raft::MessageType::kSnapshot) {
+      const Status st = fill_snapshot(from, group, m);
+      if (!st.is_ok()) {
+        // Not sent: the core sends it again once its wait for an answer runs out.
+        TALLY_LOG_WARN("cluster: partition {}: no snapshot for node {}: {}", group, m.to, st.message());
+        continue;
+      }
+    }
+    by_peer[m.to].push_back(std::move(m));
+  }
   for (auto& [peer, batch] : by_peer) {
     std::string payload;
     raft::encode_messages(batch, payload);
@@ -289,6 +357,8 @@ std::string ClusterNode::info_text() const {
   t += "cluster_raft_messages_in:" + std::to_string(messages_in()) + "\r\n";
   t += "cluster_raft_messages_out:" + std::to_string(messages_out()) + "\r\n";
   t += "cluster_raft_messages_refused:" + std::to_string(messages_refused_.load(std::memory_order_relaxed)) + "\r\n";
+  t += "cluster_snapshots_sent:" + std::to_string(snapshots_sent_.load(std::memory_order_relaxed)) + "\r\n";
+  t += "cluster_snapshots_installed:" + std::to_string(snapshots_installed_.load(std::memory_order_relaxed)) + "\r\n";
   return t;
 }
 

@@ -62,6 +62,12 @@ class ClusterNode {
   void send(Shard& from, uint32_t group, std::vector<raft::Message>& messages);
   // The shard's Raft tick: every group ticks and runs its loop.
   void tick(Shard& shard);
+  // Snapshots between replicas (a replica too far behind for the log the leader keeps in memory):
+  // the leader fills an outgoing snapshot message with an image of the partition as applied now; the
+  // replica writes it as the partition's newest snapshot file before acknowledging, then loads it.
+  Status fill_snapshot(Shard& shard, uint32_t group, raft::Message& m);
+  Status install_snapshot(Shard& shard, uint32_t group, const raft::Snapshot& snapshot);
+  void restore(Shard& shard, Partition& part, const raft::Snapshot& snapshot);
 
   // TALLY CLUSTER-SETUP: checks the membership names this node and that the node holds no data,
   // writes <dir>/CLUSTER, publishes it, and creates the groups on every shard. `done` runs on the
@@ -93,6 +99,8 @@ class ClusterNode {
   std::atomic<uint64_t> messages_in_{0};
   std::atomic<uint64_t> messages_out_{0};
   std::atomic<uint64_t> messages_refused_{0};
+  std::atomic<uint64_t> snapshots_sent_{0};
+  std::atomic<uint64_t> snapshots_installed_{0};
 };
 
 }  // namespace tally::server

@@ -131,6 +131,8 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"cluster_secret_file", string_setter(&Config::cluster_secret_file)},
       {"cluster_tick_ms", number_setter(&Config::cluster_tick_ms, 10000, "cluster_tick_ms")},
       {"cluster_election_ticks", number_setter(&Config::cluster_election_ticks, 1000, "cluster_election_ticks")},
+      {"cluster_log_entries_kept",
+       number_setter(&Config::cluster_log_entries_kept, 1u << 24, "cluster_log_entries_kept")},
   };
   return kSetters;
 }
@@ -279,6 +281,7 @@ Status validate(Config& cfg) {
   }
   if (cfg.cluster_tick_ms == 0) return Status::invalid("cluster_tick_ms must be at least 1");
   if (cfg.cluster_election_ticks < 2) return Status::invalid("cluster_election_ticks must be at least 2");
+  if (cfg.cluster_log_entries_kept < 16) return Status::invalid("cluster_log_entries_kept must be at least 16");
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
   if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return cfg.loglevel == l; })) {
     return Status::invalid("unknown loglevel '" + cfg.loglevel + "'");

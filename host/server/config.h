@@ -77,6 +77,9 @@ struct Config {
   std::string cluster_secret_file;
   uint32_t cluster_tick_ms = 50;
   uint32_t cluster_election_ticks = 10;
+  // Entries each group keeps in memory behind its applied index for replicas that lag; one further
+  // behind is sent a snapshot of the partition instead.
+  uint32_t cluster_log_entries_kept = 8192;
   std::string loglevel = "info";
   std::string config_file;          // where this came from, for INFO
 };

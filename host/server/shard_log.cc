@@ -88,6 +88,14 @@ void ShardReplication::read_failed(uint32_t group, const std::string& context) {
   if (Partition* p = shard_.partition(group)) p->read_refused(shard_, context);
 }
 
+void ShardReplication::restore(uint32_t group, const raft::Snapshot& snapshot) {
+  Partition* p = shard_.partition(group);
+  TALLY_ASSERT_MSG(p != nullptr, "a snapshot was installed for a partition this shard does not hold");
+  ClusterNode* cn = shard_.server->cluster_node();
+  TALLY_ASSERT_MSG(cn != nullptr, "a single node's groups never receive a snapshot");
+  cn->restore(shard_, *p, snapshot);
+}
+
 void ShardReplication::send(uint32_t group, std::vector<raft::Message> messages) {
   if (messages.empty()) return;
   ClusterNode* cn = shard_.server->cluster_node();

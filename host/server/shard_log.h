@@ -43,6 +43,9 @@ class ShardReplication final : public group::StateMachine, public group::Transpo
   void applied_to(uint32_t group, raft::Index index) override;
   void read_ready(uint32_t group, const raft::ReadState& rs) override;
   void read_failed(uint32_t group, const std::string& context) override;
+  // A snapshot from the leader, already durable as the partition's newest snapshot file: the
+  // partition's store becomes its image (a cluster member).
+  void restore(uint32_t group, const raft::Snapshot& snapshot) override;
   // On a cluster member, to the group's replicas on other nodes; a single node has no peers.
   void send(uint32_t group, std::vector<raft::Message> messages) override;
 
@@ -61,6 +64,7 @@ class ShardLog {
   ~ShardLog();
 
   group::GroupLog& group_log() { return *group_log_; }
+  group::WalGroupLog& wal_group_log() { return *group_log_; }
   wal::Log& log() { return *log_; }
   Durability mode() const { return mode_; }
 

@@ -115,7 +115,12 @@ void ReplicaGroup::on_persisted(Status st) {
     sm_.applied_to(id_, applied);
     if (applied > options_.log_entries_kept) {
       const raft::Index upto = std::min(applied - options_.log_entries_kept, storage_->last_index());
-      if (upto >= storage_->first_index()) TALLY_ASSERT(storage_->compact(upto).is_ok());
+      if (upto >= storage_->first_index()) {
+        // The snapshot a lagging peer is sent from now on names the compaction point; its image is
+        // the shell's to supply when it sends one (a state machine's image as applied, which is newer).
+        if (upto > storage_->snapshot_index()) (void)storage_->create_snapshot(upto, storage_->conf(), std::string());
+        TALLY_ASSERT(storage_->compact(upto).is_ok());
+      }
     }
   }
   if (options_.observer != nullptr) options_.observer->after_advance(id_);

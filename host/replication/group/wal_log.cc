@@ -5,9 +5,17 @@
 namespace tally::group {
 
 void WalGroupLog::persist(uint32_t group, const raft::Ready& rd, std::function<void(Status)> done) {
-  // Installing a snapshot sent by a leader replaces the group's log: that is the cluster's concern
-  // (its partitions write the snapshot file first); a single node never receives one.
-  TALLY_ASSERT_MSG(!rd.snapshot.has_value(), "wal: snapshot installs are not written to the log");
+  // Installing a snapshot sent by a leader replaces the group's state: its file is written (durably)
+  // first, and a restart starts from it; the log keeps only the records after it. A single node
+  // never receives one.
+  if (rd.snapshot.has_value()) {
+    TALLY_ASSERT_MSG(install_ != nullptr, "wal: a snapshot install without an installer");
+    const Status st = install_(group, *rd.snapshot);
+    if (!st.is_ok()) {
+      done(st);
+      return;
+    }
+  }
   if (rd.entries.empty() && !rd.hard_state.has_value()) {
     done(Status::ok());  // nothing to make durable
     return;

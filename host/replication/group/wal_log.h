@@ -28,6 +28,11 @@ class WalGroupLog final : public GroupLog {
   bool failed() const { return log_.failed(); }
   // Called once per failed batch, before its groups hear of it (the shard answers their waiting writes).
   void set_failure_handler(std::function<void(const Status&)> fn) { on_failure_ = std::move(fn); }
+  // A cluster member installs snapshots its leader sends: `fn` makes the snapshot durable (its file)
+  // before the rest of the Ready is logged; an error fails the Ready. Without one, an install is a bug.
+  void set_snapshot_installer(std::function<Status(uint32_t group, const raft::Snapshot&)> fn) {
+    install_ = std::move(fn);
+  }
   // Callbacks waiting for a batch to be written.
   size_t waiting() const { return waiting_.size() + failed_.size(); }
 
@@ -47,6 +52,7 @@ class WalGroupLog final : public GroupLog {
   std::vector<Callback> failed_;     // Readys of batches that failed: completed again after retry()
   bool retrying_ = false;
   std::function<void(const Status&)> on_failure_;
+  std::function<Status(uint32_t, const raft::Snapshot&)> install_;
 };
 
 }  // namespace tally::group

@@ -49,6 +49,8 @@ class MemoryStorage final : public Storage {
 
   void set_hard_state(const HardState& hs);
   void set_conf(const ConfState& conf) { conf_ = conf; }
+  const ConfState& conf() const { return conf_; }
+  Index snapshot_index() const { return snapshot_.metadata.index; }
   // Appends entries, replacing any stored suffix that starts at entries.front().index.
   Status append(const std::vector<Entry>& entries);
   Status append(std::vector<Entry>&& entries);  // takes the entries' data (no copy)
