@@ -142,7 +142,7 @@ for key in sorted(rows):
     if key[1] == "tally" and (sum(r.get("moved", 0) for r in rs) or sum(r.get("tryagain", 0) for r in rs)):
         note.append(f"moved={sum(r['moved'] for r in rs)} tryagain={sum(r['tryagain'] for r in rs)}")
     print(f"{key[0]:>7} {key[1]:<5} {med('writes_per_s'):>9.0f} {med('p50_ms'):>7.2f} {med('p99_ms'):>8.2f} "
-          f"{med('server_cpu_us_per_write'):>8.1f} {med('server_cores'):>5.2f} {med('gen_cpu_us_per_write'):>8.1f} "
+          f"{med('server_cpu_us_per_write'):>8.1f} {med('server_cores'):>5.2f} {med('server_idle_cores'):>5.2f} {med('gen_cpu_us_per_write'):>8.1f} "
           f"{med('gen_core_share'):>5.2f} {sum(r['errors'] for r in rs):>6}  {' '.join(note)}")
 print("srv: cores the 3 servers used together under load; idle: the same over 1 s with no load;")
 print("gen: share of one core the load generator used")
