@@ -148,6 +148,29 @@ def info_field(addr, field):
     return None
 
 
+def proc_state(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
+def reap(pid, leader, trial):
+    try:
+        os.waitpid(pid, 0)  # the nodes this script started again are its children
+    except ChildProcessError:
+        pass
+
+
+def gone(pid, limit):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if proc_state(pid) in ("gone", "Z"):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def wait_ready(nodes, limit=30.0):
     end = time.monotonic() + limit
     while time.monotonic() < end:
@@ -169,6 +192,11 @@ def main():
     a = p.parse_args()
     nodes = [f"127.0.0.1:{a.base + i}" for i in range(a.nodes)]
     pidfile = {f"127.0.0.1:{a.base + i - 1}": f"{a.dir}/node-{i}.pid" for i in range(1, a.nodes + 1)}
+    # Every node's command line, taken once from the members as started, to start them again with.
+    argvs = {}
+    for addr, f in pidfile.items():
+        pid = int(open(f).read())
+        argvs[addr] = open(f"/proc/{pid}/cmdline", "rb").read().rstrip(b"\0").split(b"\0")
     acked = {}
     times, failed, other_replies = [], 0, 0
     errors = {}
@@ -185,9 +213,9 @@ def main():
             continue
         leader = w.acks[-1][1]
         pid = int(open(pidfile[leader]).read())
-        argv = open(f"/proc/{pid}/cmdline", "rb").read().rstrip(b"\0").split(b"\0")
         t_kill = time.monotonic()
         os.kill(pid, signal.SIGKILL)
+        threading.Thread(target=reap, args=(pid, leader, trial), daemon=True).start()
         end = t_kill + a.give_up
         first = None
         while first is None and time.monotonic() < end:
@@ -200,10 +228,8 @@ def main():
         time.sleep(a.after)
         w.stop = True
         w.join()
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
+        gone(pid, 10.0) or print(f"trial {trial}: pid {pid} ({leader}) still there 10 s after SIGKILL: "
+                                 f"{proc_state(pid)}", file=sys.stderr)
         for k, v in w.c.errors.items():
             errors[k] = errors.get(k, 0) + v
         other_replies += len(w.other)
@@ -213,12 +239,12 @@ def main():
         else:
             new = next(addr for t, addr in w.acks if t == first)
             times.append(first - t_kill)
-            print(f"trial {trial:2}: slot {slot_of(b'{' + tag + b'}'):5} leader {leader} killed, "
+            print(f"trial {trial:2}: slot {slot_of(b'{' + tag + b'}'):5} leader {leader} (pid {pid}) killed, "
                   f"{new} acknowledged after {(first - t_kill) * 1e3:7.1f} ms; {len(w.acks)} acks")
         # The killed node comes back with its own command line, its log appended to.
         i = list(pidfile).index(leader) + 1
         log = open(f"{a.dir}/node-{i}.log", "ab")
-        proc = subprocess.Popen([x.decode() for x in argv], stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen([x.decode() for x in argvs[leader]], stdout=log, stderr=log, start_new_session=True)
         with open(pidfile[leader], "w") as f:
             f.write(f"{proc.pid}\n")
         if not wait_ready(nodes):
