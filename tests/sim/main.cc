@@ -10,6 +10,7 @@
 #include <string>
 
 #include "host/replication/raft/mutant.h"
+#include "tests/sim/linearizability.h"
 #include "tests/sim/simulation.h"
 
 namespace {
@@ -46,6 +47,7 @@ void set_replay(const SimOptions& o) { std::snprintf(g_replay, sizeof g_replay, 
 int usage() {
   std::fprintf(stderr,
                "usage: tally-sim --seed S [--history FILE] [--nodes 3|5|7] [--bug NAME] [--mutant NAME]\n"
+               "       tally-sim --check-history FILE   (a recorded history: exit 0 linearizable, 1 not)\n"
                "       tally-sim --seeds N [--start S] [--nodes 3|5|7] [--bug NAME] [--mutant NAME]\n"
                "                 [--expect-violation] [--verbose]\n"
                "bugs: count_prior_term_replicas vote_without_persist apply_before_commit\n"
@@ -150,7 +152,24 @@ struct Shares {
 
 }  // namespace
 
+// tally-sim --check-history FILE: checks a history another tool recorded (docs/history-format.md),
+// e.g. the cluster tests' clients against real tallyd members. Exit 0 linearizable, 1 not, 2 unusable.
+int check_history_file(const char* path) {
+  auto ops = tally::sim::read_history(path);
+  if (!ops.is_ok()) {
+    std::fprintf(stderr, "tally-sim: %s: %s\n", path, ops.status().message().c_str());
+    return 2;
+  }
+  const tally::sim::CheckResult r = tally::sim::check_history(*ops);
+  std::printf("%s: %s (%llu operations checked over %llu keys, %llu search steps)%s%s\n", path,
+              tally::sim::verdict_name(r.verdict), static_cast<unsigned long long>(r.ops),
+              static_cast<unsigned long long>(r.keys), static_cast<unsigned long long>(r.steps),
+              r.detail.empty() ? "" : "\n  ", r.detail.c_str());
+  return r.verdict == tally::sim::Verdict::kLinearizable ? 0 : r.verdict == tally::sim::Verdict::kNotLinearizable ? 1 : 2;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::strcmp(argv[1], "--check-history") == 0) return check_history_file(argv[2]);
   SimOptions base;
   uint64_t seed = 0, seeds = 0, start = 1;
   bool single = false, expect_violation = false, verbose = false;
