@@ -17,7 +17,7 @@ ROUNDS ?= 200
 
 CLUSTER_NODES ?= 3
 
-.PHONY: all deps configure build run cluster cluster-stop test test-asan asan fuzz sim mutants crash hw-report bench gpu-bundle clean
+.PHONY: all deps configure build run cluster cluster-stop chaos test test-asan asan fuzz sim mutants crash hw-report bench gpu-bundle clean
 
 all: build
 
@@ -73,6 +73,13 @@ mutants: deps
 crash: build
 	cd tests/integration && CRASH_ROUNDS=$(ROUNDS) TALLYD=$(CURDIR)/$(BUILD)/host/server/tallyd \
 	  TALLYCTL=$(CURDIR)/$(BUILD)/host/server/tallyctl /usr/bin/python3 -u test_durability.py CrashTest
+
+# Fault rounds against a 3-member cluster (kill -9 and SIGSTOP of leaders under recording clients),
+# each history checked for linearizability by tally-sim --check-history (make test runs 2 rounds).
+chaos: build
+	cd tests/cluster && CHAOS_ROUNDS=$(ROUNDS) TALLYD=$(CURDIR)/$(BUILD)/host/server/tallyd \
+	  TALLYCTL=$(CURDIR)/$(BUILD)/host/server/tallyctl TALLYSIM=$(CURDIR)/$(BUILD)/tests/sim/tally-sim \
+	  PYTHONPATH=$(CURDIR)/tests/integration /usr/bin/python3 -u test_linearizable.py
 
 hw-report: deps
 	hw/synth.sh
