@@ -1,5 +1,13 @@
 #include "host/server/cluster_node.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include <map>
 
 #include "host/common/log.h"
@@ -14,6 +22,30 @@
 #include "host/transport/peer_transport.h"
 
 namespace tally::server {
+
+namespace {
+
+// Whether host:port can be listened on now (a plain bind, without SO_REUSEPORT, so a port another
+// process serves is found taken). Numeric IPv4 hosts only; others are not probed.
+Status probe_listen(const std::string& host, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) return Status::ok();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return Status::io_error(std::string("socket: ") + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return Status::io_error("peer port " + host + ":" + std::to_string(port) + ": " + std::strerror(err));
+  }
+  return Status::ok();
+}
+
+}  // namespace
 
 ClusterNode::ClusterNode(Server& server) : server_(server) {
   const uint32_t n = server.layout().count();
@@ -55,6 +87,9 @@ Status ClusterNode::start() {
     owned_ = std::make_unique<cluster::Membership>(std::move(m).value());
     membership_.store(owned_.get(), std::memory_order_release);
     TALLY_RETURN_IF_ERROR(start_transport());
+  } else {
+    // Not formed yet: the peer port is taken only at formation, so find out now that it is free.
+    TALLY_RETURN_IF_ERROR(probe_listen(cfg.bind, cfg.peer_port));
   }
   for (uint32_t i = 0; i < server_.shard_count(); ++i) {
     Shard* sh = &server_.shard(i);
@@ -295,6 +330,7 @@ Status ClusterNode::prepare_setup(const cluster::Membership& m) {
                            ") must equal the node count (" + std::to_string(m.nodes.size()) + ")");
   }
   if (server_.published(&ShardMetrics::keys) != 0) return Status::invalid("a node joins a new cluster empty: this one holds keys");
+  TALLY_RETURN_IF_ERROR(probe_listen(server_.config().bind, server_.config().peer_port));
   TALLY_RETURN_IF_ERROR(server_.env().write_file_atomic(join_path(server_.config().dir, "CLUSTER"), m.serialize()));
   owned_ = std::make_unique<cluster::Membership>(m);
   membership_.store(owned_.get(), std::memory_order_release);
