@@ -25,6 +25,9 @@ namespace tally::server {
 
 namespace {
 
+// Leader hints go out every this many ticks.
+constexpr uint32_t kAnnounceTicks = 4;
+
 // Whether host:port can be listened on now (a plain bind, without SO_REUSEPORT, so a port another
 // process serves is found taken). Numeric IPv4 hosts only; others are not probed.
 Status probe_listen(const std::string& host, uint16_t port) {
@@ -50,7 +53,11 @@ Status probe_listen(const std::string& host, uint16_t port) {
 ClusterNode::ClusterNode(Server& server) : server_(server) {
   const uint32_t n = server.layout().count();
   leaders_ = std::make_unique<std::atomic<uint64_t>[]>(n);
-  for (uint32_t p = 0; p < n; ++p) leaders_[p].store(0, std::memory_order_relaxed);
+  terms_ = std::make_unique<std::atomic<uint64_t>[]>(n);
+  for (uint32_t p = 0; p < n; ++p) {
+    leaders_[p].store(0, std::memory_order_relaxed);
+    terms_[p].store(0, std::memory_order_relaxed);
+  }
 }
 
 ClusterNode::~ClusterNode() = default;
@@ -95,7 +102,53 @@ Status ClusterNode::start() {
     Shard* sh = &server_.shard(i);
     sh->reactor->add_timer(cfg.cluster_tick_ms, [this, sh] { tick(*sh); });
   }
+  server_.shard(0).reactor->add_timer(std::max<uint64_t>(1, uint64_t{cfg.cluster_tick_ms} * kAnnounceTicks),
+                                      [this] { announce_leaders(); });
   return Status::ok();
+}
+
+void ClusterNode::announce_leaders() {
+  const cluster::Membership* m = membership();
+  if (m == nullptr || transport_ == nullptr || m->replicas == m->nodes.size()) return;  // everyone holds everything
+  // u32 count, then (u32 partition, u64 term) per partition this node leads.
+  std::string payload(4, '\0');
+  uint32_t count = 0;
+  auto put = [&payload](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) payload.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  for (uint32_t p = 0; p < server_.layout().count(); ++p) {
+    if (!m->holds(p) || leader(p) != m->self) continue;
+    put(p, 4);
+    put(terms_[p].load(std::memory_order_relaxed), 8);
+    ++count;
+  }
+  for (int i = 0; i < 4; ++i) payload[i] = static_cast<char>((count >> (8 * i)) & 0xff);
+  for (const cluster::MemberNode& n : m->nodes) {
+    if (n.number == m->self) continue;
+    (void)transport_->send(n.number, transport::FrameType::kHeartbeat, transport::kNoGroup, payload);
+  }
+}
+
+void ClusterNode::learn_leaders(uint64_t from, std::string_view payload) {
+  const cluster::Membership* m = membership();
+  auto get = [&payload](size_t at, int bytes) {
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(payload[at + i])) << (8 * i);
+    return v;
+  };
+  if (m == nullptr || payload.size() < 4) return;
+  const uint64_t count = get(0, 4);
+  if (payload.size() != 4 + count * 12) {
+    messages_refused_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t p = get(4 + i * 12, 4);
+    const uint64_t term = get(8 + i * 12, 8);
+    // Hints only for partitions this node does not hold: for its own, its group knows better.
+    if (p >= server_.layout().count() || m->holds(static_cast<uint32_t>(p))) continue;
+    if (term >= terms_[p].load(std::memory_order_relaxed)) note_leader(static_cast<uint32_t>(p), from, term);
+  }
 }
 
 Status ClusterNode::start_transport() {
@@ -268,6 +321,10 @@ void ClusterNode::send(Shard& from, uint32_t group, std::vector<raft::Message>& 
 }
 
 void ClusterNode::deliver(const transport::InboundFrame& f) {
+  if (f.type == transport::FrameType::kHeartbeat) {
+    learn_leaders(f.source, f.payload);
+    return;
+  }
   if (f.type != transport::FrameType::kRaft) return;
   auto decoded = raft::decode_messages(f.payload);
   const cluster::Membership* m = membership();
@@ -325,10 +382,6 @@ Status ClusterNode::prepare_setup(const cluster::Membership& m) {
     return Status::invalid("the cluster names node " + m.node(m.self)->id + " as this one, but this node is " +
                            server_.node_id());
   }
-  if (m.replicas != m.nodes.size()) {
-    return Status::invalid("every node must hold every partition for now: replicas (" + std::to_string(m.replicas) +
-                           ") must equal the node count (" + std::to_string(m.nodes.size()) + ")");
-  }
   if (server_.published(&ShardMetrics::keys) != 0) return Status::invalid("a node joins a new cluster empty: this one holds keys");
   TALLY_RETURN_IF_ERROR(probe_listen(server_.config().bind, server_.config().peer_port));
   TALLY_RETURN_IF_ERROR(server_.env().write_file_atomic(join_path(server_.config().dir, "CLUSTER"), m.serialize()));
@@ -353,7 +406,11 @@ void ClusterNode::finish_setup(Shard& home, std::function<void(Status)> done) {
         [this](Shard& sh) {
           for (uint32_t p : sh.held) {
             Partition* part = sh.partition(p);
-            if (part == nullptr || part->group() != nullptr || !membership()->holds(p)) continue;
+            if (part == nullptr || part->group() != nullptr) continue;
+            if (!membership()->holds(p)) {
+              part->set_unavailable(kNotHeld);
+              continue;
+            }
             PartitionStart fresh;
             const Status st = create_group(sh, *part, fresh);
             if (!st.is_ok()) return st.message();

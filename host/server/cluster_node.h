@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class Server;
 struct Shard;
 class Partition;
 struct PartitionStart;
+
+// What a partition held by other nodes answers a client that reached it without redirection.
+inline constexpr const char* kNotHeld = "this node holds no replica of the partition (its leader has it)";
 
 class ClusterNode {
  public:
@@ -52,8 +56,11 @@ class ClusterNode {
 
   // The leader of partition p as its group last said (0: none known).
   uint64_t leader(uint32_t p) const { return leaders_[p].load(std::memory_order_relaxed); }
-  // After any step, tick or process of p's group, on the holding shard.
-  void note_leader(uint32_t p, uint64_t leader) { leaders_[p].store(leader, std::memory_order_relaxed); }
+  // After any step, tick or process of p's group, on the holding shard: what the group itself knows.
+  void note_leader(uint32_t p, uint64_t leader, uint64_t term) {
+    leaders_[p].store(leader, std::memory_order_relaxed);
+    terms_[p].store(term, std::memory_order_relaxed);
+  }
 
   // The group of partition p on this member, with what recovery found for it (`ps`), on the holding
   // shard's thread (or before threads run).
@@ -83,6 +90,10 @@ class ClusterNode {
 
  private:
   void deliver(const transport::InboundFrame& f);
+  // Leader hints, for the partitions a node does not hold (so it can redirect clients to their
+  // leaders): every few ticks each node tells every peer which partitions it leads, at which term.
+  void announce_leaders();
+  void learn_leaders(uint64_t from, std::string_view payload);
   void step(Shard& shard, uint32_t group, std::vector<raft::Message> messages);
   Status load_secret();
   // The transport on shard 0, dialing every other member; on shard 0's thread or before threads run.
@@ -95,6 +106,7 @@ class ClusterNode {
   std::unique_ptr<cluster::Membership> owned_;  // what membership_ points to
   std::mutex setup_mu_;
   std::unique_ptr<std::atomic<uint64_t>[]> leaders_;
+  std::unique_ptr<std::atomic<uint64_t>[]> terms_;  // the term leaders_[p] was learned at
   std::unique_ptr<transport::PeerTransport> transport_;
   std::atomic<uint64_t> messages_in_{0};
   std::atomic<uint64_t> messages_out_{0};

@@ -417,6 +417,8 @@ Status Server::start_durability() {
           part.set_unavailable("the cluster is not formed yet (tallyctl cluster create)");
         } else if (members->holds(p)) {
           TALLY_RETURN_IF_ERROR(cluster_node_->create_group(*sh, part, ps));
+        } else {
+          part.set_unavailable(kNotHeld);
         }
         continue;
       }

@@ -63,7 +63,7 @@ void Shard::process_dirty_groups() {
     if (Partition* part = partition(p); part != nullptr && part->group() != nullptr) {
       part->propose_batch(*this);
       part->group()->process();
-      if (ClusterNode* cn = server->cluster_node()) cn->note_leader(p, part->group()->leader());
+      if (ClusterNode* cn = server->cluster_node()) cn->note_leader(p, part->group()->leader(), part->group()->term());
     }
   }
   dirty.clear();

@@ -78,6 +78,34 @@ class FormationTest(unittest.TestCase):
             self.assertEqual(sum(len(list(m.client().scan_iter(match="u*", count=17))) for m in c.members), 300)
             rc.close()
 
+    def test_four_nodes_with_three_replicas_route_every_key(self):
+        # Each partition lives on 3 of the 4 nodes; a node redirects keys it holds no replica of to
+        # their leader, which it learns from the leaders' announcements.
+        with Cluster(n=4) as c:
+            self.assertEqual(c.members[0].info()["cluster_replicas"], 3)
+            for first, last, *nodes in c.members[3].client().execute_command("CLUSTER", "SLOTS"):
+                self.assertEqual(len(nodes), 3)
+            keys = ["q%d" % i for i in range(200)]
+            for m in c.members:
+                for k in keys[:50]:
+                    self.assertTrue(c.call("SET", k, m.port, key=k, start=m))
+            for k in keys:
+                c.call("SET", k, "v-" + k, key=k)
+            check = subprocess.run(["redis-cli", "--cluster", "check", "127.0.0.1:%d" % c.members[1].port],
+                                   capture_output=True, text=True, timeout=30)
+            self.assertIn("[OK] All 16384 slots covered.", re.sub(r"\x1b\[[0-9;]*m", "", check.stdout))
+            c.members[2].kill()
+            c.wait_for_leaders()
+            self.assertEqual([c.call("GET", k, key=k) for k in keys], ["v-" + k for k in keys])
+            self.assertTrue(c.call("SET", "after", "1", key="after"))
+            # A client that does not follow redirects (memcached) is refused for partitions a node does not hold.
+            r = c.members[0].client()
+            slots_here = set()
+            for first, last, *nodes in r.execute_command("CLUSTER", "SLOTS"):
+                if any(n[1] == c.members[0].port for n in nodes):
+                    slots_here.update(range(first, last + 1))
+            self.assertLess(len(slots_here), 16384)
+
     def test_replicas_hold_the_same_data(self):
         with Cluster() as c:
             for i in range(500):
