@@ -280,6 +280,17 @@ void Partition::fail_waiting(Shard& shard, std::string_view error) {
   }
 }
 
+void Partition::leadership_lost(Shard& shard) {
+  (void)shard;
+  std::deque<Waiter> waiters;
+  waiters.swap(waiters_);
+  for (Waiter& w : waiters) {
+    proto::Reply r;
+    r.error("TRYAGAIN the write's outcome is unknown: this node no longer leads the partition");
+    w.target.deliver(r);
+  }
+}
+
 void Partition::log_deletion(Shard& shard, std::string_view key) {
   if (group_ == nullptr || applying_ || shard.log_failed() || !group_->is_leader()) return;
   const std::string_view argv[] = {"del", key};

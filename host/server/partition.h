@@ -127,6 +127,10 @@ class Partition {
   // The log failed: every write still waiting is answered with `error` (its outcome is unknown: its
   // entry may yet be applied), and waiting reads run now.
   void fail_waiting(Shard& shard, std::string_view error);
+  // The group no longer leads: writes still waiting are answered as of unknown outcome at once (their
+  // entries may yet commit under the new leader), rather than left hanging.
+  void leadership_lost(Shard& shard);
+  bool has_waiting_writes() const { return !waiters_.empty(); }
   // Logs the deletion of a key the server removed on its own (eviction, expiry), when it has a group.
   void log_deletion(Shard& shard, std::string_view key);
 

@@ -63,7 +63,10 @@ void Shard::process_dirty_groups() {
     if (Partition* part = partition(p); part != nullptr && part->group() != nullptr) {
       part->propose_batch(*this);
       part->group()->process();
-      if (ClusterNode* cn = server->cluster_node()) cn->note_leader(p, part->group()->leader(), part->group()->term());
+      if (ClusterNode* cn = server->cluster_node()) {
+        cn->note_leader(p, part->group()->leader(), part->group()->term());
+        if (part->has_waiting_writes() && !part->group()->is_leader()) part->leadership_lost(*this);
+      }
     }
   }
   dirty.clear();
