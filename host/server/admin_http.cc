@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "host/common/log.h"
+#include "host/server/cluster_node.h"
 #include "host/server/command_table.h"
 #include "host/server/server.h"
 
@@ -87,6 +88,26 @@ std::string render_metrics(Server& srv) {
     }
     if (rows.empty()) continue;
     out += std::string("# HELP ") + series.name + " " + series.help + "\n# TYPE " + series.name + " counter\n" + rows;
+  }
+  if (const ClusterNode* cn = srv.cluster_node()) {
+    const ClusterNode::PeerFigures& pf = cn->peer_figures();
+    auto c = [&out](const char* name, const char* help, const std::atomic<uint64_t>& v) {
+      counter(out, name, help, v.load(std::memory_order_relaxed));
+    };
+    c("tally_peer_frames_in_total", "Checked frames delivered from authenticated peers.", pf.frames_in);
+    c("tally_peer_frames_out_total", "Frames written to peers.", pf.frames_out);
+    c("tally_peer_auth_failures_total", "Peer connections refused by the handshake (wrong secret, replays).",
+      pf.auth_failures);
+    c("tally_peer_checksum_failures_total", "Peer connections closed for a frame that failed its checksum.",
+      pf.checksum_failures);
+    c("tally_peer_malformed_total", "Peer connections closed for a malformed frame.", pf.malformed);
+    c("tally_peer_oversize_total", "Peer connections closed for a frame over the size bound.", pf.oversize);
+    c("tally_peer_unknown_group_total", "Peer connections closed for a frame naming a group this node lacks.",
+      pf.unknown_group);
+    c("tally_peer_queue_drops_total", "Frames dropped from a full per-peer send queue.", pf.queue_drops);
+    c("tally_peer_reconnects_total", "Dials to a peer after its first.", pf.reconnects);
+    counter(out, "tally_raft_messages_in_total", "Raft messages received from peers.", cn->messages_in());
+    counter(out, "tally_raft_messages_out_total", "Raft messages sent to peers.", cn->messages_out());
   }
   out += "# HELP tally_reactor_backend The event loop backend in use.\n# TYPE tally_reactor_backend gauge\n";
   out += "tally_reactor_backend{backend=\"";

@@ -107,7 +107,28 @@ Status ClusterNode::start() {
   return Status::ok();
 }
 
+void ClusterNode::publish_peer_figures() {
+  if (transport_ == nullptr) return;
+  const transport::PeerTransportStats& t = transport_->stats();
+  auto set = [](std::atomic<uint64_t>& a, uint64_t v) { a.store(v, std::memory_order_relaxed); };
+  set(peer_figures_.frames_in, t.frames_in);
+  set(peer_figures_.frames_out, t.frames_out);
+  set(peer_figures_.bytes_in, t.bytes_in);
+  set(peer_figures_.bytes_out, t.bytes_out);
+  set(peer_figures_.auth_failures, t.auth_failures);
+  set(peer_figures_.checksum_failures, t.checksum_failures);
+  set(peer_figures_.unknown_group, t.unknown_group);
+  set(peer_figures_.oversize, t.oversize);
+  set(peer_figures_.malformed, t.malformed);
+  set(peer_figures_.handshake_timeouts, t.handshake_timeouts);
+  set(peer_figures_.reconnects, t.reconnects);
+  set(peer_figures_.connect_failures, t.connect_failures);
+  set(peer_figures_.queue_drops, t.queue_drops);
+  set(peer_figures_.authenticated, t.authenticated);
+}
+
 void ClusterNode::announce_leaders() {
+  publish_peer_figures();
   const cluster::Membership* m = membership();
   if (m == nullptr || transport_ == nullptr || m->replicas == m->nodes.size()) return;  // everyone holds everything
   // u32 count, then (u32 partition, u64 term) per partition this node leads.
@@ -450,6 +471,27 @@ std::string ClusterNode::info_text() const {
   t += "cluster_raft_messages_in:" + std::to_string(messages_in()) + "\r\n";
   t += "cluster_raft_messages_out:" + std::to_string(messages_out()) + "\r\n";
   t += "cluster_raft_messages_refused:" + std::to_string(messages_refused_.load(std::memory_order_relaxed)) + "\r\n";
+  const PeerFigures& pf = peer_figures_;
+  auto row = [&t](const char* name, const std::atomic<uint64_t>& v) {
+    t += name;
+    t += ':';
+    t += std::to_string(v.load(std::memory_order_relaxed));
+    t += "\r\n";
+  };
+  row("peer_frames_in", pf.frames_in);
+  row("peer_frames_out", pf.frames_out);
+  row("peer_bytes_in", pf.bytes_in);
+  row("peer_bytes_out", pf.bytes_out);
+  row("peer_connections_authenticated", pf.authenticated);
+  row("peer_auth_failures", pf.auth_failures);
+  row("peer_checksum_failures", pf.checksum_failures);
+  row("peer_unknown_group", pf.unknown_group);
+  row("peer_oversize", pf.oversize);
+  row("peer_malformed", pf.malformed);
+  row("peer_handshake_timeouts", pf.handshake_timeouts);
+  row("peer_reconnects", pf.reconnects);
+  row("peer_connect_failures", pf.connect_failures);
+  row("peer_queue_drops", pf.queue_drops);
   t += "cluster_snapshots_sent:" + std::to_string(snapshots_sent_.load(std::memory_order_relaxed)) + "\r\n";
   t += "cluster_snapshots_installed:" + std::to_string(snapshots_installed_.load(std::memory_order_relaxed)) + "\r\n";
   return t;

@@ -82,8 +82,15 @@ class ClusterNode {
   Status prepare_setup(const cluster::Membership& m);
   void finish_setup(Shard& home, std::function<void(Status)> done);
 
-  // INFO cluster figures (transport counters), read on shard 0's thread.
+  // INFO cluster figures (any thread).
   std::string info_text() const;
+  // The peer transport's counters as last published from shard 0 (every tick), for INFO and /metrics.
+  struct PeerFigures {
+    std::atomic<uint64_t> frames_in{0}, frames_out{0}, bytes_in{0}, bytes_out{0}, auth_failures{0},
+        checksum_failures{0}, unknown_group{0}, oversize{0}, malformed{0}, handshake_timeouts{0}, reconnects{0},
+        connect_failures{0}, queue_drops{0}, authenticated{0};
+  };
+  const PeerFigures& peer_figures() const { return peer_figures_; }
   // Frames delivered and refused, summed for /metrics (any thread; relaxed).
   uint64_t messages_in() const { return messages_in_.load(std::memory_order_relaxed); }
   uint64_t messages_out() const { return messages_out_.load(std::memory_order_relaxed); }
@@ -113,6 +120,8 @@ class ClusterNode {
   std::atomic<uint64_t> messages_refused_{0};
   std::atomic<uint64_t> snapshots_sent_{0};
   std::atomic<uint64_t> snapshots_installed_{0};
+  PeerFigures peer_figures_;
+  void publish_peer_figures();
 };
 
 }  // namespace tally::server

@@ -1,6 +1,7 @@
 """A three-node cluster of real tallyd members on loopback: formation, Redis Cluster routing with real
 clients, replicas that converge, a killed leader (writes resume, nothing acknowledged is lost), a
 minority that refuses to serve, a full restart, and the formation's refusals."""
+import os
 import re
 import socket
 import subprocess
@@ -11,7 +12,7 @@ import unittest
 import redis
 from redis.cluster import RedisCluster
 
-from cluster_harness import TALLYCTL, Cluster
+from cluster_harness import TALLYCTL, Cluster, free_port
 
 
 def digests(cluster):
@@ -301,6 +302,40 @@ class FaultTest(unittest.TestCase):
                     pass
             self.assertTrue(c.call("SET", "x", "1", key="x"))
             self.assertEqual(c.call("GET", "x", key="x"), "1")
+            def refused():
+                i = a.info()
+                return sum(i[k] for k in ("peer_malformed", "peer_auth_failures", "peer_checksum_failures",
+                                          "peer_oversize", "peer_handshake_timeouts"))
+            deadline = time.time() + 5
+            while refused() == 0 and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertGreater(refused(), 0, "the garbage connection was counted")
+
+    def test_a_node_without_the_secret_is_refused_and_counted(self):
+        from cluster_harness import Member
+        with Cluster() as c:
+            # An impostor formed with the same nodes plus itself, but another secret, dials them all.
+            other = os.path.join(c.parent, "other-secret")
+            with open(other, "w") as f:
+                f.write("not-the-cluster-secret-at-all")
+            imp = Member(c, 4, free_port(), free_port(), other)
+            imp.start()
+            try:
+                myid = imp.client().execute_command("CLUSTER", "MYID")
+                args = []
+                for m in c.members:
+                    args += [m.client().execute_command("CLUSTER", "MYID"), "127.0.0.1", m.port, m.peer_port]
+                args += [myid, "127.0.0.1", imp.port, imp.peer_port]
+                imp.client().execute_command("TALLY", "CLUSTER-SETUP", "4", "3", *args)
+                deadline = time.time() + 10
+                while time.time() < deadline and sum(m.info()["peer_auth_failures"] for m in c.members) == 0:
+                    time.sleep(0.1)
+                self.assertGreater(sum(m.info()["peer_auth_failures"] for m in c.members), 0)
+                # The cluster never heard from it, and keeps serving.
+                self.assertTrue(c.call("SET", "y", "2", key="y"))
+                self.assertEqual(imp.info()["cluster_raft_messages_in"], 0)
+            finally:
+                imp.stop()
 
 
 if __name__ == "__main__":
