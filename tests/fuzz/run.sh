@@ -12,7 +12,7 @@ build_dir=$(cd "$build_dir" && pwd)
 fuzz_dir=$build_dir/tests/fuzz
 
 ran=0
-for entry in resp_parser:resp memcache_parser:memcache; do
+for entry in resp_parser:resp memcache_parser:memcache raft_wire:raft_wire; do
   name=${entry%%:*}
   seeds=$here/corpus/${entry##*:}
   bin=$fuzz_dir/fuzz_$name

@@ -116,6 +116,7 @@ Status decode_one(Reader& r, Message& m) {
       return bad("snapshot cut short");
     }
     if (!sorted_unique(md.conf.voters) || !sorted_unique(md.conf.learners)) return bad("snapshot membership not sorted");
+    if (md.index == 0) return bad("a snapshot at index 0");
   }
   return Status::ok();
 }

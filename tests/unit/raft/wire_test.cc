@@ -155,6 +155,14 @@ TEST(RaftWire, SpecificLiesAreRefused) {
   snap.snapshot.metadata.index = 9;
   snap.snapshot.metadata.conf.voters = {3, 1};
   expect_refused(one(snap), "not sorted");
+
+  // A snapshot flagged but at index 0 would decode to a message that encodes without it.
+  Message zero_snap = snap;
+  zero_snap.snapshot.metadata.conf.voters = {1, 3};
+  std::string z = one(zero_snap);
+  const size_t index_at = 5 + 66 + 4 + 4;  // after the header, fixed fields, empty context, no entries
+  for (size_t i = 0; i < 8; ++i) z[index_at + i] = 0;
+  expect_refused(z, "index 0");
 }
 
 }  // namespace
