@@ -47,8 +47,9 @@ Status Membership::validate() const {
     if (n.port == 0 || n.peer_port == 0) return Status::invalid("node " + std::to_string(n.number) + " needs a port and a peer port");
   }
   if (node(self) == nullptr) return Status::invalid("this node (" + std::to_string(self) + ") is not among the nodes");
-  if (replicas == 0 || replicas > nodes.size()) {
-    return Status::invalid("replicas must be between 1 and the node count (" + std::to_string(nodes.size()) + ")");
+  if (replicas == 0 || replicas > nodes.size() || replicas > kReplicasMax) {
+    return Status::invalid("replicas must be between 1 and the node count (" + std::to_string(nodes.size()) +
+                           "), at most " + std::to_string(kReplicasMax));
   }
   if (epoch == 0) return Status::invalid("epoch starts at 1");
   return Status::ok();

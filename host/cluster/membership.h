@@ -21,6 +21,8 @@ struct MemberNode {
 };
 
 inline constexpr size_t kMembersMax = 64;
+// Replicas per partition at most: a Raft group's voters and learners (the core's kTallyReplicasMax).
+inline constexpr uint32_t kReplicasMax = 8;
 
 struct Membership {
   uint64_t epoch = 1;

@@ -339,6 +339,11 @@ void cmd_readonly(Session& s, Argv) {
     s.out().error(kClusterDisabled);
     return;
   }
+  if (s.server().cluster_node() != nullptr) {
+    // Replicas do not serve reads yet: a client that sent them reads would be redirected forever.
+    s.out().error("ERR READONLY is not supported yet: every read is served by its partition's leader");
+    return;
+  }
   s.out().ok();
 }
 

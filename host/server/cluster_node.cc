@@ -19,6 +19,7 @@
 #include "host/server/shard.h"
 #include "host/server/shard_log.h"
 #include "host/store/snapshot_file.h"
+#include "kernels/cpu/tally_commit.h"
 #include "host/transport/peer_transport.h"
 
 namespace tally::server {
@@ -27,6 +28,10 @@ namespace {
 
 // Leader hints go out every this many ticks.
 constexpr uint32_t kAnnounceTicks = 4;
+// A snapshot travels in one frame of the transport's default bound.
+constexpr uint64_t kSnapshotFrameBytesMax = 64u << 20;
+
+static_assert(cluster::kReplicasMax == kernels::kTallyReplicasMax, "a partition's replicas form one Raft group");
 
 // Whether host:port can be listened on now (a plain bind, without SO_REUSEPORT, so a port another
 // process serves is found taken). Numeric IPv4 hosts only; others are not probed.
@@ -198,13 +203,9 @@ Status ClusterNode::start_transport() {
     return Status(port.status().code(), "peer listen on " + cfg.bind + ":" + std::to_string(cfg.peer_port) + ": " +
                                             port.status().message());
   }
-  peer_port_ = *port;
+  peer_port_.store(*port, std::memory_order_relaxed);
   transport_ = std::move(t).value();
   return Status::ok();
-}
-
-void ClusterNode::stop() {
-  if (transport_) transport_->stop();
 }
 
 void ClusterNode::flush() {
@@ -247,6 +248,9 @@ Status ClusterNode::create_group(Shard& shard, Partition& part, PartitionStart& 
 Status ClusterNode::fill_snapshot(Shard& shard, uint32_t group, raft::Message& m) {
   Partition* part = shard.partition(group);
   if (part == nullptr || part->group() == nullptr) return Status::unavailable("no group");
+  // A partition that is unavailable here (a snapshot that did not load, a damaged log) has no image
+  // to give.
+  if (!part->unavailable().empty()) return Status::unavailable("the partition is unavailable here: " + part->unavailable());
   group::ReplicaGroup& g = *part->group();
   Env& env = server_.env();
   const std::string dir = join_path(server_.config().dir, "transfer");
@@ -267,6 +271,13 @@ Status ClusterNode::fill_snapshot(Shard& shard, uint32_t group, raft::Message& m
   auto data = env.read_file(path);
   (void)env.remove_file(path);
   if (!data.is_ok()) return data.status();
+  if (data->size() + (1u << 20) > kSnapshotFrameBytesMax) {
+    // It would not fit one frame: the replica cannot catch up this way (streamed snapshots are not
+    // built yet). Said loudly; the core asks again after its wait.
+    TALLY_LOG_ERROR("cluster: partition {}: its image ({} bytes) is too large for one peer frame; node {} cannot catch "
+                    "up by snapshot", group, data->size(), m.to);
+    return Status::exhausted("snapshot too large for a frame");
+  }
   m.snapshot.data = std::move(data).value();
   m.snapshot.metadata.index = meta.index;
   m.snapshot.metadata.term = meta.term;
@@ -467,7 +478,7 @@ std::string ClusterNode::info_text() const {
     t += "cluster_partitions_led:" + std::to_string(led) + "\r\n";
     t += "cluster_partitions_without_leader:" + std::to_string(leaderless) + "\r\n";
   }
-  t += "cluster_peer_port:" + std::to_string(peer_port_) + "\r\n";
+  t += "cluster_peer_port:" + std::to_string(peer_port()) + "\r\n";
   t += "cluster_raft_messages_in:" + std::to_string(messages_in()) + "\r\n";
   t += "cluster_raft_messages_out:" + std::to_string(messages_out()) + "\r\n";
   t += "cluster_raft_messages_refused:" + std::to_string(messages_refused_.load(std::memory_order_relaxed)) + "\r\n";

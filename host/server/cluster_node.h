@@ -44,15 +44,13 @@ class ClusterNode {
   // Reads the secret and, when the node was formed before, <dir>/CLUSTER; creates the transport on
   // shard 0 and listens on the peer port. Before the shards' threads run.
   Status start();
-  // Closes the peer connections (on shard 0's thread, before its reactor stops).
-  void stop();
   // Writes the frames queued this iteration: shard 0's end-of-iteration hook, after the log's.
   void flush();
 
   // The membership once formed (published once, never changed after): null before.
   const cluster::Membership* membership() const { return membership_.load(std::memory_order_acquire); }
   uint64_t self() const;
-  uint16_t peer_port() const { return peer_port_; }
+  uint16_t peer_port() const { return peer_port_.load(std::memory_order_relaxed); }
 
   // The leader of partition p as its group last said (0: none known).
   uint64_t leader(uint32_t p) const { return leaders_[p].load(std::memory_order_relaxed); }
@@ -108,7 +106,7 @@ class ClusterNode {
 
   Server& server_;
   std::string secret_;
-  uint16_t peer_port_ = 0;
+  std::atomic<uint16_t> peer_port_{0};  // set on shard 0 when the transport starts, read anywhere
   std::atomic<const cluster::Membership*> membership_{nullptr};
   std::unique_ptr<cluster::Membership> owned_;  // what membership_ points to
   std::mutex setup_mu_;

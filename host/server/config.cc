@@ -275,6 +275,12 @@ Status validate(Config& cfg) {
     if (!cfg.cluster_enabled) return Status::invalid("peer_port needs cluster_enabled");
     if (cfg.dir.empty()) return Status::invalid("a cluster member (peer_port) needs a data directory (--dir PATH)");
     if (cfg.cluster_secret_file.empty()) return Status::invalid("a cluster member (peer_port) needs cluster_secret_file");
+    if (cfg.maxmemory_policy != store::EvictionPolicy::kNoEviction) {
+      // An eviction removes a key on the leader outside the log; replicas would apply the entries
+      // in flight to a different store. Until evictions are logged before they take effect, members
+      // refuse writes at the limit instead (OOM).
+      return Status::invalid("a cluster member (peer_port) needs maxmemory_policy noeviction for now");
+    }
     if (cfg.peer_port == cfg.port || cfg.peer_port == cfg.memcached_port || cfg.peer_port == cfg.admin_port) {
       return Status::invalid("peer_port must differ from the other ports");
     }

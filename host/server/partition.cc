@@ -84,9 +84,10 @@ void Partition::submit_to(Shard& shard, const CommandEntry& e, std::span<const s
     }
     // A linearizable read: it sees every write proposed before it, and nothing proposed after — not
     // even a later write of the entry now gathering (it runs at its place among that entry's commands).
-    if (confirm_reads_ && !group_->is_leader()) {
+    if (confirm_reads_ && (!group_->is_leader() || shard.log_failed())) {
+      // Not leading, or the log failed (a read's confirmation arrives only through the log's loop).
       CommandCounters::bump(counters.rejected);
-      refused.error(kErrNotLeader);
+      refused.error(shard.log_failed() ? std::string(shard.log_error_text()) : std::string(kErrNotLeader));
       target.deliver(refused);
       return;
     }
@@ -129,7 +130,10 @@ void Partition::submit_to(Shard& shard, const CommandEntry& e, std::span<const s
 void Partition::request_read_round(Shard& shard) {
   read_round_open_ = false;
   const uint64_t round = read_round_++;
-  const Status st = group_->read_index(std::to_string(round));
+  // A node that stepped down this iteration would forward the round to the new leader, and its reads
+  // would wait for an index of its own log that may never be written: refuse them here instead.
+  const Status st = group_->is_leader() ? group_->read_index(std::to_string(round))
+                                        : Status::unavailable("not the leader");
   if (!st.is_ok()) read_refused(shard, std::to_string(round));
 }
 
@@ -197,12 +201,22 @@ void Partition::fail_batch(Shard& shard, const std::string& error) {
     waiters_.pop_back();
     t.deliver(r);
   }
-  run_reads(shard, index, kAfterEntry);
+  // The reads placed in that entry now wait for what is before it (the entry will never exist).
+  for (PendingRead& r : reads_) {
+    if (r.index == index) {
+      r.index = index - 1;
+      r.position = kAfterEntry;
+    }
+  }
+  run_reads(shard, group_->applied(), kAfterEntry);
 }
 
 void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
   DecodedCommand& cmd = decoded_->cmd;
   CommandReader reader(data);
+  // Applying is where a replicated partition removes expired keys: at the same place in every
+  // replica's log, with the entry's time.
+  if (confirm_reads_) store_->set_erase_expired(true);
   // Every replica draws the same randomness (SPOP) for this entry.
   store_->reseed(index ^ (uint64_t{id_} << 48));
   uint32_t position = 0;
@@ -234,6 +248,7 @@ void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
     }
   }
   TALLY_ASSERT_MSG(!reader.malformed(), "a committed log entry is not a list of commands");
+  if (confirm_reads_) store_->set_erase_expired(false);
   run_reads(shard, index, kAfterEntry);
 }
 
@@ -271,9 +286,12 @@ void Partition::fail_waiting(Shard& shard, std::string_view error) {
   }
   std::deque<PendingRead> reads;
   reads.swap(reads_);
+  const uint64_t applied = group_ != nullptr ? group_->applied() : 0;
   for (PendingRead& r : reads) {
-    if (r.round != 0) {
-      refuse_read(r, "TRYAGAIN the read could not be confirmed: the write-ahead log failed");
+    // A replicated partition's read runs only at the index that makes it linearizable; one not yet
+    // reached (or not yet confirmed) is refused rather than answered from older state.
+    if (r.round != 0 || (confirm_reads_ && r.index > applied)) {
+      refuse_read(r, "TRYAGAIN the read could not be completed: the write-ahead log failed");
     } else {
       run_read(shard, r);
     }

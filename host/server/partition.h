@@ -118,7 +118,13 @@ class Partition {
   // A group with other replicas confirms reads by ReadIndex: a read runs only once a heartbeat round
   // showed this node still leads, at an index at least the commit index when the read was asked
   // (linearizable even when a newer leader exists elsewhere). Set when the group is created.
-  void set_confirm_reads(bool yes) { confirm_reads_ = yes; }
+  // Such a group also removes expired keys only by applying logged deletions (the store hides them
+  // until then).
+  void set_confirm_reads(bool yes) {
+    confirm_reads_ = yes;
+    store_->set_erase_expired(!yes);
+  }
+  bool replicated() const { return confirm_reads_; }
   // The group's answer for the reads of round `context`: they may run once `index` is applied; or
   // they cannot be confirmed here (leadership lost) and are refused.
   void read_confirmed(Shard& shard, const std::string& context, uint64_t index);

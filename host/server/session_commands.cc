@@ -533,6 +533,9 @@ std::string set_policy(Server& srv, std::string_view v) {
   auto p = store::parse_policy(lower);
   if (!p) return "argument(s) must be one of the following: volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, "
                  "volatile-random, allkeys-random, volatile-ttl, noeviction";
+  if (srv.cluster_node() != nullptr && *p != store::EvictionPolicy::kNoEviction) {
+    return "a cluster member keeps noeviction for now (evictions are not replicated yet)";
+  }
   srv.update_config([&](Config& c) { c.maxmemory_policy = *p; });
   srv.apply_memory_config();
   return {};

@@ -154,7 +154,12 @@ void Shard::expire_tick(uint64_t now_ms, uint32_t keys_budget) {
     store::Store& s = part.store();
     if (s.keys_with_expire() == 0) continue;
     const uint32_t share = std::min(left, kExpireKeysPerPartitionMax);
-    s.active_expire(now_ms, share);
+    if (part.replicated()) {
+      // The leader of a replicated partition logs the deletions; applying them removes the keys.
+      s.collect_expired(now_ms, share, [this, &part](std::string_view key) { part.log_deletion(*this, key); });
+    } else {
+      s.active_expire(now_ms, share);
+    }
     left -= share;
   }
 }

@@ -370,9 +370,11 @@ Entry* Store::lookup(std::string_view key, uint64_t now_ms, Access access) {
   Entry** link = find_link(key, hash(key));
   Entry* e = link != nullptr ? *link : nullptr;
   if (e != nullptr && is_expired(*e, now_ms)) {
-    if (expiry_observer_) expiry_observer_(e->key());
-    unlink_and_free(link);
-    ++stats_.expired_keys;
+    if (erase_expired_) {
+      if (expiry_observer_) expiry_observer_(e->key());
+      unlink_and_free(link);
+      ++stats_.expired_keys;
+    }
     e = nullptr;
   }
   if (access == Access::kRead) {
@@ -790,6 +792,7 @@ Entry* Store::random_entry(uint64_t now_ms) {
     Entry* e = head;
     for (uint64_t skip = rng_.uniform(chain); skip > 0; --skip) e = e->next_;
     if (!is_expired(*e, now_ms)) return e;
+    if (!erase_expired_) continue;
     ++stats_.expired_keys;
     if (expiry_observer_) expiry_observer_(e->key());
     erase(e);
@@ -819,6 +822,19 @@ size_t Store::active_expire(uint64_t now_ms, size_t max_keys_checked) {
   stats_.expired_keys += expired;
   TALLY_ASSERT(checked <= max_keys_checked);
   return expired;
+}
+
+size_t Store::collect_expired(uint64_t now_ms, size_t max_keys_checked,
+                              const std::function<void(std::string_view)>& fn) {
+  size_t found = 0;
+  for (size_t i = 0; i < max_keys_checked && !expires_.empty(); ++i) {
+    const Entry* e = expires_[rng_.uniform(expires_.size())];
+    if (is_expired(*e, now_ms)) {
+      fn(e->key());
+      ++found;
+    }
+  }
+  return found;
 }
 
 bool Store::volatile_policy() const {

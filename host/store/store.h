@@ -176,6 +176,13 @@ class Store {
   // expiry): a partition whose writes are logged logs the deletion. Not called for erase() and
   // flush(), which callers ask for.
   void set_expiry_observer(std::function<void(std::string_view key)> fn) { expiry_observer_ = std::move(fn); }
+  // Off: lookups and random picks treat expired keys as absent but leave them in place (a replicated
+  // partition removes keys only by applying logged deletions, so every replica removes the same keys
+  // at the same place in its log). On by default.
+  void set_erase_expired(bool yes) { erase_expired_ = yes; }
+  // Calls fn with up to max_keys_checked sampled keys that have expired, removing nothing (the caller
+  // logs their deletion). Returns how many it found.
+  size_t collect_expired(uint64_t now_ms, size_t max_keys_checked, const std::function<void(std::string_view)>& fn);
   const StoreStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
   // Buckets of both tables while a resize is in progress.
@@ -245,6 +252,7 @@ class Store {
   uint64_t cas_counter_ = 0;
   uint64_t last_now_ms_ = 0;  // newest time seen, for LFU stamps of keys created by writes
   std::function<void(std::string_view)> expiry_observer_;
+  bool erase_expired_ = true;
   StoreShared own_shared_;
   StoreShared* shared_;  // memory total and LRU clock (bumped on every access), own or a shard's
   StoreStats stats_;

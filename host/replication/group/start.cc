@@ -32,6 +32,16 @@ void add_record(GroupStart& start, const wal::RecordHeader& h, std::string_view 
 }
 
 void finish(GroupStart& start) {
+  // Entries after the snapshot with a term below the snapshot's predate it (a replica that installed
+  // a leader's snapshot keeps its older, divergent records on disk): they are not part of the log
+  // the snapshot continues, and left in place they would make this log look older than it is in a
+  // vote. Everything from the first of them goes.
+  for (size_t i = 0; i < start.entries.size(); ++i) {
+    if (start.entries[i].term < start.snapshot_term) {
+      start.entries.resize(i);
+      break;
+    }
+  }
   const uint64_t last = start.snapshot_index + start.entries.size();
   // A snapshot implies everything in it was committed; a commit past the log means lost entries.
   if (start.hard_state.commit < start.snapshot_index) start.hard_state.commit = start.snapshot_index;

@@ -403,6 +403,28 @@ TEST(GroupStart, AnEntryReplacesTheLogFromItsIndexOnEvenAtOrBelowTheSnapshot) {
   EXPECT_EQ(s.hard_state, (raft::HardState{2, 1, 6}));
 }
 
+TEST(GroupStart, EntriesOlderThanAnInstalledSnapshotAreNotPartOfTheLogAfterIt) {
+  // A replica held entries 1..8 of term 2, then installed a leader's snapshot at 5 of term 4: the
+  // records of 6..8 (term 2) are still on disk, but they are not what follows the snapshot.
+  GroupStart s;
+  s.snapshot_index = 5;
+  s.snapshot_term = 4;
+  for (uint64_t i = 1; i <= 8; ++i) add_record(s, entry_rec(i, 2), "x", "log");
+  add_record(s, hard_state_rec(4, 5), wal::encode_vote(2), "log");
+  finish(s);
+  EXPECT_TRUE(s.unavailable.empty()) << s.unavailable;
+  EXPECT_TRUE(s.entries.empty());
+  // Entries of the snapshot's term or later that follow it are kept.
+  GroupStart t;
+  t.snapshot_index = 5;
+  t.snapshot_term = 4;
+  add_record(t, entry_rec(6, 4), "a", "log");
+  add_record(t, entry_rec(7, 5), "b", "log");
+  add_record(t, hard_state_rec(5, 7), wal::encode_vote(2), "log");
+  finish(t);
+  EXPECT_EQ(index_terms(t), (std::vector<std::pair<uint64_t, uint64_t>>{{6, 4}, {7, 5}}));
+}
+
 TEST(GroupStart, AGapOrACommitPastTheLogMakesTheGroupUnavailable) {
   GroupStart gap;
   add_record(gap, entry_rec(1, 1), "", "log A");

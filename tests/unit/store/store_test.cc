@@ -75,6 +75,31 @@ TEST(Store, LazyExpiryOnAccess) {
   EXPECT_EQ(s.stats().keyspace_misses, 1u);
 }
 
+TEST(Store, WithoutErasingExpiredKeysAreHiddenAndOnlyCollected) {
+  // A replicated partition's store: reads see an expired key as absent but leave it, and the
+  // leader collects expired keys to log their deletion; applying the deletion removes them.
+  Store s;
+  s.set_erase_expired(false);
+  s.set_string("a", "1", kNow + 100, false);
+  s.set_string("b", "2", kNow + 100, false);
+  s.set_string("c", "3", 0, false);
+  EXPECT_EQ(s.lookup("a", kNow + 100), nullptr);
+  for (int i = 0; i < 20; ++i) {
+    const Entry* r = s.random_entry(kNow + 100);
+    EXPECT_TRUE(r == nullptr || r->key() == "c");
+  }
+  EXPECT_EQ(s.size(), 3u);
+  EXPECT_EQ(s.keys_with_expire(), 2u);
+  std::set<std::string> found;
+  EXPECT_GT(s.collect_expired(kNow + 100, 50, [&](std::string_view k) { found.emplace(k); }), 0u);
+  EXPECT_EQ(found, (std::set<std::string>{"a", "b"}));
+  EXPECT_EQ(s.size(), 3u);
+  EXPECT_EQ(s.collect_expired(kNow + 99, 50, [](std::string_view) {}), 0u);
+  s.set_erase_expired(true);
+  EXPECT_EQ(s.lookup("a", kNow + 100), nullptr);
+  EXPECT_EQ(s.size(), 2u);
+}
+
 TEST(Store, KeepTtlPersistAndSetExpireMoveTheEntry) {
   Store s;
   s.set_string("k", "v", kNow + 5000, false);
