@@ -123,7 +123,9 @@ TEST_F(DurableServer, AFailedFsyncStopsWritesKeepsReadsAndTheLogRecovers) {
   Client c(server_->port());
   ASSERT_EQ(c.call("SET before 1"), "+OK");
   // The next sync of a log segment fails: the write waiting for it has an unknown outcome.
-  env_->inject(Fault{FaultOp::kSync, FaultKind::kIoError, "*.wal", 0, 1});
+  // The segment being written (the log prepares the next one in the background, which must not take
+  // the fault instead).
+  env_->inject(Fault{FaultOp::kSync, FaultKind::kIoError, "*00000000000000000001.wal", 0, 1});
   const std::string failed = c.call("SET during 2");
   EXPECT_EQ(failed.rfind("-MISCONF", 0), 0u) << failed;
   EXPECT_NE(failed.find("outcome of this write is unknown"), std::string::npos) << failed;
@@ -147,7 +149,7 @@ TEST_F(DurableServer, AShortWriteIsAFailedWriteNotAnAcknowledgedOne) {
   start();
   Client c(server_->port());
   ASSERT_EQ(c.call("SET a 1"), "+OK");
-  env_->inject(Fault{FaultOp::kWrite, FaultKind::kShortWrite, "*.wal", 0, 1, 20});
+  env_->inject(Fault{FaultOp::kWrite, FaultKind::kShortWrite, "*00000000000000000001.wal", 0, 1, 20});
   const std::string failed = c.call("SET b 2");
   EXPECT_EQ(failed.rfind("-MISCONF", 0), 0u) << failed;
   EXPECT_EQ(eventually(c, "SET c 3", "+OK"), "+OK");
