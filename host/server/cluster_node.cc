@@ -28,6 +28,9 @@ namespace {
 
 // Leader hints go out every this many ticks.
 constexpr uint32_t kAnnounceTicks = 4;
+// Leadership is rebalanced every this many announcements, at most this many transfers a round.
+constexpr uint64_t kBalanceEveryAnnounces = 2;
+constexpr uint32_t kTransfersPerRound = 16;
 // A snapshot travels in one frame of the transport's default bound.
 constexpr uint64_t kSnapshotFrameBytesMax = 64u << 20;
 
@@ -132,8 +135,45 @@ void ClusterNode::publish_peer_figures() {
   set(peer_figures_.authenticated, t.authenticated);
 }
 
+void ClusterNode::balance_leaders() {
+  // Elections spread leadership unevenly (one node may lead 99 of 256). A node that leads more than
+  // its share hands partitions to replicas that lead fewer than theirs, a few per round; only
+  // over-share nodes give and only under-share ones take, so it settles instead of oscillating.
+  const cluster::Membership* m = membership();
+  if (m == nullptr || m->nodes.size() < 2) return;
+  const uint32_t partitions = server_.layout().count();
+  std::vector<uint32_t> led(m->nodes.size() + 1, 0);
+  for (uint32_t p = 0; p < partitions; ++p) {
+    const uint64_t l = leader(p);
+    if (l == 0 || l > m->nodes.size()) return;  // wait until every partition has a known leader
+    ++led[l];
+  }
+  const uint32_t share = (partitions + static_cast<uint32_t>(m->nodes.size()) - 1) / static_cast<uint32_t>(m->nodes.size());
+  uint32_t excess = led[m->self] > share ? led[m->self] - share : 0;
+  uint32_t started = 0;
+  for (uint32_t p = 0; p < partitions && excess > 0 && started < kTransfersPerRound; ++p) {
+    if (leader(p) != m->self) continue;
+    uint64_t target = 0;
+    for (uint64_t r : m->replicas_of(p)) {
+      if (r != m->self && led[r] < share && (target == 0 || led[r] < led[target])) target = r;
+    }
+    if (target == 0) continue;
+    ++led[target];
+    --excess;
+    ++started;
+    Shard& sh = server_.shard(server_.shard_of_partition(p));
+    sh.reactor->post([&sh, p, target] {
+      Partition* part = sh.partition(p);
+      if (part == nullptr || part->group() == nullptr || !part->group()->is_leader()) return;
+      (void)part->group()->transfer_leader(target);
+      sh.mark_dirty(p);
+    });
+  }
+}
+
 void ClusterNode::announce_leaders() {
   publish_peer_figures();
+  if (++announces_ % kBalanceEveryAnnounces == 0) balance_leaders();
   const cluster::Membership* m = membership();
   if (m == nullptr || transport_ == nullptr || m->replicas == m->nodes.size()) return;  // everyone holds everything
   // u32 count, then (u32 partition, u64 term) per partition this node leads.

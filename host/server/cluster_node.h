@@ -99,6 +99,9 @@ class ClusterNode {
   // leaders): every few ticks each node tells every peer which partitions it leads, at which term.
   void announce_leaders();
   void learn_leaders(uint64_t from, std::string_view payload);
+  // Hands leadership of some partitions to replicas that lead fewer (on shard 0's announce timer).
+  void balance_leaders();
+  uint64_t announces_ = 0;  // shard 0 only
   void step(Shard& shard, uint32_t group, std::vector<raft::Message> messages);
   Status load_secret();
   // The transport on shard 0, dialing every other member; on shard 0's thread or before threads run.

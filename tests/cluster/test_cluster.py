@@ -107,6 +107,28 @@ class FormationTest(unittest.TestCase):
                     slots_here.update(range(first, last + 1))
             self.assertLess(len(slots_here), 16384)
 
+    def test_leadership_is_spread_over_the_nodes(self):
+        # Elections alone leave it uneven; nodes over their share hand partitions to replicas under it,
+        # also after a node comes back from a failure.
+        def spread(c, timeout=15):
+            deadline = time.time() + timeout
+            led = []
+            while time.time() < deadline:
+                led = [m.info()["cluster_partitions_led"] for m in c.members]
+                if sum(led) == 256 and max(led) - min(led) <= 2:
+                    return led
+                time.sleep(0.2)
+            self.fail("leadership not spread: %s" % led)
+
+        with Cluster() as c:
+            spread(c)
+            c.members[0].kill()
+            c.wait_for_leaders(members=c.members[1:])
+            c.members[0].start()
+            c.wait_for_leaders()
+            led = spread(c)
+            self.assertGreater(led[0], 0, "the restarted node leads its share again")
+
     def test_replicas_hold_the_same_data(self):
         with Cluster() as c:
             for i in range(500):
