@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "host/server/cluster_node.h"
+#include "host/server/commands/util.h"
 #include "host/server/partition.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
@@ -16,17 +17,6 @@ namespace tally::server {
 namespace {
 
 constexpr std::string_view kClusterDisabled = "ERR This instance has cluster support disabled";
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
 
 // A slot number as Redis reads one: a plain integer in [0, 16384).
 bool parse_slot(std::string_view v, uint32_t& slot) {
@@ -257,7 +247,7 @@ void keys_in_slot(Session& s, uint32_t slot, int64_t max_keys, bool count_only) 
 void cmd_cluster(Session& s, Argv argv) {
   proto::Reply& w = s.out();
   const std::string_view sub = argv[1];
-  if (iequal(sub, "help")) {
+  if (cmd::iequals(sub, "help")) {
     static const char* kHelp[] = {
         "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "INFO", "    Return information about the cluster.",
@@ -281,28 +271,28 @@ void cmd_cluster(Session& s, Argv argv) {
   }
   const Picture v = picture_of(s.server());
   const size_t argc = argv.size();
-  if (iequal(sub, "info") && argc == 2) {
+  if (cmd::iequals(sub, "info") && argc == 2) {
     reply_info(s, v);
-  } else if (iequal(sub, "myid") && argc == 2) {
+  } else if (cmd::iequals(sub, "myid") && argc == 2) {
     w.bulk(s.server().node_id());
-  } else if (iequal(sub, "myshardid") && argc == 2) {
+  } else if (cmd::iequals(sub, "myshardid") && argc == 2) {
     w.bulk(s.server().node_id());
-  } else if (iequal(sub, "nodes") && argc == 2) {
+  } else if (cmd::iequals(sub, "nodes") && argc == 2) {
     reply_nodes(s, v);
-  } else if (iequal(sub, "slots") && argc == 2) {
+  } else if (cmd::iequals(sub, "slots") && argc == 2) {
     reply_slots(s, v);
-  } else if (iequal(sub, "shards") && argc == 2) {
+  } else if (cmd::iequals(sub, "shards") && argc == 2) {
     reply_shards(s, v);
-  } else if (iequal(sub, "keyslot") && argc == 3) {
+  } else if (cmd::iequals(sub, "keyslot") && argc == 3) {
     w.integer(kernels::key_slot(argv[2]));
-  } else if (iequal(sub, "countkeysinslot") && argc == 3) {
+  } else if (cmd::iequals(sub, "countkeysinslot") && argc == 3) {
     uint32_t slot = 0;
     if (!parse_slot(argv[2], slot)) {
       w.error("ERR Invalid or out of range slot");
       return;
     }
     keys_in_slot(s, slot, 0, true);
-  } else if (iequal(sub, "getkeysinslot") && argc == 4) {
+  } else if (cmd::iequals(sub, "getkeysinslot") && argc == 4) {
     int64_t max_keys = 0;
     const std::string_view m = argv[3];
     auto [p, ec] = std::from_chars(m.data(), m.data() + m.size(), max_keys);

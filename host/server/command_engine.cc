@@ -298,7 +298,7 @@ CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv ar
         out.error("TRYAGAIN partition " + std::to_string(p) + " has no leader yet");
       } else {
         const cluster::MemberNode* n = m->node(leader);
-        out.error("MOVED " + std::to_string(slot) + " " + n->host + ":" + std::to_string(n->port));
+        out.error(moved_error(slot, n->host, n->port));
       }
       return Outcome::kDone;
     }

@@ -275,15 +275,9 @@ void Partition::run_read(Shard& shard, PendingRead& r) {
 }
 
 void Partition::fail_waiting(Shard& shard, std::string_view error) {
-  std::deque<Waiter> waiters;
-  waiters.swap(waiters_);
   std::string text(error);
   text += " (the outcome of this write is unknown: it may yet be applied)";
-  for (Waiter& w : waiters) {
-    proto::Reply r;
-    r.error(text);
-    w.target.deliver(r);
-  }
+  answer_waiters(text);
   std::deque<PendingRead> reads;
   reads.swap(reads_);
   const uint64_t applied = group_ != nullptr ? group_->applied() : 0;
@@ -298,15 +292,19 @@ void Partition::fail_waiting(Shard& shard, std::string_view error) {
   }
 }
 
-void Partition::leadership_lost(Shard& shard) {
-  (void)shard;
+void Partition::answer_waiters(std::string_view error) {
   std::deque<Waiter> waiters;
   waiters.swap(waiters_);
   for (Waiter& w : waiters) {
     proto::Reply r;
-    r.error("TRYAGAIN the write's outcome is unknown: this node no longer leads the partition");
+    r.error(error);
     w.target.deliver(r);
   }
+}
+
+void Partition::leadership_lost(Shard& shard) {
+  (void)shard;
+  answer_waiters("TRYAGAIN the write's outcome is unknown: this node no longer leads the partition");
 }
 
 void Partition::log_deletion(Shard& shard, std::string_view key) {

@@ -173,6 +173,8 @@ class Partition {
   void fail_batch(Shard& shard, const std::string& error);
   void run_read(Shard& shard, PendingRead& r);
   void refuse_read(PendingRead& r, std::string_view error);
+  // Every write still waiting gets `error` (their outcome is unknown to them).
+  void answer_waiters(std::string_view error);
   // Asks the group to confirm the reads gathered this iteration (one ReadIndex per round).
   void request_read_round(Shard& shard);
 

@@ -186,11 +186,15 @@ Status Server::start() {
   return Status::ok();
 }
 
+std::string moved_error(uint32_t slot, std::string_view host, uint16_t port) {
+  return "MOVED " + std::to_string(slot) + " " + std::string(host) + ":" + std::to_string(port);
+}
+
 std::string moved_error(const ClusterView& view, uint32_t slot) {
   const uint32_t n = view.map.owner(slot);
   if (n == cluster::SlotMap::kUnassigned) return "CLUSTERDOWN Hash slot not served";
   const cluster::NodeRecord& node = view.map.nodes()[n];
-  return "MOVED " + std::to_string(slot) + " " + node.host + ":" + std::to_string(node.port);
+  return moved_error(slot, node.host, node.port);
 }
 
 offload::CounterValues Server::offload_totals(kernels::Op op, drivers::Backend backend) const {

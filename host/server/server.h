@@ -36,7 +36,9 @@ struct ClusterView {
   uint32_t self = cluster::SlotMap::kUnassigned;
 };
 
-// "MOVED <slot> <host>:<port>" for a slot another node serves.
+// "MOVED <slot> <host>:<port>": the slot is served by the node at host:port.
+std::string moved_error(uint32_t slot, std::string_view host, uint16_t port);
+// The same for a slot another node of the view serves (CLUSTERDOWN when none does).
 std::string moved_error(const ClusterView& view, uint32_t slot);
 
 // Proposals a partition's group holds before they are applied; past it writes get BUSY.
