@@ -1,5 +1,7 @@
 #include "host/proto/reply.h"
 
+#include <algorithm>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -96,9 +98,16 @@ void ReplyWriter::verbatim(std::string_view s) {
 std::string format_double(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  // The shortest digits that round-trip, laid out as %.17g lays them out (Redis's choice): plain
+  // notation for exponents -4 to 16, scientific otherwise (1000000 stays "1000000", 1e20 is "1e+20").
   char buf[64];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, p);
+  auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  const char* e = std::find(buf, p, 'e');
+  int exp = 0;
+  if (e != p) std::from_chars(e + 1 + (e[1] == '+' ? 1 : 0), p, exp);  // buf is not NUL-terminated
+  if (exp < -4 || exp >= 17) return std::string(buf, p);
+  auto [q, ec2] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  return std::string(buf, q);
 }
 
 }  // namespace tally::proto

@@ -91,6 +91,8 @@ void CommandTable::key_positions(const CommandEntry& e, std::span<const std::str
     auto [p, ec] = std::from_chars(argv[at].data(), argv[at].data() + argv[at].size(), numkeys);
     // A bad count routes like its first key; the handler replies with the error.
     if (ec != std::errc() || numkeys == 0 || numkeys > argc - at - 1) numkeys = 1;
+    // A fixed key before the count (ZUNIONSTORE destination numkeys key...).
+    if (e.first_key > 0 && e.first_key < e.numkeys_at) out.push_back(static_cast<size_t>(e.first_key));
     for (size_t i = 0; i < numkeys; ++i) out.push_back(at + 1 + i);
     return;
   }

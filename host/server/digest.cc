@@ -3,6 +3,7 @@
 #include "host/server/digest.h"
 
 #include <algorithm>
+#include <cstring>
 #include <cstdio>
 
 #include "host/offload/batcher.h"
@@ -22,6 +23,9 @@ constexpr uint64_t kPartString = 1ull << 40;
 constexpr uint64_t kPartMember = 2ull << 40;
 constexpr uint64_t kPartField = 3ull << 40;
 constexpr uint64_t kPartValue = 4ull << 40;
+constexpr uint64_t kPartItem = 5ull << 40;   // a list element; its position is salted in above bit 43
+constexpr uint64_t kPartZMember = 6ull << 40;
+constexpr uint64_t kPartScore = 7ull << 40;
 
 // One checksum range: the leaf it belongs to, its salt, and whether it opens or closes an entry
 // (a string value, a set member, a hash field with its value). An entry's ranges are contiguous.
@@ -84,6 +88,24 @@ class ShardDigest {
           TALLY_RETURN_IF_ERROR(add_entry(leaf, false, f, kPartField, v, kPartValue));
         }
         break;
+      case ValueType::kList: {
+        // Elements are summed like a set's, so each carries its position: order counts in a list.
+        size = e.list_value()->size();
+        uint64_t pos = 0;
+        for (const std::string& item : e.list_value()->items()) {
+          TALLY_RETURN_IF_ERROR(add_entry(leaf, false, item, kPartItem | (pos++ << 43), {}, 0));
+        }
+        break;
+      }
+      case ValueType::kZSet: {
+        size = e.zset_value()->size();
+        for (const auto* n = e.zset_value()->first(); n != nullptr; n = n->next()) {
+          char score[sizeof(double)];
+          std::memcpy(score, &n->score, sizeof score);
+          TALLY_RETURN_IF_ERROR(add_entry(leaf, false, n->member, kPartZMember, {score, sizeof score}, kPartScore));
+        }
+        break;
+      }
     }
     leaves_[leaf].meta = mix64((uint64_t{static_cast<uint8_t>(type)} << 56) ^ mix64(e.expire_at_ms()) ^ mix64(size + 1));
     if (leaves_.size() == kDigestLeavesPerBuild) return build();

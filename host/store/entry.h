@@ -12,11 +12,13 @@ namespace tally::store {
 
 class SetValue;
 class HashValue;
+class ListValue;
+class ZSetValue;
 
-// Value types. Three bits in the entry header, so up to eight kinds (lists, zsets later).
-enum class ValueType : uint8_t { kString = 0, kSet = 1, kHash = 2 };
+// Value types. Three bits in the entry header, so up to eight kinds.
+enum class ValueType : uint8_t { kString = 0, kSet = 1, kHash = 2, kList = 3, kZSet = 4 };
 
-const char* type_name(ValueType t);  // "string", "set", "hash" (TYPE's reply)
+const char* type_name(ValueType t);  // "string", "set", "hash", "list", "zset" (TYPE's reply)
 
 // Layout, in one malloc block (why: one cache miss and one allocator header per key):
 //   Entry header (24 bytes)  next | cas | access | shape
@@ -24,7 +26,7 @@ const char* type_name(ValueType t);  // "string", "set", "hash" (TYPE's reply)
 //   [client_flags u32]                  when has_client_flags
 //   [key_bytes u32, value_bytes u32]    when wide (key >= 1024 or value >= 65536 bytes)
 //   key bytes
-//   value bytes (string) or a SetValue*/HashValue* (8 bytes)
+//   value bytes (string) or a pointer to its container (8 bytes)
 class Entry {
  public:
   static constexpr uint32_t kNarrowKeyBytesMax = (1u << 10) - 1;
@@ -65,6 +67,15 @@ class Entry {
   HashValue* hash_value() const {
     TALLY_ASSERT(type() == ValueType::kHash);
     return static_cast<HashValue*>(container());
+  }
+  // Lists and sorted sets change only through Store::edit_list / edit_zset.
+  const ListValue* list_value() const {
+    TALLY_ASSERT(type() == ValueType::kList);
+    return static_cast<const ListValue*>(container());
+  }
+  const ZSetValue* zset_value() const {
+    TALLY_ASSERT(type() == ValueType::kZSet);
+    return static_cast<const ZSetValue*>(container());
   }
 
  private:

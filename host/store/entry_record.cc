@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "host/store/store.h"
@@ -103,19 +104,70 @@ Status bad(size_t at, std::string_view why) {
                             std::string(why));
 }
 
-bool is_entry_kind(uint8_t k) { return k >= 1 && k <= 3; }
-bool is_known_kind(uint8_t k) { return k >= 1 && k <= 5; }
+bool is_entry_kind(uint8_t k) { return (k >= 1 && k <= 3) || k == 6 || k == 7; }
+bool is_known_kind(uint8_t k) { return k >= 1 && k <= 9; }
 
-// Members (kinds 2, 4) or field/value pairs (3, 5) up to the end of the record.
-Status load_members(Reader& r, size_t at, bool is_set, bool continuation, Entry* e, Store& store) {
+// The type an entry or continuation record holds.
+ValueType type_of(RecordKind k) {
+  switch (k) {
+    case RecordKind::kString: return ValueType::kString;
+    case RecordKind::kSet: case RecordKind::kSetMore: return ValueType::kSet;
+    case RecordKind::kHash: case RecordKind::kHashMore: return ValueType::kHash;
+    case RecordKind::kList: case RecordKind::kListMore: return ValueType::kList;
+    case RecordKind::kZSet: case RecordKind::kZSetMore: return ValueType::kZSet;
+  }
+  TALLY_UNREACHABLE();
+}
+
+bool is_continuation(RecordKind k) {
+  return k == RecordKind::kSetMore || k == RecordKind::kHashMore || k == RecordKind::kListMore ||
+         k == RecordKind::kZSetMore;
+}
+
+// Walks a sorted set's elements in order (put_members's iterator).
+struct ZSetIter {
+  const ZSetValue::Node* n;
+  bool operator!=(const ZSetIter& o) const { return n != o.n; }
+  ZSetIter& operator++() {
+    n = n->next();
+    return *this;
+  }
+  const ZSetValue::Node& operator*() const { return *n; }
+};
+
+void put_f64(std::string& out, double v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
+
+// Members (kinds 2, 4), field/value pairs (3, 5), list items (6, 8) or member/score pairs (7, 9) up to
+// the end of the record.
+Status load_members(Reader& r, size_t at, ValueType type, bool continuation, Entry* e, Store& store) {
   uint32_t n = 0;
   if (!r.u32(n)) return bad(at, "no member count");
   if (continuation && n == 0) return bad(at, "a continuation without members");
   for (uint32_t i = 0; i < n; ++i) {
     std::string_view m, v;
-    if (!r.bytes(m) || (!is_set && !r.bytes(v))) return bad(at, "members run past the record");
-    const bool added = is_set ? store.restore_member(e, m) : store.restore_field(e, m, v);
-    if (!added) return bad(at, is_set ? "repeated set member" : "repeated hash field");
+    if (!r.bytes(m)) return bad(at, "members run past the record");
+    switch (type) {
+      case ValueType::kString: TALLY_UNREACHABLE();
+      case ValueType::kSet:
+        if (!store.restore_member(e, m)) return bad(at, "repeated set member");
+        break;
+      case ValueType::kHash:
+        if (!r.bytes(v)) return bad(at, "members run past the record");
+        if (!store.restore_field(e, m, v)) return bad(at, "repeated hash field");
+        break;
+      case ValueType::kList:
+        store.restore_list_item(e, m);
+        break;
+      case ValueType::kZSet: {
+        uint64_t bits = 0;
+        if (!r.u64(bits)) return bad(at, "members run past the record");
+        double score;
+        std::memcpy(&score, &bits, sizeof score);
+        if (std::isnan(score)) return bad(at, "a NaN score");
+        if (!store.restore_zset_member(e, m, score)) return bad(at, "repeated sorted set member");
+        break;
+      }
+    }
   }
   if (!r.empty()) return bad(at, "bytes after the last member");
   return Status::ok();
@@ -128,12 +180,12 @@ Status load_record(std::string_view rec, size_t at, Store& store) {
   if (!r.u8(kind) || !r.bytes(key)) return bad(at, "record too short for its key");
   if (!is_known_kind(kind)) return bad(at, "unknown record kind " + std::to_string(kind));
   const auto k = static_cast<RecordKind>(kind);
-  if (k == RecordKind::kSetMore || k == RecordKind::kHashMore) {
-    const ValueType type = k == RecordKind::kSetMore ? ValueType::kSet : ValueType::kHash;
+  const ValueType type = type_of(k);
+  if (is_continuation(k)) {
     // now 0: a lookup that never expires anything (every expiry is >= 1), and kPeek touches nothing.
     Entry* e = store.lookup(key, 0, Access::kPeek);
     if (e == nullptr || e->type() != type) return bad(at, "continuation of an entry not loaded before it");
-    return load_members(r, at, type == ValueType::kSet, true, e, store);
+    return load_members(r, at, type, true, e, store);
   }
   EntryMeta m;
   if (!r.meta(m)) return bad(at, "record too short for its expiry, flags and CAS");
@@ -147,10 +199,9 @@ Status load_record(std::string_view rec, size_t at, Store& store) {
     }
     return Status::ok();
   }
-  const ValueType type = k == RecordKind::kSet ? ValueType::kSet : ValueType::kHash;
   Entry* e = store.restore_container(type, key, m.expire_at_ms, m.client_flags, m.cas);
   if (e == nullptr) return bad(at, "repeated key");
-  return load_members(r, at, type == ValueType::kSet, false, e, store);
+  return load_members(r, at, type, false, e, store);
 }
 
 }  // namespace
@@ -209,6 +260,35 @@ Status encode_entry(const Entry& e, std::string& out) {
       auto at = h.fields().begin();
       st = encode_hash_part(e.key(), &m, h, at, out);
       while (st.is_ok() && at != h.fields().end()) st = encode_hash_part(e.key(), nullptr, h, at, out);
+      break;
+    }
+    case ValueType::kList: {
+      if (e.key().size() > kElementBytesMax) return too_large("key", e.key().size());
+      const ListValue& l = *e.list_value();
+      auto at = l.items().begin();
+      for (bool first = true; st.is_ok() && (first || at != l.items().end()); first = false) {
+        const size_t rec = begin_record(out, first ? RecordKind::kList : RecordKind::kListMore, e.key());
+        if (first) put_meta(out, m);
+        st = put_members(
+            out, rec, at, l.items().end(), [](const std::string& v) { return v.size(); },
+            [&](const std::string& v) { put_bytes(out, v); });
+      }
+      break;
+    }
+    case ValueType::kZSet: {
+      if (e.key().size() > kElementBytesMax) return too_large("key", e.key().size());
+      const ZSetValue& z = *e.zset_value();
+      ZSetIter at{z.first()}, end{nullptr};
+      for (bool first = true; st.is_ok() && (first || at != end); first = false) {
+        const size_t rec = begin_record(out, first ? RecordKind::kZSet : RecordKind::kZSetMore, e.key());
+        if (first) put_meta(out, m);
+        st = put_members(
+            out, rec, at, end, [](const ZSetValue::Node& n) { return n.member.size(); },
+            [&](const ZSetValue::Node& n) {
+              put_bytes(out, n.member);
+              put_f64(out, n.score);
+            });
+      }
       break;
     }
   }

@@ -21,7 +21,10 @@ inline constexpr size_t kRecordLengthBytes = 4;
 inline constexpr size_t kEntryRecordBytesMin = 33;               // a string, empty key and value
 inline constexpr size_t kContainerPartBytes = 16 << 10;          // a set/hash record's target size
 
-enum class RecordKind : uint8_t { kString = 1, kSet = 2, kHash = 3, kSetMore = 4, kHashMore = 5 };
+enum class RecordKind : uint8_t {
+  kString = 1, kSet = 2, kHash = 3, kSetMore = 4, kHashMore = 5,
+  kList = 6, kZSet = 7, kListMore = 8, kZSetMore = 9,
+};
 
 // The fields of an entry record besides its key and value.
 struct EntryMeta {
@@ -31,8 +34,8 @@ struct EntryMeta {
 };
 EntryMeta meta_of(const Entry& e);
 
-// Appends all records of one entry: one for a string; for a set or hash its entry record and as many
-// continuations as its size needs. kResourceExhausted (nothing appended) when an element is over
+// Appends all records of one entry: one for a string; for a set, hash, list or sorted set its entry
+// record and as many continuations as its size needs. kResourceExhausted (nothing appended) when an element is over
 // kElementBytesMax.
 Status encode_entry(const Entry& e, std::string& out);
 
@@ -45,12 +48,12 @@ Status encode_hash_part(std::string_view key, const EntryMeta* meta, const HashV
                         HashValue::Fields::const_iterator& at, std::string& out);
 
 // Checks the framing of a chunk body (record lengths within it, known kinds) and counts its entry
-// records (kinds 1-3). kCorruption naming the offset in the body.
+// records (kinds 1-3, 6, 7). kCorruption naming the offset in the body.
 Result<uint64_t> count_entries(std::string_view body);
 
 // Inserts a chunk body's records into `store` with their CAS, expiry and flags (no commands run).
-// kCorruption on a malformed record, a repeated key, member or field, or a continuation of a key not
-// loaded before. On error earlier records of the body stay inserted: load_snapshot empties the store.
+// kCorruption on a malformed record, a repeated key, member or field, a NaN score, or a continuation
+// of a key not loaded before. On error earlier records of the body stay inserted: load_snapshot empties the store.
 Status load_entries(std::string_view body, Store& store);
 
 }  // namespace tally::store

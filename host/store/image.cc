@@ -120,7 +120,9 @@ Status ImageWriter::walk_bucket(uint64_t bucket, std::string& out, size_t limit,
     if (out.size() >= limit) {
       TALLY_RETURN_IF_ERROR(encode_entry(*e, buffer_));
       note_buffered();
-    } else if (whole || e->type() == ValueType::kString) {
+    } else if (whole || (e->type() != ValueType::kSet && e->type() != ValueType::kHash)) {
+      // Strings, lists and sorted sets go whole (a large list or sorted set in several records at
+      // once); only sets and hashes are sliced across steps.
       TALLY_RETURN_IF_ERROR(encode_entry(*e, out));
     } else {
       TALLY_RETURN_IF_ERROR(begin_container(*e, out));

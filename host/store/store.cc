@@ -29,6 +29,22 @@ uint64_t hash_field_bytes(size_t flen, size_t vlen) {
 }
 uint64_t set_total_bytes(const SetValue& s) { return s.bytes() + s.members().bucket_count() * 8; }
 uint64_t hash_total_bytes(const HashValue& h) { return h.bytes() + h.fields().bucket_count() * 8; }
+// A sorted set's sentinel node (kLevelsMax links) is part of its fixed cost.
+constexpr uint64_t kZSetFixedBytes = sizeof(ZSetValue) + 8 + sizeof(ZSetValue::Node) +
+                                     (ZSetValue::kLevelsMax - 1) * sizeof(ZSetValue::Link) + 16;
+constexpr size_t kDequeBlockItems = 512 / sizeof(std::string);  // libstdc++'s 512-byte blocks
+
+// Bytes of one container beyond its entry: fixed part and contents.
+uint64_t container_bytes(const Entry& e) {
+  switch (e.type()) {
+    case ValueType::kString: return 0;
+    case ValueType::kSet: return chunk_bytes(sizeof(SetValue)) + set_total_bytes(*e.set_value());
+    case ValueType::kHash: return chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*e.hash_value());
+    case ValueType::kList: return chunk_bytes(sizeof(ListValue)) + e.list_value()->bytes();
+    case ValueType::kZSet: return kZSetFixedBytes + e.zset_value()->bytes();
+  }
+  TALLY_UNREACHABLE();
+}
 
 constexpr uint32_t kLfuInitCounter = 5;  // new keys get a chance before they look cold
 constexpr uint32_t kRandomAttemptsMax = 64;
@@ -41,11 +57,93 @@ size_t StringHash::operator()(std::string_view s) const { return XXH3_64bits(s.d
 
 size_t string_heap_bytes(size_t len) { return len <= 15 ? 0 : chunk_bytes(len + 1); }
 
+size_t ListValue::item_bytes(size_t len) { return sizeof(std::string) + string_heap_bytes(len); }
+
+size_t ListValue::bytes() const {
+  // The deque's blocks and its map (one pointer per block, with slack).
+  const size_t blocks = items_.size() / kDequeBlockItems + 1;
+  return item_bytes_ + blocks * (chunk_bytes(512) + 16) + 64;
+}
+
+void ListValue::push_front(std::string_view v) {
+  items_.emplace_front(v);
+  item_bytes_ += item_bytes(v.size());
+}
+
+void ListValue::push_back(std::string_view v) {
+  items_.emplace_back(v);
+  item_bytes_ += item_bytes(v.size());
+}
+
+std::string ListValue::pop_front() {
+  TALLY_ASSERT(!items_.empty());
+  std::string v = std::move(items_.front());
+  items_.pop_front();
+  item_bytes_ -= item_bytes(v.size());
+  return v;
+}
+
+std::string ListValue::pop_back() {
+  TALLY_ASSERT(!items_.empty());
+  std::string v = std::move(items_.back());
+  items_.pop_back();
+  item_bytes_ -= item_bytes(v.size());
+  return v;
+}
+
+void ListValue::set(size_t i, std::string_view v) {
+  TALLY_ASSERT(i < items_.size());
+  item_bytes_ -= item_bytes(items_[i].size());
+  items_[i].assign(v);
+  item_bytes_ += item_bytes(v.size());
+}
+
+void ListValue::insert(size_t i, std::string_view v) {
+  TALLY_ASSERT(i <= items_.size());
+  items_.emplace(items_.begin() + static_cast<ptrdiff_t>(i), v);
+  item_bytes_ += item_bytes(v.size());
+}
+
+void ListValue::erase(size_t i) {
+  TALLY_ASSERT(i < items_.size());
+  item_bytes_ -= item_bytes(items_[i].size());
+  items_.erase(items_.begin() + static_cast<ptrdiff_t>(i));
+}
+
+void ListValue::erase_sorted(const std::vector<size_t>& at) {
+  size_t w = 0, next = 0;
+  for (size_t r = 0; r < items_.size(); ++r) {
+    if (next < at.size() && at[next] == r) {
+      item_bytes_ -= item_bytes(items_[r].size());
+      ++next;
+      continue;
+    }
+    if (w != r) items_[w] = std::move(items_[r]);
+    ++w;
+  }
+  TALLY_ASSERT(next == at.size());
+  items_.resize(w);
+}
+
+void ListValue::keep(size_t first, size_t last) {
+  if (items_.empty()) return;
+  if (first > last || first >= items_.size()) {
+    items_.clear();
+    item_bytes_ = 0;
+    return;
+  }
+  if (last >= items_.size()) last = items_.size() - 1;
+  while (items_.size() > last + 1) pop_back();
+  for (size_t i = 0; i < first; ++i) pop_front();
+}
+
 const char* type_name(ValueType t) {
   switch (t) {
     case ValueType::kString: return "string";
     case ValueType::kSet: return "set";
     case ValueType::kHash: return "hash";
+    case ValueType::kList: return "list";
+    case ValueType::kZSet: return "zset";
   }
   TALLY_UNREACHABLE();
 }
@@ -152,21 +250,18 @@ void Store::free_entry(Entry* e) {
 }
 
 uint64_t Store::entry_bytes(const Entry& e) const {
-  uint64_t bytes = malloc_usable_size(const_cast<Entry*>(&e)) + 8;
-  if (e.type() == ValueType::kSet) bytes += chunk_bytes(sizeof(SetValue)) + set_total_bytes(*e.set_value());
-  if (e.type() == ValueType::kHash) bytes += chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*e.hash_value());
-  return bytes;
+  return malloc_usable_size(const_cast<Entry*>(&e)) + 8 + container_bytes(e);
 }
 
 void Store::destroy_container(Entry* e) {
-  if (e->type() == ValueType::kSet) {
-    SetValue* s = e->set_value();
-    account(-static_cast<int64_t>(chunk_bytes(sizeof(SetValue)) + set_total_bytes(*s)));
-    delete s;
-  } else if (e->type() == ValueType::kHash) {
-    HashValue* h = e->hash_value();
-    account(-static_cast<int64_t>(chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*h)));
-    delete h;
+  if (e->type() == ValueType::kString) return;
+  account(-static_cast<int64_t>(container_bytes(*e)));
+  switch (e->type()) {
+    case ValueType::kString: break;
+    case ValueType::kSet: delete e->set_value(); break;
+    case ValueType::kHash: delete e->hash_value(); break;
+    case ValueType::kList: delete static_cast<ListValue*>(e->container()); break;
+    case ValueType::kZSet: delete static_cast<ZSetValue*>(e->container()); break;
   }
 }
 
@@ -439,44 +534,39 @@ Entry* Store::set_string(std::string_view key, std::string_view value, uint64_t 
 // An empty set or hash with its CAS still 0: the caller sets it and links the entry.
 Entry* Store::new_container(ValueType type, std::string_view key, uint64_t h, uint64_t expire_at_ms,
                             uint32_t client_flags) {
-  TALLY_ASSERT(type == ValueType::kSet || type == ValueType::kHash);
+  TALLY_ASSERT(type != ValueType::kString);
   TALLY_ASSERT(find_link(key, h) == nullptr);
   Entry* e = alloc_entry(type, key, 0, expire_at_ms != 0, client_flags != 0);
   void* c = nullptr;
-  if (type == ValueType::kSet) {
-    SetValue* s = new SetValue();
-    account(static_cast<int64_t>(chunk_bytes(sizeof(SetValue)) + set_total_bytes(*s)));
-    c = s;
-  } else {
-    HashValue* hv = new HashValue();
-    account(static_cast<int64_t>(chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*hv)));
-    c = hv;
+  switch (type) {
+    case ValueType::kString: TALLY_UNREACHABLE();
+    case ValueType::kSet: c = new SetValue(); break;
+    case ValueType::kHash: c = new HashValue(); break;
+    case ValueType::kList: c = new ListValue(); break;
+    case ValueType::kZSet: c = new ZSetValue(); break;
   }
   std::memcpy(e->body() + e->key_offset() + key.size(), &c, sizeof c);
+  account(static_cast<int64_t>(container_bytes(*e)));
   if (expire_at_ms != 0) std::memcpy(e->body(), &expire_at_ms, 8);
   if (client_flags != 0) std::memcpy(e->body() + e->flags_offset(), &client_flags, 4);
   return e;
 }
 
-Entry* Store::create_set(std::string_view key) {
+Entry* Store::create_set(std::string_view key) { return create_container(ValueType::kSet, key); }
+
+Entry* Store::create_container(ValueType type, std::string_view key) {
   rehash_step(kRehashStepBuckets);
   const uint64_t h = hash(key);
-  Entry* e = new_container(ValueType::kSet, key, h, 0, 0);
+  Entry* e = new_container(type, key, h, 0, 0);
   e->cas_ = ++cas_counter_;
   init_access(e);
   link_new(e, h);
   return e;
 }
 
-Entry* Store::create_hash(std::string_view key) {
-  rehash_step(kRehashStepBuckets);
-  const uint64_t h = hash(key);
-  Entry* e = new_container(ValueType::kHash, key, h, 0, 0);
-  e->cas_ = ++cas_counter_;
-  init_access(e);
-  link_new(e, h);
-  return e;
-}
+Entry* Store::create_hash(std::string_view key) { return create_container(ValueType::kHash, key); }
+Entry* Store::create_list(std::string_view key) { return create_container(ValueType::kList, key); }
+Entry* Store::create_zset(std::string_view key) { return create_container(ValueType::kZSet, key); }
 
 bool Store::add_member(SetValue* s, std::string_view member) {
   const uint64_t before = set_total_bytes(*s);
@@ -699,6 +789,24 @@ bool Store::restore_field(Entry* hash, std::string_view field, std::string_view 
   if (hv->find(field) != nullptr) return false;
   const bool created = put_field(hv, field, value);
   TALLY_ASSERT(created);
+  return true;
+}
+
+void Store::restore_list_item(Entry* list, std::string_view item) {
+  TALLY_ASSERT(image_ == nullptr && list->type() == ValueType::kList);
+  ListValue& l = *static_cast<ListValue*>(list->container());
+  const uint64_t before = l.bytes();
+  l.push_back(item);
+  account(static_cast<int64_t>(l.bytes()) - static_cast<int64_t>(before));
+}
+
+bool Store::restore_zset_member(Entry* zset, std::string_view member, double score) {
+  TALLY_ASSERT(image_ == nullptr && zset->type() == ValueType::kZSet);
+  ZSetValue& z = *static_cast<ZSetValue*>(zset->container());
+  if (z.score(member) != nullptr) return false;
+  const uint64_t before = z.bytes();
+  z.put(member, score);
+  account(static_cast<int64_t>(z.bytes()) - static_cast<int64_t>(before));
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include "host/common/status.h"
 #include "host/store/containers.h"
 #include "host/store/entry.h"
+#include "host/store/zset.h"
 
 namespace tally::store {
 
@@ -91,6 +92,19 @@ class Store {
   // Creates an empty set/hash; the key must not exist (callers delete empty containers).
   Entry* create_set(std::string_view key);
   Entry* create_hash(std::string_view key);
+  Entry* create_list(std::string_view key);
+  Entry* create_zset(std::string_view key);
+  // Changes a list or sorted set through fn(ListValue&) / fn(ZSetValue&), returning what fn returns:
+  // copy-on-write for an active image before, the memory difference and a new CAS after. Callers
+  // delete a container left empty.
+  template <typename Fn>
+  decltype(auto) edit_list(Entry* e, Fn&& fn) {
+    return edit<ListValue>(e, ValueType::kList, std::forward<Fn>(fn));
+  }
+  template <typename Fn>
+  decltype(auto) edit_zset(Entry* e, Fn&& fn) {
+    return edit<ZSetValue>(e, ValueType::kZSet, std::forward<Fn>(fn));
+  }
   bool set_add(Entry* e, std::string_view member);     // true when new
   bool set_remove(Entry* e, std::string_view member);  // true when removed
   bool hash_set(Entry* e, std::string_view field, std::string_view value);  // true when new
@@ -160,6 +174,8 @@ class Store {
   // Adds to a restored set or hash without touching its CAS; false when already there.
   bool restore_member(Entry* set, std::string_view member);
   bool restore_field(Entry* hash, std::string_view field, std::string_view value);
+  void restore_list_item(Entry* list, std::string_view item);  // appended
+  bool restore_zset_member(Entry* zset, std::string_view member, double score);  // false when there
   uint64_t cas_counter() const { return cas_counter_; }
   void set_cas_counter(uint64_t cas);  // never lowers it: CAS values are not reused
   // Sizes the table for `keys` keys at once (before a load) and keeps it from shrinking until they
@@ -204,6 +220,22 @@ class Store {
   }
   void image_before_change(const Entry& e);
 
+  template <typename V, typename Fn>
+  decltype(auto) edit(Entry* e, ValueType type, Fn&& fn) {
+    TALLY_ASSERT(e->type() == type);
+    before_change(e);
+    V& v = *static_cast<V*>(e->container());
+    const int64_t before = static_cast<int64_t>(v.bytes());
+    struct After {  // runs after fn, whatever it returns
+      Store* s; Entry* e; V& v; int64_t before;
+      ~After() {
+        s->account(static_cast<int64_t>(v.bytes()) - before);
+        e->cas_ = ++s->cas_counter_;
+      }
+    } after{this, e, v, before};
+    return fn(v);
+  }
+
   uint64_t hash(std::string_view key) const;
   Entry** find_link(std::string_view key, uint64_t h);
   Entry* alloc_entry(ValueType type, std::string_view key, uint32_t value_bytes,
@@ -217,6 +249,7 @@ class Store {
   void expires_add(Entry* e);
   void expires_remove(Entry* e);
   void destroy_container(Entry* e);
+  Entry* create_container(ValueType type, std::string_view key);
   Entry* new_container(ValueType type, std::string_view key, uint64_t h, uint64_t expire_at_ms,
                        uint32_t client_flags);
   bool add_member(SetValue* s, std::string_view member);

@@ -42,6 +42,10 @@ def dump(r):
                 v = sorted(r.hgetall(k).items())
             elif t == b"set":
                 v = sorted(r.smembers(k))
+            elif t == b"list":
+                v = r.lrange(k, 0, -1)
+            elif t == b"zset":
+                v = r.zrange(k, 0, -1, withscores=True)
             else:
                 v = None
             out[k] = (t, v, r.execute_command("PEXPIRETIME", k))
@@ -90,6 +94,12 @@ class RestartTest(unittest.TestCase):
             r.hdel("h", "g")
             r.sadd("set", "a", "b", "c")
             r.srem("set", "b")
+            r.rpush("{l}list", "a", "b", "c", "d")
+            r.lpop("{l}list")
+            r.lmove("{l}list", "{l}list2", "RIGHT", "LEFT")  # one slot: one partition's log
+            r.zadd("zs", {"a": 1, "b": 2.5, "c": -3})
+            r.zincrby("zs", 10, "a")
+            r.zrem("zs", "b")
             r.mset({"m%d" % i: str(i) for i in range(50)})  # spread over every partition
             r.set("p", "1", ex=1000)
             r.persist("p")
@@ -196,7 +206,7 @@ class ReplayEqualsStateTest(unittest.TestCase):
             keys = ["k%d" % i for i in range(40)]
             for step in range(3000):
                 k = rng.choice(keys)
-                op = rng.randrange(9)
+                op = rng.randrange(11)
                 kind = model.get(k, (None,))[0]
                 if op == 0:
                     v = "v%d" % rng.randrange(1000)
@@ -245,6 +255,29 @@ class ReplayEqualsStateTest(unittest.TestCase):
                 elif op == 8 and kind == "string":
                     r.getdel(k)
                     model.pop(k)
+                elif op == 9 and kind in (None, "list"):
+                    lst = list(model[k][1]) if kind else []
+                    if rng.randrange(3) and lst:
+                        self.assertEqual(r.lpop(k), lst.pop(0))
+                    else:
+                        r.rpush(k, step)
+                        lst.append(str(step))
+                    if lst:
+                        model[k] = ("list", lst)
+                    else:
+                        model.pop(k)
+                elif op == 10 and kind in (None, "zset"):
+                    z = dict(model[k][1]) if kind else {}
+                    m = "m%d" % rng.randrange(8)
+                    if rng.randrange(3):
+                        z[m] = r.zincrby(k, rng.randrange(-4, 5) / 2, m)
+                    else:
+                        r.zrem(k, m)
+                        z.pop(m, None)
+                    if z:
+                        model[k] = ("zset", z)
+                    else:
+                        model.pop(k, None)
                 if step == 1500:
                     # Half the history in a snapshot, half in the log after it.
                     r.execute_command("SAVE")
@@ -263,6 +296,10 @@ class ReplayEqualsStateTest(unittest.TestCase):
                     got[k] = ("hash", r.hgetall(k))
                 elif t == "set":
                     got[k] = ("set", r.smembers(k))
+                elif t == "list":
+                    got[k] = ("list", r.lrange(k, 0, -1))
+                elif t == "zset":
+                    got[k] = ("zset", dict(r.zrange(k, 0, -1, withscores=True)))
             self.assertEqual(got, model)
             srv.stop()
         finally:

@@ -91,6 +91,55 @@ class RedisPyTest(unittest.TestCase):
             r.sadd("h", "x")
         self.assertTrue(str(cm.exception).startswith("WRONGTYPE"))
 
+    def test_lists_and_sorted_sets(self):
+        r = self.r
+        self.assertEqual(r.rpush("{q}", "a", "b", "c"), 3)
+        self.assertEqual(r.lpush("{q}", "z"), 4)
+        self.assertEqual(r.lrange("{q}", 0, -1), ["z", "a", "b", "c"])
+        self.assertEqual(r.lpop("{q}", 2), ["z", "a"])
+        self.assertEqual(r.linsert("{q}", "BEFORE", "c", "x"), 3)
+        self.assertEqual(r.lpos("{q}", "c"), 2)
+        # Multi-key commands take keys of one slot (hash tags), as Redis Cluster asks.
+        self.assertEqual(r.lmove("{q}", "{q}other", "LEFT", "RIGHT"), "b")
+        self.assertEqual(r.rpoplpush("{q}", "{q}other"), "c")
+        self.assertEqual(r.lrange("{q}other", 0, -1), ["c", "b"])
+        self.assertEqual(r.lmpop(2, "{q}missing", "{q}other", direction="RIGHT", count=5), ["{q}other", ["b", "c"]])
+        self.assertEqual(r.exists("{q}other"), 0)  # emptied lists are deleted
+        self.assertEqual(r.zadd("{b}board", {"ann": 30, "bob": 10, "cid": 20}), 3)
+        self.assertEqual(r.zincrby("{b}board", 25, "bob"), 35.0)
+        self.assertEqual(r.zrange("{b}board", 0, -1, desc=True, withscores=True),
+                         [("bob", 35.0), ("ann", 30.0), ("cid", 20.0)])
+        self.assertEqual(r.zrank("{b}board", "cid"), 0)
+        self.assertEqual(r.zrevrank("{b}board", "cid"), 2)
+        self.assertEqual(r.zrangebyscore("{b}board", "(20", "+inf"), ["ann", "bob"])
+        self.assertEqual(r.zcount("{b}board", 20, 30), 2)
+        self.assertEqual(r.zadd("{b}board2", {"ann": 1, "dan": 5}), 2)
+        self.assertEqual(r.zunionstore("{b}sum", ["{b}board", "{b}board2"]), 4)
+        self.assertEqual(r.zscore("{b}sum", "ann"), 31.0)
+        self.assertEqual(r.zinter(["{b}board", "{b}board2"], withscores=True), [("ann", 31.0)])
+        self.assertEqual(r.zpopmin("{b}board"), [("cid", 20.0)])
+        self.assertEqual(r.type("{b}board"), "zset")
+        self.assertEqual(r.type("{q}"), "list")
+        with self.assertRaises(redis.ResponseError) as cm:
+            r.zadd("{q}", {"x": 1})
+        self.assertTrue(str(cm.exception).startswith("WRONGTYPE"))
+        with self.assertRaises(redis.ResponseError):
+            r.zadd("{b}board", {"x": float("nan")})
+        raw = Raw(self.server.port)
+        # COMMAND GETKEYS knows the destination before numkeys (RedisCluster routes by it).
+        raw.send(resp("COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b"))
+        self.assertEqual(raw.read_until(b"b\r\n"), b"*3\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n")
+        # RESP3: scores are doubles, WITHSCORES pairs are nested; RESP2 has them flat, as strings.
+        raw.send(resp("ZRANGE", "{b}board", "0", "0", "WITHSCORES"))
+        self.assertEqual(raw.read_until(b"30\r\n"), b"*2\r\n$3\r\nann\r\n$2\r\n30\r\n")
+        raw.send(resp("HELLO", "3"))
+        raw.read_until(b"modules\r\n*0\r\n")
+        raw.send(resp("ZRANGE", "{b}board", "0", "0", "WITHSCORES"))
+        self.assertEqual(raw.read_until(b",30\r\n"), b"*1\r\n*2\r\n$3\r\nann\r\n,30\r\n")
+        raw.send(resp("ZSCORE", "{b}board", "bob"))
+        self.assertEqual(raw.read_until(b"\r\n"), b",35\r\n")
+        raw.close()
+
     def test_pipeline_keeps_order_across_shards(self):
         p = self.r.pipeline(transaction=False)
         for i in range(500):

@@ -92,6 +92,59 @@ void hstrlen(ExecContext&, Argv);
 void hscan(ExecContext&, Argv);
 void hrandfield(ExecContext&, Argv);
 
+// list_commands.cc
+void lpush(ExecContext&, Argv);
+void rpush(ExecContext&, Argv);
+void lpushx(ExecContext&, Argv);
+void rpushx(ExecContext&, Argv);
+void lpop(ExecContext&, Argv);
+void rpop(ExecContext&, Argv);
+void llen(ExecContext&, Argv);
+void lrange(ExecContext&, Argv);
+void lindex(ExecContext&, Argv);
+void lset(ExecContext&, Argv);
+void linsert(ExecContext&, Argv);
+void lrem(ExecContext&, Argv);
+void ltrim(ExecContext&, Argv);
+void lpos(ExecContext&, Argv);
+void lmove(ExecContext&, Argv);
+void rpoplpush(ExecContext&, Argv);
+void lmpop(ExecContext&, Argv);
+
+// zset_commands.cc
+void zadd(ExecContext&, Argv);
+void zincrby(ExecContext&, Argv);
+void zscore(ExecContext&, Argv);
+void zmscore(ExecContext&, Argv);
+void zcard(ExecContext&, Argv);
+void zrank(ExecContext&, Argv);
+void zrevrank(ExecContext&, Argv);
+void zrem(ExecContext&, Argv);
+void zrange(ExecContext&, Argv);
+void zrangestore(ExecContext&, Argv);
+void zrevrange(ExecContext&, Argv);
+void zrangebyscore(ExecContext&, Argv);
+void zrevrangebyscore(ExecContext&, Argv);
+void zrangebylex(ExecContext&, Argv);
+void zrevrangebylex(ExecContext&, Argv);
+void zcount(ExecContext&, Argv);
+void zlexcount(ExecContext&, Argv);
+void zremrangebyrank(ExecContext&, Argv);
+void zremrangebyscore(ExecContext&, Argv);
+void zremrangebylex(ExecContext&, Argv);
+void zpopmin(ExecContext&, Argv);
+void zpopmax(ExecContext&, Argv);
+void zmpop(ExecContext&, Argv);
+void zunion(ExecContext&, Argv);
+void zinter(ExecContext&, Argv);
+void zdiff(ExecContext&, Argv);
+void zunionstore(ExecContext&, Argv);
+void zinterstore(ExecContext&, Argv);
+void zdiffstore(ExecContext&, Argv);
+void zintercard(ExecContext&, Argv);
+void zrandmember(ExecContext&, Argv);
+void zscan(ExecContext&, Argv);
+
 // memcache_commands.cc (internal: the forms memcached requests become)
 void mc_get(ExecContext&, Argv);
 void mc_gat(ExecContext&, Argv);

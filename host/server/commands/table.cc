@@ -93,6 +93,57 @@ constexpr CommandSpec kCommands[] = {
   {"hstrlen", 3, R | F, 1, 1, 1, cmd::hstrlen, "hash", "Returns the length of the value of a hash field."},
   {"hscan", -3, R, 1, 1, 1, cmd::hscan, "hash", "Iterates over the fields and values of a hash."},
   {"hrandfield", -2, R, 1, 1, 1, cmd::hrandfield, "hash", "Returns one or more random fields of a hash."},
+  // lists
+  {"lpush", -3, W | M | F, 1, 1, 1, cmd::lpush, "list", "Prepends one or more elements to a list, creating it when needed."},
+  {"rpush", -3, W | M | F, 1, 1, 1, cmd::rpush, "list", "Appends one or more elements to a list, creating it when needed."},
+  {"lpushx", -3, W | M | F, 1, 1, 1, cmd::lpushx, "list", "Prepends elements to a list only when the list exists."},
+  {"rpushx", -3, W | M | F, 1, 1, 1, cmd::rpushx, "list", "Appends elements to a list only when the list exists."},
+  {"lpop", -2, W | F, 1, 1, 1, cmd::lpop, "list", "Removes and returns the first elements of a list."},
+  {"rpop", -2, W | F, 1, 1, 1, cmd::rpop, "list", "Removes and returns the last elements of a list."},
+  {"llen", 2, R | F, 1, 1, 1, cmd::llen, "list", "Returns the length of a list."},
+  {"lrange", 4, R, 1, 1, 1, cmd::lrange, "list", "Returns a range of elements of a list."},
+  {"lindex", 3, R, 1, 1, 1, cmd::lindex, "list", "Returns an element of a list by its index."},
+  {"lset", 4, W | M, 1, 1, 1, cmd::lset, "list", "Sets the value of an element of a list by its index."},
+  {"linsert", 5, W | M, 1, 1, 1, cmd::linsert, "list", "Inserts an element before or after another element of a list."},
+  {"lrem", 4, W, 1, 1, 1, cmd::lrem, "list", "Removes elements equal to a value from a list."},
+  {"ltrim", 4, W, 1, 1, 1, cmd::ltrim, "list", "Removes the elements of a list outside a range."},
+  {"lpos", -3, R, 1, 1, 1, cmd::lpos, "list", "Returns the index of matching elements of a list."},
+  {"lmove", 5, W | M, 1, 2, 1, cmd::lmove, "list", "Pops an element from one end of a list and pushes it to another list."},
+  {"rpoplpush", 3, W | M, 1, 2, 1, cmd::rpoplpush, "list", "Pops the last element of a list and pushes it to the head of another."},
+  {"lmpop", -4, W, 0, 0, 0, cmd::lmpop, "list", "Pops elements from the first non-empty list of several.", Split::kNone, 1},
+  // sorted sets
+  {"zadd", -4, W | M | F, 1, 1, 1, cmd::zadd, "sorted-set", "Adds members to a sorted set, or updates their scores."},
+  {"zincrby", 4, W | M | F, 1, 1, 1, cmd::zincrby, "sorted-set", "Increments the score of a member of a sorted set."},
+  {"zscore", 3, R | F, 1, 1, 1, cmd::zscore, "sorted-set", "Returns the score of a member of a sorted set."},
+  {"zmscore", -3, R | F, 1, 1, 1, cmd::zmscore, "sorted-set", "Returns the scores of several members of a sorted set."},
+  {"zcard", 2, R | F, 1, 1, 1, cmd::zcard, "sorted-set", "Returns the number of members of a sorted set."},
+  {"zrank", -3, R | F, 1, 1, 1, cmd::zrank, "sorted-set", "Returns the rank of a member in ascending order of score."},
+  {"zrevrank", -3, R | F, 1, 1, 1, cmd::zrevrank, "sorted-set", "Returns the rank of a member in descending order of score."},
+  {"zrem", -3, W | F, 1, 1, 1, cmd::zrem, "sorted-set", "Removes members from a sorted set."},
+  {"zrange", -4, R, 1, 1, 1, cmd::zrange, "sorted-set", "Returns members of a sorted set by rank, score or lexicographic range."},
+  {"zrangestore", -5, W | M, 1, 2, 1, cmd::zrangestore, "sorted-set", "Stores a range of a sorted set in another key."},
+  {"zrevrange", -4, R, 1, 1, 1, cmd::zrevrange, "sorted-set", "Returns members of a sorted set by rank, highest first."},
+  {"zrangebyscore", -4, R, 1, 1, 1, cmd::zrangebyscore, "sorted-set", "Returns members of a sorted set within a score range."},
+  {"zrevrangebyscore", -4, R, 1, 1, 1, cmd::zrevrangebyscore, "sorted-set", "Returns members within a score range, highest first."},
+  {"zrangebylex", -4, R, 1, 1, 1, cmd::zrangebylex, "sorted-set", "Returns members of a sorted set within a lexicographic range."},
+  {"zrevrangebylex", -4, R, 1, 1, 1, cmd::zrevrangebylex, "sorted-set", "Returns members within a lexicographic range, in reverse."},
+  {"zcount", 4, R | F, 1, 1, 1, cmd::zcount, "sorted-set", "Counts the members of a sorted set within a score range."},
+  {"zlexcount", 4, R | F, 1, 1, 1, cmd::zlexcount, "sorted-set", "Counts the members of a sorted set within a lexicographic range."},
+  {"zremrangebyrank", 4, W, 1, 1, 1, cmd::zremrangebyrank, "sorted-set", "Removes the members of a sorted set within a rank range."},
+  {"zremrangebyscore", 4, W, 1, 1, 1, cmd::zremrangebyscore, "sorted-set", "Removes the members of a sorted set within a score range."},
+  {"zremrangebylex", 4, W, 1, 1, 1, cmd::zremrangebylex, "sorted-set", "Removes the members of a sorted set within a lexicographic range."},
+  {"zpopmin", -2, W | F, 1, 1, 1, cmd::zpopmin, "sorted-set", "Removes and returns the members with the lowest scores."},
+  {"zpopmax", -2, W | F, 1, 1, 1, cmd::zpopmax, "sorted-set", "Removes and returns the members with the highest scores."},
+  {"zmpop", -4, W, 0, 0, 0, cmd::zmpop, "sorted-set", "Pops members from the first non-empty sorted set of several.", Split::kNone, 1},
+  {"zunion", -3, R, 0, 0, 0, cmd::zunion, "sorted-set", "Returns the union of several sorted sets.", Split::kNone, 1},
+  {"zinter", -3, R, 0, 0, 0, cmd::zinter, "sorted-set", "Returns the intersection of several sorted sets.", Split::kNone, 1},
+  {"zdiff", -3, R, 0, 0, 0, cmd::zdiff, "sorted-set", "Returns the difference of several sorted sets.", Split::kNone, 1},
+  {"zunionstore", -4, W | M, 1, 1, 1, cmd::zunionstore, "sorted-set", "Stores the union of several sorted sets in a key.", Split::kNone, 2},
+  {"zinterstore", -4, W | M, 1, 1, 1, cmd::zinterstore, "sorted-set", "Stores the intersection of several sorted sets in a key.", Split::kNone, 2},
+  {"zdiffstore", -4, W | M, 1, 1, 1, cmd::zdiffstore, "sorted-set", "Stores the difference of several sorted sets in a key.", Split::kNone, 2},
+  {"zintercard", -3, R, 0, 0, 0, cmd::zintercard, "sorted-set", "Returns the number of members in the intersection of sorted sets.", Split::kNone, 1},
+  {"zrandmember", -2, R, 1, 1, 1, cmd::zrandmember, "sorted-set", "Returns random members of a sorted set."},
+  {"zscan", -3, R, 1, 1, 1, cmd::zscan, "sorted-set", "Iterates over the members and scores of a sorted set."},
   // memcached requests, translated (internal)
   {"mc.get", -2, R | F | I, 1, -1, 1, cmd::mc_get, "memcached", "memcached get/gets and mg: item records.", Split::kKeysArray},
   {"mc.gat", -3, W | F | I, 2, -1, 1, cmd::mc_gat, "memcached", "memcached gat/gats and mg T: touch, then item records.", Split::kKeysArray},
@@ -104,7 +155,7 @@ constexpr CommandSpec kCommands[] = {
 // clang-format on
 
 constexpr size_t kCommandCount = sizeof(kCommands) / sizeof(kCommands[0]);
-constexpr size_t kIndexSlots = 256;  // power of two, at least twice the command count
+constexpr size_t kIndexSlots = 512;  // power of two, at least twice the command count
 static_assert(kIndexSlots >= 2 * kCommandCount);
 constexpr size_t kNameBytesMax = 16;  // longer names cannot be data commands
 

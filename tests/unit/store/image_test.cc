@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -73,6 +74,20 @@ TEST(EntryRecord, EveryTypeRoundTripsWithTtlFlagsAndCas) {
   s.hash_set(hash, "big", std::string(100'000, 'x'));
   Entry* wide = s.create_hash("wide-hash");
   for (int i = 0; i < 3000; ++i) s.hash_set(wide, testing::numbered("field", i), std::to_string(i * i));
+  Entry* list = s.create_list("list");
+  s.edit_list(list, [](ListValue& l) {
+    for (int i = 0; i < 4000; ++i) l.push_back(testing::numbered("item", i % 700));  // repeats kept
+    l.push_front("");
+    return 0;
+  });
+  Entry* zset = s.create_zset("zset");
+  s.edit_zset(zset, [](ZSetValue& z) {
+    for (int i = 0; i < 3000; ++i) z.put(testing::numbered("z", i), i % 3 == 0 ? -0.5 * i : 1.0 * (i % 17));
+    z.put("inf", std::numeric_limits<double>::infinity());
+    z.put("-inf", -std::numeric_limits<double>::infinity());
+    return 0;
+  });
+  s.set_expire(s.lookup("zset", kNow, Access::kPeek), kNow + 7);
   s.touch_cas(s.lookup("plain", kNow, Access::kPeek));
   const Content want = content_of(s);
 
@@ -81,6 +96,8 @@ TEST(EntryRecord, EveryTypeRoundTripsWithTtlFlagsAndCas) {
   const std::vector<RecordKind> kinds = kinds_of(body);
   EXPECT_GT(std::count(kinds.begin(), kinds.end(), RecordKind::kSetMore), 0);
   EXPECT_GT(std::count(kinds.begin(), kinds.end(), RecordKind::kHashMore), 0);
+  EXPECT_GT(std::count(kinds.begin(), kinds.end(), RecordKind::kListMore), 0);
+  EXPECT_GT(std::count(kinds.begin(), kinds.end(), RecordKind::kZSetMore), 0);
   auto counted = count_entries(body);
   ASSERT_TRUE(counted.is_ok()) << counted.status().to_string();
   EXPECT_EQ(*counted, s.size());
@@ -139,8 +156,25 @@ TEST(EntryRecord, LoaderRefusesMalformedRecords) {
   std::memcpy(&first_more_record, set_more.data(), 4);
   refused(set_head + set_more.substr(0, 4 + first_more_record) + set_more, "repeated members");
   std::string bad_kind = str_rec;
-  bad_kind[4] = 9;
+  bad_kind[4] = 10;
   refused(bad_kind, "unknown kind");
+  // A sorted set whose score is NaN, and one that names a member twice.
+  Store zs;
+  Entry* z = zs.create_zset("z");
+  zs.edit_zset(z, [](ZSetValue& v) { return v.put("m", 1.5); });
+  std::string zrec;
+  ASSERT_TRUE(encode_entry(*z, zrec).is_ok());
+  std::string nan_rec = zrec;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  ASSERT_EQ(nan_rec.size(), 4u + 1 + 4 + 1 + 20 + 4 + 4 + 1 + 8);
+  std::memcpy(nan_rec.data() + nan_rec.size() - 8, &nan, 8);
+  refused(nan_rec, "NaN score");
+  std::string twice = zrec;
+  twice.append(twice.substr(4 + 1 + 4 + 1 + 20 + 4));  // the member and score again
+  uint32_t count = 2, len = static_cast<uint32_t>(twice.size() - 4);
+  std::memcpy(twice.data() + 4 + 1 + 4 + 1 + 20, &count, 4);
+  std::memcpy(twice.data(), &len, 4);
+  refused(twice, "repeated sorted set member");
   std::string cas0 = str_rec;
   std::memset(cas0.data() + 4 + 1 + 4 + 1 + 12, 0, 8);  // length, kind, key length, "a", expiry, flags
   refused(cas0, "CAS 0");
@@ -187,7 +221,7 @@ class Mutator {
   void run() {
     const std::string k = any_key();
     Entry* e = s_.lookup(k, now, Access::kPeek);
-    switch (rng_.uniform(17)) {
+    switch (rng_.uniform(18)) {
       case 0: testing::add_random_key(s_, rng_, names_++); break;
       case 1:  // overwrite in place: same size, same TTL and flags
         if (e != nullptr && e->type() == ValueType::kString) {
@@ -224,7 +258,12 @@ class Mutator {
         if (!big_keys.empty()) {
           const std::string& b = big_keys[rng_.uniform(big_keys.size())];
           Entry* be = s_.lookup(b, now, Access::kPeek);
-          if (be != nullptr && be->type() != ValueType::kString) container_write(b, be, be->type());
+          if (be == nullptr || be->type() == ValueType::kString) break;
+          if (be->type() == ValueType::kList || be->type() == ValueType::kZSet) {
+            list_or_zset_write(b, be);
+          } else {
+            container_write(b, be, be->type());
+          }
         }
         break;
       case 11:
@@ -245,6 +284,7 @@ class Mutator {
         if (flushes && rng_.chance(1, 40)) s_.flush();
         break;
       case 15: s_.random_entry(now); break;
+      case 16: list_or_zset_write(k, e); break;
       default:  // new keys only: fills the frozen table toward its limit
         for (int i = 0; i < 4; ++i) testing::add_random_key(s_, rng_, names_++);
     }
@@ -271,6 +311,22 @@ class Mutator {
         s_.hash_del(e, m);
       }
       if (e->hash_value()->size() == 0) s_.erase(e);
+    }
+  }
+
+  // A push, pop or score change on a list or sorted set (creating one when the key is free).
+  void list_or_zset_write(const std::string& k, Entry* e) {
+    if (e == nullptr) e = rng_.chance(1, 2) ? s_.create_list(k) : s_.create_zset(k);
+    const std::string m = testing::numbered("m", rng_.uniform(64));
+    if (e->type() == ValueType::kList) {
+      s_.edit_list(e, [&](ListValue& l) {
+        if (rng_.chance(1, 3) && !l.empty()) return (l.pop_front(), 0);
+        return (l.push_back(m), 0);
+      });
+      if (e->list_value()->empty()) s_.erase(e);
+    } else if (e->type() == ValueType::kZSet) {
+      s_.edit_zset(e, [&](ZSetValue& z) { return rng_.chance(1, 3) ? z.remove(m) : z.put(m, static_cast<double>(rng_.uniform(10))); });
+      if (e->zset_value()->empty()) s_.erase(e);
     }
   }
 
@@ -305,6 +361,8 @@ void check_point_in_time(uint64_t seed, Coverage& cov) {
   s.for_each([&](const Entry& e) {
     const size_t n = e.type() == ValueType::kSet    ? e.set_value()->size()
                      : e.type() == ValueType::kHash ? e.hash_value()->size()
+                     : e.type() == ValueType::kList ? e.list_value()->size()
+                     : e.type() == ValueType::kZSet ? e.zset_value()->size()
                                                     : 0;
     if (n >= 1000) m.big_keys.emplace_back(e.key());
   });

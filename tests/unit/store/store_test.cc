@@ -1,4 +1,7 @@
 #include <gtest/gtest.h>
+#include <algorithm>
+#include <deque>
+#include <map>
 
 #include <cmath>
 #include <set>
@@ -58,6 +61,66 @@ TEST(Store, HashesAndSetsAccountTheirBytes) {
   EXPECT_EQ(s.entry_bytes(*h) + empty, s.used_memory_bytes());
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(s.hash_del(h, "field" + std::to_string(i)));
   s.erase(h);
+  EXPECT_EQ(s.used_memory_bytes(), empty);
+}
+
+// Lists and sorted sets: every change through edit_list / edit_zset keeps the memory total exact, the
+// sorted set's ranks and order hold under random puts and removes, and deleting returns to empty.
+TEST(Store, ListsAndSortedSetsAccountTheirBytesAndKeepOrder) {
+  Store s;
+  const uint64_t empty = s.used_memory_bytes();
+  Rng rng(3);
+  Entry* l = s.create_list("l");
+  Entry* z = s.create_zset("z");
+  std::map<std::string, double> model;
+  std::deque<std::string> lmodel;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string m = "member:" + std::to_string(rng.uniform(2000)) + std::string(rng.uniform(40), 'x');
+    const double score = static_cast<double>(rng.uniform(100));
+    const uint64_t cas = z->cas();
+    if (rng.chance(1, 3)) {
+      s.edit_zset(z, [&](ZSetValue& v) { return v.remove(m); });
+      model.erase(m);
+    } else {
+      s.edit_zset(z, [&](ZSetValue& v) { return v.put(m, score); });
+      model[m] = score;
+    }
+    EXPECT_GT(z->cas(), cas);
+    switch (rng.uniform(4)) {
+      case 0: s.edit_list(l, [&](ListValue& v) { return (v.push_front(m), 0); }); lmodel.push_front(m); break;
+      case 1: s.edit_list(l, [&](ListValue& v) { return (v.push_back(m), 0); }); lmodel.push_back(m); break;
+      case 2:
+        if (!lmodel.empty()) {
+          EXPECT_EQ(s.edit_list(l, [&](ListValue& v) { return v.pop_front(); }), lmodel.front());
+          lmodel.pop_front();
+        }
+        break;
+      case 3:
+        if (!lmodel.empty()) {
+          const size_t at = rng.uniform(lmodel.size());
+          s.edit_list(l, [&](ListValue& v) { return (v.set(at, m), 0); });
+          lmodel[at] = m;
+        }
+        break;
+    }
+  }
+  EXPECT_EQ(s.entry_bytes(*l) + s.entry_bytes(*z) + empty, s.used_memory_bytes());
+  const ZSetValue& zv = *z->zset_value();
+  ASSERT_EQ(zv.size(), model.size());
+  std::vector<std::pair<double, std::string>> order;
+  for (const auto& [m, sc] : model) order.emplace_back(sc, m);
+  std::sort(order.begin(), order.end());
+  uint64_t rank = 0;
+  for (const auto* n = zv.first(); n != nullptr; n = n->next(), ++rank) {
+    ASSERT_EQ(n->member, order[rank].second);
+    ASSERT_EQ(n->score, order[rank].first);
+    ASSERT_EQ(zv.rank(n->member), rank);
+    ASSERT_EQ(zv.at_rank(rank), n);
+  }
+  EXPECT_EQ(rank, order.size());
+  EXPECT_TRUE(std::equal(l->list_value()->items().begin(), l->list_value()->items().end(), lmodel.begin(), lmodel.end()));
+  s.erase(l);
+  s.erase(z);
   EXPECT_EQ(s.used_memory_bytes(), empty);
 }
 
