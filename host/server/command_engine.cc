@@ -1,5 +1,7 @@
 #include "host/server/command_engine.h"
 
+#include "host/server/blocking.h"
+
 #include <charconv>
 #include <memory>
 
@@ -249,7 +251,9 @@ void run_on_partition(Shard& shard, Partition& p, const CommandEntry& e, Argv ar
   const size_t first = out.size();
   const uint64_t t0 = record ? clock.monotonic_ns() : 0;
   ExecContext ctx{p.store(), out, now_ms};
+  const uint64_t cas0 = p.store().cas_counter();
   e.data->handler(ctx, argv);
+  if (p.store().cas_counter() != cas0) notify_written(shard, e, argv);  // something was written
   if (!record) return;
   const bool error = out.size() > first && out.node(first).type == proto::ReplyType::kError;
   counters.record(clock.monotonic_ns() - t0, error);
@@ -493,6 +497,7 @@ bool CommandEngine::run_gathered(const CommandEntry& e, Argv argv, proto::Reply&
       }
       st.set_cas_counter(tmp.cas_counter());
     }
+    notify_written(home_, e, argv);
   }
   tmp.flush();
   counters.record(home_.clock->monotonic_ns() - t0, out.size() > first && out.node(first).type == proto::ReplyType::kError);

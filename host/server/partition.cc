@@ -3,6 +3,7 @@
 #include <string>
 
 #include "host/common/log.h"
+#include "host/server/blocking.h"
 #include "host/server/client_session.h"
 #include "host/server/command_codec.h"
 #include "host/server/command_table.h"
@@ -228,8 +229,10 @@ void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
     r.clear();
     applying_ = true;
     ExecContext ctx{*store_, r, cmd.now_ms};
+    const uint64_t cas0 = store_->cas_counter();
     e->data->handler(ctx, cmd.argv);
     applying_ = false;
+    if (store_->cas_counter() != cas0) notify_written(shard, *e, cmd.argv);  // something was written
     while (!waiters_.empty() &&
            (waiters_.front().index < index || (waiters_.front().index == index && waiters_.front().position <= position))) {
       Waiter w = std::move(waiters_.front());

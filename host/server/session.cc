@@ -51,6 +51,12 @@ Session::Session(Server& server, Shard& home, net::Conn& conn)
 }
 
 Session::~Session() {
+  if (bcall_ != nullptr) {
+    // A probe still running may yet pop an element for nobody: as Redis, the element a closing
+    // client was about to get is gone with it.
+    block_unregister();
+    block_stop_timers();
+  }
   auto& v = home_.sessions;
   v.erase(std::remove(v.begin(), v.end(), this), v.end());
 }
@@ -105,8 +111,8 @@ void Session::on_data(net::Conn& c, std::string_view data) {
     c.close_now();
     return;
   }
-  if (blocked_) {
-    in_.append(data);  // processed once the partition move that holds this connection ends
+  if (blocked_ || waiting_) {
+    in_.append(data);  // processed once the partition move (or the blocking command) ends
     return;
   }
   if (in_.empty()) {
@@ -136,7 +142,7 @@ void Session::process_input() {
 
 size_t Session::process(std::string_view input) {
   size_t pos = 0;
-  while (!closed_ && !close_after_reply_ && !blocked_ && pos < input.size()) {
+  while (!closed_ && !close_after_reply_ && !blocked_ && !waiting_ && pos < input.size()) {
     if (over_inflight_limit()) {
       // Back-pressure: stop reading until earlier replies come back.
       if (!paused_) {
@@ -207,13 +213,21 @@ uint64_t Session::reserve_reply() {
 }
 
 void Session::complete_reply(uint64_t seq, proto::Reply& reply) {
+  if (bcall_ != nullptr && bcall_->probing && seq == bcall_->probe_seq) {
+    block_on_probe(reply);  // a blocking command's probe: it decides what to answer
+    return;
+  }
+  fill_slot(seq, &reply);
+}
+
+void Session::fill_slot(uint64_t seq, const proto::Reply* reply) {
   TALLY_ASSERT(seq >= pending_base_);
   TALLY_ASSERT(seq - pending_base_ < pending_.size());
   Pending& p = pending_[seq - pending_base_];
   TALLY_ASSERT(!p.done);
-  if (!p.discard) {
+  if (!p.discard && reply != nullptr) {
     proto::ReplyWriter w(p.bytes, resp_);
-    reply.write_resp(w);
+    reply->write_resp(w);
   }
   p.done = true;
   flush_completed();

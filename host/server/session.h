@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include "host/proto/reply.h"
 #include "host/proto/reply_value.h"
 #include "host/proto/resp_parser.h"
+#include "host/server/blocking.h"
 #include "host/server/client_session.h"
 #include "host/server/command_engine.h"
 #include "host/server/command_table.h"
@@ -63,6 +65,12 @@ class Session final : public ClientSession {
   // The session for a connection id on `home`'s reactor, if it is still open.
   static Session* lookup(Shard& home, uint64_t conn_id);
 
+  // --- blocking commands (blocking.cc) ---
+  // Starts waiting: the command's reply place is reserved and later commands wait behind it.
+  void begin_blocking(std::unique_ptr<BlockingCall> call);
+  // A write reached a key of registration `token`.
+  void block_wake(uint64_t token);
+
  private:
   void process_input();
   // Parses and runs the commands at the front of `input`; returns the bytes consumed.
@@ -74,6 +82,16 @@ class Session final : public ClientSession {
   void emit_error(std::string_view text);
   void flush_completed();
   bool over_inflight_limit() const;
+  // Blocking commands (blocking.cc).
+  void block_probe();
+  void block_on_probe(const proto::Reply& r);
+  void block_on_probe_done(const proto::Reply& r);
+  void block_finish(const proto::Reply& r);
+  void block_register();
+  void block_unregister();
+  void block_stop_timers();
+  // Writes `reply` (nothing when null) into reply place `seq` and marks it done.
+  void fill_slot(uint64_t seq, const proto::Reply* reply);
 
   Server& server_;
   Shard& home_;
@@ -93,6 +111,9 @@ class Session final : public ClientSession {
   bool closed_ = false;
   bool paused_ = false;   // reading paused: too many replies outstanding
   bool blocked_ = false;  // processing held: a command waits for a partition move
+  bool waiting_ = false;  // processing held: a blocking command waits (bcall_)
+  std::unique_ptr<BlockingCall> bcall_;
+  proto::Reply probe_reply_;
   ReplyMode reply_mode_ = ReplyMode::kOn;
   std::string name_, lib_name_, lib_ver_;
   std::string_view last_command_;  // a name from the static command table

@@ -2,6 +2,8 @@
 // session points at the right place in its reply order before calling.
 #include "host/server/session_commands.h"
 
+#include "host/server/blocking.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -901,6 +903,24 @@ const CommandEntry kSessionCommands[] = {
      "Lets this connection read from replicas.", nullptr, cmd_readonly},
     {"readwrite", 1, kCmdFast | kCmdLoading | kCmdStale, 0, 0, 0, "cluster",
      "Ends READONLY on this connection.", nullptr, cmd_readwrite},
+    // Blocking forms: their non-blocking probe runs through the engine until it finds something
+    // (blocking.h). Key specs as Redis's, for COMMAND and cluster clients.
+    {"blpop", -3, kCmdWrite, 1, -2, 1, "list", "Pops the first element of the first non-empty list, waiting for one.",
+     nullptr, cmd_blocking},
+    {"brpop", -3, kCmdWrite, 1, -2, 1, "list", "Pops the last element of the first non-empty list, waiting for one.",
+     nullptr, cmd_blocking},
+    {"blmove", 6, kCmdWrite | kCmdDenyOom, 1, 2, 1, "list", "Moves an element between lists, waiting for one.", nullptr,
+     cmd_blocking},
+    {"brpoplpush", 4, kCmdWrite | kCmdDenyOom, 1, 2, 1, "list",
+     "Pops the last element of a list and pushes it to another, waiting for one.", nullptr, cmd_blocking},
+    {"blmpop", -5, kCmdWrite, 0, 0, 0, "list", "Pops elements from the first non-empty list, waiting for one.", nullptr,
+     cmd_blocking, 0, Split::kNone, 2},
+    {"bzpopmin", -3, kCmdWrite | kCmdFast, 1, -2, 1, "sorted-set",
+     "Pops the lowest-scored member of the first non-empty sorted set, waiting for one.", nullptr, cmd_blocking},
+    {"bzpopmax", -3, kCmdWrite | kCmdFast, 1, -2, 1, "sorted-set",
+     "Pops the highest-scored member of the first non-empty sorted set, waiting for one.", nullptr, cmd_blocking},
+    {"bzmpop", -5, kCmdWrite, 0, 0, 0, "sorted-set",
+     "Pops members from the first non-empty sorted set, waiting for one.", nullptr, cmd_blocking, 0, Split::kNone, 2},
 };
 
 }  // namespace

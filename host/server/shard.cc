@@ -92,6 +92,7 @@ void Shard::adopt(std::unique_ptr<Partition> p) {
 std::unique_ptr<Partition> Shard::release(uint32_t p) {
   TALLY_ASSERT(p < partitions.size() && partitions[p] != nullptr);
   held.erase(std::lower_bound(held.begin(), held.end(), p));
+  blocking.wake_all();  // waiters on its keys register again where it goes
   return std::move(partitions[p]);
 }
 

@@ -13,6 +13,7 @@
 #include "host/net/reactor.h"
 #include "host/offload/engine.h"
 #include "host/proto/reply_value.h"
+#include "host/server/blocking.h"
 #include "host/server/metrics.h"
 #include "host/server/partition.h"
 #include "host/store/store.h"
@@ -84,6 +85,8 @@ struct Shard {
   proto::Reply scratch;      // the reply value of a command run inline (reused, never shrinks)
   // Connections whose next command waits for a partition move to end.
   std::vector<uint64_t> blocked;
+  // Sessions waiting in a blocking command (BLPOP, ...) for keys of this shard's partitions.
+  BlockingRegistry blocking;
 
   // Durability (null with durability none): the shard's log and its groups' state machine.
   std::unique_ptr<ShardLog> log;
