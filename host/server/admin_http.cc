@@ -117,6 +117,8 @@ std::string render_metrics(Server& srv) {
   out += "# HELP tally_command_duration_seconds Command execution time.\n";
   out += "# TYPE tally_command_duration_seconds histogram\n";
   std::string calls_text = "# HELP tally_command_calls_total Calls per command.\n# TYPE tally_command_calls_total counter\n";
+  std::string errors_text =
+      "# HELP tally_command_errors_total Calls per command that answered an error.\n# TYPE tally_command_errors_total counter\n";
   for (const auto& e : CommandTable::instance().all()) {
     uint64_t calls = 0, usec = 0, failed = 0;
     uint64_t buckets[kLatencyBuckets + 1] = {};
@@ -130,7 +132,7 @@ std::string render_metrics(Server& srv) {
     if (calls == 0) continue;
     std::string label = "cmd=\"" + std::string(e.name) + "\"";
     calls_text += "tally_command_calls_total{" + label + "} " + std::to_string(calls) + "\n";
-    calls_text += "tally_command_errors_total{" + label + "} " + std::to_string(failed) + "\n";
+    errors_text += "tally_command_errors_total{" + label + "} " + std::to_string(failed) + "\n";
     uint64_t cumulative = 0;
     for (size_t b = 0; b < kLatencyBuckets; ++b) {
       cumulative += buckets[b];
@@ -146,6 +148,7 @@ std::string render_metrics(Server& srv) {
     out += "tally_command_duration_seconds_count{" + label + "} " + std::to_string(calls) + "\n";
   }
   out += calls_text;
+  out += errors_text;
   return out;
 }
 
