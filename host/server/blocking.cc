@@ -142,6 +142,7 @@ void BlockingRegistry::wake(const std::vector<BlockWaiter>& waiters) {
 void notify_written(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv) {
   if (shard.blocking.empty() || !(e.flags & kCmdWrite)) return;
   thread_local std::vector<size_t> pos;
+  // (A transaction names the keys of all its commands: CommandTable::key_positions knows them.)
   CommandTable::key_positions(e, argv, pos);
   for (size_t i : pos) shard.blocking.written(argv[i]);
 }

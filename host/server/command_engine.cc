@@ -271,7 +271,7 @@ CommandEngine::CommandEngine(Server& server, Shard& home, ClientSession& session
 
 CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv argv, proto::Reply& out) {
   uint32_t slot = 0;
-  if (e.first_key == 1 && e.last_key == 1 && e.numkeys_at == 0) {
+  if (e.first_key == 1 && e.last_key == 1 && e.numkeys_at == 0 && !(e.flags & kCmdTransaction)) {
     TALLY_ASSERT(argv.size() >= 2);
     slot = kernels::key_slot(argv[1]);
   } else {
@@ -325,7 +325,7 @@ CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, prot
     if (o != Outcome::kDone || out.size() != before) return o;
     // A keyed command without keys in this request (a count of 0): on as usual, the handler answers.
   }
-  if (e.first_key == 1 && e.last_key == 1 && e.numkeys_at == 0) {
+  if (e.first_key == 1 && e.last_key == 1 && e.numkeys_at == 0 && !(e.flags & kCmdTransaction)) {
     // One key at argv[1] (most commands): no key lists to build.
     TALLY_ASSERT(argv.size() >= 2);
     return run_on(server_.partition_of_key(argv[1]), e, argv, out);

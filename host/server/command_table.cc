@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "host/common/assert.h"
+#include "host/server/commands/handlers.h"
 #include "host/server/session_commands.h"
 
 namespace tally::server {
@@ -84,6 +85,27 @@ void CommandTable::key_positions(const CommandEntry& e, std::span<const std::str
                                  std::vector<size_t>& out) {
   out.clear();
   const size_t argc = argv.size();
+  if (e.data != nullptr && (e.flags & kCmdTransaction)) {
+    // EXEC's internal command: the keys of every command it carries and of the watched keys, as
+    // positions in its own arguments (the commands are slices of them).
+    std::vector<std::pair<std::string_view, uint64_t>> watched;
+    std::vector<std::span<const std::string_view>> commands;
+    if (!cmd::tx_parse(argv, &watched, &commands)) {
+      out.push_back(1);
+      return;
+    }
+    for (size_t j = 0; j < watched.size(); ++j) out.push_back(3 + 2 * j);  // NWATCH is argv[2], then KEY CAS pairs
+    std::vector<size_t> inner;
+    for (auto c : commands) {
+      const CommandEntry* ce = instance().find(c[0]);
+      if (ce == nullptr) continue;
+      key_positions(*ce, c, inner);
+      const size_t base = static_cast<size_t>(c.data() - argv.data());
+      for (size_t i : inner) out.push_back(base + i);
+    }
+    if (out.empty()) out.push_back(1);
+    return;
+  }
   if (e.numkeys_at > 0) {
     const size_t at = static_cast<size_t>(e.numkeys_at);
     if (argc < at + 2) return;

@@ -217,6 +217,11 @@ void Session::complete_reply(uint64_t seq, proto::Reply& reply) {
     block_on_probe(reply);  // a blocking command's probe: it decides what to answer
     return;
   }
+  if (watch_pending_ && seq == watch_seq_) {
+    watch_pending_ = false;
+    watch_answered(reply, &seq);  // WATCH's CAS values: kept, and OK answered
+    return;
+  }
   fill_slot(seq, &reply);
 }
 
@@ -266,6 +271,7 @@ bool Session::execute(std::span<const std::string_view> argv) {
   const CommandEntry* e = CommandTable::instance().find(argv[0]);
   if (e == nullptr || (e->flags & kCmdInternal)) {
     engine_.flush();
+    if (in_multi_) multi_error_ = true;
     if (!authenticated_) {
       emit_error("NOAUTH Authentication required.");
     } else {
@@ -282,9 +288,15 @@ bool Session::execute(std::span<const std::string_view> argv) {
   }
   if (!CommandTable::arity_ok(*e, argv.size())) {
     engine_.flush();
+    if (in_multi_) multi_error_ = true;
     CommandCounters::bump(home_.metrics->per_command[e->index].rejected);
     emit_error("ERR wrong number of arguments for '" + lower(argv[0]) + "' command");
     return true;
+  }
+  if (in_multi_ || (e->flags & kCmdTransaction) != 0) {
+    bool ran = false;
+    const bool go_on = run_transaction_command(*e, argv, ran);
+    if (ran) return go_on;
   }
   proto::Reply& r = home_.scratch;
   r.clear();

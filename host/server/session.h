@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "host/net/reactor.h"
@@ -90,6 +91,14 @@ class Session final : public ClientSession {
   void block_register();
   void block_unregister();
   void block_stop_timers();
+  // Transactions (transactions.cc). run_transaction_command handles MULTI/EXEC/DISCARD/WATCH/UNWATCH
+  // and queues commands inside MULTI (ran = true); ran = false: not its business. Returns execute's
+  // answer (false: held back by a partition move).
+  bool run_transaction_command(const CommandEntry& e, std::span<const std::string_view> argv, bool& ran);
+  bool exec_transaction();
+  bool watch_keys(std::span<const std::string_view> argv);
+  void watch_answered(const proto::Reply& cas, const uint64_t* seq);
+  void multi_reset();
   // Writes `reply` (nothing when null) into reply place `seq` and marks it done.
   void fill_slot(uint64_t seq, const proto::Reply* reply);
 
@@ -113,6 +122,13 @@ class Session final : public ClientSession {
   bool blocked_ = false;  // processing held: a command waits for a partition move
   bool waiting_ = false;  // processing held: a blocking command waits (bcall_)
   std::unique_ptr<BlockingCall> bcall_;
+  bool in_multi_ = false;     // MULTI: commands are queued
+  bool multi_error_ = false;  // a queued command was refused: EXEC aborts
+  std::vector<std::vector<std::string>> queued_;
+  std::vector<std::pair<std::string, uint64_t>> watched_;  // WATCH: keys and their CAS values then
+  std::vector<std::string> watch_keys_;  // a WATCH whose CAS values are on their way
+  bool watch_pending_ = false;
+  uint64_t watch_seq_ = 0;
   proto::Reply probe_reply_;
   ReplyMode reply_mode_ = ReplyMode::kOn;
   std::string name_, lib_name_, lib_ver_;

@@ -870,6 +870,8 @@ void cmd_tally(Session& s, Argv argv) {
       });
 }
 
+void cmd_transaction(Session& s, Argv) { s.out().error("ERR transaction command out of place"); }
+
 const CommandEntry kSessionCommands[] = {
     {"ping", -1, kCmdFast | kCmdStale, 0, 0, 0, "connection", "Returns PONG or the argument.", nullptr, cmd_ping},
     {"echo", 2, kCmdFast, 0, 0, 0, "connection", "Returns the given string.", nullptr, cmd_echo},
@@ -903,6 +905,17 @@ const CommandEntry kSessionCommands[] = {
      "Lets this connection read from replicas.", nullptr, cmd_readonly},
     {"readwrite", 1, kCmdFast | kCmdLoading | kCmdStale, 0, 0, 0, "cluster",
      "Ends READONLY on this connection.", nullptr, cmd_readwrite},
+    // Transactions (transactions.cc; the session runs them before any handler, so none is set here
+    // but a guard that should never run).
+    {"multi", 1, kCmdFast | kCmdTransaction, 0, 0, 0, "transactions", "Starts a transaction.", nullptr, cmd_transaction},
+    {"exec", 1, kCmdTransaction, 0, 0, 0, "transactions", "Runs the commands queued since MULTI, at once.", nullptr,
+     cmd_transaction},
+    {"discard", 1, kCmdFast | kCmdTransaction, 0, 0, 0, "transactions", "Drops the commands queued since MULTI.",
+     nullptr, cmd_transaction},
+    {"watch", -2, kCmdFast | kCmdTransaction, 1, -1, 1, "transactions",
+     "Makes the next EXEC fail if any of these keys is written first.", nullptr, cmd_transaction},
+    {"unwatch", 1, kCmdFast | kCmdTransaction, 0, 0, 0, "transactions", "Forgets the keys WATCH named.", nullptr,
+     cmd_transaction},
     // Blocking forms: their non-blocking probe runs through the engine until it finds something
     // (blocking.h). Key specs as Redis's, for COMMAND and cluster clients.
     {"blpop", -3, kCmdWrite, 1, -2, 1, "list", "Pops the first element of the first non-empty list, waiting for one.",

@@ -30,6 +30,8 @@ enum CommandFlag : uint32_t {
   // Not a Redis command: a form the memcached session translates its requests into. Hidden from RESP
   // clients (unknown command) and from COMMAND.
   kCmdInternal = 256,
+  // MULTI, EXEC, DISCARD, WATCH, UNWATCH: the session's transaction state handles them.
+  kCmdTransaction = 512,
 };
 
 // How a command whose keys lie in several partitions splits into one part per partition, or how a

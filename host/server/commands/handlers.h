@@ -4,6 +4,8 @@
 
 #include <span>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "host/server/commands/command.h"
 
@@ -144,6 +146,13 @@ void zdiffstore(ExecContext&, Argv);
 void zintercard(ExecContext&, Argv);
 void zrandmember(ExecContext&, Argv);
 void zscan(ExecContext&, Argv);
+
+// tx_commands.cc (internal: EXEC's one command, and WATCH's CAS probe)
+void tx(ExecContext&, Argv);
+void tx_cas(ExecContext&, Argv);
+// Splits tx's arguments into the watched keys with their CAS values and the queued commands; false
+// when they are malformed. Either output may be null.
+bool tx_parse(Argv argv, std::vector<std::pair<std::string_view, uint64_t>>* watched, std::vector<Argv>* commands);
 
 // memcache_commands.cc (internal: the forms memcached requests become)
 void mc_get(ExecContext&, Argv);

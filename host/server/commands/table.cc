@@ -9,7 +9,8 @@
 namespace tally::server {
 namespace {
 
-constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, F = kCmdFast, M = kCmdDenyOom, I = kCmdInternal;
+constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, F = kCmdFast, M = kCmdDenyOom, I = kCmdInternal,
+                   X = kCmdTransaction;
 
 // clang-format off
 constexpr CommandSpec kCommands[] = {
@@ -144,6 +145,10 @@ constexpr CommandSpec kCommands[] = {
   {"zintercard", -3, R, 0, 0, 0, cmd::zintercard, "sorted-set", "Returns the number of members in the intersection of sorted sets.", Split::kNone, 1},
   {"zrandmember", -2, R, 1, 1, 1, cmd::zrandmember, "sorted-set", "Returns random members of a sorted set."},
   {"zscan", -3, R, 1, 1, 1, cmd::zscan, "sorted-set", "Iterates over the members and scores of a sorted set."},
+  // transactions (internal: what EXEC and WATCH become; tx_commands.cc)
+  {"tx.write", -4, W | M | I | X, 1, 1, 1, cmd::tx, "transactions", "EXEC of a transaction with a write: its commands at once."},
+  {"tx.read", -4, R | I | X, 1, 1, 1, cmd::tx, "transactions", "EXEC of a read-only transaction: its commands at once."},
+  {"tx.cas", -2, R | I, 1, -1, 1, cmd::tx_cas, "transactions", "WATCH: the CAS values of keys (0: absent)."},
   // memcached requests, translated (internal)
   {"mc.get", -2, R | F | I, 1, -1, 1, cmd::mc_get, "memcached", "memcached get/gets and mg: item records.", Split::kKeysArray},
   {"mc.gat", -3, W | F | I, 2, -1, 1, cmd::mc_gat, "memcached", "memcached gat/gats and mg T: touch, then item records.", Split::kKeysArray},
