@@ -105,5 +105,46 @@ class DockerfileTest(unittest.TestCase):
                 proc.wait(timeout=10)
 
 
+class RackExampleTest(unittest.TestCase):
+    """appliance/rack: every node's TOML is accepted by tallyd (unknown keys would stop it) and makes a
+    password-protected cluster member; only the addresses, ports and paths are overridden here."""
+
+    def test_each_node_config_starts_a_member(self):
+        import redis
+        import time
+        rack = os.path.join(ROOT, "appliance", "rack")
+        for name in ("node-1.toml", "node-2.toml", "node-3.toml"):
+            with tempfile.TemporaryDirectory() as work:
+                secret = os.path.join(work, "cluster.secret")
+                with open(secret, "w") as f:
+                    f.write("0123456789abcdef0123456789abcdef\n")
+                port, peer = free_port(), free_port()
+                args = [TALLYD, "--config", os.path.join(rack, name), "--bind", "127.0.0.1", "--port", str(port),
+                        "--memcached-port", "0", "--admin-bind", "127.0.0.1", "--admin-port", "0", "--dir", work,
+                        "--peer-port", str(peer), "--cluster-secret-file", secret, "--cluster-announce-ip",
+                        "127.0.0.1", "--threads", "1", "--maxmemory", "64mb"]
+                log = open(os.path.join(work, "log"), "wb")
+                proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    r = redis.Redis(port=port, password="change-me-and-keep-it-in-a-secret-store",
+                                    socket_connect_timeout=1)
+                    info = None
+                    for _ in range(100):
+                        self.assertIsNone(proc.poll(), open(log.name, "rb").read().decode())
+                        try:
+                            info = r.info("cluster")
+                            break
+                        except redis.ConnectionError:
+                            time.sleep(0.05)
+                    self.assertEqual(info.get("cluster_enabled"), 1, name)
+                    with self.assertRaises(redis.AuthenticationError):
+                        redis.Redis(port=port).ping()
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=20)
+                    log.close()
+                self.assertEqual(proc.returncode, 0, open(log.name, "rb").read().decode())
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -2,6 +2,7 @@
 running tallyd; its HTTP API then shows the target up and a command counter that moved."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -14,6 +15,7 @@ import redis
 
 from harness import Tallyd, free_port
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROMETHEUS = "/usr/bin/prometheus"
 PROMTOOL = "/usr/bin/promtool"
 DEADLINE_S = 60
@@ -99,6 +101,22 @@ class PrometheusTest(unittest.TestCase):
             # A query over the scraped series, as a dashboard would ask it.
             rate = wait_for(lambda: query('sum(increase(tally_command_calls_total{cmd="set"}[1m]))'), "increase")
             self.assertGreater(rate, 0)
+            # Every query of the Grafana dashboard is valid PromQL over metrics tallyd exports.
+            exported = set(re.findall(rb"^# HELP (tally_\w+)", http_get(self.metrics_url), re.M))
+            # Series that appear only on cluster members (peers, Raft) or once an offload batch ran.
+            with open(os.path.join(ROOT, "host/server/admin_http.cc"), "rb") as f:
+                exported |= set(re.findall(rb'"(tally_(?:peer|raft|offload)_\w+)"', f.read()))
+            with open(os.path.join(ROOT, "appliance/grafana/tally-dashboard.json")) as f:
+                dash = json.load(f)
+            exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+            self.assertGreaterEqual(len(exprs), 10)
+            for expr in exprs:
+                for name in re.findall(r"\b(tally_\w+)", expr):
+                    base = re.sub(r"_(bucket|sum|count)$", "", name) if name.startswith("tally_command_duration") else name
+                    self.assertIn(base.encode(), exported, "%s in %s" % (name, expr))
+                q = expr.replace("$__rate_interval", "1m").replace("$instance", ".*")
+                out = json.loads(http_get(api + urllib.parse.quote(q)))
+                self.assertEqual(out.get("status"), "success", (expr, out))
         finally:
             prom.terminate()
             try:
