@@ -57,8 +57,22 @@ Session::~Session() {
     block_unregister();
     block_stop_timers();
   }
+  for (int k = 0; k < 3; ++k) {
+    for (const std::string& n : subs_[k]) home_.pubsub.remove(static_cast<PubSubRegistry::Kind>(k), n, conn_id_);
+  }
   auto& v = home_.sessions;
   v.erase(std::remove(v.begin(), v.end(), this), v.end());
+}
+
+void Session::push_message(const proto::Reply& r) {
+  std::string* target = &conn_->out();
+  if (!pending_.empty()) {
+    if (!pending_.back().done) pending_.push_back(Pending{{}, true, false});
+    target = &pending_.back().bytes;
+  }
+  proto::ReplyWriter w(*target, resp_);
+  r.write_resp(w);
+  if (pending_.empty()) conn_->mark_output();
 }
 
 void Session::set_authenticated(bool yes) {
@@ -291,6 +305,13 @@ bool Session::execute(std::span<const std::string_view> argv) {
     if (in_multi_) multi_error_ = true;
     CommandCounters::bump(home_.metrics->per_command[e->index].rejected);
     emit_error("ERR wrong number of arguments for '" + lower(argv[0]) + "' command");
+    return true;
+  }
+  if (resp_ == 2 && subscription_count() > 0 && !(e->flags & kCmdPubSubContext)) {
+    // RESP2 subscribed mode: the connection carries messages; only these commands may run on it.
+    engine_.flush();
+    emit_error("ERR Can't execute '" + lower(argv[0]) +
+               "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
     return true;
   }
   if (in_multi_ || (e->flags & kCmdTransaction) != 0) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -18,6 +19,7 @@
 #include "host/proto/reply_value.h"
 #include "host/proto/resp_parser.h"
 #include "host/server/blocking.h"
+#include "host/server/pubsub.h"
 #include "host/server/client_session.h"
 #include "host/server/command_engine.h"
 #include "host/server/command_table.h"
@@ -65,6 +67,12 @@ class Session final : public ClientSession {
   std::function<bool()> alive_check() const;
   // The session for a connection id on `home`'s reactor, if it is still open.
   static Session* lookup(Shard& home, uint64_t conn_id);
+
+  // --- publish/subscribe (pubsub.cc) ---
+  std::set<std::string>& subscriptions(PubSubRegistry::Kind k) { return subs_[k]; }
+  size_t subscription_count() const { return subs_[0].size() + subs_[1].size() + subs_[2].size(); }
+  // Writes a push (a message, a subscription confirmation) in order with the replies.
+  void push_message(const proto::Reply& r);
 
   // --- blocking commands (blocking.cc) ---
   // Starts waiting: the command's reply place is reserved and later commands wait behind it.
@@ -122,6 +130,7 @@ class Session final : public ClientSession {
   bool blocked_ = false;  // processing held: a command waits for a partition move
   bool waiting_ = false;  // processing held: a blocking command waits (bcall_)
   std::unique_ptr<BlockingCall> bcall_;
+  std::set<std::string> subs_[3];  // channels, patterns, shard channels subscribed to
   bool in_multi_ = false;     // MULTI: commands are queued
   bool multi_error_ = false;  // a queued command was refused: EXEC aborts
   std::vector<std::vector<std::string>> queued_;

@@ -3,6 +3,7 @@
 #include "host/server/session_commands.h"
 
 #include "host/server/blocking.h"
+#include "host/server/pubsub.h"
 
 #include <algorithm>
 #include <cctype>
@@ -37,6 +38,10 @@ bool iequals(std::string_view a, std::string_view b) {
 void cmd_ping(Session& s, Argv argv) {
   if (argv.size() > 2) {
     s.out().error("ERR wrong number of arguments for 'ping' command");
+  } else if (s.resp() == 2 && s.subscription_count() > 0) {
+    s.out().array(2);  // subscribed mode (RESP2): as a message
+    s.out().bulk("pong");
+    s.out().bulk(argv.size() == 2 ? argv[1] : std::string_view());
   } else if (argv.size() == 2) {
     s.out().bulk(argv[1]);
   } else {
@@ -873,9 +878,9 @@ void cmd_tally(Session& s, Argv argv) {
 void cmd_transaction(Session& s, Argv) { s.out().error("ERR transaction command out of place"); }
 
 const CommandEntry kSessionCommands[] = {
-    {"ping", -1, kCmdFast | kCmdStale, 0, 0, 0, "connection", "Returns PONG or the argument.", nullptr, cmd_ping},
+    {"ping", -1, kCmdFast | kCmdStale | kCmdPubSubContext, 0, 0, 0, "connection", "Returns PONG or the argument.", nullptr, cmd_ping},
     {"echo", 2, kCmdFast, 0, 0, 0, "connection", "Returns the given string.", nullptr, cmd_echo},
-    {"quit", -1, kCmdNoAuth | kCmdFast, 0, 0, 0, "connection", "Closes the connection.", nullptr, cmd_quit},
+    {"quit", -1, kCmdNoAuth | kCmdFast | kCmdPubSubContext, 0, 0, 0, "connection", "Closes the connection.", nullptr, cmd_quit},
     {"select", 2, kCmdFast, 0, 0, 0, "connection", "Selects database 0 (the only one).", nullptr, cmd_select},
     {"auth", -2, kCmdNoAuth | kCmdFast, 0, 0, 0, "connection", "Authenticates the connection.", nullptr, cmd_auth},
     {"hello", -1, kCmdNoAuth | kCmdFast, 0, 0, 0, "connection", "Handshakes: protocol version, auth, name.",
@@ -905,6 +910,23 @@ const CommandEntry kSessionCommands[] = {
      "Lets this connection read from replicas.", nullptr, cmd_readonly},
     {"readwrite", 1, kCmdFast | kCmdLoading | kCmdStale, 0, 0, 0, "cluster",
      "Ends READONLY on this connection.", nullptr, cmd_readwrite},
+    // Publish/subscribe (pubsub.h).
+    {"subscribe", -2, kCmdFast | kCmdPubSubContext, 0, 0, 0, "pubsub", "Listens for messages on channels.", nullptr, cmd_pubsub},
+    {"psubscribe", -2, kCmdFast | kCmdPubSubContext, 0, 0, 0, "pubsub", "Listens for messages on channels matching patterns.",
+     nullptr, cmd_pubsub},
+    {"ssubscribe", -2, kCmdFast | kCmdPubSubContext, 1, -1, 1, "pubsub", "Listens for messages on shard channels.", nullptr,
+     cmd_pubsub},
+    {"unsubscribe", -1, kCmdFast | kCmdPubSubContext, 0, 0, 0, "pubsub", "Stops listening on channels (all without names).",
+     nullptr, cmd_pubsub},
+    {"punsubscribe", -1, kCmdFast | kCmdPubSubContext, 0, 0, 0, "pubsub", "Stops listening on patterns (all without names).",
+     nullptr, cmd_pubsub},
+    {"sunsubscribe", -1, kCmdFast | kCmdPubSubContext, 1, -1, 1, "pubsub", "Stops listening on shard channels.", nullptr,
+     cmd_pubsub},
+    {"publish", 3, kCmdFast | kCmdStale, 0, 0, 0, "pubsub", "Posts a message to a channel; answers how many received it.",
+     nullptr, cmd_pubsub},
+    {"spublish", 3, kCmdFast, 1, 1, 1, "pubsub", "Posts a message to a shard channel.", nullptr, cmd_pubsub},
+    {"pubsub", -2, kCmdStale, 0, 0, 0, "pubsub", "PUBSUB CHANNELS, NUMSUB, NUMPAT, SHARDCHANNELS, SHARDNUMSUB.", nullptr,
+     cmd_pubsub},
     // Transactions (transactions.cc; the session runs them before any handler, so none is set here
     // but a guard that should never run).
     {"multi", 1, kCmdFast | kCmdTransaction, 0, 0, 0, "transactions", "Starts a transaction.", nullptr, cmd_transaction},

@@ -15,6 +15,7 @@
 #include "host/proto/reply_value.h"
 #include "host/server/blocking.h"
 #include "host/server/metrics.h"
+#include "host/server/pubsub.h"
 #include "host/server/partition.h"
 #include "host/store/store.h"
 
@@ -87,6 +88,8 @@ struct Shard {
   std::vector<uint64_t> blocked;
   // Sessions waiting in a blocking command (BLPOP, ...) for keys of this shard's partitions.
   BlockingRegistry blocking;
+  // Channels and patterns this shard's sessions subscribe to.
+  PubSubRegistry pubsub;
 
   // Durability (null with durability none): the shard's log and its groups' state machine.
   std::unique_ptr<ShardLog> log;

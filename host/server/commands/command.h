@@ -32,6 +32,8 @@ enum CommandFlag : uint32_t {
   kCmdInternal = 256,
   // MULTI, EXEC, DISCARD, WATCH, UNWATCH: the session's transaction state handles them.
   kCmdTransaction = 512,
+  // Allowed on a RESP2 connection in subscribed mode.
+  kCmdPubSubContext = 1024,
 };
 
 // How a command whose keys lie in several partitions splits into one part per partition, or how a
