@@ -8,14 +8,7 @@ set -euo pipefail
 [[ $# -eq 2 ]] || { echo "usage: $0 BUILD_DIR PREFIX" >&2; exit 2; }
 build=$1 prefix=$2
 mkdir -p "$prefix/bin" "$prefix/lib"
-is_system_lib() {
-  case $1 in
-    linux-vdso.so* | ld-linux*.so* | libc.so.* | libm.so.* | libmvec.so.* | libpthread.so.* | libdl.so.* | \
-      librt.so.* | libresolv.so.* | libutil.so.* | libanl.so.* | libnss_*.so.* | libthread_db.so.* | \
-      libcuda.so* | libnvidia-*.so*) return 0 ;;
-  esac
-  return 1
-}
+source "$(dirname "$0")/system-libs.sh"
 for b in host/server/tallyd host/server/tallyctl; do
   [[ -x $build/$b ]] || { echo "stage-runtime: $build/$b is missing (build it first)" >&2; exit 1; }
   install -m 0755 "$build/$b" "$prefix/bin/"

@@ -34,16 +34,7 @@ for b in "${ours[@]}"; do
 done
 for t in "${theirs[@]}"; do cp -L "$(command -v "$t")" "$out/libexec/"; done
 
-# glibc's own libraries come from the machine (they must match its loader), and so does libcuda,
-# which belongs to the installed driver.
-is_system_lib() {
-  case $1 in
-    linux-vdso.so* | ld-linux*.so* | libc.so.* | libm.so.* | libmvec.so.* | libpthread.so.* | libdl.so.* | \
-      librt.so.* | libresolv.so.* | libutil.so.* | libanl.so.* | libnss_*.so.* | libthread_db.so.* | \
-      libcuda.so* | libnvidia-*.so*) return 0 ;;
-  esac
-  return 1
-}
+source "$root/scripts/system-libs.sh"
 for exe in "$out"/libexec/*; do
   while read -r name _ path _; do
     [[ -n ${path:-} && $path == /* ]] || continue

@@ -9,10 +9,14 @@
 
 #include "host/common/assert.h"
 #include "host/server/command_table.h"
+#include "host/server/commands/util.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
 
 namespace tally::server {
+
+using cmd::iequals;
+
 namespace {
 
 // A probe held back by a partition move is tried again after this long.
@@ -22,15 +26,6 @@ constexpr long double kTimeoutSecondsMax = 1e12L;
 
 const char* const kErrTimeoutFloat = "ERR timeout is not a float or out of range";
 const char* const kErrTimeoutNegative = "ERR timeout is negative";
-
-bool iequal(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char c = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 // Redis's timeout argument: seconds as a float, not negative. false after replying the error.
 bool parse_timeout(Session& s, std::string_view arg, uint64_t& ms) {
@@ -154,10 +149,10 @@ void cmd_blocking(Session& s, std::span<const std::string_view> argv) {
   auto call = std::make_unique<BlockingCall>();
   const CommandTable& table = CommandTable::instance();
   uint64_t timeout_ms = 0;
-  if (iequal(name, "blpop") || iequal(name, "brpop") || iequal(name, "bzpopmin") || iequal(name, "bzpopmax")) {
+  if (iequals(name, "blpop") || iequals(name, "brpop") || iequals(name, "bzpopmin") || iequals(name, "bzpopmax")) {
     // KEY [KEY ...] TIMEOUT: probe with LMPOP/ZMPOP over the keys, one element.
     if (!parse_timeout(s, argv.back(), timeout_ms)) return;
-    const bool list = iequal(name, "blpop") || iequal(name, "brpop");
+    const bool list = iequals(name, "blpop") || iequals(name, "brpop");
     call->probe = table.find(list ? "lmpop" : "zmpop");
     call->shape = list ? BlockingCall::Shape::kKeyValue : BlockingCall::Shape::kKeyMemberScore;
     call->args.emplace_back(list ? "lmpop" : "zmpop");
@@ -166,12 +161,12 @@ void cmd_blocking(Session& s, std::span<const std::string_view> argv) {
       call->args.emplace_back(argv[i]);
       call->keys.emplace_back(argv[i]);
     }
-    call->args.emplace_back(iequal(name, "blpop") ? "left" : iequal(name, "brpop") ? "right"
-                            : iequal(name, "bzpopmin") ? "min" : "max");
-  } else if (iequal(name, "blmove") || iequal(name, "brpoplpush")) {
+    call->args.emplace_back(iequals(name, "blpop") ? "left" : iequals(name, "brpop") ? "right"
+                            : iequals(name, "bzpopmin") ? "min" : "max");
+  } else if (iequals(name, "blmove") || iequals(name, "brpoplpush")) {
     // SRC DST [FROM TO] TIMEOUT: probe with LMOVE / RPOPLPUSH.
     if (!parse_timeout(s, argv.back(), timeout_ms)) return;
-    const bool move = iequal(name, "blmove");
+    const bool move = iequals(name, "blmove");
     call->probe = table.find(move ? "lmove" : "rpoplpush");
     call->args.emplace_back(move ? "lmove" : "rpoplpush");
     for (size_t i = 1; i + 1 < argv.size(); ++i) call->args.emplace_back(argv[i]);
@@ -180,7 +175,7 @@ void cmd_blocking(Session& s, std::span<const std::string_view> argv) {
   } else {
     // BLMPOP / BZMPOP TIMEOUT NUMKEYS KEY... ...: probe with LMPOP / ZMPOP.
     if (!parse_timeout(s, argv[1], timeout_ms)) return;
-    const bool list = iequal(name, "blmpop");
+    const bool list = iequals(name, "blmpop");
     call->probe = table.find(list ? "lmpop" : "zmpop");
     call->args.emplace_back(list ? "lmpop" : "zmpop");
     for (size_t i = 2; i < argv.size(); ++i) call->args.emplace_back(argv[i]);
@@ -222,14 +217,15 @@ void Session::block_register() {
   c.token = __atomic_add_fetch(&next_token, 1, __ATOMIC_RELAXED);
   c.owner = server_.shard_of_partition(server_.partition_of_key(c.keys[0]));
   const BlockWaiter w{&home_, conn_id_, c.token};
-  if (c.owner == home_.id) {
-    for (const std::string& k : c.keys) home_.blocking.add(k, w);
-    return;
-  }
-  Shard* owner = &server_.shard(c.owner);
-  owner->reactor->post([owner, keys = c.keys, w] {
-    for (const std::string& k : keys) owner->blocking.add(k, w);
+  on_owner_registry([keys = c.keys, w](BlockingRegistry& reg) {
+    for (const std::string& k : keys) reg.add(k, w);
   });
+}
+
+void Session::on_owner_registry(std::function<void(BlockingRegistry&)> fn) {
+  if (bcall_->owner == home_.id) return fn(home_.blocking);
+  Shard* owner = &server_.shard(bcall_->owner);
+  owner->reactor->post([owner, fn = std::move(fn)] { fn(owner->blocking); });
 }
 
 void Session::block_unregister() {
@@ -237,13 +233,8 @@ void Session::block_unregister() {
   if (c.token == 0) return;
   const uint64_t token = c.token;
   c.token = 0;
-  if (c.owner == home_.id) {
-    for (const std::string& k : c.keys) home_.blocking.remove(k, token);
-    return;
-  }
-  Shard* owner = &server_.shard(c.owner);
-  owner->reactor->post([owner, keys = c.keys, token] {
-    for (const std::string& k : keys) owner->blocking.remove(k, token);
+  on_owner_registry([keys = c.keys, token](BlockingRegistry& reg) {
+    for (const std::string& k : keys) reg.remove(k, token);
   });
 }
 

@@ -6,23 +6,18 @@
 #include <mutex>
 #include <set>
 
+#include "host/server/commands/util.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
 #include "host/store/glob.h"
 
 namespace tally::server {
+
+using cmd::iequals;
+
 namespace {
 
 using Kind = PubSubRegistry::Kind;
-
-bool iequal(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char c = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 std::string lower(std::string_view s) {
   std::string r(s);
@@ -116,9 +111,9 @@ void publish(Session& s, bool shard_channel, std::string_view channel, std::stri
 
 void pubsub_info(Session& s, std::span<const std::string_view> argv) {
   const std::string_view sub = argv[1];
-  const bool shard = iequal(sub, "shardchannels") || iequal(sub, "shardnumsub");
+  const bool shard = iequals(sub, "shardchannels") || iequals(sub, "shardnumsub");
   const Kind k = shard ? PubSubRegistry::kShardChannel : PubSubRegistry::kChannel;
-  if (iequal(sub, "channels") || iequal(sub, "shardchannels")) {
+  if (iequals(sub, "channels") || iequals(sub, "shardchannels")) {
     if (argv.size() > 3) return s.out().error("ERR wrong number of arguments for 'pubsub|" + lower(sub) + "' command");
     const std::string pattern = argv.size() == 3 ? std::string(argv[2]) : std::string();
     on_every_shard(
@@ -129,7 +124,7 @@ void pubsub_info(Session& s, std::span<const std::string_view> argv) {
           r.array(g.names.size());
           for (const std::string& n : g.names) r.bulk(n);
         });
-  } else if (iequal(sub, "numsub") || iequal(sub, "shardnumsub")) {
+  } else if (iequals(sub, "numsub") || iequals(sub, "shardnumsub")) {
     std::vector<std::string> names(argv.begin() + 2, argv.end());
     on_every_shard(
         s,
@@ -145,7 +140,7 @@ void pubsub_info(Session& s, std::span<const std::string_view> argv) {
             r.integer(static_cast<int64_t>(g.per_name[i]));
           }
         });
-  } else if (iequal(sub, "numpat") && argv.size() == 2) {
+  } else if (iequals(sub, "numpat") && argv.size() == 2) {
     on_every_shard(
         s, [](Shard& sh, Gather& g) { g.count += sh.pubsub.patterns(); },
         [](Gather& g, proto::Reply& r) { r.integer(static_cast<int64_t>(g.count)); });
@@ -220,14 +215,14 @@ uint64_t PubSubRegistry::subscribers(Kind k, std::string_view channel) const {
 void cmd_pubsub(Session& s, std::span<const std::string_view> argv) {
   const std::string_view name = argv[0];
   auto rest = argv.subspan(1);
-  if (iequal(name, "subscribe")) return subscribe(s, PubSubRegistry::kChannel, "subscribe", rest);
-  if (iequal(name, "psubscribe")) return subscribe(s, PubSubRegistry::kPattern, "psubscribe", rest);
-  if (iequal(name, "ssubscribe")) return subscribe(s, PubSubRegistry::kShardChannel, "ssubscribe", rest);
-  if (iequal(name, "unsubscribe")) return unsubscribe(s, PubSubRegistry::kChannel, "unsubscribe", rest);
-  if (iequal(name, "punsubscribe")) return unsubscribe(s, PubSubRegistry::kPattern, "punsubscribe", rest);
-  if (iequal(name, "sunsubscribe")) return unsubscribe(s, PubSubRegistry::kShardChannel, "sunsubscribe", rest);
-  if (iequal(name, "publish")) return publish(s, false, argv[1], argv[2]);
-  if (iequal(name, "spublish")) return publish(s, true, argv[1], argv[2]);
+  if (iequals(name, "subscribe")) return subscribe(s, PubSubRegistry::kChannel, "subscribe", rest);
+  if (iequals(name, "psubscribe")) return subscribe(s, PubSubRegistry::kPattern, "psubscribe", rest);
+  if (iequals(name, "ssubscribe")) return subscribe(s, PubSubRegistry::kShardChannel, "ssubscribe", rest);
+  if (iequals(name, "unsubscribe")) return unsubscribe(s, PubSubRegistry::kChannel, "unsubscribe", rest);
+  if (iequals(name, "punsubscribe")) return unsubscribe(s, PubSubRegistry::kPattern, "punsubscribe", rest);
+  if (iequals(name, "sunsubscribe")) return unsubscribe(s, PubSubRegistry::kShardChannel, "sunsubscribe", rest);
+  if (iequals(name, "publish")) return publish(s, false, argv[1], argv[2]);
+  if (iequals(name, "spublish")) return publish(s, true, argv[1], argv[2]);
   return pubsub_info(s, argv);
 }
 

@@ -65,6 +65,11 @@ Session::~Session() {
 }
 
 void Session::push_message(const proto::Reply& r) {
+  write_in_order(r);
+  if (pending_.empty()) conn_->mark_output();
+}
+
+void Session::write_in_order(const proto::Reply& r) {
   std::string* target = &conn_->out();
   if (!pending_.empty()) {
     if (!pending_.back().done) pending_.push_back(Pending{{}, true, false});
@@ -72,7 +77,6 @@ void Session::push_message(const proto::Reply& r) {
   }
   proto::ReplyWriter w(*target, resp_);
   r.write_resp(w);
-  if (pending_.empty()) conn_->mark_output();
 }
 
 void Session::set_authenticated(bool yes) {
@@ -203,13 +207,7 @@ void Session::emit(const proto::Reply& r) {
     if (reply_mode_ == ReplyMode::kSkip) reply_mode_ = ReplyMode::kOn;
     return;
   }
-  std::string* target = &conn_->out();
-  if (!pending_.empty()) {
-    if (!pending_.back().done) pending_.push_back(Pending{{}, true, false});
-    target = &pending_.back().bytes;
-  }
-  proto::ReplyWriter w(*target, resp_);
-  r.write_resp(w);
+  write_in_order(r);
 }
 
 void Session::emit_error(std::string_view text) {

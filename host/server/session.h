@@ -89,6 +89,8 @@ class Session final : public ClientSession {
   // Encodes a reply value at the current end of the reply order.
   void emit(const proto::Reply& r);
   void emit_error(std::string_view text);
+  // Encodes r after everything already answered or still awaited (emit's and push_message's core).
+  void write_in_order(const proto::Reply& r);
   void flush_completed();
   bool over_inflight_limit() const;
   // Blocking commands (blocking.cc).
@@ -99,6 +101,8 @@ class Session final : public ClientSession {
   void block_register();
   void block_unregister();
   void block_stop_timers();
+  // Runs fn on the registry of the shard holding the keys (here, or posted there).
+  void on_owner_registry(std::function<void(BlockingRegistry&)> fn);
   // Transactions (transactions.cc). run_transaction_command handles MULTI/EXEC/DISCARD/WATCH/UNWATCH
   // and queues commands inside MULTI (ran = true); ran = false: not its business. Returns execute's
   // answer (false: held back by a partition move).
