@@ -2,6 +2,7 @@
 // Unknown keys are errors naming the key, so a typo never silently falls back to a default.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,7 +20,15 @@ Result<uint64_t> parse_memory(std::string_view text);
 inline constexpr int32_t kMemcachedPortOffset = 4832;  // 6379 -> 11211
 inline constexpr int32_t kAdminPortOffset = 2742;      // 6379 -> 9121
 
+// Redis's encoding thresholds (hash-max-listpack-entries, ...): client libraries and test tools set
+// them; tallyd has one layout per type at every size, so they are kept and reported, and change nothing.
+enum class Encoding : uint8_t {
+  kHashEntries, kHashValue, kSetIntsetEntries, kSetEntries, kSetValue, kZsetEntries, kZsetValue,
+  kListSize, kListCompressDepth, kStreamNodeBytes, kStreamNodeEntries, kCount,
+};
+
 struct Config {
+  std::array<int64_t, static_cast<size_t>(Encoding::kCount)> encodings = {128, 64, 512, 128, 64, 128, 64, -2, 0, 4096, 100};
   std::string bind = "127.0.0.1";
   uint16_t port = 6379;
   // The memcached and admin (metrics) listeners follow the client port unless set: port + 4832 and

@@ -558,6 +558,25 @@ std::string set_u32(Server& srv, std::string_view v) {
 
 std::string bool_text(bool b) { return b ? "yes" : "no"; }
 
+template <Encoding E>
+std::string get_encoding(const Config& c) {
+  return std::to_string(c.encodings[static_cast<size_t>(E)]);
+}
+
+// Any integer for list-max-listpack-size (negative: a size class), otherwise not negative.
+template <Encoding E>
+std::string set_encoding(Server& srv, std::string_view v) {
+  int64_t x = 0;
+  if (!proto::parse_strict_int64(v, x) || (E != Encoding::kListSize && x < 0) ||
+      (E == Encoding::kListSize && x < -5)) {
+    return "argument couldn't be parsed into an integer";
+  }
+  srv.update_config([&](Config& c) { c.encodings[static_cast<size_t>(E)] = x; });
+  return {};
+}
+
+#define TALLY_ENCODING_PARAM(name, e) {name, get_encoding<Encoding::e>, set_encoding<Encoding::e>}
+
 const ConfigParam kConfigParams[] = {
     {"maxmemory", [](const Config& c) { return std::to_string(c.maxmemory_bytes); }, set_maxmemory},
     {"maxmemory-policy", [](const Config& c) { return std::string(store::policy_name(c.maxmemory_policy)); },
@@ -608,7 +627,26 @@ const ConfigParam kConfigParams[] = {
     {"cluster-announce-ip", [](const Config& c) { return c.cluster_announce_ip; }, nullptr},
     {"cluster-require-full-coverage", [](const Config&) { return std::string("yes"); }, nullptr},
     {"peer-port", [](const Config& c) { return std::to_string(c.peer_port); }, nullptr},
+    // Encoding thresholds, with their older ziplist names: accepted and reported (see Encoding).
+    TALLY_ENCODING_PARAM("hash-max-listpack-entries", kHashEntries),
+    TALLY_ENCODING_PARAM("hash-max-ziplist-entries", kHashEntries),
+    TALLY_ENCODING_PARAM("hash-max-listpack-value", kHashValue),
+    TALLY_ENCODING_PARAM("hash-max-ziplist-value", kHashValue),
+    TALLY_ENCODING_PARAM("set-max-intset-entries", kSetIntsetEntries),
+    TALLY_ENCODING_PARAM("set-max-listpack-entries", kSetEntries),
+    TALLY_ENCODING_PARAM("set-max-listpack-value", kSetValue),
+    TALLY_ENCODING_PARAM("zset-max-listpack-entries", kZsetEntries),
+    TALLY_ENCODING_PARAM("zset-max-ziplist-entries", kZsetEntries),
+    TALLY_ENCODING_PARAM("zset-max-listpack-value", kZsetValue),
+    TALLY_ENCODING_PARAM("zset-max-ziplist-value", kZsetValue),
+    TALLY_ENCODING_PARAM("list-max-listpack-size", kListSize),
+    TALLY_ENCODING_PARAM("list-max-ziplist-size", kListSize),
+    TALLY_ENCODING_PARAM("list-compress-depth", kListCompressDepth),
+    TALLY_ENCODING_PARAM("stream-node-max-bytes", kStreamNodeBytes),
+    TALLY_ENCODING_PARAM("stream-node-max-entries", kStreamNodeEntries),
 };
+
+#undef TALLY_ENCODING_PARAM
 
 void cmd_config(Session& s, Argv argv) {
   proto::Reply& w = s.out();

@@ -140,6 +140,21 @@ class RedisPyTest(unittest.TestCase):
         self.assertEqual(raw.read_until(b"\r\n"), b",35\r\n")
         raw.close()
 
+    def test_encoding_thresholds_are_accepted_and_reported(self):
+        r = self.r
+        self.assertTrue(r.config_set("hash-max-ziplist-entries", 64))
+        self.assertEqual(r.config_get("hash-max-listpack-entries"), {"hash-max-listpack-entries": "64"})
+        self.assertTrue(r.config_set("list-max-ziplist-size", -3))
+        self.assertEqual(r.config_get("list-max-listpack-size")["list-max-listpack-size"], "-3")
+        self.assertEqual(r.config_get("zset-max-*-entries"),
+                         {"zset-max-listpack-entries": "128", "zset-max-ziplist-entries": "128"})
+        self.assertEqual(r.config_get("set-max-intset-entries")["set-max-intset-entries"], "512")
+        with self.assertRaises(redis.ResponseError) as cm:
+            r.config_set("set-max-intset-entries", -1)
+        self.assertIn("set-max-intset-entries", str(cm.exception))
+        r.config_set("hash-max-listpack-entries", 128)
+        r.config_set("list-max-listpack-size", -2)
+
     def test_pipeline_keeps_order_across_shards(self):
         p = self.r.pipeline(transaction=False)
         for i in range(500):

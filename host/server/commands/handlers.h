@@ -35,6 +35,13 @@ void incrby(ExecContext&, Argv);
 void decrby(ExecContext&, Argv);
 void incrbyfloat(ExecContext&, Argv);
 
+// bit_commands.cc
+void setbit(ExecContext&, Argv);
+void getbit(ExecContext&, Argv);
+void bitcount(ExecContext&, Argv);
+void bitpos(ExecContext&, Argv);
+void bitop(ExecContext&, Argv);
+
 // keyspace_commands.cc
 void del(ExecContext&, Argv);
 void exists(ExecContext&, Argv);

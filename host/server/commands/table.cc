@@ -35,6 +35,12 @@ constexpr CommandSpec kCommands[] = {
   {"incrby", 3, W | M | F, 1, 1, 1, cmd::incrby, "string", "Increments the integer value of a key by a number."},
   {"decrby", 3, W | M | F, 1, 1, 1, cmd::decrby, "string", "Decrements the integer value of a key by a number."},
   {"incrbyfloat", 3, W | M | F, 1, 1, 1, cmd::incrbyfloat, "string", "Increments the floating point value of a key."},
+  // bits of strings
+  {"setbit", 4, W | M, 1, 1, 1, cmd::setbit, "bitmap", "Sets or clears the bit at an offset of a string, growing it."},
+  {"getbit", 3, R | F, 1, 1, 1, cmd::getbit, "bitmap", "Returns the bit at an offset of a string."},
+  {"bitcount", -2, R, 1, 1, 1, cmd::bitcount, "bitmap", "Counts the set bits of a string, or of a range of it."},
+  {"bitpos", -3, R, 1, 1, 1, cmd::bitpos, "bitmap", "Finds the first set or clear bit of a string."},
+  {"bitop", -4, W | M, 2, -1, 1, cmd::bitop, "bitmap", "Stores AND, OR, XOR or NOT of strings in a key."},
   // keyspace
   {"del", -2, W, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},
   {"unlink", -2, W | F, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},

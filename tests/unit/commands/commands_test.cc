@@ -78,8 +78,9 @@ TEST(CommandTable, LookupIsCaseInsensitiveAndComplete) {
     EXPECT_NE(s.handler, nullptr);
     EXPECT_TRUE((s.flags & kCmdWrite) || (s.flags & kCmdReadOnly)) << s.name;
   }
-  // 20 string, 22 keyspace, 17 set, 16 hash, 17 list, 32 sorted set; internal: 3 transaction, 6 memcached
-  EXPECT_EQ(data_commands().size(), 133u);
+  // 20 string, 5 bit, 22 keyspace, 17 set, 16 hash, 17 list, 32 sorted set; internal: 3 transaction,
+  // 6 memcached
+  EXPECT_EQ(data_commands().size(), 138u);
   const CommandSpec* mset = find_data_command("MSET");
   EXPECT_EQ(mset->first_key, 1);
   EXPECT_EQ(mset->last_key, -1);

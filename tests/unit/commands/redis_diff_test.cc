@@ -392,6 +392,51 @@ TEST_F(RedisDiff, LargeSortedSetsAndLists) {
   }
 }
 
+// Bit commands over short and long strings, byte and bit ranges, with their errors.
+TEST_F(RedisDiff, RandomBitCommands) {
+  Rng rng(11);
+  const std::vector<std::string> keys = {"b1", "b2", "b3", "l"};
+  auto key = [&] { return keys[rng.uniform(keys.size())]; };
+  auto off = [&] { return std::to_string(rng.chance(1, 10) ? rng.uniform(5000) : rng.uniform(100)); };
+  auto idx = [&] { return std::to_string(static_cast<int64_t>(rng.uniform(40)) - 20); };
+  auto unit = [&] { return std::string(rng.chance(1, 2) ? "BIT" : "BYTE"); };
+  for (int resp : {2, 3}) {
+    hello(resp);
+    same({"FLUSHALL"});
+    same({"RPUSH", "l", "x"});
+    for (int i = 0; i < 4000; ++i) {
+      switch (rng.uniform(12)) {
+        case 0: case 1: same({"SETBIT", key(), off(), rng.chance(1, 3) ? "0" : "1"}); break;
+        case 2: same({"GETBIT", key(), off()}); break;
+        case 3: same({"BITCOUNT", key()}); break;
+        case 4: same({"BITCOUNT", key(), idx(), idx()}); break;
+        case 5: same({"BITCOUNT", key(), idx(), idx(), unit()}); break;
+        case 6: same({"BITPOS", key(), rng.chance(1, 2) ? "0" : "1"}); break;
+        case 7: same({"BITPOS", key(), rng.chance(1, 2) ? "0" : "1", idx()}); break;
+        case 8: same({"BITPOS", key(), rng.chance(1, 2) ? "0" : "1", idx(), idx(), unit()}); break;
+        case 9: same({"BITOP", rng.chance(1, 2) ? "AND" : (rng.chance(1, 2) ? "OR" : "XOR"), key(), key(), key()}); break;
+        case 10: same({"BITOP", "NOT", key(), key()}); break;
+        case 11: same({"SET", key(), rng.chance(1, 2) ? "" : "\xff\x00abc"}); break;
+      }
+      if (HasFailure()) return;
+    }
+    same({"SETBIT", "b1", "-1", "1"});
+    same({"SETBIT", "b1", "4294967296", "1"});
+    same({"SETBIT", "b1", "1", "2"});
+    same({"GETBIT", "b1", "x"});
+    same({"BITCOUNT", "b1", "0"});
+    same({"BITCOUNT", "b1", "0", "1", "NIBBLE"});
+    same({"BITPOS", "b1", "2"});
+    same({"BITPOS", "b1", "x"});
+    same({"BITPOS", "missing", "0"});
+    same({"BITPOS", "missing", "1"});
+    same({"BITOP", "NOT", "d", "b1", "b2"});
+    same({"BITOP", "NAND", "d", "b1"});
+    same({"BITOP", "AND", "d", "missing", "missing2"});
+    same({"EXISTS", "d"});
+  }
+}
+
 TEST_F(RedisDiff, ListAndSortedSetErrors) {
   for (int resp : {2, 3}) {
     hello(resp);
