@@ -59,7 +59,7 @@ Session::~Session() {
   }
   for (int k = 0; k < 3; ++k) {
     for (const std::string& n : subs_[k]) home_.pubsub.remove(static_cast<PubSubRegistry::Kind>(k), n, conn_id_);
-  }
+  }  // (reset_state does the same and more; a closing session needs only this)
   auto& v = home_.sessions;
   v.erase(std::remove(v.begin(), v.end(), this), v.end());
 }

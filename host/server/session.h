@@ -71,6 +71,9 @@ class Session final : public ClientSession {
   // --- publish/subscribe (pubsub.cc) ---
   std::set<std::string>& subscriptions(PubSubRegistry::Kind k) { return subs_[k]; }
   size_t subscription_count() const { return subs_[0].size() + subs_[1].size() + subs_[2].size(); }
+  // RESET: back to a fresh connection's state (no MULTI or WATCH, no subscriptions, RESP2, replies on,
+  // no name, and not authenticated when a password is set).
+  void reset_state();
   // Writes a push (a message, a subscription confirmation) in order with the replies.
   void push_message(const proto::Reply& r);
 

@@ -56,6 +56,11 @@ void cmd_quit(Session& s, Argv) {
   s.close_after_reply();
 }
 
+void cmd_reset(Session& s, Argv) {
+  s.reset_state();
+  s.out().simple("RESET");
+}
+
 void cmd_select(Session& s, Argv argv) {
   int64_t db = 0;
   if (!proto::parse_strict_int64(argv[1], db)) {
@@ -919,6 +924,9 @@ const CommandEntry kSessionCommands[] = {
     {"ping", -1, kCmdFast | kCmdStale | kCmdPubSubContext, 0, 0, 0, "connection", "Returns PONG or the argument.", nullptr, cmd_ping},
     {"echo", 2, kCmdFast, 0, 0, 0, "connection", "Returns the given string.", nullptr, cmd_echo},
     {"quit", -1, kCmdNoAuth | kCmdFast | kCmdPubSubContext, 0, 0, 0, "connection", "Closes the connection.", nullptr, cmd_quit},
+    {"reset", 1, kCmdNoAuth | kCmdFast | kCmdPubSubContext, 0, 0, 0, "connection",
+     "Resets the connection: MULTI, WATCH, subscriptions, protocol, reply mode, name, authentication.", nullptr,
+     cmd_reset},
     {"select", 2, kCmdFast, 0, 0, 0, "connection", "Selects database 0 (the only one).", nullptr, cmd_select},
     {"auth", -2, kCmdNoAuth | kCmdFast, 0, 0, 0, "connection", "Authenticates the connection.", nullptr, cmd_auth},
     {"hello", -1, kCmdNoAuth | kCmdFast, 0, 0, 0, "connection", "Handshakes: protocol version, auth, name.",

@@ -18,6 +18,18 @@ const char* const kErrExecAbort = "EXECABORT Transaction discarded because of pr
 
 }  // namespace
 
+void Session::reset_state() {
+  multi_reset();
+  for (int k = 0; k < 3; ++k) {
+    for (const std::string& n : subs_[k]) home_.pubsub.remove(static_cast<PubSubRegistry::Kind>(k), n, conn_id_);
+    subs_[k].clear();
+  }
+  resp_ = 2;
+  reply_mode_ = ReplyMode::kOn;
+  name_.clear();
+  set_authenticated(server_.requirepass().empty());
+}
+
 void Session::multi_reset() {
   in_multi_ = false;
   multi_error_ = false;
@@ -61,7 +73,7 @@ bool Session::run_transaction_command(const CommandEntry& e, std::span<const std
     emit(r);
     return true;
   }
-  if (!in_multi_ || name == "quit") {
+  if (!in_multi_ || name == "quit" || name == "reset") {  // these run even inside MULTI
     ran = false;
     return true;
   }

@@ -87,6 +87,10 @@ class PubSubTest(unittest.TestCase):
         self.assertEqual(raw.read_until(b"_\r\n"), b">3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n_\r\n")
         self.assertEqual(self.r.publish("c", "hi"), 1)
         self.assertEqual(raw.read_until(b"hi\r\n"), b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$2\r\nhi\r\n")
+        # RESET: subscriptions, MULTI and RESP3 gone; back to a fresh RESP2 connection.
+        raw.send(resp("MULTI") + resp("RESET") + resp("GET", "k") + resp("EXEC"))
+        self.assertEqual(raw.read_until(b"MULTI\r\n"), b"+OK\r\n+RESET\r\n$-1\r\n-ERR EXEC without MULTI\r\n")
+        self.assertEqual(self.r.publish("c", "after reset"), 0)
         raw.close()
 
     def test_a_subscriber_that_never_reads_is_disconnected_not_the_server(self):
