@@ -71,7 +71,6 @@ class ListValue {
   std::string pop_back();
   void set(size_t i, std::string_view v);
   void insert(size_t i, std::string_view v);  // before element i (i == size(): at the end)
-  void erase(size_t i);
   // Removes the elements at ascending positions `at` in one pass.
   void erase_sorted(const std::vector<size_t>& at);
   // Keeps elements [first, last] (inclusive); first > last empties the list.

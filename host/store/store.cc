@@ -104,12 +104,6 @@ void ListValue::insert(size_t i, std::string_view v) {
   item_bytes_ += item_bytes(v.size());
 }
 
-void ListValue::erase(size_t i) {
-  TALLY_ASSERT(i < items_.size());
-  item_bytes_ -= item_bytes(items_[i].size());
-  items_.erase(items_.begin() + static_cast<ptrdiff_t>(i));
-}
-
 void ListValue::erase_sorted(const std::vector<size_t>& at) {
   size_t w = 0, next = 0;
   for (size_t r = 0; r < items_.size(); ++r) {

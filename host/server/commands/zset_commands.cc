@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -155,41 +154,31 @@ bool empty_range(const LexBound& min, const LexBound& max) {
   return c > 0 || (c == 0 && (min.kind == LexBound::kExclusive || max.kind == LexBound::kExclusive));
 }
 
+// What a bound compares in an element: its score, or its member for lex ranges.
+double key_of(const Node* n, const ScoreBound&) { return n->score; }
+std::string_view key_of(const Node* n, const LexBound&) { return n->member; }
+
 // The first / last element in a range as Redis finds it (zslFirstInRange, zslFirstInLexRange and their
 // Last forms): the set's ends must overlap the range, then the first element past the near bound must
 // be within the far one. For lex ranges over members of unequal scores this is Redis's exact walk.
 template <typename Bound>
 bool overlaps(const ZSetValue& z, const Bound& min, const Bound& max) {
-  if (z.empty() || empty_range(min, max)) return false;
-  if constexpr (std::is_same_v<Bound, ScoreBound>) {
-    return ZSetValue::within_min(min, z.last()->score) && ZSetValue::within_max(max, z.first()->score);
-  } else {
-    return ZSetValue::within_min(min, z.last()->member) && ZSetValue::within_max(max, z.first()->member);
-  }
+  return !z.empty() && !empty_range(min, max) && ZSetValue::within_min(min, key_of(z.last(), min)) &&
+         ZSetValue::within_max(max, key_of(z.first(), max));
 }
 
-const Node* first_in_range(const ZSetValue& z, const ScoreBound& min, const ScoreBound& max) {
+template <typename Bound>
+const Node* first_in_range(const ZSetValue& z, const Bound& min, const Bound& max) {
   if (!overlaps(z, min, max)) return nullptr;
   const Node* x = z.first_from(min);
-  return x != nullptr && ZSetValue::within_max(max, x->score) ? x : nullptr;
+  return x != nullptr && ZSetValue::within_max(max, key_of(x, max)) ? x : nullptr;
 }
 
-const Node* last_in_range(const ZSetValue& z, const ScoreBound& min, const ScoreBound& max) {
+template <typename Bound>
+const Node* last_in_range(const ZSetValue& z, const Bound& min, const Bound& max) {
   if (!overlaps(z, min, max)) return nullptr;
   const Node* x = z.last_to(max);
-  return x != nullptr && ZSetValue::within_min(min, x->score) ? x : nullptr;
-}
-
-const Node* first_in_range(const ZSetValue& z, const LexBound& min, const LexBound& max) {
-  if (!overlaps(z, min, max)) return nullptr;
-  const Node* x = z.first_from(min);
-  return x != nullptr && ZSetValue::within_max(max, x->member) ? x : nullptr;
-}
-
-const Node* last_in_range(const ZSetValue& z, const LexBound& min, const LexBound& max) {
-  if (!overlaps(z, min, max)) return nullptr;
-  const Node* x = z.last_to(max);
-  return x != nullptr && ZSetValue::within_min(min, x->member) ? x : nullptr;
+  return x != nullptr && ZSetValue::within_min(min, key_of(x, min)) ? x : nullptr;
 }
 
 // ZCOUNT / ZLEXCOUNT: rank arithmetic between the first and last element in range, O(log n).
