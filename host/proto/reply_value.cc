@@ -92,7 +92,19 @@ size_t Reply::write_one(ReplyWriter& w, size_t i) const {
       }
       w.array(n.count);
       break;
-    case ReplyType::kMap: w.map(n.count); break;
+    case ReplyType::kMap:
+      if (n.pairs_resp2 && w.resp() < 3) {
+        w.array(n.count);
+        size_t j = i + 1;
+        for (uint64_t k = 0; k < n.count; ++k) {
+          w.array(2);
+          j = write_one(w, j);
+          j = write_one(w, j);
+        }
+        return j;
+      }
+      w.map(n.count);
+      break;
     case ReplyType::kSet: w.set(n.count); break;
     case ReplyType::kPush: w.push(n.count); break;
   }

@@ -38,6 +38,8 @@ class Reply {
     // kArray only: in RESP2 each element (itself an array) is spliced into this one, so
     // [[f1 v1] [f2 v2]] reads as RESP3 pairs and as RESP2's flat f1 v1 f2 v2.
     bool flatten_resp2 = false;
+    // kMap only: RESP2 shows it as an array of [key, value] arrays (XREAD's reply), not flat.
+    bool pairs_resp2 = false;
     uint32_t len = 0;  // string bytes
     union {
       int64_t integer;
@@ -91,6 +93,11 @@ class Reply {
     nodes_.back().flatten_resp2 = true;
   }
   void map(size_t n) { push_container(ReplyType::kMap, n); }
+  // A map that RESP2 shows as an array of [key, value] arrays (see Node::pairs_resp2).
+  void map_pairs_in_resp2(size_t n) {
+    push_container(ReplyType::kMap, n);
+    nodes_.back().pairs_resp2 = true;
+  }
   void set(size_t n) { push_container(ReplyType::kSet, n); }
   void push(size_t n) { push_container(ReplyType::kPush, n); }
   void dbl(double v) {
@@ -107,6 +114,11 @@ class Reply {
   void append(const Reply& other, size_t from, size_t to);
   void append(const Reply& other) { append(other, 0, other.size()); }
   // Sets the count of the container node at index i (when the count is known only at the end).
+  // Drops nodes [n, size()) (their string bytes stay in the arena until clear()).
+  void truncate(size_t n) {
+    TALLY_ASSERT(n <= nodes_.size());
+    nodes_.resize(n);
+  }
   void set_count(size_t i, uint64_t count) {
     TALLY_ASSERT(i < nodes_.size());
     nodes_[i].count = count;

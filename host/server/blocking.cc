@@ -189,6 +189,61 @@ void cmd_blocking(Session& s, std::span<const std::string_view> argv) {
   s.begin_blocking(std::move(call));
 }
 
+bool stream_read_blocks(std::span<const std::string_view> argv) {
+  for (size_t i = 1; i + 1 < argv.size(); ++i) {
+    if (iequals(argv[i], "streams")) return false;
+    if (iequals(argv[i], "block")) return true;
+  }
+  return false;
+}
+
+void cmd_stream_blocking(Session& s, std::span<const std::string_view> argv) {
+  const CommandTable& table = CommandTable::instance();
+  const CommandEntry* e = table.find(argv[0]);
+  TALLY_ASSERT(e != nullptr && e->data != nullptr);
+  auto call = std::make_unique<BlockingCall>();
+  // BLOCK's milliseconds (the last BLOCK before STREAMS counts, as in Redis); other errors are the
+  // probe's to answer.
+  uint64_t timeout_ms = 0;
+  for (size_t i = 1; i + 1 < argv.size(); ++i) {
+    if (iequals(argv[i], "streams")) break;
+    if (!iequals(argv[i], "block")) continue;
+    int64_t ms = 0;
+    if (!cmd::parse_i64(argv[i + 1], ms)) {
+      s.out().error("ERR timeout is not an integer or out of range");
+      return;
+    }
+    if (ms < 0) {
+      s.out().error("ERR timeout is negative");
+      return;
+    }
+    timeout_ms = static_cast<uint64_t>(ms);
+    ++i;
+  }
+  call->probe = e;
+  call->args.assign(argv.begin(), argv.end());
+  std::vector<size_t> pos;
+  CommandTable::key_positions(*e, argv, pos);
+  for (size_t i : pos) call->keys.emplace_back(argv[i]);
+  if (call->keys.empty()) call->keys.emplace_back();  // no STREAMS: the probe answers the error
+  if (!pos.empty() && !iequals(argv[0], "xreadgroup")) {
+    // "$": the last ids when the wait begins, found before the first probe.
+    const size_t n = pos.size(), ids_at = pos.back() + 1;
+    bool dollar = false;
+    for (size_t i = 0; i < n && ids_at + i < argv.size(); ++i) dollar |= argv[ids_at + i] == "$";
+    if (dollar) {
+      call->resolve = table.find("x.lastids");
+      call->resolve_args.emplace_back("x.lastids");
+      for (size_t i = 0; i < n; ++i) {
+        call->resolve_args.emplace_back(argv[pos[i]]);
+        call->resolve_into.push_back(ids_at + i);
+      }
+    }
+  }
+  call->timeout_ms = timeout_ms;
+  s.begin_blocking(std::move(call));
+}
+
 // ---- the session's side ----
 
 void Session::begin_blocking(std::unique_ptr<BlockingCall> call) {
@@ -251,12 +306,13 @@ void Session::block_probe() {
   block_unregister();
   block_register();
   c.woken = false;
-  std::vector<std::string_view> argv(c.args.begin(), c.args.end());
+  const std::vector<std::string>& args = c.resolve != nullptr ? c.resolve_args : c.args;
+  std::vector<std::string_view> argv(args.begin(), args.end());
   probe_reply_.clear();
   // The probe's own reply place, if the engine needs one, is the next one reserved.
   c.probe_seq = pending_base_ + pending_.size();
   c.probing = true;
-  const CommandEngine::Outcome o = engine_.run(*c.probe, argv, probe_reply_);
+  const CommandEngine::Outcome o = engine_.run(c.resolve != nullptr ? *c.resolve : *c.probe, argv, probe_reply_);
   engine_.flush();
   if (bcall_ == nullptr) return;  // the probe answered inside run() and finished the call
   switch (o) {
@@ -295,6 +351,23 @@ void Session::block_on_probe(const proto::Reply& r) {
 
 void Session::block_on_probe_done(const proto::Reply& r) {
   BlockingCall& c = *bcall_;
+  if (c.resolve != nullptr && !r.is_error()) {
+    // x.lastids answered: "$" becomes each stream's last id, and the real probe runs now.
+    TALLY_ASSERT(r.size() == c.resolve_into.size() + 1);
+    for (size_t i = 0; i < c.resolve_into.size(); ++i) {
+      std::string& arg = c.args[c.resolve_into[i]];
+      if (arg == "$") arg = std::string(r.text(1 + i));
+    }
+    c.resolve = nullptr;
+    if (c.timed_out) {
+      proto::Reply none;
+      none.null_array();
+      block_finish(none);
+      return;
+    }
+    block_probe();
+    return;
+  }
   if (!reply_is_empty(r)) {
     proto::Reply shaped;
     shape_reply(c.shape, r, shaped);

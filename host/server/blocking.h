@@ -54,6 +54,11 @@ struct BlockingCall {
   };
   const CommandEntry* probe = nullptr;  // the non-blocking form
   std::vector<std::string> args;        // its arguments
+  // XREAD BLOCK with "$": before the first probe, this command (x.lastids) finds the streams' last
+  // ids, which replace args[resolve_into[i]] where that was "$". nullptr once done (or not needed).
+  const CommandEntry* resolve = nullptr;
+  std::vector<std::string> resolve_args;
+  std::vector<size_t> resolve_into;
   std::vector<std::string> keys;        // the keys a write to which may end the wait
   Shape shape = Shape::kAsIs;
   bool timeout_is_null_array = true;    // what a timeout answers (BLMOVE, BRPOPLPUSH: a null string)
@@ -76,5 +81,10 @@ void notify_written(Shard& shard, const CommandEntry& e, std::span<const std::st
 
 // The session handler of every blocking command.
 void cmd_blocking(Session& s, std::span<const std::string_view> argv);
+
+// XREAD / XREADGROUP: whether the request has a BLOCK option (before STREAMS), which makes the session
+// run it as a blocking command (cmd_stream_blocking) outside MULTI.
+bool stream_read_blocks(std::span<const std::string_view> argv);
+void cmd_stream_blocking(Session& s, std::span<const std::string_view> argv);
 
 }  // namespace tally::server

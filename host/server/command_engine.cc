@@ -319,7 +319,7 @@ CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv ar
 
 CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, proto::Reply& out) {
   TALLY_ASSERT(e.data != nullptr && !argv.empty());
-  if (cluster_rules_ && (e.first_key > 0 || e.numkeys_at > 0)) {
+  if (cluster_rules_ && e.has_keys()) {
     const size_t before = out.size();
     const Outcome o = run_cluster(e, argv, out);
     if (o != Outcome::kDone || out.size() != before) return o;
@@ -331,6 +331,11 @@ CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, prot
     return run_on(server_.partition_of_key(argv[1]), e, argv, out);
   }
   CommandTable::key_positions(e, argv, key_pos_);
+  if (key_pos_.empty() && e.split == Split::kNone) {
+    // A keyed command whose request names no key (XGROUP HELP, XREAD without STREAMS): its handler
+    // answers (help or the error) wherever it runs.
+    return run_on(server_.partition_of_key({}), e, argv, out);
+  }
   if (key_pos_.empty()) {
     flush();
     // Commands over the whole keyspace wait while any partition moves: a part could miss it.

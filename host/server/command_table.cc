@@ -51,6 +51,7 @@ CommandTable::CommandTable() {
     e.summary = s.summary;
     e.split = s.split;
     e.numkeys_at = s.numkeys_at;
+    e.streams_from = s.streams_from;
     e.data = &s;
     entries_.push_back(e);
   }
@@ -104,6 +105,15 @@ void CommandTable::key_positions(const CommandEntry& e, std::span<const std::str
       for (size_t i : inner) out.push_back(base + i);
     }
     if (out.empty()) out.push_back(1);
+    return;
+  }
+  if (e.streams_from > 0) {
+    for (size_t i = static_cast<size_t>(e.streams_from); i < argc; ++i) {
+      if (!equals_lower("streams", argv[i])) continue;
+      const size_t n = (argc - i - 1) / 2;
+      for (size_t j = 0; j < n; ++j) out.push_back(i + 1 + j);
+      break;
+    }
     return;
   }
   if (e.numkeys_at > 0) {

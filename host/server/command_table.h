@@ -27,6 +27,10 @@ struct CommandEntry {
   uint32_t index = 0;
   Split split = Split::kNone;  // data commands: how keys on several partitions split
   int numkeys_at = 0;          // data commands: position of a key count (keys follow it)
+  int streams_from = 0;        // data commands: keys follow STREAMS, searched from here (XREAD)
+  // Keys found by parsing the arguments, not at fixed places (COMMAND's movablekeys).
+  bool movable_keys() const { return numkeys_at > 0 || streams_from > 0; }
+  bool has_keys() const { return first_key > 0 || movable_keys(); }
 };
 
 class CommandTable {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 #include <cstdio>
+#include <deque>
+#include <string>
 
 #include "host/offload/batcher.h"
 #include "kernels/cpu/mix.h"
@@ -26,6 +28,7 @@ constexpr uint64_t kPartValue = 4ull << 40;
 constexpr uint64_t kPartItem = 5ull << 40;   // a list element; its position is salted in above bit 43
 constexpr uint64_t kPartZMember = 6ull << 40;
 constexpr uint64_t kPartScore = 7ull << 40;
+constexpr uint64_t kPartStream = 8ull << 40;
 
 // One checksum range: the leaf it belongs to, its salt, and whether it opens or closes an entry
 // (a string value, a set member, a hash field with its value). An entry's ranges are contiguous.
@@ -95,6 +98,14 @@ class ShardDigest {
         for (const std::string& item : e.list_value()->items()) {
           TALLY_RETURN_IF_ERROR(add_entry(leaf, false, item, kPartItem | (pos++ << 43), {}, 0));
         }
+        break;
+      }
+      case ValueType::kStream: {
+        // Entries, bookkeeping and groups in one canonical encoding, hashed as one value.
+        size = e.stream_value()->size();
+        owned_.emplace_back();
+        e.stream_value()->encode_canonical(owned_.back());
+        TALLY_RETURN_IF_ERROR(add_entry(leaf, true, owned_.back(), kPartStream, {}, 0));
         break;
       }
       case ValueType::kZSet: {
@@ -198,6 +209,7 @@ class ShardDigest {
     add_buckets(trees_, build_out_);
     leaves_.clear();
     keys_.clear();
+    owned_.clear();
     return Status::ok();
   }
 
@@ -207,6 +219,7 @@ class ShardDigest {
   uint64_t entry_acc_ = 0;  // carried across batches: an entry may straddle two
   std::vector<Leaf> leaves_;
   std::vector<std::string_view> keys_;
+  std::deque<std::string> owned_;  // canonical encodings of streams, alive until their leaves are built
   std::vector<uint16_t> slots_;
   std::vector<uint32_t> parts_;
   std::vector<uint64_t> key_hash_;

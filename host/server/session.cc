@@ -319,12 +319,16 @@ bool Session::execute(std::span<const std::string_view> argv) {
   }
   proto::Reply& r = home_.scratch;
   r.clear();
-  if (e->session != nullptr) {
+  SessionHandler handler = e->session;
+  if (handler == nullptr && (e->flags & kCmdBlockOption) && stream_read_blocks(argv)) {
+    handler = cmd_stream_blocking;  // XREAD/XREADGROUP BLOCK: a blocking command
+  }
+  if (handler != nullptr) {
     engine_.flush();
     const Clock& clock = server_.env().clock();
     const uint64_t t0 = clock.monotonic_ns();
     out_ = &r;
-    e->session(*this, argv);
+    handler(*this, argv);
     out_ = nullptr;
     home_.metrics->per_command[e->index].record(clock.monotonic_ns() - t0, r.is_error());
     CommandCounters::bump(home_.metrics->commands_processed);

@@ -419,8 +419,9 @@ void command_flags(proto::Reply& w, const CommandEntry& e) {
   if (e.flags & kCmdFast) f.push_back("fast");
   if (e.flags & kCmdLoading) f.push_back("loading");
   if (e.flags & kCmdStale) f.push_back("stale");
+  if ((e.flags & kCmdBlockOption) || e.session == cmd_blocking) f.push_back("blocking");
   // Keys that follow a count in the arguments: clients ask COMMAND GETKEYS where they are.
-  if (e.numkeys_at > 0) f.push_back("movablekeys");
+  if (e.movable_keys()) f.push_back("movablekeys");
   w.set(f.size());
   for (const char* x : f) w.simple(x);
 }

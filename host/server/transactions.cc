@@ -79,7 +79,7 @@ bool Session::run_transaction_command(const CommandEntry& e, std::span<const std
   }
   // Inside MULTI: data commands with keys are queued; anything else would not be atomic with them.
   engine_.flush();
-  if (e.data == nullptr || (e.first_key <= 0 && e.numkeys_at <= 0)) {
+  if (e.data == nullptr || !e.has_keys()) {
     multi_error_ = true;
     r.error("ERR '" + std::string(name) + "' is not supported inside MULTI (only commands on keys)");
   } else {

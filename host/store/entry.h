@@ -14,11 +14,12 @@ class SetValue;
 class HashValue;
 class ListValue;
 class ZSetValue;
+class StreamValue;
 
 // Value types. Three bits in the entry header, so up to eight kinds.
-enum class ValueType : uint8_t { kString = 0, kSet = 1, kHash = 2, kList = 3, kZSet = 4 };
+enum class ValueType : uint8_t { kString = 0, kSet = 1, kHash = 2, kList = 3, kZSet = 4, kStream = 5 };
 
-const char* type_name(ValueType t);  // "string", "set", "hash", "list", "zset" (TYPE's reply)
+const char* type_name(ValueType t);  // "string", "set", "hash", "list", "zset", "stream" (TYPE's reply)
 
 // Layout, in one malloc block (why: one cache miss and one allocator header per key):
 //   Entry header (24 bytes)  next | cas | access | shape
@@ -76,6 +77,10 @@ class Entry {
   const ZSetValue* zset_value() const {
     TALLY_ASSERT(type() == ValueType::kZSet);
     return static_cast<const ZSetValue*>(container());
+  }
+  const StreamValue* stream_value() const {  // changes only through Store::edit_stream
+    TALLY_ASSERT(type() == ValueType::kStream);
+    return static_cast<const StreamValue*>(container());
   }
 
  private:

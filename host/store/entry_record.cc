@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "host/store/store.h"
 
@@ -104,8 +105,8 @@ Status bad(size_t at, std::string_view why) {
                             std::string(why));
 }
 
-bool is_entry_kind(uint8_t k) { return (k >= 1 && k <= 3) || k == 6 || k == 7; }
-bool is_known_kind(uint8_t k) { return k >= 1 && k <= 9; }
+bool is_entry_kind(uint8_t k) { return (k >= 1 && k <= 3) || k == 6 || k == 7 || k == 10; }
+bool is_known_kind(uint8_t k) { return k >= 1 && k <= 12; }
 
 // The type an entry or continuation record holds.
 ValueType type_of(RecordKind k) {
@@ -115,13 +116,14 @@ ValueType type_of(RecordKind k) {
     case RecordKind::kHash: case RecordKind::kHashMore: return ValueType::kHash;
     case RecordKind::kList: case RecordKind::kListMore: return ValueType::kList;
     case RecordKind::kZSet: case RecordKind::kZSetMore: return ValueType::kZSet;
+    case RecordKind::kStream: case RecordKind::kStreamMore: case RecordKind::kStreamGroup: return ValueType::kStream;
   }
   TALLY_UNREACHABLE();
 }
 
 bool is_continuation(RecordKind k) {
   return k == RecordKind::kSetMore || k == RecordKind::kHashMore || k == RecordKind::kListMore ||
-         k == RecordKind::kZSetMore;
+         k == RecordKind::kZSetMore || k == RecordKind::kStreamMore || k == RecordKind::kStreamGroup;
 }
 
 // Walks a sorted set's elements in order (put_members's iterator).
@@ -147,7 +149,7 @@ Status load_members(Reader& r, size_t at, ValueType type, bool continuation, Ent
     std::string_view m, v;
     if (!r.bytes(m)) return bad(at, "members run past the record");
     switch (type) {
-      case ValueType::kString: TALLY_UNREACHABLE();
+      case ValueType::kString: case ValueType::kStream: TALLY_UNREACHABLE();
       case ValueType::kSet:
         if (!store.restore_member(e, m)) return bad(at, "repeated set member");
         break;
@@ -173,6 +175,70 @@ Status load_members(Reader& r, size_t at, ValueType type, bool continuation, Ent
   return Status::ok();
 }
 
+// Stream entries (kinds 10, 11) up to the end of the record: count, then id, field count, fields.
+Status load_stream_items(Reader& r, size_t at, Entry* e, Store& store) {
+  uint32_t n = 0;
+  if (!r.u32(n)) return bad(at, "no entry count");
+  std::vector<std::string_view> fields;
+  for (uint32_t i = 0; i < n; ++i) {
+    StreamId id;
+    uint32_t nf = 0;
+    if (!r.u64(id.ms) || !r.u64(id.seq) || !r.u32(nf)) return bad(at, "stream entries run past the record");
+    if (nf == 0 || nf % 2 != 0) return bad(at, "a stream entry without field/value pairs");
+    fields.clear();
+    for (uint32_t j = 0; j < nf; ++j) {
+      std::string_view f;
+      if (!r.bytes(f)) return bad(at, "stream entries run past the record");
+      fields.push_back(f);
+    }
+    const bool ok = store.restore_stream(e, [&](StreamValue& s) { return s.restore_item(id, fields); });
+    if (!ok) return bad(at, "stream entry ids out of order or above the last id");
+  }
+  if (!r.empty()) return bad(at, "bytes after the last stream entry");
+  return Status::ok();
+}
+
+// One consumer group (kind 12): name, last id, read counter, consumers, then pending entries.
+Status load_stream_group(Reader& r, size_t at, Entry* e, Store& store) {
+  std::string_view name;
+  StreamId last;
+  uint64_t read = 0;
+  uint32_t consumers = 0;
+  if (!r.bytes(name) || !r.u64(last.ms) || !r.u64(last.seq) || !r.u64(read) || !r.u32(consumers)) {
+    return bad(at, "stream group record too short");
+  }
+  return store.restore_stream(e, [&](StreamValue& s) -> Status {
+    if (!s.create_group(name, last, static_cast<int64_t>(read))) return bad(at, "repeated stream group");
+    StreamValue::Group& g = *s.group_mut(name);
+    for (uint32_t i = 0; i < consumers; ++i) {
+      std::string_view cname;
+      uint64_t seen = 0, active = 0;
+      if (!r.bytes(cname) || !r.u64(seen) || !r.u64(active)) return bad(at, "stream consumers run past the record");
+      bool created = false;
+      StreamValue::Consumer& c = s.consumer(g, cname, &created);
+      if (!created) return bad(at, "repeated stream consumer");
+      c.seen_ms = seen;
+      c.active_ms = active;
+    }
+    uint32_t pending = 0;
+    if (!r.u32(pending)) return bad(at, "no pending count");
+    for (uint32_t i = 0; i < pending; ++i) {
+      StreamId id;
+      std::string_view cname;
+      uint64_t when = 0, deliveries = 0;
+      if (!r.u64(id.ms) || !r.u64(id.seq) || !r.bytes(cname) || !r.u64(when) || !r.u64(deliveries)) {
+        return bad(at, "pending entries run past the record");
+      }
+      auto c = g.consumers.find(cname);
+      if (c == g.consumers.end()) return bad(at, "a pending entry of an unknown consumer");
+      if (g.pel.contains(id)) return bad(at, "repeated pending entry");
+      s.pend(g, id, cname, c->second, when, deliveries);
+    }
+    if (!r.empty()) return bad(at, "bytes after the last pending entry");
+    return Status::ok();
+  });
+}
+
 Status load_record(std::string_view rec, size_t at, Store& store) {
   Reader r(rec);
   uint8_t kind = 0;
@@ -185,6 +251,8 @@ Status load_record(std::string_view rec, size_t at, Store& store) {
     // now 0: a lookup that never expires anything (every expiry is >= 1), and kPeek touches nothing.
     Entry* e = store.lookup(key, 0, Access::kPeek);
     if (e == nullptr || e->type() != type) return bad(at, "continuation of an entry not loaded before it");
+    if (k == RecordKind::kStreamMore) return load_stream_items(r, at, e, store);
+    if (k == RecordKind::kStreamGroup) return load_stream_group(r, at, e, store);
     return load_members(r, at, type, true, e, store);
   }
   EntryMeta m;
@@ -198,6 +266,17 @@ Status load_record(std::string_view rec, size_t at, Store& store) {
       return bad(at, "repeated key");
     }
     return Status::ok();
+  }
+  if (k == RecordKind::kStream) {
+    StreamId last, max_deleted;
+    uint64_t added = 0;
+    if (!r.u64(last.ms) || !r.u64(last.seq) || !r.u64(added) || !r.u64(max_deleted.ms) || !r.u64(max_deleted.seq)) {
+      return bad(at, "stream record too short");
+    }
+    Entry* e = store.restore_container(type, key, m.expire_at_ms, m.client_flags, m.cas);
+    if (e == nullptr) return bad(at, "repeated key");
+    store.restore_stream(e, [&](StreamValue& s) { s.set_ids(last, added, max_deleted); });
+    return load_stream_items(r, at, e, store);
   }
   Entry* e = store.restore_container(type, key, m.expire_at_ms, m.client_flags, m.cas);
   if (e == nullptr) return bad(at, "repeated key");
@@ -234,6 +313,71 @@ Status encode_hash_part(std::string_view key, const EntryMeta* meta, const HashV
         put_bytes(out, f.second);
       });
 }
+
+namespace {
+
+// A stream: its entry record (bookkeeping and the first entries), continuations while entries remain,
+// then one record per consumer group.
+Status encode_stream(const Entry& e, const EntryMeta& m, std::string& out) {
+  if (e.key().size() > kElementBytesMax) return too_large("key", e.key().size());
+  const StreamValue& s = *e.stream_value();
+  auto at = s.items().begin();
+  Status st;
+  for (bool first = true; st.is_ok() && (first || at != s.items().end()); first = false) {
+    const size_t rec = begin_record(out, first ? RecordKind::kStream : RecordKind::kStreamMore, e.key());
+    if (first) {
+      put_meta(out, m);
+      put_u64(out, s.last_id().ms);
+      put_u64(out, s.last_id().seq);
+      put_u64(out, s.entries_added());
+      put_u64(out, s.max_deleted().ms);
+      put_u64(out, s.max_deleted().seq);
+    }
+    using Item = StreamValue::Items::value_type;
+    st = put_members(
+        out, rec, at, s.items().end(),
+        [](const Item& it) {
+          size_t n = 0;
+          for (const std::string& f : it.second) n = std::max(n, f.size());
+          return n;
+        },
+        [&](const Item& it) {
+          put_u64(out, it.first.ms);
+          put_u64(out, it.first.seq);
+          put_u32(out, static_cast<uint32_t>(it.second.size()));
+          for (const std::string& f : it.second) put_bytes(out, f);
+        });
+  }
+  for (const auto& [name, g] : s.groups()) {
+    if (!st.is_ok()) break;
+    if (name.size() > kElementBytesMax) return too_large("group name", name.size());
+    const size_t rec = begin_record(out, RecordKind::kStreamGroup, e.key());
+    put_bytes(out, name);
+    put_u64(out, g.last_id.ms);
+    put_u64(out, g.last_id.seq);
+    put_u64(out, static_cast<uint64_t>(g.entries_read));
+    put_u32(out, static_cast<uint32_t>(g.consumers.size()));
+    for (const auto& [cname, c] : g.consumers) {
+      if (cname.size() > kElementBytesMax) return too_large("consumer name", cname.size());
+      put_bytes(out, cname);
+      put_u64(out, c.seen_ms);
+      put_u64(out, c.active_ms);
+    }
+    put_u32(out, static_cast<uint32_t>(g.pel.size()));
+    for (const auto& [id, p] : g.pel) {
+      put_u64(out, id.ms);
+      put_u64(out, id.seq);
+      put_bytes(out, p.consumer);
+      put_u64(out, p.delivery_ms);
+      put_u64(out, p.deliveries);
+    }
+    if (out.size() - rec > kRecordBytesMax) return too_large("consumer group", out.size() - rec);
+    end_record(out, rec);
+  }
+  return st;
+}
+
+}  // namespace
 
 Status encode_entry(const Entry& e, std::string& out) {
   const EntryMeta m = meta_of(e);
@@ -291,6 +435,9 @@ Status encode_entry(const Entry& e, std::string& out) {
       }
       break;
     }
+    case ValueType::kStream:
+      st = encode_stream(e, m, out);
+      break;
   }
   if (!st.is_ok()) out.resize(start);
   return st;

@@ -24,6 +24,7 @@ inline constexpr size_t kContainerPartBytes = 16 << 10;          // a set/hash r
 enum class RecordKind : uint8_t {
   kString = 1, kSet = 2, kHash = 3, kSetMore = 4, kHashMore = 5,
   kList = 6, kZSet = 7, kListMore = 8, kZSetMore = 9,
+  kStream = 10, kStreamMore = 11, kStreamGroup = 12,
 };
 
 // The fields of an entry record besides its key and value.
@@ -48,7 +49,7 @@ Status encode_hash_part(std::string_view key, const EntryMeta* meta, const HashV
                         HashValue::Fields::const_iterator& at, std::string& out);
 
 // Checks the framing of a chunk body (record lengths within it, known kinds) and counts its entry
-// records (kinds 1-3, 6, 7). kCorruption naming the offset in the body.
+// records (kinds 1-3, 6, 7, 10). kCorruption naming the offset in the body.
 Result<uint64_t> count_entries(std::string_view body);
 
 // Inserts a chunk body's records into `store` with their CAS, expiry and flags (no commands run).

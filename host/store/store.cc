@@ -42,6 +42,7 @@ uint64_t container_bytes(const Entry& e) {
     case ValueType::kHash: return chunk_bytes(sizeof(HashValue)) + hash_total_bytes(*e.hash_value());
     case ValueType::kList: return chunk_bytes(sizeof(ListValue)) + e.list_value()->bytes();
     case ValueType::kZSet: return kZSetFixedBytes + e.zset_value()->bytes();
+    case ValueType::kStream: return chunk_bytes(sizeof(StreamValue)) + e.stream_value()->bytes();
   }
   TALLY_UNREACHABLE();
 }
@@ -138,6 +139,7 @@ const char* type_name(ValueType t) {
     case ValueType::kHash: return "hash";
     case ValueType::kList: return "list";
     case ValueType::kZSet: return "zset";
+    case ValueType::kStream: return "stream";
   }
   TALLY_UNREACHABLE();
 }
@@ -256,6 +258,7 @@ void Store::destroy_container(Entry* e) {
     case ValueType::kHash: delete e->hash_value(); break;
     case ValueType::kList: delete static_cast<ListValue*>(e->container()); break;
     case ValueType::kZSet: delete static_cast<ZSetValue*>(e->container()); break;
+    case ValueType::kStream: delete static_cast<StreamValue*>(e->container()); break;
   }
 }
 
@@ -538,6 +541,7 @@ Entry* Store::new_container(ValueType type, std::string_view key, uint64_t h, ui
     case ValueType::kHash: c = new HashValue(); break;
     case ValueType::kList: c = new ListValue(); break;
     case ValueType::kZSet: c = new ZSetValue(); break;
+    case ValueType::kStream: c = new StreamValue(); break;
   }
   std::memcpy(e->body() + e->key_offset() + key.size(), &c, sizeof c);
   account(static_cast<int64_t>(container_bytes(*e)));
@@ -561,6 +565,7 @@ Entry* Store::create_container(ValueType type, std::string_view key) {
 Entry* Store::create_hash(std::string_view key) { return create_container(ValueType::kHash, key); }
 Entry* Store::create_list(std::string_view key) { return create_container(ValueType::kList, key); }
 Entry* Store::create_zset(std::string_view key) { return create_container(ValueType::kZSet, key); }
+Entry* Store::create_stream(std::string_view key) { return create_container(ValueType::kStream, key); }
 
 bool Store::add_member(SetValue* s, std::string_view member) {
   const uint64_t before = set_total_bytes(*s);

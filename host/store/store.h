@@ -12,6 +12,7 @@
 #include "host/common/status.h"
 #include "host/store/containers.h"
 #include "host/store/entry.h"
+#include "host/store/stream.h"
 #include "host/store/zset.h"
 
 namespace tally::store {
@@ -94,6 +95,7 @@ class Store {
   Entry* create_hash(std::string_view key);
   Entry* create_list(std::string_view key);
   Entry* create_zset(std::string_view key);
+  Entry* create_stream(std::string_view key);
   // Changes a list or sorted set through fn(ListValue&) / fn(ZSetValue&), returning what fn returns:
   // copy-on-write for an active image before, the memory difference and a new CAS after. Callers
   // delete a container left empty.
@@ -104,6 +106,16 @@ class Store {
   template <typename Fn>
   decltype(auto) edit_zset(Entry* e, Fn&& fn) {
     return edit<ZSetValue>(e, ValueType::kZSet, std::forward<Fn>(fn));
+  }
+  template <typename Fn>
+  decltype(auto) edit_stream(Entry* e, Fn&& fn) {
+    return edit<StreamValue>(e, ValueType::kStream, std::forward<Fn>(fn));
+  }
+  // A change that is bookkeeping only (a consumer seen by a read that delivered nothing): accounted and
+  // copied for an image like any, but the CAS stays, so WATCH and blocked readers do not see a write.
+  template <typename Fn>
+  decltype(auto) edit_stream_quiet(Entry* e, Fn&& fn) {
+    return edit<StreamValue, false>(e, ValueType::kStream, std::forward<Fn>(fn));
   }
   bool set_add(Entry* e, std::string_view member);     // true when new
   bool set_remove(Entry* e, std::string_view member);  // true when removed
@@ -176,6 +188,18 @@ class Store {
   bool restore_field(Entry* hash, std::string_view field, std::string_view value);
   void restore_list_item(Entry* list, std::string_view item);  // appended
   bool restore_zset_member(Entry* zset, std::string_view member, double score);  // false when there
+  // Loads into a restored stream through fn(StreamValue&) (accounted, its CAS untouched).
+  template <typename Fn>
+  decltype(auto) restore_stream(Entry* stream, Fn&& fn) {
+    TALLY_ASSERT(image_ == nullptr && stream->type() == ValueType::kStream);
+    StreamValue& v = *static_cast<StreamValue*>(stream->container());
+    const int64_t before = static_cast<int64_t>(v.bytes());
+    struct After {
+      Store* s; StreamValue& v; int64_t before;
+      ~After() { s->account(static_cast<int64_t>(v.bytes()) - before); }
+    } after{this, v, before};
+    return fn(v);
+  }
   uint64_t cas_counter() const { return cas_counter_; }
   void set_cas_counter(uint64_t cas);  // never lowers it: CAS values are not reused
   // Sizes the table for `keys` keys at once (before a load) and keeps it from shrinking until they
@@ -220,7 +244,7 @@ class Store {
   }
   void image_before_change(const Entry& e);
 
-  template <typename V, typename Fn>
+  template <typename V, bool kBumpCas = true, typename Fn>
   decltype(auto) edit(Entry* e, ValueType type, Fn&& fn) {
     TALLY_ASSERT(e->type() == type);
     before_change(e);
@@ -230,7 +254,7 @@ class Store {
       Store* s; Entry* e; V& v; int64_t before;
       ~After() {
         s->account(static_cast<int64_t>(v.bytes()) - before);
-        e->cas_ = ++s->cas_counter_;
+        if (kBumpCas) e->cas_ = ++s->cas_counter_;
       }
     } after{this, e, v, before};
     return fn(v);

@@ -34,6 +34,8 @@ enum CommandFlag : uint32_t {
   kCmdTransaction = 512,
   // Allowed on a RESP2 connection in subscribed mode.
   kCmdPubSubContext = 1024,
+  // XREAD, XREADGROUP: with a BLOCK option (outside MULTI) the session waits for an answer.
+  kCmdBlockOption = 2048,
 };
 
 // How a command whose keys lie in several partitions splits into one part per partition, or how a
@@ -64,6 +66,9 @@ struct CommandSpec {
   Split split = Split::kNone;
   // Commands whose keys follow a count (SINTERCARD numkeys key...): the count's position, else 0.
   int numkeys_at = 0;
+  // XREAD, XREADGROUP: the keys are the first half of what follows the word STREAMS, looked for from
+  // this position on (else 0).
+  int streams_from = 0;
 };
 
 const CommandSpec* find_data_command(std::string_view name);  // case-insensitive, fast (no allocation)

@@ -144,6 +144,24 @@ void zremrangebylex(ExecContext&, Argv);
 void zpopmin(ExecContext&, Argv);
 void zpopmax(ExecContext&, Argv);
 void zmpop(ExecContext&, Argv);
+
+// stream_commands.cc
+void xadd(ExecContext&, Argv);
+void xrange(ExecContext&, Argv);
+void xrevrange(ExecContext&, Argv);
+void xlen(ExecContext&, Argv);
+void xdel(ExecContext&, Argv);
+void xtrim(ExecContext&, Argv);
+void xsetid(ExecContext&, Argv);
+void xread(ExecContext&, Argv);
+void xreadgroup(ExecContext&, Argv);
+void xgroup(ExecContext&, Argv);
+void xack(ExecContext&, Argv);
+void xpending(ExecContext&, Argv);
+void xclaim(ExecContext&, Argv);
+void xautoclaim(ExecContext&, Argv);
+void xinfo(ExecContext&, Argv);
+void xlastids(ExecContext&, Argv);
 void zunion(ExecContext&, Argv);
 void zinter(ExecContext&, Argv);
 void zdiff(ExecContext&, Argv);

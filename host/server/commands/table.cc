@@ -10,7 +10,7 @@ namespace tally::server {
 namespace {
 
 constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, F = kCmdFast, M = kCmdDenyOom, I = kCmdInternal,
-                   X = kCmdTransaction;
+                   X = kCmdTransaction, B = kCmdBlockOption;
 
 // clang-format off
 constexpr CommandSpec kCommands[] = {
@@ -151,6 +151,23 @@ constexpr CommandSpec kCommands[] = {
   {"zintercard", -3, R, 0, 0, 0, cmd::zintercard, "sorted-set", "Returns the number of members in the intersection of sorted sets.", Split::kNone, 1},
   {"zrandmember", -2, R, 1, 1, 1, cmd::zrandmember, "sorted-set", "Returns random members of a sorted set."},
   {"zscan", -3, R, 1, 1, 1, cmd::zscan, "sorted-set", "Iterates over the members and scores of a sorted set."},
+  // streams (stream_commands.cc). XREAD/XREADGROUP keys follow STREAMS; with BLOCK the session waits.
+  {"xadd", -5, W | M | F, 1, 1, 1, cmd::xadd, "stream", "Appends an entry to a stream, creating it when absent."},
+  {"xrange", -4, R, 1, 1, 1, cmd::xrange, "stream", "Returns the entries of a stream within a range of ids."},
+  {"xrevrange", -4, R, 1, 1, 1, cmd::xrevrange, "stream", "Returns the entries of a stream within a range of ids, newest first."},
+  {"xlen", 2, R | F, 1, 1, 1, cmd::xlen, "stream", "Returns the number of entries of a stream."},
+  {"xdel", -3, W | F, 1, 1, 1, cmd::xdel, "stream", "Deletes entries of a stream by id."},
+  {"xtrim", -4, W, 1, 1, 1, cmd::xtrim, "stream", "Deletes the oldest entries of a stream (MAXLEN or MINID)."},
+  {"xsetid", -3, W | M | F, 1, 1, 1, cmd::xsetid, "stream", "Sets the last id (and counters) of a stream."},
+  {"xread", -4, R | B, 0, 0, 0, cmd::xread, "stream", "Returns entries after given ids from streams, waiting for some with BLOCK.", Split::kNone, 0, 1},
+  {"xreadgroup", -7, W | B, 0, 0, 0, cmd::xreadgroup, "stream", "Returns entries for a consumer of a group, waiting for some with BLOCK.", Split::kNone, 0, 4},
+  {"xgroup", -2, W, 2, 2, 1, cmd::xgroup, "stream", "XGROUP CREATE, SETID, DESTROY, CREATECONSUMER, DELCONSUMER, HELP."},
+  {"xack", -4, W | F, 1, 1, 1, cmd::xack, "stream", "Acknowledges entries of a group's pending list."},
+  {"xpending", -3, R, 1, 1, 1, cmd::xpending, "stream", "Returns the pending entries of a group."},
+  {"xclaim", -6, W | F, 1, 1, 1, cmd::xclaim, "stream", "Takes pending entries over for another consumer."},
+  {"xautoclaim", -6, W | F, 1, 1, 1, cmd::xautoclaim, "stream", "Takes over pending entries idle for long enough, walking with a cursor."},
+  {"xinfo", -2, R, 2, 2, 1, cmd::xinfo, "stream", "XINFO STREAM, GROUPS, CONSUMERS, HELP."},
+  {"x.lastids", -2, R | I, 1, -1, 1, cmd::xlastids, "stream", "The last ids of streams: what XREAD's $ is when a wait begins."},
   // transactions (internal: what EXEC and WATCH become; tx_commands.cc)
   {"tx.write", -4, W | M | I | X, 1, 1, 1, cmd::tx, "transactions", "EXEC of a transaction with a write: its commands at once."},
   {"tx.read", -4, R | I | X, 1, 1, 1, cmd::tx, "transactions", "EXEC of a read-only transaction: its commands at once."},

@@ -437,6 +437,169 @@ TEST_F(RedisDiff, RandomBitCommands) {
   }
 }
 
+// Streams with explicit ids (an automatic id is the clock's, which two servers do not share): entries,
+// ranges, trimming, deletion, XSETID, XREAD, consumer groups (XREADGROUP new and history, XACK, XCLAIM,
+// XAUTOCLAIM, the XPENDING summary, XINFO GROUPS with its read counter and lag) and their errors.
+TEST_F(RedisDiff, RandomStreamCommands) {
+  Rng rng(77);
+  const std::vector<std::string> keys = {"s1", "s2", "str"};
+  auto key = [&] { return keys[rng.uniform(keys.size())]; };
+  auto ms = [&] { return std::to_string(rng.uniform(30)); };
+  auto id = [&]() -> std::string {
+    switch (rng.uniform(6)) {
+      case 0: return ms();
+      case 1: return ms() + "-*";
+      case 2: return "-";
+      case 3: return "+";
+      case 4: return "(" + ms() + "-" + std::to_string(rng.uniform(3));
+      default: return ms() + "-" + std::to_string(rng.uniform(3));
+    }
+  };
+  auto add_id = [&]() -> std::string {
+    switch (rng.uniform(4)) {
+      case 0: return ms();
+      case 1: return ms() + "-*";
+      case 2: return std::to_string(rng.uniform(40)) + "-" + std::to_string(rng.uniform(3));
+      default: return std::to_string(30 + rng.uniform(1000)) + "-" + std::to_string(rng.uniform(3));
+    }
+  };
+  auto group = [&] { return std::string(rng.chance(1, 2) ? "g1" : "g2"); };
+  auto consumer = [&] { return std::string(rng.chance(1, 2) ? "c1" : "c2"); };
+  auto count = [&] { return std::to_string(static_cast<int64_t>(rng.uniform(6)) - 1); };
+  for (int resp : {2, 3}) {
+    hello(resp);
+    same({"FLUSHALL"});
+    same({"SET", "str", "x"});
+    for (int i = 0; i < 6000; ++i) {
+      switch (rng.uniform(24)) {
+        case 0: case 1: case 2: same({"XADD", key(), add_id(), "f", std::to_string(i), "g", "v"}); break;
+        case 3: same({"XADD", key(), "MAXLEN", std::to_string(rng.uniform(8)), add_id(), "f", "v"}); break;
+        case 4: same({"XADD", key(), "NOMKSTREAM", "MINID", "=", id(), add_id(), "f", "v"}); break;
+        case 5: same({"XRANGE", key(), id(), id()}); break;
+        case 6: same({"XREVRANGE", key(), id(), id(), "COUNT", count()}); break;
+        case 7: same({"XLEN", key()}); break;
+        case 8: same({"XDEL", key(), id(), ms() + "-0"}); break;
+        case 9: same({"XTRIM", key(), rng.chance(1, 2) ? "MAXLEN" : "MINID", rng.chance(1, 2) ? "=" : "0",
+                      ms()}); break;
+        case 10: same({"XREAD", "COUNT", count(), "STREAMS", key(), rng.chance(1, 3) ? "$" : id()}); break;
+        case 11: same({"XGROUP", "CREATE", key(), group(), rng.chance(1, 3) ? "$" : ms(), "MKSTREAM"}); break;
+        case 12: same({"XGROUP", "SETID", key(), group(), rng.chance(1, 3) ? "$" : ms()}); break;
+        case 13: same({"XREADGROUP", "GROUP", group(), consumer(), "COUNT", count(), "STREAMS", key(), ">"}); break;
+        case 14: same({"XREADGROUP", "GROUP", group(), consumer(), "STREAMS", key(), rng.chance(1, 2) ? "0" : ms()}); break;
+        case 15: same({"XACK", key(), group(), ms() + "-0", ms() + "-1"}); break;
+        case 16: same({"XPENDING", key(), group()}); break;
+        case 17: same({"XCLAIM", key(), group(), consumer(), "0", ms() + "-0", ms() + "-1", "JUSTID"}); break;
+        case 18: same({"XAUTOCLAIM", key(), group(), consumer(), "0", id(), "COUNT", std::to_string(1 + rng.uniform(3))}); break;
+        case 19: same({"XINFO", "GROUPS", key()}); break;
+        case 20: same({"XGROUP", rng.chance(1, 2) ? "DELCONSUMER" : "CREATECONSUMER", key(), group(), consumer()}); break;
+        case 21: same({"XGROUP", "DESTROY", key(), group()}); break;
+        case 22: same({"XSETID", key(), std::to_string(1000 + rng.uniform(100)), "ENTRIESADDED", std::to_string(rng.uniform(50))}); break;
+        case 23: same({"TYPE", key()}); break;
+      }
+      if (HasFailure()) return;
+    }
+    // Errors and edges.
+    same({"XADD", "s1", "0-0", "f", "v"});
+    same({"XADD", "s1", "0", "f", "v"});
+    same({"XADD", "s1", "1-1", "f"});
+    same({"XADD", "s1", "abc", "f", "v"});
+    same({"XADD", "s1", "MAXLEN", "-1", "*", "f", "v"});
+    same({"XADD", "s1", "MAXLEN", "1", "LIMIT", "5", "*", "f", "v"});
+    same({"XADD", "s1", "LIMIT", "5", "*", "f", "v"});
+    same({"XADD", "s1", "MAXLEN", "1", "MINID", "5", "*", "f", "v"});
+    same({"XADD", "s1", "18446744073709551615-18446744073709551615", "f", "v"});
+    same({"XADD", "s1", "18446744073709551615-*", "f", "v"});
+    same({"XADD", "s1", "*", "f", "v"});
+    same({"XADD", "nomk", "NOMKSTREAM", "*", "f", "v"});
+    same({"XTRIM", "s1", "LIMIT", "4"});
+    same({"XTRIM", "s1", "FOO"});
+    same({"XTRIM", "s1", "MAXLEN", "abc"});
+    same({"XRANGE", "s1", "(18446744073709551615-18446744073709551615", "+"});
+    same({"XRANGE", "s1", "-", "(0-0"});
+    same({"XRANGE", "s1", "(-", "+"});
+    same({"XRANGE", "s1", "-", "+", "COUNT"});
+    same({"XRANGE", "s1", "-", "+", "COUNT", "0"});
+    same({"XRANGE", "s1", "-", "+", "LIMIT", "1"});
+    same({"XREAD", "STREAMS", "s1"});
+    same({"XREAD", "STREAMS", "s1", "s2", "0"});
+    same({"XREAD", "COUNT", "x", "STREAMS", "s1", "0"});
+    same({"XREAD", "GROUP", "g", "c", "STREAMS", "s1", "0"});
+    same({"XREAD", "NOACK", "STREAMS", "s1", "0"});
+    same({"XREAD", "STREAMS", "s1", ">"});
+    same({"XREAD", "STREAMS", "str", "0"});
+    same({"XREAD", "STREAMS", "missing", "0"});
+    same({"XREAD", "BLOCK", "-1", "STREAMS", "s1", "0"});
+    same({"XREAD", "FOO", "STREAMS", "s1", "0"});
+    same({"XREADGROUP", "STREAMS", "s1", ">", "x", "y"});
+    same({"XREADGROUP", "GROUP", "nog", "c", "STREAMS", "s1", ">"});
+    same({"XREADGROUP", "GROUP", "g1", "c", "STREAMS", "s1", "$"});
+    same({"XGROUP", "CREATE", "missing", "g", "$"});
+    same({"XGROUP", "CREATE", "s1", "gx", "bad"});
+    same({"XGROUP", "CREATE", "s1", "gx", "0", "ENTRIESREAD", "-5"});
+    same({"XGROUP", "SETID", "s1", "nog", "0"});
+    same({"XGROUP", "SETID", "s1", "g1", "0", "MKSTREAM"});
+    same({"XGROUP", "FOO", "s1", "g1"});
+    same({"XGROUP", "CREATE", "s1"});
+    same({"XGROUP", "DESTROY", "s1", "g1", "extra"});
+    same({"XGROUP", "CREATECONSUMER", "str", "g1", "c"});
+    same({"XACK", "s1", "g1", "bad"});
+    same({"XACK", "missing", "g1", "1-1"});
+    same({"XPENDING", "missing", "g1"});
+    same({"XPENDING", "s1", "g1", "-", "+"});
+    same({"XPENDING", "s1", "g1", "IDLE", "10", "-", "+"});
+    same({"XPENDING", "s1", "g1", "x", "+", "10"});
+    same({"XPENDING", "s1", "g1", "-", "+", "x"});
+    same({"XCLAIM", "missing", "g1", "c", "0", "1-1"});
+    same({"XCLAIM", "s1", "g1", "c", "x", "1-1"});
+    same({"XCLAIM", "s1", "g1", "c", "0", "1-1", "FOO"});
+    same({"XCLAIM", "s1", "g1", "c", "0", "1-1", "IDLE", "x"});
+    same({"XAUTOCLAIM", "s1", "g1", "c", "0", "0", "COUNT", "0"});
+    same({"XAUTOCLAIM", "s1", "g1", "c", "x", "0"});
+    same({"XAUTOCLAIM", "s1", "g1", "c", "0", "0", "FOO"});
+    same({"XAUTOCLAIM", "missing", "g1", "c", "0", "0"});
+    same({"XINFO", "GROUPS", "missing"});
+    same({"XINFO", "CONSUMERS", "s1", "nog"});
+    same({"XINFO", "FOO", "s1"});
+    same({"XSETID", "s1", "1-1"});
+    same({"XSETID", "missing", "1-1"});
+    same({"XSETID", "s1", "99999-0", "MAXDELETEDID", "999999-0"});
+    same({"XSETID", "s1", "99999-0", "ENTRIESADDED", "-1"});
+    same({"XSETID", "s1", "99999-0", "ENTRIESADDED", "0"});
+    same({"XDEL", "s1", "bad"});
+    same({"XDEL", "missing", "bad"});
+    same({"XLEN", "str"});
+    same({"XADD", "str", "*", "f", "v"});
+    // A group that surely exists: pending entries, deleted ones, claims with options, tombstones.
+    same({"DEL", "q"});
+    for (int i = 1; i <= 8; ++i) same({"XADD", "q", std::to_string(i) + "-0", "n", std::to_string(i)});
+    same({"XGROUP", "CREATE", "q", "g", "0"});
+    same({"XREADGROUP", "GROUP", "g", "a", "COUNT", "5", "STREAMS", "q", ">"});
+    same({"XACK", "q", "g", "1-0", "bad"});
+    same({"XACK", "q", "g", "1-0", "9-0"});
+    same({"XDEL", "q", "2-0", "7-0"});
+    same({"XINFO", "GROUPS", "q"});
+    same({"XREADGROUP", "GROUP", "g", "a", "STREAMS", "q", "0"});
+    same({"XCLAIM", "q", "g", "b", "0", "3-0", "4-0", "RETRYCOUNT", "7"});
+    same({"XCLAIM", "q", "g", "b", "0", "8-0", "FORCE", "JUSTID"});
+    same({"XCLAIM", "q", "g", "b", "0", "2-0", "6-0", "LASTID", "6-0"});
+    same({"XPENDING", "q", "g"});
+    same({"XAUTOCLAIM", "q", "g", "c", "0", "0", "COUNT", "2"});
+    same({"XAUTOCLAIM", "q", "g", "c", "0", "(3-0", "JUSTID"});
+    same({"XPENDING", "q", "g"});
+    same({"XINFO", "GROUPS", "q"});
+    same({"XREADGROUP", "GROUP", "g", "a", "STREAMS", "q", ">"});
+    same({"XGROUP", "DELCONSUMER", "q", "g", "c"});
+    same({"XPENDING", "q", "g"});
+    same({"XGROUP", "SETID", "q", "g", "0", "ENTRIESREAD", "0"});
+    same({"XINFO", "GROUPS", "q"});
+    same({"XREADGROUP", "GROUP", "g", "d", "NOACK", "STREAMS", "q", ">"});
+    same({"XINFO", "GROUPS", "q"});
+    same({"XTRIM", "q", "MAXLEN", "2"});
+    same({"XINFO", "GROUPS", "q"});
+    same({"XREVRANGE", "q", "+", "-"});
+  }
+}
+
 TEST_F(RedisDiff, ListAndSortedSetErrors) {
   for (int resp : {2, 3}) {
     hello(resp);

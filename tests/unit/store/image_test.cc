@@ -88,6 +88,24 @@ TEST(EntryRecord, EveryTypeRoundTripsWithTtlFlagsAndCas) {
     return 0;
   });
   s.set_expire(s.lookup("zset", kNow, Access::kPeek), kNow + 7);
+  s.create_stream("empty-stream");
+  Entry* stream = s.create_stream("stream");
+  s.edit_stream(stream, [](StreamValue& v) {
+    for (uint64_t i = 1; i <= 3000; ++i) {
+      const std::string n = std::to_string(i);
+      const std::string_view f[] = {"field", n, "", std::string_view("x\0y", 3)};
+      v.append({1000 + i / 7, i % 7}, f);
+    }
+    v.erase({1001, 0});
+    v.create_group("g", {1100, 0}, 700);
+    v.create_group("", {}, StreamValue::kEntriesReadUnknown);
+    StreamValue::Group& g = *v.group_mut("g");
+    StreamValue::Consumer& a = v.consumer(g, "alice");
+    v.consumer(g, "idle-bob").seen_ms = kNow;
+    for (uint64_t i = 2; i < 60; ++i) v.pend(g, {1000 + i / 7, i % 7}, "alice", a, kNow + i, i);
+    v.ack(g, {1002, 0});
+  });
+  s.set_expire(s.lookup("stream", kNow, Access::kPeek), kNow + 70);
   s.touch_cas(s.lookup("plain", kNow, Access::kPeek));
   const Content want = content_of(s);
 
@@ -98,6 +116,8 @@ TEST(EntryRecord, EveryTypeRoundTripsWithTtlFlagsAndCas) {
   EXPECT_GT(std::count(kinds.begin(), kinds.end(), RecordKind::kHashMore), 0);
   EXPECT_GT(std::count(kinds.begin(), kinds.end(), RecordKind::kListMore), 0);
   EXPECT_GT(std::count(kinds.begin(), kinds.end(), RecordKind::kZSetMore), 0);
+  EXPECT_GT(std::count(kinds.begin(), kinds.end(), RecordKind::kStreamMore), 0);
+  EXPECT_EQ(std::count(kinds.begin(), kinds.end(), RecordKind::kStreamGroup), 2);
   auto counted = count_entries(body);
   ASSERT_TRUE(counted.is_ok()) << counted.status().to_string();
   EXPECT_EQ(*counted, s.size());
@@ -156,7 +176,7 @@ TEST(EntryRecord, LoaderRefusesMalformedRecords) {
   std::memcpy(&first_more_record, set_more.data(), 4);
   refused(set_head + set_more.substr(0, 4 + first_more_record) + set_more, "repeated members");
   std::string bad_kind = str_rec;
-  bad_kind[4] = 10;
+  bad_kind[4] = 13;
   refused(bad_kind, "unknown kind");
   // A sorted set whose score is NaN, and one that names a member twice.
   Store zs;
@@ -259,7 +279,7 @@ class Mutator {
           const std::string& b = big_keys[rng_.uniform(big_keys.size())];
           Entry* be = s_.lookup(b, now, Access::kPeek);
           if (be == nullptr || be->type() == ValueType::kString) break;
-          if (be->type() == ValueType::kList || be->type() == ValueType::kZSet) {
+          if (be->type() == ValueType::kList || be->type() == ValueType::kZSet || be->type() == ValueType::kStream) {
             list_or_zset_write(b, be);
           } else {
             container_write(b, be, be->type());
@@ -314,9 +334,34 @@ class Mutator {
     }
   }
 
-  // A push, pop or score change on a list or sorted set (creating one when the key is free).
+  // A push, pop or score change on a list or sorted set, or an append, delete or group change on a
+  // stream (creating one of them when the key is free).
   void list_or_zset_write(const std::string& k, Entry* e) {
-    if (e == nullptr) e = rng_.chance(1, 2) ? s_.create_list(k) : s_.create_zset(k);
+    if (e == nullptr) {
+      const uint64_t pick = rng_.uniform(3);
+      e = pick == 0 ? s_.create_list(k) : pick == 1 ? s_.create_zset(k) : s_.create_stream(k);
+    }
+    if (e->type() == ValueType::kStream) {
+      s_.edit_stream(e, [&](StreamValue& v) {
+        StreamId next;
+        v.last_id().incr(next);
+        const std::string n = std::to_string(rng_.uniform(1000));
+        const std::string_view f[] = {"n", n};
+        switch (rng_.uniform(4)) {
+          case 0: case 1: v.append(next, f); break;
+          case 2: if (!v.empty()) v.erase(v.first_id()); break;
+          case 3: {
+            if (v.group("g") == nullptr) v.create_group("g", {}, 0);
+            StreamValue::Group& g = *v.group_mut("g");
+            const std::string_view name = rng_.chance(1, 2) ? "c1" : "c2";
+            StreamValue::Consumer& c = v.consumer(g, name);
+            if (!v.empty()) v.pend(g, v.first_id(), name, c, rng_.uniform(99), 1);
+            break;
+          }
+        }
+      });
+      return;
+    }
     const std::string m = testing::numbered("m", rng_.uniform(64));
     if (e->type() == ValueType::kList) {
       s_.edit_list(e, [&](ListValue& l) {

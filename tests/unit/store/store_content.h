@@ -50,6 +50,7 @@ inline Content content_of(const Store& s) {
     if (e.type() == ValueType::kSet) it.members.insert(e.set_value()->members().begin(), e.set_value()->members().end());
     if (e.type() == ValueType::kHash) it.fields.insert(e.hash_value()->fields().begin(), e.hash_value()->fields().end());
     if (e.type() == ValueType::kList) it.items.assign(e.list_value()->items().begin(), e.list_value()->items().end());
+    if (e.type() == ValueType::kStream) e.stream_value()->encode_canonical(it.value);  // all of it, groups too
     if (e.type() == ValueType::kZSet) {
       for (const auto* n = e.zset_value()->first(); n != nullptr; n = n->next()) it.scored.emplace_back(n->member, n->score);
     }

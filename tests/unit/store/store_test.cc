@@ -124,6 +124,72 @@ TEST(Store, ListsAndSortedSetsAccountTheirBytesAndKeepOrder) {
   EXPECT_EQ(s.used_memory_bytes(), empty);
 }
 
+// Streams: every change through edit_stream keeps the memory total exact (entries, groups, pending
+// entries, consumers), pending entries move between consumers, and deleting returns to empty.
+TEST(Store, StreamsAccountTheirBytesAndKeepGroupsConsistent) {
+  Store s;
+  const uint64_t empty = s.used_memory_bytes();
+  Rng rng(5);
+  Entry* e = s.create_stream("s");
+  std::map<StreamId, std::string> pending;  // id -> consumer, the model of group g's PEL
+  s.edit_stream(e, [](StreamValue& v) { v.create_group("g", {}, 0); });
+  for (int i = 0; i < 20000; ++i) {
+    const std::string consumer = "consumer-" + std::to_string(rng.uniform(6)) + std::string(rng.uniform(30), 'c');
+    s.edit_stream(e, [&](StreamValue& v) {
+      StreamValue::Group& g = *v.group_mut("g");
+      switch (rng.uniform(6)) {
+        case 0: case 1: {
+          StreamId next;
+          v.last_id().incr(next);
+          const std::string value(rng.uniform(60), 'v');
+          const std::string_view f[] = {"field", value};
+          v.append(next, f);
+          break;
+        }
+        case 2:
+          if (!v.empty()) v.pend(g, v.first_id(), consumer, v.consumer(g, consumer), 1, 1), pending[v.first_id()] = consumer;
+          break;
+        case 3:
+          if (!pending.empty()) {
+            EXPECT_TRUE(v.ack(g, pending.begin()->first));
+            pending.erase(pending.begin());
+          }
+          break;
+        case 4:
+          if (v.size() > 50) v.trim_maxlen(40, 0);
+          break;
+        case 5: {
+          const int64_t n = v.delete_consumer(g, consumer);
+          int64_t model = 0;
+          for (auto it = pending.begin(); it != pending.end();) {
+            if (it->second == consumer) {
+              it = pending.erase(it);
+              ++model;
+            } else {
+              ++it;
+            }
+          }
+          EXPECT_EQ(n < 0 ? 0 : n, model);
+          break;
+        }
+      }
+    });
+  }
+  const StreamValue::Group& g = *e->stream_value()->group("g");
+  ASSERT_EQ(g.pel.size(), pending.size());
+  size_t owned = 0;
+  for (const auto& [name, c] : g.consumers) {
+    owned += c.pending.size();
+    for (StreamId id : c.pending) EXPECT_EQ(pending.at(id), name);
+  }
+  EXPECT_EQ(owned, pending.size());
+  EXPECT_EQ(s.entry_bytes(*e) + empty, s.used_memory_bytes());
+  s.edit_stream(e, [](StreamValue& v) { v.destroy_group("g"); });
+  EXPECT_EQ(s.entry_bytes(*e) + empty, s.used_memory_bytes());
+  s.erase(e);
+  EXPECT_EQ(s.used_memory_bytes(), empty);
+}
+
 TEST(Store, LazyExpiryOnAccess) {
   Store s;
   s.set_string("a", "1", kNow + 100, false);
