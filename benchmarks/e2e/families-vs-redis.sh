@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tallyd against redis-server on list and sorted-set workloads (redis-benchmark tests, and ZRANGE/ZRANK
-# as custom commands on a 1000-member sorted set), one test at a time, servers alternating, in one run.
+# tallyd against redis-server on list, sorted-set and stream workloads (redis-benchmark tests, ZRANGE/ZRANK
+# as custom commands on a 1000-member sorted set, XADD with MAXLEN ~ 10000 and XREVRANGE COUNT 10 on a
+# stream), one test at a time, servers alternating, in one run.
 # Each line: requests/s, p50 (ms) and the server CPU time per request (us, user+system from /proc), and
 # tally/redis.
 # Usage: benchmarks/e2e/families-vs-redis.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-t TESTS] [--threads N]
@@ -10,7 +11,7 @@ tallyd=${TALLYD:-$root/build/host/server/tallyd}
 requests=300000
 clients=50
 rounds=1
-tests=lpush,rpush,lpop,rpop,zadd,lrange_100,zrange_100,zrank
+tests=lpush,rpush,lpop,rpop,zadd,lrange_100,zrange_100,zrank,xadd,xrange_10
 threads=${TALLY_THREADS:-1}
 while (($#)); do
   case $1 in
@@ -45,6 +46,10 @@ run_test() {  # port test pipeline -> "rps p50"
       out=$(redis-benchmark -p "$port" -c "$clients" -n "$requests" -P "$pipe" --csv zrange myzset 0 99 2>/dev/null | tail -1) ;;
     zrank)
       out=$(redis-benchmark -p "$port" -c "$clients" -n "$requests" -P "$pipe" --csv zrank myzset member:500 2>/dev/null | tail -1) ;;
+    xadd)  # an automatic id each time, trimmed to about 10000 entries as a bounded event log is
+      out=$(redis-benchmark -p "$port" -c "$clients" -n "$requests" -P "$pipe" --csv xadd mystream MAXLEN '~' 10000 '*' field value 2>/dev/null | tail -1) ;;
+    xrange_10)
+      out=$(redis-benchmark -p "$port" -c "$clients" -n "$requests" -P "$pipe" --csv xrevrange mystream + - COUNT 10 2>/dev/null | tail -1) ;;
     *)
       out=$(redis-benchmark -p "$port" -t "$test" -c "$clients" -n "$requests" -P "$pipe" --csv 2>/dev/null | tail -1) ;;
   esac
@@ -58,6 +63,8 @@ fill() {
   for i in $(seq 0 999); do echo "ZADD myzset $i member:$i"; done | redis-cli -p "$port" >/dev/null
   # lrange_100 reads the list lpush filled; give it one of 600 elements.
   for i in $(seq 0 5); do echo "LPUSH mylist $(seq -s ' ' 1 100)"; done | redis-cli -p "$port" >/dev/null
+  # xrange_10 reads the newest 10 of 1000 entries.
+  for i in $(seq 0 999); do echo "XADD mystream * n $i"; done | redis-cli -p "$port" >/dev/null
 }
 
 echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), tallyd threads=$threads, $(nproc) cores"

@@ -1,6 +1,7 @@
 #include "host/server/command_engine.h"
 
 #include "host/server/blocking.h"
+#include "host/server/changes.h"
 
 #include <charconv>
 #include <memory>
@@ -251,9 +252,12 @@ void run_on_partition(Shard& shard, Partition& p, const CommandEntry& e, Argv ar
   const size_t first = out.size();
   const uint64_t t0 = record ? clock.monotonic_ns() : 0;
   ExecContext ctx{p.store(), out, now_ms};
-  const uint64_t cas0 = p.store().cas_counter();
+  const uint64_t stamp0 = p.store().write_stamp();
   e.data->handler(ctx, argv);
-  if (p.store().cas_counter() != cas0) notify_written(shard, e, argv);  // something was written
+  if (p.store().write_stamp() != stamp0) {  // something was written
+    notify_written(shard, e, argv);
+    p.record_changes(shard, e, argv, 0, 0, now_ms);
+  }
   if (!record) return;
   const bool error = out.size() > first && out.node(first).type == proto::ReplyType::kError;
   counters.record(clock.monotonic_ns() - t0, error);
@@ -319,6 +323,12 @@ CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv ar
 
 CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, proto::Reply& out) {
   TALLY_ASSERT(e.data != nullptr && !argv.empty());
+  if (server_.change_stream() && (e.flags & kCmdWrite) && refused_on_change_stream(e, argv)) {
+    flush();
+    out.error("ERR change streams (__tally:changes:*) are written by the server only; read them, or use "
+              "XGROUP, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM");
+    return Outcome::kDone;
+  }
   if (cluster_rules_ && e.has_keys()) {
     const size_t before = out.size();
     const Outcome o = run_cluster(e, argv, out);
@@ -503,6 +513,11 @@ bool CommandEngine::run_gathered(const CommandEntry& e, Argv argv, proto::Reply&
       st.set_cas_counter(tmp.cas_counter());
     }
     notify_written(home_, e, argv);
+    for (size_t k = 0; k < parts.size(); ++k) {
+      if (std::find(parts.begin(), parts.begin() + static_cast<ptrdiff_t>(k), parts[k]) == parts.begin() + static_cast<ptrdiff_t>(k)) {
+        parts[k]->record_changes(home_, e, argv, 0, 0, now_ms);
+      }
+    }
   }
   tmp.flush();
   counters.record(home_.clock->monotonic_ns() - t0, out.size() > first && out.node(first).type == proto::ReplyType::kError);

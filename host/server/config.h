@@ -55,6 +55,11 @@ struct Config {
   uint32_t hz = 10;                 // background ticks per second (active expiry)
   uint32_t active_expire_keys_per_tick = 200;
   uint64_t memcached_item_max_bytes = 1ull << 20;
+  // The change stream of committed writes per partition (docs/change-stream.md): off unless asked for;
+  // retention per partition by entries and (0: none) by age.
+  bool change_stream = false;
+  uint64_t change_stream_max_entries = 10000;
+  uint64_t change_stream_max_age_ms = 0;
   // Offload engine (one per shard): backends to offer batches to (cpu is always used; "auto" is every
   // backend built in), the calibration file `tally-bench calibrate` writes (empty: built-in model), and
   // the key count from which a multi-key command's keys are partitioned as one batch, and the bounds of

@@ -229,10 +229,13 @@ void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
     r.clear();
     applying_ = true;
     ExecContext ctx{*store_, r, cmd.now_ms};
-    const uint64_t cas0 = store_->cas_counter();
+    const uint64_t stamp0 = store_->write_stamp();
     e->data->handler(ctx, cmd.argv);
     applying_ = false;
-    if (store_->cas_counter() != cas0) notify_written(shard, *e, cmd.argv);  // something was written
+    if (store_->write_stamp() != stamp0) {  // something was written
+      notify_written(shard, *e, cmd.argv);
+      record_changes(shard, *e, cmd.argv, index, position, cmd.now_ms);
+    }
     while (!waiters_.empty() &&
            (waiters_.front().index < index || (waiters_.front().index == index && waiters_.front().position <= position))) {
       Waiter w = std::move(waiters_.front());
@@ -253,6 +256,14 @@ void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
   TALLY_ASSERT_MSG(!reader.malformed(), "a committed log entry is not a list of commands");
   if (confirm_reads_) store_->set_erase_expired(false);
   run_reads(shard, index, kAfterEntry);
+}
+
+void Partition::record_changes(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv,
+                               uint64_t index, uint32_t position, uint64_t now_ms) {
+  if (!changes_.enabled) return;
+  if (server::record_changes(*store_, changes_, change_key_, id_, index, position, now_ms, e, argv)) {
+    shard.blocking.written(change_key_);
+  }
 }
 
 void Partition::applied_to(Shard& shard, uint64_t index) { run_reads(shard, index, kAfterEntry); }

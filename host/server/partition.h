@@ -21,6 +21,7 @@
 #include "host/common/assert.h"
 #include "host/proto/reply_value.h"
 #include "host/replication/group/group.h"
+#include "host/server/changes.h"
 #include "host/store/store.h"
 #include "kernels/cpu/slot.h"
 
@@ -140,6 +141,18 @@ class Partition {
   // Logs the deletion of a key the server removed on its own (eviction, expiry), when it has a group.
   void log_deletion(Shard& shard, std::string_view key);
 
+  // The change stream (changes.h): where this partition keeps it and how much.
+  void set_change_stream(const ChangeStreamOptions& o, std::string key) {
+    changes_ = o;
+    change_key_ = std::move(key);
+    if (o.enabled) store_->set_pinned_prefix(change_key_.substr(0, change_key_.find('{')));
+  }
+  const std::string& change_key() const { return change_key_; }
+  // After a write command that wrote to this partition's store: its changes join the change stream
+  // (index 0 without a log), and readers waiting on the stream are woken.
+  void record_changes(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, uint64_t index,
+                      uint32_t position, uint64_t now_ms);
+
  private:
   // Where a reply goes: `done` when set, else `to`.
   struct Target {
@@ -194,6 +207,8 @@ class Partition {
   uint64_t read_round_ = 1;        // the round the reads arriving now join
   bool read_round_open_ = false;   // reads joined read_round_ and it is not yet asked for
   std::string unavailable_;
+  ChangeStreamOptions changes_;
+  std::string change_key_;
 };
 
 }  // namespace tally::server

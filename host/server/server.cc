@@ -6,6 +6,8 @@
 
 #include "host/common/log.h"
 #include "host/server/admin_http.h"
+#include "host/server/changes.h"
+#include "host/server/commands/util.h"
 #include "host/server/command_table.h"
 #include "host/server/memcache_session.h"
 #include "host/server/session.h"
@@ -107,6 +109,12 @@ Status Server::start() {
     owner_[p].store(static_cast<uint32_t>(uint64_t{p} * cfg_.threads / partitions), std::memory_order_relaxed);
     paused_[p].store(false, std::memory_order_relaxed);
   }
+  change_keys_ = change_stream_keys(layout_);
+  change_stream_ = cfg_.change_stream;
+  ChangeStreamOptions changes;
+  changes.enabled = cfg_.change_stream;
+  changes.max_entries = cfg_.change_stream_max_entries;
+  changes.max_age_ms = cfg_.change_stream_max_age_ms;
   offload::EngineOptions eo;
   auto backends = offload::parse_backend_list(cfg_.offload_backends);
   if (!backends.is_ok()) return backends.status();
@@ -131,7 +139,9 @@ Status Server::start() {
       if (shard_of_partition(p) != i) continue;
       store::StoreOptions so;
       so.seed = env_.random_seed();
-      sh->adopt(std::make_unique<Partition>(p, layout_.slots(p), so, &sh->memory));
+      auto part = std::make_unique<Partition>(p, layout_.slots(p), so, &sh->memory);
+      part->set_change_stream(changes, change_keys_[p]);
+      sh->adopt(std::move(part));
     }
     auto engine = offload::Engine::open(eo, env_.clock());
     if (!engine.is_ok()) return Status(engine.status().code(), "offload: " + engine.status().message());

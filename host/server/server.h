@@ -71,6 +71,9 @@ class Server {
   uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
   Shard& shard(uint32_t i) { return *shards_[i]; }
   const PartitionLayout& layout() const { return layout_; }
+  // The change stream (changes.h): on or off, and each partition's key.
+  bool change_stream() const { return change_stream_; }
+  const std::vector<std::string>& change_keys() const { return change_keys_; }
   // The shard holding partition p (it changes only when a partition moves).
   uint32_t shard_of_partition(uint32_t p) const { return owner_[p].load(std::memory_order_acquire); }
   uint32_t partition_of_key(std::string_view key) const { return layout_.of_key(key); }
@@ -132,6 +135,8 @@ class Server {
   Config cfg_;
   Env& env_;
   PartitionLayout layout_;
+  std::vector<std::string> change_keys_;  // each partition's change stream key
+  bool change_stream_ = false;
   std::unique_ptr<std::atomic<uint32_t>[]> owner_;  // shard of each partition
   std::unique_ptr<std::atomic<bool>[]> paused_;     // partitions being moved
   std::atomic<bool> move_running_{false};

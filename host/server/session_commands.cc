@@ -854,6 +854,8 @@ void cmd_tally(Session& s, Argv argv) {
         "    Per slot range: first slot, last slot, keys, Merkle root (hex).",
         "PARTITIONS",
         "    Per partition: id, first slot, last slot, shard holding it, keys.",
+        "CHANGES",
+        "    Per partition: id, its change stream's key, first slot, last slot.",
         "MOVE-PARTITION <partition> <shard>",
         "    Hands a partition to another shard of this node (memory mode only).",
         "CLUSTER-SETUP <self> <replicas> <id> <host> <port> <peer-port> [...]",
@@ -866,6 +868,23 @@ void cmd_tally(Session& s, Argv argv) {
     return;
   }
   if (iequals(sub, "partitions") && argv.size() == 2) return tally_partitions(s);
+  if (iequals(sub, "changes") && argv.size() == 2) {
+    // Each partition's change stream: [partition, key, first slot, last slot].
+    if (!s.server().change_stream()) {
+      w.error("ERR the change stream is off (start tallyd with --change-stream yes)");
+      return;
+    }
+    const PartitionLayout& layout = s.server().layout();
+    w.array(layout.count());
+    for (uint32_t p = 0; p < layout.count(); ++p) {
+      w.array(4);
+      w.integer(p);
+      w.bulk(s.server().change_keys()[p]);
+      w.integer(layout.slots(p).first);
+      w.integer(layout.slots(p).last);
+    }
+    return;
+  }
   if (iequals(sub, "cluster-setup")) return tally_cluster_setup(s, argv);
   if (iequals(sub, "move-partition") && argv.size() == 4) return tally_move_partition(s, argv);
   if (!iequals(sub, "digest") || argv.size() > 3 || (argv.size() == 3 && !iequals(argv[2], "tree"))) {

@@ -309,6 +309,7 @@ void Store::unlink_and_free(Entry** link) {
   Entry* e = *link;
   TALLY_ASSERT(e != nullptr && size_ > 0);
   before_change(e);
+  ++removals_;
   *link = e->next_;
   --size_;
   if (e->has_expire()) expires_remove(e);
@@ -659,6 +660,7 @@ Entry* Store::relayout(Entry* e, bool has_expire, uint64_t expire_at_ms) {
 Entry* Store::set_expire(Entry* e, uint64_t expire_at_ms) {
   TALLY_ASSERT(expire_at_ms > 0);
   before_change(e);
+  ++removals_;  // a TTL change is a write, though it keeps the CAS (memcached's touch does)
   if (e->has_expire()) {
     std::memcpy(e->body(), &expire_at_ms, 8);
     return e;
@@ -669,6 +671,7 @@ Entry* Store::set_expire(Entry* e, uint64_t expire_at_ms) {
 Entry* Store::persist(Entry* e) {
   if (!e->has_expire()) return e;
   before_change(e);
+  ++removals_;
   return relayout(e, false, 0);
 }
 
@@ -719,6 +722,7 @@ void Store::flush() {
   if (image_ != nullptr) image_->finish_now();
   TALLY_ASSERT(image_ == nullptr);
   reserved_keys_ = 0;
+  if (size_ > 0) ++removals_;
   for (Table& t : t_) {
     for (Entry*& head : t.buckets) {
       while (head != nullptr) {
@@ -965,8 +969,9 @@ uint64_t Store::victim_score(const Entry& e, uint64_t now_ms) const {
 }
 
 void Store::pool_offer(const Entry& e, uint64_t now_ms) {
-  const uint64_t score = victim_score(e, now_ms);
   const std::string_view key = e.key();
+  if (pinned(e)) return;
+  const uint64_t score = victim_score(e, now_ms);
   for (uint32_t i = 0; i < pool_size_; ++i) {
     if (pool_[i].key == key) {
       pool_[i].score = score;
@@ -995,11 +1000,15 @@ Entry* Store::peek_victim(uint64_t now_ms, uint64_t& score) {
   if (options_.policy == EvictionPolicy::kNoEviction) return nullptr;
   if (options_.policy == EvictionPolicy::kAllKeysRandom || options_.policy == EvictionPolicy::kVolatileRandom) {
     Entry* e = nullptr;
-    if (options_.policy == EvictionPolicy::kAllKeysRandom) {
-      e = size_ > 0 ? random_entry(now_ms) : nullptr;
-    } else if (!expires_.empty()) {
-      e = expires_[rng_.uniform(expires_.size())];
+    for (int attempt = 0; attempt < 8 && (e == nullptr || pinned(*e)); ++attempt) {
+      if (options_.policy == EvictionPolicy::kAllKeysRandom) {
+        e = size_ > 0 ? random_entry(now_ms) : nullptr;
+      } else if (!expires_.empty()) {
+        e = expires_[rng_.uniform(expires_.size())];
+      }
+      if (e == nullptr) break;
     }
+    if (e != nullptr && pinned(*e)) e = nullptr;
     score = rng_.next();
     return e;
   }

@@ -162,6 +162,11 @@ class Store {
     shared_->used_bytes += used_bytes_;
   }
   uint64_t maxmemory_bytes() const { return options_.maxmemory_bytes; }
+  // Keys starting with this (when not empty) are never evicted: the server's own (change streams).
+  void set_pinned_prefix(std::string prefix) {
+    pinned_prefix_ = std::move(prefix);
+    pool_size_ = 0;
+  }
   void set_maxmemory(uint64_t bytes) { options_.maxmemory_bytes = bytes; }
   EvictionPolicy policy() const { return options_.policy; }
   void set_policy(EvictionPolicy p) { options_.policy = p; pool_size_ = 0; }
@@ -201,6 +206,9 @@ class Store {
     return fn(v);
   }
   uint64_t cas_counter() const { return cas_counter_; }
+  // Moves on every write that changed something: a new CAS, a removed key, a TTL set or dropped, a
+  // flush. Whether a command wrote is whether this moved while it ran.
+  uint64_t write_stamp() const { return cas_counter_ + removals_; }
   void set_cas_counter(uint64_t cas);  // never lowers it: CAS values are not reused
   // Sizes the table for `keys` keys at once (before a load) and keeps it from shrinking until they
   // are in, so loading does not rehash.
@@ -261,6 +269,7 @@ class Store {
   }
 
   uint64_t hash(std::string_view key) const;
+  bool pinned(const Entry& e) const { return !pinned_prefix_.empty() && e.key().starts_with(pinned_prefix_); }
   Entry** find_link(std::string_view key, uint64_t h);
   Entry* alloc_entry(ValueType type, std::string_view key, uint32_t value_bytes,
                      bool has_expire, bool has_flags);
@@ -307,6 +316,8 @@ class Store {
   std::vector<Entry*> expires_;  // every entry with a TTL; entry->ttl_index is its position
   uint64_t used_bytes_ = 0;
   uint64_t cas_counter_ = 0;
+  uint64_t removals_ = 0;  // keys removed, TTLs changed, flushes (write_stamp)
+  std::string pinned_prefix_;
   uint64_t last_now_ms_ = 0;  // newest time seen, for LFU stamps of keys created by writes
   std::function<void(std::string_view)> expiry_observer_;
   bool erase_expired_ = true;

@@ -177,6 +177,14 @@ size_t StreamValue::trim_minid(StreamId minid, uint64_t limit) {
   return n;
 }
 
+bool StreamValue::pop_front_recorded() {
+  if (items_.empty()) return false;
+  const StreamId id = items_.begin()->first;
+  drop_item(items_.begin());
+  if (id > max_deleted_) max_deleted_ = id;
+  return true;
+}
+
 int64_t StreamValue::estimate_read_counter(StreamId id) const {
   if (entries_added_ == 0) return 0;
   if (items_.empty() && id <= last_id_) return static_cast<int64_t>(entries_added_);

@@ -80,6 +80,9 @@ class StreamValue {
   // most `limit` (0: no limit). Returns how many.
   size_t trim_maxlen(uint64_t maxlen, uint64_t limit);
   size_t trim_minid(StreamId minid, uint64_t limit);
+  // Removes the first entry and makes its id the largest deleted one: retention of a stream whose
+  // readers must learn that entries are gone (the change stream). false when empty.
+  bool pop_front_recorded();
   // XSETID: the bookkeeping as given (the caller checks it against the entries).
   // Loading a snapshot: an entry as saved (ids rising, none above last_id()); false otherwise.
   bool restore_item(StreamId id, std::span<const std::string_view> fields);

@@ -373,6 +373,20 @@ void read_streams(ExecContext& ctx, Argv argv, bool group_read) {
     }
     if (!parse_id_or_reply(ctx, arg, 0, true, ids[i])) return;
   }
+  // A change stream reader resuming from an id whose successors retention removed would miss changes:
+  // it is told so, never served a gap. 0-0 (and $) ask for whatever is kept.
+  for (size_t i = 0; i < n; ++i) {
+    const std::string_view key = argv[a.streams_at + i];
+    if (entries[i] == nullptr || !is_change_stream_key(key)) continue;
+    const StreamValue& s = *entries[i]->stream_value();
+    const StreamId after = new_only[i] ? s.group(a.group)->last_id : ids[i];
+    if (after.is_zero() || !(after < s.max_deleted())) continue;
+    ctx.out.error("OUTOFRANGE the change stream " + std::string(key) + " no longer holds the entries after " +
+                  after.str() + " (the oldest kept is " + s.first_id().str() +
+                  "): rebuild from a snapshot of the data, then read on from its newest id" +
+                  (new_only[i] ? " (XGROUP SETID)" : ""));
+    return;
+  }
   const uint64_t count = static_cast<uint64_t>(a.count);
   const size_t top = ctx.out.size();
   ctx.out.map_pairs_in_resp2(0);

@@ -25,6 +25,10 @@ inline constexpr std::string_view kErrMustBePositive = "ERR value is out of rang
 inline constexpr std::string_view kErrLongRange =
     "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
 
+// Keys of partitions' change streams (host/server/changes.h): written only by the server.
+inline constexpr std::string_view kChangeStreamPrefix = "__tally:changes:";
+inline bool is_change_stream_key(std::string_view key) { return key.starts_with(kChangeStreamPrefix); }
+
 // Buffer big enough for any long double Redis prints in human form (MAX_LONG_DOUBLE_CHARS).
 inline constexpr size_t kLongDoubleCharsMax = 5 * 1024;
 // Containers up to this size are returned whole by one SSCAN/HSCAN step (cursor 0).

@@ -145,7 +145,9 @@ TEST_F(Cmd, RandomArgumentsNeverBreakAHandler) {
         const std::string out = run(args);
         ASSERT_FALSE(out.empty()) << spec.name;
         // Exactly one complete value, nothing after it.
-        if (out != "arity") ASSERT_EQ(resp_value_bytes(out, 0), out.size()) << spec.name << ": " << out;
+        if (out != "arity") {
+          ASSERT_EQ(resp_value_bytes(out, 0), out.size()) << spec.name << ": " << out;
+        }
       }
     }
   }

@@ -190,6 +190,21 @@ TEST(Store, StreamsAccountTheirBytesAndKeepGroupsConsistent) {
   EXPECT_EQ(s.used_memory_bytes(), empty);
 }
 
+// Keys under the pinned prefix (the server's change streams) are never chosen for eviction, by any
+// policy, even when they are the oldest and largest.
+TEST(Store, PinnedKeysAreNeverEvicted) {
+  for (EvictionPolicy policy : {EvictionPolicy::kAllKeysLru, EvictionPolicy::kAllKeysLfu, EvictionPolicy::kAllKeysRandom}) {
+    Store s({.maxmemory_bytes = 0, .policy = policy});
+    s.set_pinned_prefix("__pinned:");
+    s.set_string("__pinned:log", std::string(4000, 'x'), 0, false);
+    for (int i = 0; i < 2000; ++i) s.set_string("k" + std::to_string(i), std::string(100, 'v'), 0, false);
+    s.set_maxmemory(s.used_memory_bytes() / 4);
+    ASSERT_TRUE(s.evict_for_write(kNow).is_ok()) << policy_name(policy);
+    EXPECT_NE(s.lookup("__pinned:log", kNow, Access::kPeek), nullptr) << policy_name(policy);
+    EXPECT_LT(s.size(), 1000u);
+  }
+}
+
 TEST(Store, LazyExpiryOnAccess) {
   Store s;
   s.set_string("a", "1", kNow + 100, false);
