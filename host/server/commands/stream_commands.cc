@@ -86,6 +86,22 @@ bool parse_interval_id(ExecContext& ctx, std::string_view s, uint64_t missing_se
   return parse_id_or_reply(ctx, s, missing_seq, false, id);
 }
 
+// Both ends of a range (XRANGE, XPENDING): "(" makes either exclusive, so it moves one id inward.
+bool parse_range(ExecContext& ctx, std::string_view lo, std::string_view hi, StreamId& start, StreamId& end) {
+  bool ex = false;
+  if (!parse_interval_id(ctx, lo, 0, start, ex)) return false;
+  if (ex && !start.incr(start)) {
+    ctx.out.error(kErrInvalidStart);
+    return false;
+  }
+  if (!parse_interval_id(ctx, hi, UINT64_MAX, end, ex)) return false;
+  if (ex && !end.decr(end)) {
+    ctx.out.error(kErrInvalidEnd);
+    return false;
+  }
+  return true;
+}
+
 bool parse_count_or_reply(ExecContext& ctx, std::string_view s, int64_t& v) {
   if (parse_i64(s, v)) return true;
   ctx.out.error(kErrNotInt);
@@ -599,17 +615,7 @@ void xlen(ExecContext& ctx, Argv argv) {
 
 static void range_command(ExecContext& ctx, Argv argv, bool rev) {
   StreamId start, end;
-  bool start_ex = false, end_ex = false;
-  if (!parse_interval_id(ctx, rev ? argv[3] : argv[2], 0, start, start_ex)) return;
-  if (start_ex && !start.incr(start)) {
-    ctx.out.error(kErrInvalidStart);
-    return;
-  }
-  if (!parse_interval_id(ctx, rev ? argv[2] : argv[3], UINT64_MAX, end, end_ex)) return;
-  if (end_ex && !end.decr(end)) {
-    ctx.out.error(kErrInvalidEnd);
-    return;
-  }
+  if (!parse_range(ctx, rev ? argv[3] : argv[2], rev ? argv[2] : argv[3], start, end)) return;
   int64_t count = -1;
   for (size_t j = 4; j < argv.size(); ++j) {
     if (iequals(argv[j], "count") && j + 1 < argv.size()) {
@@ -862,17 +868,7 @@ void xpending(ExecContext& ctx, Argv argv) {
     }
     if (!parse_count_or_reply(ctx, argv[at + 2], count)) return;
     if (count < 0) count = 0;
-    bool ex = false;
-    if (!parse_interval_id(ctx, argv[at], 0, start, ex)) return;
-    if (ex && !start.incr(start)) {
-      ctx.out.error(kErrInvalidStart);
-      return;
-    }
-    if (!parse_interval_id(ctx, argv[at + 1], UINT64_MAX, end, ex)) return;
-    if (ex && !end.decr(end)) {
-      ctx.out.error(kErrInvalidEnd);
-      return;
-    }
+    if (!parse_range(ctx, argv[at], argv[at + 1], start, end)) return;
     if (at + 3 < argc) {
       consumer = argv[at + 3];
       has_consumer = true;
