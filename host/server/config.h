@@ -28,7 +28,7 @@ enum class Encoding : uint8_t {
 };
 
 struct Config {
-  std::array<int64_t, static_cast<size_t>(Encoding::kCount)> encodings = {128, 64, 512, 128, 64, 128, 64, -2, 0, 4096, 100};
+  std::array<int64_t, static_cast<size_t>(Encoding::kCount)> encodings = {512, 64, 512, 128, 64, 128, 64, -2, 0, 4096, 100};
   std::string bind = "127.0.0.1";
   uint16_t port = 6379;
   // The memcached and admin (metrics) listeners follow the client port unless set: port + 4832 and

@@ -109,6 +109,7 @@ Status Server::start() {
     owner_[p].store(static_cast<uint32_t>(uint64_t{p} * cfg_.threads / partitions), std::memory_order_relaxed);
     paused_[p].store(false, std::memory_order_relaxed);
   }
+  for (size_t i = 0; i < cmd::kEncodingParams; ++i) cmd::encoding_threshold(i).store(cfg_.encodings[i]);
   change_keys_ = change_stream_keys(layout_);
   change_stream_ = cfg_.change_stream;
   ChangeStreamOptions changes;

@@ -14,6 +14,7 @@
 
 #include "host/common/log.h"
 #include "host/server/cluster_commands.h"
+#include "host/server/commands/util.h"
 #include "host/server/cluster_node.h"
 #include "host/server/digest.h"
 #include "host/server/info.h"
@@ -70,6 +71,26 @@ void cmd_select(Session& s, Argv argv) {
   } else {
     s.out().ok();
   }
+}
+
+// WAIT numreplicas timeout: a write is acknowledged only once its partition's log has it on a majority
+// of the partition's replicas (docs/cluster.md), so there is nothing left to wait for: the answer is how
+// many other replicas that majority guarantees (0 on a single node), at once.
+void cmd_wait(Session& s, Argv argv) {
+  int64_t replicas = 0, timeout = 0;
+  if (!proto::parse_strict_int64(argv[1], replicas) || !proto::parse_strict_int64(argv[2], timeout)) {
+    s.out().error("ERR value is not an integer or out of range");
+    return;
+  }
+  if (timeout < 0) {
+    s.out().error("ERR timeout is negative");
+    return;
+  }
+  int64_t others = 0;
+  if (const ClusterNode* cn = s.server().cluster_node(); cn != nullptr && cn->membership() != nullptr) {
+    others = static_cast<int64_t>(cn->membership()->replicas / 2);
+  }
+  s.out().integer(others);
 }
 
 // Checks a password against requirepass; replies with the error when it fails.
@@ -578,6 +599,7 @@ std::string set_encoding(Server& srv, std::string_view v) {
     return "argument couldn't be parsed into an integer";
   }
   srv.update_config([&](Config& c) { c.encodings[static_cast<size_t>(E)] = x; });
+  cmd::encoding_threshold(static_cast<size_t>(E)).store(x, std::memory_order_relaxed);
   return {};
 }
 
@@ -961,6 +983,8 @@ const CommandEntry kSessionCommands[] = {
      cmd_function},
     {"shutdown", -1, kCmdAdmin, 0, 0, 0, "server", "Stops the server.", nullptr, cmd_shutdown},
     {"time", 1, kCmdFast, 0, 0, 0, "server", "Returns the server time.", nullptr, cmd_time},
+    {"wait", 3, 0, 0, 0, 0, "generic", "Answers how many replicas have the connection's writes (they are on a majority when acknowledged).",
+     nullptr, cmd_wait},
     {"tally", -2, kCmdAdmin, 0, 0, 0, "server", "Tally's own commands: TALLY DIGEST [TREE], TALLY HELP.", nullptr,
      cmd_tally},
     {"lastsave", 1, kCmdFast, 0, 0, 0, "server", "Returns the Unix time of the last completed save of every partition.",

@@ -162,6 +162,11 @@ class Store {
     shared_->used_bytes += used_bytes_;
   }
   uint64_t maxmemory_bytes() const { return options_.maxmemory_bytes; }
+  // The key's logarithmic access counter after decay (OBJECT FREQ); meaningful under an LFU policy.
+  uint32_t access_frequency(const Entry& e, uint64_t now_ms) const { return lfu_decayed(e, now_ms); }
+  bool lfu_policy() const {
+    return options_.policy == EvictionPolicy::kAllKeysLfu || options_.policy == EvictionPolicy::kVolatileLfu;
+  }
   // Keys starting with this (when not empty) are never evicted: the server's own (change streams).
   void set_pinned_prefix(std::string prefix) {
     pinned_prefix_ = std::move(prefix);

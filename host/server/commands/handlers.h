@@ -48,6 +48,8 @@ void exists(ExecContext&, Argv);
 void type(ExecContext&, Argv);
 void rename(ExecContext&, Argv);
 void renamenx(ExecContext&, Argv);
+void copy(ExecContext&, Argv);
+void object(ExecContext&, Argv);
 void keys(ExecContext&, Argv);
 void scan(ExecContext&, Argv);
 void randomkey(ExecContext&, Argv);

@@ -138,6 +138,162 @@ void renamenx(ExecContext& ctx, Argv argv) {
   ctx.out.integer(1);
 }
 
+// COPY source destination [DB 0] [REPLACE]: a deep copy with the source's TTL. One database (0).
+void copy(ExecContext& ctx, Argv argv) {
+  using store::ValueType;
+  bool replace = false;
+  for (size_t i = 3; i < argv.size(); ++i) {
+    if (iequals(argv[i], "replace")) {
+      replace = true;
+    } else if (iequals(argv[i], "db") && i + 1 < argv.size()) {
+      int64_t db = 0;
+      if (!parse_i64(argv[++i], db)) return ctx.out.error(kErrNotInt);
+      if (db != 0) return ctx.out.error("ERR DB index is out of range");
+    } else {
+      return ctx.out.error(kErrSyntax);
+    }
+  }
+  if (argv[1] == argv[2]) return ctx.out.error("ERR source and destination objects are the same");
+  const Entry* src = ctx.store.lookup(argv[1], ctx.now_ms, Access::kRead);
+  if (src == nullptr) return ctx.out.integer(0);
+  if (ctx.store.lookup(argv[2], ctx.now_ms, Access::kWrite) != nullptr) {
+    if (!replace) return ctx.out.integer(0);
+    ctx.store.erase(argv[2], ctx.now_ms);
+    src = ctx.store.lookup(argv[1], ctx.now_ms, Access::kPeek);
+  }
+  const std::string_view dst = argv[2];
+  Entry* d = nullptr;
+  switch (src->type()) {
+    case ValueType::kString:
+      d = ctx.store.set_string(dst, src->string_value(), 0, false);
+      break;
+    case ValueType::kSet:
+      d = ctx.store.create_set(dst);
+      for (const std::string& m : src->set_value()->members()) ctx.store.set_add(d, m);
+      break;
+    case ValueType::kHash:
+      d = ctx.store.create_hash(dst);
+      for (const auto& [f, v] : src->hash_value()->fields()) ctx.store.hash_set(d, f, v);
+      break;
+    case ValueType::kList:
+      d = ctx.store.create_list(dst);
+      ctx.store.edit_list(d, [&](store::ListValue& l) {
+        for (const std::string& item : src->list_value()->items()) l.push_back(item);
+      });
+      break;
+    case ValueType::kZSet:
+      d = ctx.store.create_zset(dst);
+      ctx.store.edit_zset(d, [&](store::ZSetValue& z) {
+        for (const auto* n = src->zset_value()->first(); n != nullptr; n = n->next()) z.put(n->member, n->score);
+      });
+      break;
+    case ValueType::kStream:
+      d = ctx.store.create_stream(dst);
+      ctx.store.edit_stream(d, [&](store::StreamValue& v) { v = *src->stream_value(); });
+      break;
+  }
+  if (src->has_expire()) ctx.store.set_expire(d, src->expire_at_ms());
+  ctx.out.integer(1);
+}
+
+namespace {
+
+// What redis-server 7.0 would hold a value as (it converts one way only, so after a value shrinks it
+// may still say the larger form where this says the compact one).
+const char* redis_encoding(const Entry& e) {
+  auto limit = [](size_t i) { return encoding_threshold(i).load(std::memory_order_relaxed); };
+  auto small = [](size_t n, int64_t max) { return static_cast<int64_t>(n) <= max; };
+  switch (e.type()) {
+    case store::ValueType::kString: {
+      const std::string_view v = e.string_value();
+      int64_t x = 0;
+      if (v.size() <= 20 && parse_i64(v, x)) return "int";
+      return v.size() <= 44 ? "embstr" : "raw";
+    }
+    case store::ValueType::kSet: {
+      const auto& m = e.set_value()->members();
+      if (!small(m.size(), limit(2))) return "hashtable";
+      int64_t x = 0;
+      for (const std::string& s : m) {
+        if (!parse_i64(s, x)) return "hashtable";
+      }
+      return "intset";
+    }
+    case store::ValueType::kHash: {
+      const auto& f = e.hash_value()->fields();
+      if (!small(f.size(), limit(0))) return "hashtable";
+      for (const auto& [k, v] : f) {
+        if (!small(k.size(), limit(1)) || !small(v.size(), limit(1))) return "hashtable";
+      }
+      return "listpack";
+    }
+    case store::ValueType::kList: return "quicklist";
+    case store::ValueType::kZSet: {
+      const store::ZSetValue& z = *e.zset_value();
+      if (!small(z.size(), limit(5))) return "skiplist";
+      for (const auto* n = z.first(); n != nullptr; n = n->next()) {
+        if (!small(n->member.size(), limit(6))) return "skiplist";
+      }
+      return "listpack";
+    }
+    case store::ValueType::kStream: return "stream";
+  }
+  TALLY_UNREACHABLE();
+}
+
+}  // namespace
+
+// OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT key, OBJECT HELP.
+void object(ExecContext& ctx, Argv argv) {
+  const std::string_view sub = argv[1];
+  if (iequals(sub, "help")) {
+    if (argv.size() != 2) return wrong_arity(ctx, "object|help");
+    static const char* const kHelp[] = {
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation redis-server would use for the value at <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of <key> (under an LFU maxmemory-policy).",
+        "IDLETIME <key>",
+        "    Not tracked: tallyd's LRU clock counts accesses, not seconds.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value at <key> (always 1).",
+        "HELP",
+        "    Print this help.",
+    };
+    ctx.out.array(std::size(kHelp));
+    for (const char* l : kHelp) ctx.out.simple(l);
+    return;
+  }
+  const bool enc = iequals(sub, "encoding"), freq = iequals(sub, "freq"), idle = iequals(sub, "idletime"),
+             refs = iequals(sub, "refcount");
+  if (!enc && !freq && !idle && !refs) {
+    return ctx.out.error("ERR unknown subcommand '" + std::string(sub) + "'. Try OBJECT HELP.");
+  }
+  if (argv.size() != 3) {
+    std::string name = "object|";
+    for (char c : sub) name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    return wrong_arity(ctx, name);
+  }
+  const Entry* e = ctx.store.lookup(argv[2], ctx.now_ms, Access::kPeek);
+  if (e == nullptr) return ctx.out.null();
+  if (enc) return ctx.out.bulk(redis_encoding(*e));
+  if (refs) return ctx.out.integer(1);
+  if (freq) {
+    if (!ctx.store.lfu_policy()) {
+      return ctx.out.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note "
+                           "that when switching between policies at runtime LRU and LFU data will take some time "
+                           "to adjust.");
+    }
+    return ctx.out.integer(ctx.store.access_frequency(*e, ctx.now_ms));
+  }
+  if (ctx.store.lfu_policy()) {
+    return ctx.out.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
+                         "switching between policies at runtime LRU and LFU data will take some time to adjust.");
+  }
+  ctx.out.error("ERR idle time is not tracked: tallyd's LRU clock counts accesses, not seconds");
+}
+
 void keys(ExecContext& ctx, Argv argv) {
   TALLY_ASSERT(argv.size() == 2);
   const std::string_view pattern = argv[1];

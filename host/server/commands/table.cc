@@ -48,6 +48,8 @@ constexpr CommandSpec kCommands[] = {
   {"type", 2, R | F, 1, 1, 1, cmd::type, "keyspace", "Returns the type of the value stored at a key."},
   {"rename", 3, W, 1, 2, 1, cmd::rename, "keyspace", "Renames a key, overwriting the destination."},
   {"renamenx", 3, W | F, 1, 2, 1, cmd::renamenx, "keyspace", "Renames a key only when the target does not exist."},
+  {"copy", -3, W | M, 1, 2, 1, cmd::copy, "keyspace", "Copies a key's value (and TTL) to another key."},
+  {"object", -2, R, 2, 2, 1, cmd::object, "keyspace", "OBJECT ENCODING, FREQ, IDLETIME, REFCOUNT, HELP."},
   {"keys", 2, R, 0, 0, 0, cmd::keys, "keyspace", "Returns all key names that match a pattern.", Split::kAllConcat},
   {"scan", -2, R, 0, 0, 0, cmd::scan, "keyspace", "Iterates over the key names in the database.", Split::kAllScan},
   {"randomkey", 1, R, 0, 0, 0, cmd::randomkey, "keyspace", "Returns a random key name from the database.", Split::kAllRandom},

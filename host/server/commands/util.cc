@@ -140,4 +140,10 @@ bool parse_scan_args(ExecContext& ctx, std::span<const std::string_view> argv, s
   return true;
 }
 
+std::atomic<int64_t>& encoding_threshold(size_t i) {
+  static std::atomic<int64_t> values[kEncodingParams] = {512, 64, 512, 128, 64, 128, 64, -2, 0, 4096, 100};
+  TALLY_ASSERT(i < kEncodingParams);
+  return values[i];
+}
+
 }  // namespace tally::server::cmd

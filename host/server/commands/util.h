@@ -2,6 +2,7 @@
 // rules (string2ll / string2ld) and number formatting, and typed key lookups.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -28,6 +29,12 @@ inline constexpr std::string_view kErrLongRange =
 // Keys of partitions' change streams (host/server/changes.h): written only by the server.
 inline constexpr std::string_view kChangeStreamPrefix = "__tally:changes:";
 inline bool is_change_stream_key(std::string_view key) { return key.starts_with(kChangeStreamPrefix); }
+
+// Redis's encoding thresholds as CONFIG SET last set them, indexed like server::Encoding (hash entries,
+// hash value, set intset entries, set entries, set value, zset entries, zset value, ...): OBJECT
+// ENCODING answers what redis-server would hold a value as under them.
+inline constexpr size_t kEncodingParams = 11;
+std::atomic<int64_t>& encoding_threshold(size_t i);
 
 // Buffer big enough for any long double Redis prints in human form (MAX_LONG_DOUBLE_CHARS).
 inline constexpr size_t kLongDoubleCharsMax = 5 * 1024;

@@ -17,6 +17,7 @@
 #include "host/common/rng.h"
 #include "host/proto/reply.h"
 #include "host/server/commands/command.h"
+#include "host/server/commands/util.h"
 #include "host/store/store.h"
 
 namespace tally::server {
@@ -598,6 +599,95 @@ TEST_F(RedisDiff, RandomStreamCommands) {
     same({"XINFO", "GROUPS", "q"});
     same({"XREVRANGE", "q", "+", "-"});
   }
+}
+
+// COPY of every type (with and without REPLACE, onto every type), read back by each type's own
+// deterministic reads, and its errors.
+TEST_F(RedisDiff, CopyEveryType) {
+  for (int resp : {2, 3}) {
+    hello(resp);
+    same({"FLUSHALL"});
+    same({"SET", "str", "v"});
+    same({"SADD", "set", "a", "b", "c"});
+    same({"HSET", "hash", "f", "1"});
+    same({"RPUSH", "list", "x", "y", "x"});
+    same({"ZADD", "zset", "1", "a", "2.5", "b"});
+    same({"XADD", "stream", "1-1", "f", "v"});
+    same({"XGROUP", "CREATE", "stream", "g", "0"});
+    same({"XREADGROUP", "GROUP", "g", "c", "STREAMS", "stream", ">"});
+    for (const char* src : {"str", "set", "hash", "list", "zset", "stream", "missing"}) {
+      const std::string dst = std::string(src) + "-copy";
+      same({"COPY", src, dst});
+      same({"COPY", src, dst});
+      same({"COPY", src, "str", "REPLACE"});
+      same({"TYPE", dst});
+      same({"TYPE", "str"});
+      same({"SET", "str", "v"});
+    }
+    same({"GET", "str-copy"});
+    same({"SCARD", "set-copy"});
+    same({"SMISMEMBER", "set-copy", "a", "b", "c", "d"});
+    same({"HGETALL", "hash-copy"});
+    same({"LRANGE", "list-copy", "0", "-1"});
+    same({"ZRANGE", "zset-copy", "0", "-1", "WITHSCORES"});
+    same({"XRANGE", "stream-copy", "-", "+"});
+    same({"XPENDING", "stream-copy", "g"});
+    same({"XINFO", "GROUPS", "stream-copy"});
+    // The copy is its own value: changing it leaves the source alone.
+    same({"RPUSH", "list-copy", "z"});
+    same({"LRANGE", "list", "0", "-1"});
+    same({"EXPIRE", "hash", "100"});
+    same({"COPY", "hash", "hash-ttl"});
+    same({"TTL", "hash-ttl"});
+    same({"COPY", "str", "str"});
+    same({"COPY", "str", "x", "DB", "0"});
+    same({"COPY", "str", "y", "DB", "x"});
+    same({"COPY", "str", "y", "FOO"});
+    same({"COPY", "str", "y", "REPLACE", "REPLACE"});
+  }
+}
+
+// OBJECT ENCODING as redis-server 7.0 reports it while values grow (it converts one way), under the
+// default thresholds and after CONFIG SET lowers one; REFCOUNT, FREQ and IDLETIME errors, HELP's shape.
+TEST_F(RedisDiff, ObjectEncoding) {
+  hello(2);
+  same({"FLUSHALL"});
+  same({"SET", "i", "12345"});
+  same({"SET", "neg", "-7"});
+  same({"SET", "lead", "007"});
+  same({"SET", "short", "hello"});
+  same({"SET", "long", std::string(45, 'x')});
+  same({"SET", "big", "123456789012345678901"});
+  same({"SADD", "ints", "1", "2", "3"});
+  same({"SADD", "mixed", "1", "a"});
+  same({"HSET", "h", "f", "v"});
+  same({"HSET", "hlong", "f", std::string(65, 'v')});
+  same({"RPUSH", "l", "a"});
+  same({"ZADD", "z", "1", "a"});
+  same({"ZADD", "zlong", "1", std::string(65, 'm')});
+  same({"XADD", "s", "1-1", "f", "v"});
+  for (const char* k : {"i", "neg", "lead", "short", "long", "big", "ints", "mixed", "h", "hlong", "z", "zlong", "s", "missing"}) {
+    same({"OBJECT", "ENCODING", k});
+  }
+  for (int i = 0; i < 600; ++i) same({"SADD", "ints", std::to_string(i * 3)});
+  for (int i = 0; i < 130; ++i) same({"HSET", "h", "f" + std::to_string(i), "v"});
+  for (int i = 0; i < 130; ++i) same({"ZADD", "z", std::to_string(i), "m" + std::to_string(i)});
+  same({"OBJECT", "ENCODING", "ints"});
+  same({"OBJECT", "ENCODING", "h"});  // 131 fields: still a listpack under 512
+  same({"OBJECT", "ENCODING", "z"});
+  redis_.call({"CONFIG", "SET", "hash-max-listpack-entries", "2"});
+  cmd::encoding_threshold(0).store(2);
+  same({"HSET", "h3", "a", "1", "b", "2", "c", "3"});
+  same({"OBJECT", "ENCODING", "h3"});
+  redis_.call({"CONFIG", "SET", "hash-max-listpack-entries", "512"});
+  cmd::encoding_threshold(0).store(512);
+  for (int i = 0; i < 520; ++i) same({"HSET", "h", "g" + std::to_string(i), "v"});
+  same({"OBJECT", "ENCODING", "h"});
+  same({"OBJECT", "REFCOUNT", "missing"});
+  same({"OBJECT", "FREQ", "missing"});
+  same({"OBJECT", "ENCODING"});
+  same({"OBJECT", "NOPE", "x"});
+  same({"OBJECT", "ENCODING", "i", "extra"});
 }
 
 TEST_F(RedisDiff, ListAndSortedSetErrors) {
