@@ -2,6 +2,7 @@
 
 #include "host/server/blocking.h"
 #include "host/server/changes.h"
+#include "host/server/notify.h"
 
 #include <charconv>
 #include <memory>
@@ -252,11 +253,14 @@ void run_on_partition(Shard& shard, Partition& p, const CommandEntry& e, Argv ar
   const size_t first = out.size();
   const uint64_t t0 = record ? clock.monotonic_ns() : 0;
   ExecContext ctx{p.store(), out, now_ms};
+  const bool notify = (e.flags & kCmdWrite) && notifications_on();
+  const uint64_t present = notify ? keys_present(p.store(), e, argv, now_ms) : 0;
   const uint64_t stamp0 = p.store().write_stamp();
   e.data->handler(ctx, argv);
   if (p.store().write_stamp() != stamp0) {  // something was written
     notify_written(shard, e, argv);
     p.record_changes(shard, e, argv, 0, 0, now_ms);
+    if (notify) notify_write(shard, p.store(), e, argv, now_ms, present);
   }
   if (!record) return;
   const bool error = out.size() > first && out.node(first).type == proto::ReplyType::kError;

@@ -1,4 +1,5 @@
 #include "host/server/config.h"
+#include "host/server/notify.h"
 
 #include <algorithm>
 #include <cctype>
@@ -112,6 +113,13 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"active_expire_keys_per_tick",
        number_setter(&Config::active_expire_keys_per_tick, 1u << 20, "active_expire_keys_per_tick")},
       {"memcached_item_max", memory_setter(&Config::memcached_item_max_bytes)},
+      {"notify_keyspace_events",
+       [](Config& c, std::string_view v) -> Status {
+         if (!parse_notify_flags(v, c.notify_keyspace_events)) {
+           return Status::invalid("invalid notify_keyspace_events '" + std::string(v) + "' (letters of Ag$lshzxeKEtmdn)");
+         }
+         return Status::ok();
+       }},
       {"change_stream", [](Config& c, std::string_view v) { return parse_bool(v, c.change_stream, "change_stream"); }},
       {"change_stream_max_entries",
        number_setter(&Config::change_stream_max_entries, uint64_t{1} << 32, "change_stream_max_entries")},

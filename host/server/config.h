@@ -58,6 +58,7 @@ struct Config {
   // The change stream of committed writes per partition (docs/change-stream.md): off unless asked for;
   // retention per partition by entries and (0: none) by age.
   bool change_stream = false;
+  uint32_t notify_keyspace_events = 0;  // notify.h flags; "" (none) unless set
   uint64_t change_stream_max_entries = 10000;
   uint64_t change_stream_max_age_ms = 0;
   // Offload engine (one per shard): backends to offer batches to (cpu is always used; "auto" is every

@@ -7,6 +7,7 @@
 #include "host/server/client_session.h"
 #include "host/server/command_codec.h"
 #include "host/server/command_table.h"
+#include "host/server/notify.h"
 #include "host/server/server.h"
 #include "host/server/shard.h"
 
@@ -229,12 +230,15 @@ void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
     r.clear();
     applying_ = true;
     ExecContext ctx{*store_, r, cmd.now_ms};
+    const bool notify = (e->flags & kCmdWrite) && notifications_on();
+    const uint64_t present = notify ? keys_present(*store_, *e, cmd.argv, cmd.now_ms) : 0;
     const uint64_t stamp0 = store_->write_stamp();
     e->data->handler(ctx, cmd.argv);
     applying_ = false;
     if (store_->write_stamp() != stamp0) {  // something was written
       notify_written(shard, *e, cmd.argv);
       record_changes(shard, *e, cmd.argv, index, position, cmd.now_ms);
+      if (notify) notify_write(shard, *store_, *e, cmd.argv, cmd.now_ms, present);
     }
     while (!waiters_.empty() &&
            (waiters_.front().index < index || (waiters_.front().index == index && waiters_.front().position <= position))) {

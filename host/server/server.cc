@@ -7,6 +7,7 @@
 #include "host/common/log.h"
 #include "host/server/admin_http.h"
 #include "host/server/changes.h"
+#include "host/server/notify.h"
 #include "host/server/commands/util.h"
 #include "host/server/command_table.h"
 #include "host/server/memcache_session.h"
@@ -110,6 +111,7 @@ Status Server::start() {
     paused_[p].store(false, std::memory_order_relaxed);
   }
   for (size_t i = 0; i < cmd::kEncodingParams; ++i) cmd::encoding_threshold(i).store(cfg_.encodings[i]);
+  notify_flags().store(cfg_.notify_keyspace_events, std::memory_order_relaxed);
   change_keys_ = change_stream_keys(layout_);
   change_stream_ = cfg_.change_stream;
   ChangeStreamOptions changes;

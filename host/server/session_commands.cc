@@ -15,6 +15,7 @@
 #include "host/common/log.h"
 #include "host/server/cluster_commands.h"
 #include "host/server/commands/util.h"
+#include "host/server/notify.h"
 #include "host/server/cluster_node.h"
 #include "host/server/digest.h"
 #include "host/server/info.h"
@@ -655,6 +656,14 @@ const ConfigParam kConfigParams[] = {
     {"cluster-announce-ip", [](const Config& c) { return c.cluster_announce_ip; }, nullptr},
     {"cluster-require-full-coverage", [](const Config&) { return std::string("yes"); }, nullptr},
     {"peer-port", [](const Config& c) { return std::to_string(c.peer_port); }, nullptr},
+    {"notify-keyspace-events", [](const Config& c) { return notify_flags_string(c.notify_keyspace_events); },
+     [](Server& srv, std::string_view v) {
+       uint32_t flags = 0;
+       if (!parse_notify_flags(v, flags)) return std::string("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+       srv.update_config([&](Config& c) { c.notify_keyspace_events = flags; });
+       notify_flags().store(flags, std::memory_order_relaxed);
+       return std::string();
+     }},
     // Encoding thresholds, with their older ziplist names: accepted and reported (see Encoding).
     TALLY_ENCODING_PARAM("hash-max-listpack-entries", kHashEntries),
     TALLY_ENCODING_PARAM("hash-max-ziplist-entries", kHashEntries),

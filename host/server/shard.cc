@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "host/server/cluster_node.h"
+#include "host/server/notify.h"
 #include "host/server/server.h"
 #include "host/server/shard_log.h"
 #include "host/server/snapshots.h"
@@ -84,7 +85,10 @@ void Shard::adopt(std::unique_ptr<Partition> p) {
   p->store().set_policy(policy);
   // Keys the store drops on its own are logged deletions, so a restart (or a replica) agrees.
   Partition* part = p.get();
-  p->store().set_expiry_observer([this, part](std::string_view key) { part->log_deletion(*this, key); });
+  p->store().set_expiry_observer([this, part](std::string_view key) {
+    part->log_deletion(*this, key);
+    notify_event(*this, kNotifyExpired, "expired", key);
+  });
   partitions[id] = std::move(p);
   held.insert(std::lower_bound(held.begin(), held.end(), id), id);
 }
@@ -134,6 +138,7 @@ bool Shard::admit_write(uint64_t now_ms) {
     if (best == nullptr) break;
     // Logged, so a restart (and a replica) drops it too.
     best_part->log_deletion(*this, best->key());
+    notify_event(*this, kNotifyEvicted, "evicted", best->key());
     best_part->store().erase(best);
     best_part->store().count_eviction();
     ++evicted_keys;

@@ -1,0 +1,113 @@
+"""Keyspace notifications (notify-keyspace-events) checked against redis-server: the same commands
+run on both, a pattern subscriber on each collects __keyspace@0__/__keyevent@0__ messages, and the two
+lists must be equal (strings, TTLs, renames, lists and hashes emptied by pops, sets, sorted sets,
+streams, COPY, a key that expires). Also: nothing is published while the setting is off, and a class
+left out is not published."""
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import redis
+
+from harness import Tallyd
+
+SCRIPT = [
+    ("SET", "{k}a", "1"), ("SET", "{k}a", "2", "EX", "100"), ("SET", "{k}k", "v", "KEEPTTL"), ("INCR", "{k}n"),
+    ("INCRBY", "{k}n", "5"), ("APPEND", "{k}a", "x"), ("DEL", "{k}a", "{k}missing"), ("EXPIRE", "{k}n", "100"),
+    ("PERSIST", "{k}n"), ("RENAME", "{k}n", "{k}m"), ("LPUSH", "{k}l", "x", "y"), ("RPOP", "{k}l"),
+    ("RPOP", "{k}l"), ("RPOP", "{k}l"), ("HSET", "{k}h", "f", "v", "g", "w"), ("HDEL", "{k}h", "f"),
+    ("HDEL", "{k}h", "g"), ("SADD", "{k}s", "1", "2"), ("SREM", "{k}s", "1"), ("SADD", "{k}s", "2"),
+    ("ZADD", "{k}z", "1", "a"), ("ZINCRBY", "{k}z", "2", "a"), ("ZREM", "{k}z", "a"),
+    ("XADD", "{k}x", "1-1", "f", "v"), ("COPY", "{k}m", "{k}m2"), ("SETEX", "{k}t", "100", "v"),
+    ("GETDEL", "{k}t"), ("SET", "{k}e", "1", "PX", "50"),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def collect(port, flags, script, settle=0.6):
+    r = redis.Redis(port=port, decode_responses=True)
+    r.flushall()
+    r.config_set("notify-keyspace-events", flags)
+    sub = r.pubsub()
+    sub.psubscribe("__key*@0__:*")
+    deadline = time.monotonic() + 5
+    while sub.get_message(timeout=0.1) is None and time.monotonic() < deadline:
+        pass  # the psubscribe confirmation
+    for cmd in script:
+        r.execute_command(*cmd)
+    time.sleep(settle)  # "e" expires (PX 50) and is found by active expiry
+    r.get("{k}e")
+    got = []
+    while True:
+        m = sub.get_message(timeout=0.3)
+        if m is None:
+            break
+        if m["type"] == "pmessage":
+            got.append((m["channel"], m["data"]))
+    sub.close()
+    r.config_set("notify-keyspace-events", "")
+    return got
+
+
+@unittest.skipUnless(shutil.which("redis-server"), "redis-server not installed")
+class NotificationsTest(unittest.TestCase):
+    extra = ("--durability", "none")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="tally-notify-")
+        cls.server = Tallyd("--dir", cls.dir, *cls.extra, threads=2)
+        cls.server.start()
+        cls.redis_port = free_port()
+        cls.redis = subprocess.Popen(["redis-server", "--port", str(cls.redis_port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                redis.Redis(port=cls.redis_port).ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.terminate()
+        cls.redis.wait()
+        cls.server.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_the_same_events_as_redis_server(self):
+        want = collect(self.redis_port, "KEA", SCRIPT)
+        got = collect(self.server.port, "KEA", SCRIPT)
+        self.assertGreater(len(want), 40)
+        self.assertIn(("__keyevent@0__:expired", "{k}e"), want)
+        self.assertEqual(got, want)
+
+    def test_classes_and_off(self):
+        for flags in ("Kl", "Eg$", "Kx"):
+            self.assertEqual(collect(self.server.port, flags, SCRIPT), collect(self.redis_port, flags, SCRIPT), flags)
+        self.assertEqual(collect(self.server.port, "", SCRIPT), [])
+        r = redis.Redis(port=self.server.port, decode_responses=True)
+        for flags in ("KEA", "Elg", "KA", "Ex$"):
+            r.config_set("notify-keyspace-events", flags)
+            redis.Redis(port=self.redis_port).config_set("notify-keyspace-events", flags)
+            self.assertEqual(r.config_get("notify-keyspace-events"),
+                             redis.Redis(port=self.redis_port, decode_responses=True).config_get("notify-keyspace-events"))
+        with self.assertRaises(redis.ResponseError):
+            r.config_set("notify-keyspace-events", "KQ")
+        r.config_set("notify-keyspace-events", "")
+
+
+class DurableNotificationsTest(NotificationsTest):
+    extra = ("--durability", "fsync", "--partitions", "16")
+
+
+if __name__ == "__main__":
+    unittest.main()
