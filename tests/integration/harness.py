@@ -6,11 +6,15 @@ with status 0 and printed no assertion or sanitizer report.
 import atexit
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import unittest
+
+import redis
 
 TALLYD = os.environ.get("TALLYD", "build/host/server/tallyd")
 START_TIMEOUT_S = 20
@@ -102,6 +106,27 @@ class Tallyd:
         bad = re.search(r"TALLY_ASSERT|AddressSanitizer|LeakSanitizer|runtime error:", out)
         if rc != 0 or bad:
             raise AssertionError(f"tallyd exited with {rc}; log:\n{out[-8000:]}")
+
+
+class ServerCase(unittest.TestCase):
+    """One tallyd for the whole class, in a fresh directory: `extra` holds the class's own flags (a
+    subclass changes them, e.g. to run the same tests durable), `client()` a redis-py client."""
+    extra = ("--durability", "none")
+    threads = 2
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="tally-%s-" % cls.__name__.lower())
+        cls.server = Tallyd("--dir", cls.dir, *cls.extra, threads=cls.threads)
+        cls.server.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def client(self):
+        return redis.Redis(port=self.server.port, decode_responses=True, socket_timeout=20)
 
 
 class Raw:

@@ -2,16 +2,14 @@
 and durable modes: woken by writes from other clients on any shard, timeouts, pipelines held behind a
 blocking command, many waiters on one key (each element to exactly one), clients that leave while
 waiting, and the errors Redis gives."""
-import shutil
 import socket
-import tempfile
 import threading
 import time
 import unittest
 
 import redis
 
-from harness import Raw, Tallyd, resp
+from harness import Raw, ServerCase, resp
 
 
 def later(delay, fn, *args):
@@ -20,22 +18,8 @@ def later(delay, fn, *args):
     return t
 
 
-class BlockingTest(unittest.TestCase):
+class BlockingTest(ServerCase):
     extra = ("--durability", "none")
-
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="tally-blocking-")
-        cls.server = Tallyd("--dir", cls.dir, *cls.extra, threads=2)
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def client(self):
-        return redis.Redis(port=self.server.port, decode_responses=True, socket_timeout=20)
 
     def setUp(self):
         self.r = self.client()

@@ -5,11 +5,9 @@ instead of skipping; in durable mode ids are log positions, with no gap or repea
 and a kill; and the CQRS example consumer keeps a correct read model across its own restarts."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -17,7 +15,7 @@ import unittest
 import redis
 from redis.crc import key_slot
 
-from harness import Tallyd
+from harness import ServerCase
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "cqrs_read_model.py")
 
@@ -27,23 +25,8 @@ def id_tuple(i):
     return int(ms), int(seq)
 
 
-class ChangeStreamTest(unittest.TestCase):
-    extra = ("--durability", "none")
-
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="tally-changes-")
-        cls.server = Tallyd("--dir", cls.dir, "--change-stream", "yes", "--change-stream-max-entries", "1000",
-                            *cls.extra, threads=2)
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def client(self):
-        return redis.Redis(port=self.server.port, decode_responses=True, socket_timeout=20)
+class ChangeStreamTest(ServerCase):
+    extra = ("--change-stream", "yes", "--change-stream-max-entries", "1000", "--durability", "none")
 
     def setUp(self):
         self.r = self.client()
@@ -195,7 +178,8 @@ class ChangeStreamTest(unittest.TestCase):
 
 class DurableChangeStreamTest(ChangeStreamTest):
     """The same through the log: ids are log positions, and restarts neither lose nor repeat changes."""
-    extra = ("--durability", "fsync", "--partitions", "256")
+    extra = ("--change-stream", "yes", "--change-stream-max-entries", "1000", "--durability", "fsync",
+             "--partitions", "256")
 
     def restart(self, kill):
         proc = self.server.proc

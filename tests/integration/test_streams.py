@@ -3,16 +3,14 @@ XREAD BLOCK woken by writes from other clients on any shard (and "$" meaning "af
 groups sharing entries (each to exactly one consumer), redelivery of what a consumer never
 acknowledged (XPENDING, XCLAIM, XAUTOCLAIM), a blocked group reader that neither spins nor breaks
 WATCH, MULTI, and streams with their groups surviving a restart and a kill."""
-import shutil
 import signal
-import tempfile
 import threading
 import time
 import unittest
 
 import redis
 
-from harness import Tallyd
+from harness import ServerCase
 
 
 def later(delay, fn, *args):
@@ -26,22 +24,8 @@ def id_tuple(i):
     return int(ms), int(seq)
 
 
-class StreamTest(unittest.TestCase):
+class StreamTest(ServerCase):
     extra = ("--durability", "none")
-
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="tally-streams-")
-        cls.server = Tallyd("--dir", cls.dir, *cls.extra, threads=2)
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def client(self):
-        return redis.Redis(port=self.server.port, decode_responses=True, socket_timeout=20)
 
     def setUp(self):
         self.r = self.client()
