@@ -89,6 +89,16 @@ class TransactionTest(unittest.TestCase):
             p.get("{w}k")
             with self.assertRaises(redis.WatchError):
                 p.execute()
+        # A TTL set, changed or removed is a write, as in Redis (memcached's touch keeps the CAS).
+        for change in (lambda: other.expire("{w}k", 100), lambda: other.pexpire("{w}k", 50000),
+                       lambda: other.persist("{w}k"), lambda: other.getex("{w}k", ex=30)):
+            with self.r.pipeline() as p:
+                p.watch("{w}k")
+                change()
+                p.multi()
+                p.get("{w}k")
+                with self.assertRaises(redis.WatchError):
+                    p.execute()
         with self.r.pipeline() as p:  # UNWATCH forgets
             p.watch("{w}k")
             other.set("{w}k", "again")

@@ -64,7 +64,8 @@ void expire_generic(ExecContext& ctx, Argv argv, bool seconds, bool absolute) {
   if (when <= static_cast<int64_t>(ctx.now_ms)) {
     ctx.store.erase(e);
   } else {
-    ctx.store.set_expire(e, static_cast<uint64_t>(when));
+    // A new CAS too: WATCH sees a TTL change, as Redis's does (memcached's touch keeps it).
+    ctx.store.touch_cas(ctx.store.set_expire(e, static_cast<uint64_t>(when)));
   }
   ctx.out.integer(1);
 }
@@ -355,7 +356,7 @@ void persist(ExecContext& ctx, Argv argv) {
   TALLY_ASSERT(argv.size() == 2);
   Entry* e = ctx.store.lookup(argv[1], ctx.now_ms, Access::kWrite);
   if (e == nullptr || !e->has_expire()) return ctx.out.integer(0);
-  ctx.store.persist(e);
+  ctx.store.touch_cas(ctx.store.persist(e));
   ctx.out.integer(1);
 }
 

@@ -224,9 +224,9 @@ void getex(ExecContext& ctx, Argv argv) {
   if (has_expire && at_ms <= ctx.now_ms) {
     ctx.store.erase(e);
   } else if (has_expire) {
-    ctx.store.set_expire(e, at_ms);
-  } else if (persist) {
-    ctx.store.persist(e);
+    ctx.store.touch_cas(ctx.store.set_expire(e, at_ms));  // WATCH sees it
+  } else if (persist && e->has_expire()) {
+    ctx.store.touch_cas(ctx.store.persist(e));
   }
 }
 
