@@ -27,6 +27,7 @@ void mset(ExecContext&, Argv);
 void msetnx(ExecContext&, Argv);
 void append(ExecContext&, Argv);
 void strlen(ExecContext&, Argv);
+void lcs(ExecContext&, Argv);
 void getrange(ExecContext&, Argv);
 void setrange(ExecContext&, Argv);
 void incr(ExecContext&, Argv);

@@ -1,8 +1,10 @@
 // String commands. The hot ones (GET, SET, INCR, MGET, MSET) allocate nothing on their own:
 // values go straight from argv into the entry and numbers are formatted on the stack.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "host/server/commands/handlers.h"
 #include "host/server/commands/util.h"
@@ -278,6 +280,110 @@ void append(ExecContext& ctx, Argv argv) {
   joined.append(e->string_value()).append(argv[2]);
   ctx.store.set_string(argv[1], joined, 0, /*keep_ttl=*/true, e->client_flags());
   ctx.out.integer(static_cast<int64_t>(total));
+}
+
+// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence of two
+// strings by the dynamic-programming table (memory (|a|+1)(|b|+1) words, bounded by the bulk limit),
+// walked back from the end as Redis walks it, so the string and the ranges are the ones Redis gives.
+void lcs(ExecContext& ctx, Argv argv) {
+  const Entry* ea = ctx.store.lookup(argv[1], ctx.now_ms, Access::kRead);
+  const Entry* eb = ctx.store.lookup(argv[2], ctx.now_ms, Access::kRead);
+  if ((ea != nullptr && ea->type() != ValueType::kString) || (eb != nullptr && eb->type() != ValueType::kString)) {
+    return ctx.out.error("ERR The specified keys must contain string values");
+  }
+  bool want_len = false, want_idx = false, with_len = false;
+  int64_t min_len = 0;
+  for (size_t j = 3; j < argv.size(); ++j) {
+    if (iequals(argv[j], "idx")) {
+      want_idx = true;
+    } else if (iequals(argv[j], "len")) {
+      want_len = true;
+    } else if (iequals(argv[j], "withmatchlen")) {
+      with_len = true;
+    } else if (iequals(argv[j], "minmatchlen") && j + 1 < argv.size()) {
+      if (!parse_i64(argv[++j], min_len)) return ctx.out.error(kErrNotInt);
+      if (min_len < 0) min_len = 0;
+    } else {
+      return ctx.out.error(kErrSyntax);
+    }
+  }
+  if (want_idx && want_len) return ctx.out.error("ERR If you want both the length and indexes, please just use IDX.");
+  const std::string a(ea != nullptr ? ea->string_value() : std::string_view{});
+  const std::string b(eb != nullptr ? eb->string_value() : std::string_view{});
+  const uint64_t cells = (uint64_t{a.size()} + 1) * (b.size() + 1);
+  if (cells * sizeof(uint32_t) > store::Store::kStringBytesMax) {
+    return ctx.out.error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+  }
+  const size_t w = b.size() + 1;
+  std::vector<uint32_t> t(static_cast<size_t>(cells), 0);
+  auto at = [&](size_t i, size_t j) -> uint32_t& { return t[i * w + j]; };
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      at(i, j) = a[i - 1] == b[j - 1] ? at(i - 1, j - 1) + 1 : std::max(at(i - 1, j), at(i, j - 1));
+    }
+  }
+  const uint32_t total = at(a.size(), b.size());
+  if (want_len) return ctx.out.integer(total);
+  std::string result(total, '\0');
+  size_t list_at = 0, ranges = 0;
+  if (want_idx) {
+    ctx.out.map(2);
+    ctx.out.bulk("matches");
+    list_at = ctx.out.size();
+    ctx.out.array(0);
+  }
+  // Walk back from the end; a run of matches on both strings is one range, emitted when it ends.
+  const size_t none = a.size();
+  size_t a_start = none, a_end = 0, b_start = 0, b_end = 0;
+  size_t i = a.size(), j = b.size(), k = total;
+  while (i > 0 && j > 0) {
+    bool emit = false;
+    if (a[i - 1] == b[j - 1]) {
+      result[k - 1] = a[i - 1];
+      if (a_start == none) {
+        a_start = a_end = i - 1;
+        b_start = b_end = j - 1;
+      } else if (a_start == i && b_start == j) {
+        --a_start;
+        --b_start;
+      } else {
+        emit = true;
+      }
+      if (a_start == 0 || b_start == 0) emit = true;
+      --k;
+      --i;
+      --j;
+    } else {
+      if (at(i - 1, j) > at(i, j - 1)) {
+        --i;
+      } else {
+        --j;
+      }
+      if (a_start != none) emit = true;
+    }
+    if (emit) {
+      const uint64_t match_len = a_end - a_start + 1;
+      if (want_idx && (min_len == 0 || match_len >= static_cast<uint64_t>(min_len))) {
+        ctx.out.array(with_len ? 3 : 2);
+        ctx.out.array(2);
+        ctx.out.integer(static_cast<int64_t>(a_start));
+        ctx.out.integer(static_cast<int64_t>(a_end));
+        ctx.out.array(2);
+        ctx.out.integer(static_cast<int64_t>(b_start));
+        ctx.out.integer(static_cast<int64_t>(b_end));
+        if (with_len) ctx.out.integer(static_cast<int64_t>(match_len));
+        ++ranges;
+      }
+      a_start = none;
+    }
+  }
+  if (want_idx) {
+    ctx.out.set_count(list_at, ranges);
+    ctx.out.bulk("len");
+    ctx.out.integer(total);
+    return;
+  }
+  ctx.out.bulk(result);
 }
 
 void strlen(ExecContext& ctx, Argv argv) {

@@ -27,6 +27,7 @@ constexpr CommandSpec kCommands[] = {
   {"mset", -3, W | M, 1, -1, 2, cmd::mset, "string", "Atomically sets the string values of one or more keys.", Split::kKeysOk},
   {"msetnx", -3, W | M, 1, -1, 2, cmd::msetnx, "string", "Sets several keys only when none of them exists."},
   {"append", 3, W | M | F, 1, 1, 1, cmd::append, "string", "Appends a string to the value of a key."},
+  {"lcs", -3, R, 1, 2, 1, cmd::lcs, "string", "Returns the longest common subsequence of two strings (LEN, IDX)."},
   {"strlen", 2, R | F, 1, 1, 1, cmd::strlen, "string", "Returns the length of a string value."},
   {"getrange", 4, R, 1, 1, 1, cmd::getrange, "string", "Returns a substring of the string stored at a key."},
   {"setrange", 4, W | M, 1, 1, 1, cmd::setrange, "string", "Overwrites part of a string value from an offset."},

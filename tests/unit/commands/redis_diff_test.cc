@@ -690,6 +690,45 @@ TEST_F(RedisDiff, ObjectEncoding) {
   same({"OBJECT", "ENCODING", "i", "extra"});
 }
 
+// LCS over random strings of small alphabets (so matches are many and ranges split and join), with
+// every option, and its errors.
+TEST_F(RedisDiff, RandomLcs) {
+  Rng rng(31);
+  auto word = [&] {
+    std::string s(rng.uniform(40), 'a');
+    const size_t letters = 2 + rng.uniform(3);
+    for (char& c : s) c = static_cast<char>('a' + rng.uniform(letters));
+    return s;
+  };
+  for (int resp : {2, 3}) {
+    hello(resp);
+    same({"FLUSHALL"});
+    for (int i = 0; i < 600; ++i) {
+      same({"SET", "{l}a", word()});
+      same({"SET", "{l}b", word()});
+      switch (rng.uniform(5)) {
+        case 0: same({"LCS", "{l}a", "{l}b"}); break;
+        case 1: same({"LCS", "{l}a", "{l}b", "LEN"}); break;
+        case 2: same({"LCS", "{l}a", "{l}b", "IDX"}); break;
+        case 3: same({"LCS", "{l}a", "{l}b", "IDX", "WITHMATCHLEN"}); break;
+        case 4: same({"LCS", "{l}a", "{l}b", "IDX", "MINMATCHLEN", std::to_string(rng.uniform(4)), "WITHMATCHLEN"}); break;
+      }
+      if (HasFailure()) return;
+    }
+    same({"LCS", "{l}a", "{l}missing"});
+    same({"LCS", "{l}missing", "{l}missing2", "IDX"});
+    same({"SET", "{l}a", "ohmytext"});
+    same({"SET", "{l}b", "mynewtext"});
+    same({"LCS", "{l}a", "{l}b"});
+    same({"LCS", "{l}a", "{l}b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"});
+    same({"LCS", "{l}a", "{l}b", "LEN", "IDX"});
+    same({"LCS", "{l}a", "{l}b", "FOO"});
+    same({"LCS", "{l}a", "{l}b", "MINMATCHLEN", "x"});
+    same({"RPUSH", "{l}list", "x"});
+    same({"LCS", "{l}a", "{l}list"});
+  }
+}
+
 TEST_F(RedisDiff, ListAndSortedSetErrors) {
   for (int resp : {2, 3}) {
     hello(resp);
