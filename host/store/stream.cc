@@ -1,7 +1,6 @@
 #include "host/store/stream.h"
 
 #include <algorithm>
-#include <charconv>
 
 #include "host/common/assert.h"
 #include "host/store/containers.h"
@@ -13,12 +12,6 @@ namespace {
 // rounded as the allocator rounds them.
 constexpr size_t kTreeNodeBytes = 32;
 size_t chunk(size_t n) { return std::max<size_t>(32, (n + 8 + 15) & ~size_t{15}); }
-
-bool parse_u64(std::string_view s, uint64_t& v) {
-  if (s.empty() || s[0] == '+' || s[0] == '-') return false;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  return ec == std::errc() && p == s.data() + s.size();
-}
 
 }  // namespace
 
@@ -47,19 +40,6 @@ bool StreamId::decr(StreamId& out) const {
 }
 
 std::string StreamId::str() const { return std::to_string(ms) + "-" + std::to_string(seq); }
-
-bool parse_stream_id(std::string_view s, uint64_t missing_seq, StreamId& out, bool* seq_given) {
-  const size_t dash = s.find('-');
-  if (dash == std::string_view::npos) {
-    if (!parse_u64(s, out.ms)) return false;
-    out.seq = missing_seq;
-    if (seq_given != nullptr) *seq_given = false;
-    return true;
-  }
-  if (!parse_u64(s.substr(0, dash), out.ms) || !parse_u64(s.substr(dash + 1), out.seq)) return false;
-  if (seq_given != nullptr) *seq_given = true;
-  return true;
-}
 
 size_t StreamValue::item_bytes(const Fields& f) {
   size_t n = chunk(kTreeNodeBytes + sizeof(StreamId) + sizeof(Fields));

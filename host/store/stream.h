@@ -29,9 +29,6 @@ struct StreamId {
   std::string str() const;  // "ms-seq"
 };
 
-// "ms-seq" or "ms" (the sequence then is `missing_seq`). false on anything else.
-bool parse_stream_id(std::string_view s, uint64_t missing_seq, StreamId& out, bool* seq_given = nullptr);
-
 class StreamValue {
  public:
   using Fields = std::vector<std::string>;  // field, value, field, value, ...

@@ -2,33 +2,19 @@
 replies, EXECABORT after a refused command, WATCH catching writes by any client (an optimistic counter
 under concurrent clients loses no increment), transactions over several partitions of one shard, and
 CROSSSLOT where one transaction cannot be atomic."""
-import shutil
-import tempfile
 import threading
 import unittest
 
 import redis
 
-from harness import Raw, Tallyd, resp
+from harness import Raw, ServerCase, resp
 
 
-class TransactionTest(unittest.TestCase):
+class TransactionTest(ServerCase):
     extra = ("--durability", "none")
-    threads = 2
-
-    @classmethod
-    def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="tally-tx-")
-        cls.server = Tallyd("--dir", cls.dir, *cls.extra, threads=cls.threads)
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        shutil.rmtree(cls.dir, ignore_errors=True)
 
     def setUp(self):
-        self.r = redis.Redis(port=self.server.port, decode_responses=True)
+        self.r = self.client()
         self.r.flushall()
 
     def test_pipeline_transaction(self):
