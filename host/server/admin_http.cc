@@ -49,6 +49,21 @@ std::string render_metrics(Server& srv) {
           srv.published(&ShardMetrics::protocol_errors));
   counter(out, "tally_cross_shard_batches_total", "Command batches sent to another shard.",
           srv.published(&ShardMetrics::remote_batches));
+  {
+    const AclCounters& acl = srv.acl().counters();
+    out += "# HELP tally_acl_denied_total Commands and logins the ACL refused, by reason.\n"
+           "# TYPE tally_acl_denied_total counter\n";
+    const std::pair<const char*, uint64_t> reasons[] = {
+        {"auth", acl.denied_auth.load(std::memory_order_relaxed)},
+        {"command", acl.denied_cmd.load(std::memory_order_relaxed)},
+        {"key", acl.denied_key.load(std::memory_order_relaxed)},
+        {"channel", acl.denied_channel.load(std::memory_order_relaxed)}};
+    for (const auto& [reason, n] : reasons) {
+      out += "tally_acl_denied_total{reason=\"" + std::string(reason) + "\"} " + std::to_string(n) + "\n";
+    }
+    counter(out, "tally_auth_rate_limited_total", "Logins refused because their address failed too many.",
+            acl.auth_rate_limited.load(std::memory_order_relaxed));
+  }
   counter(out, "tally_used_memory_bytes", "Memory the keyspace uses, as accounted.",
           srv.published(&ShardMetrics::used_memory_bytes), "gauge");
   counter(out, "tally_keys", "Keys stored.", srv.published(&ShardMetrics::keys), "gauge");

@@ -101,6 +101,10 @@ const std::map<std::string, Setter, std::less<>>& setters() {
          return Status::ok();
        }},
       {"requirepass", string_setter(&Config::requirepass)},
+      {"aclfile", string_setter(&Config::aclfile)},
+      {"acllog_max_len", number_setter(&Config::acllog_max_len, 1u << 20, "acllog_max_len")},
+      {"auth_fail_burst", number_setter(&Config::auth_fail_burst, 1u << 20, "auth_fail_burst")},
+      {"auth_fail_per_sec", number_setter(&Config::auth_fail_per_sec, 1u << 20, "auth_fail_per_sec")},
       {"protected_mode",
        [](Config& c, std::string_view v) { return parse_bool(v, c.protected_mode, "protected_mode"); }},
       {"maxclients", number_setter(&Config::maxclients, 1000000, "maxclients")},
@@ -187,6 +191,7 @@ std::string usage_text() {
   return "usage: tallyd [--config FILE] [--bind ADDR] [--port N] [--memcached-port N (port+4832; 0 disables)]\n"
          "              [--admin-port N (port+2742; 0 disables)] [--threads N] [--io uring|epoll|auto]\n"
          "              [--maxmemory BYTES] [--maxmemory-policy POLICY] [--requirepass PASS]\n"
+         "              [--aclfile FILE] [--auth-fail-burst N] [--auth-fail-per-sec N]\n"
          "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
          "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
          "              [--dir PATH] [--durability none|fsync|interval] [--fsync-interval-ms N]\n"

@@ -44,7 +44,12 @@ struct Config {
   std::string io = "auto";          // auto | uring | epoll
   uint64_t maxmemory_bytes = 0;     // 0: no limit
   EvictionPolicy maxmemory_policy = EvictionPolicy::kNoEviction;
-  std::string requirepass;          // empty: no password
+  std::string requirepass;          // empty: no password (the default user's, acl.h)
+  std::string aclfile;              // ACL users, loaded at start and by ACL LOAD, written by ACL SAVE
+  uint32_t acllog_max_len = 128;
+  // Failed logins per client address: a burst, then this many a second (0 burst: no limit).
+  uint32_t auth_fail_burst = 20;
+  uint32_t auth_fail_per_sec = 2;
   bool protected_mode = true;
   uint32_t maxclients = 10000;
   uint64_t client_output_limit_bytes = 64ull << 20;

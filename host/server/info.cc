@@ -140,6 +140,12 @@ std::string render_info(Server& srv, const std::vector<StoreFigures>& per_shard,
     line(out, "protocol_errors", srv.published(&ShardMetrics::protocol_errors));
     line(out, "client_output_limit_disconnections", srv.published(&ShardMetrics::output_limit_disconnects));
     line(out, "cross_shard_batches", srv.published(&ShardMetrics::remote_batches));
+    const AclCounters& acl = srv.acl().counters();
+    line(out, "acl_access_denied_auth", acl.denied_auth.load(std::memory_order_relaxed));
+    line(out, "acl_access_denied_cmd", acl.denied_cmd.load(std::memory_order_relaxed));
+    line(out, "acl_access_denied_key", acl.denied_key.load(std::memory_order_relaxed));
+    line(out, "acl_access_denied_channel", acl.denied_channel.load(std::memory_order_relaxed));
+    line(out, "acl_auth_rate_limited", acl.auth_rate_limited.load(std::memory_order_relaxed));
     out.append("\r\n");
   }
   if (wants(sections, "replication", true)) {

@@ -257,7 +257,7 @@ MemcacheSession::MemcacheSession(Server& server, Shard& home, net::Conn& conn)
       conn_id_(conn.id()),
       parser_(proto::McLimits{.max_value_bytes = server.config().memcached_item_max_bytes}),
       engine_(server, home, *this, conn.id(), /*batch_remote=*/false, /*cluster_client=*/false),
-      authenticated_(server.requirepass().empty()) {
+      authenticated_(server.acl().default_open()) {
   args_.reserve(kArgBytesMax);
   home_.metrics->connection_opened();
 }
@@ -402,11 +402,15 @@ bool MemcacheSession::handle(const McRequest& req) {
     // memcached's text-protocol authentication: a first "set" whose data is "username password".
     if (req.op == McOp::kSet) {
       std::string_view v = req.value;
+      // The user must be allowed everything: memcached requests are not checked command by command.
       size_t sp = v.find(' ');
-      if (sp != std::string_view::npos && v.substr(sp + 1) == server_.requirepass()) {
+      std::shared_ptr<const AclUser> u;
+      if (sp != std::string_view::npos) u = server_.acl().authenticate(v.substr(0, sp), v.substr(sp + 1));
+      if (u != nullptr && u->unrestricted()) {
         authenticated_ = true;
         emit("STORED\r\n");
       } else {
+        server_.acl().counters().denied_auth.fetch_add(1, std::memory_order_relaxed);
         emit("CLIENT_ERROR authentication failure\r\n");
       }
     } else if (req.op == McOp::kQuit) {

@@ -112,6 +112,13 @@ Status Server::start() {
   }
   for (size_t i = 0; i < cmd::kEncodingParams; ++i) cmd::encoding_threshold(i).store(cfg_.encodings[i]);
   notify_flags().store(cfg_.notify_keyspace_events, std::memory_order_relaxed);
+  acl_.set_default_password(cfg_.requirepass);
+  acl_.set_login_limit(cfg_.auth_fail_burst, cfg_.auth_fail_per_sec);
+  acl_.set_log_max(cfg_.acllog_max_len);
+  if (!cfg_.aclfile.empty()) {
+    Status st = acl_.load_file(env_, cfg_.aclfile);
+    if (!st.is_ok()) return Status::invalid("aclfile: " + st.message());
+  }
   change_keys_ = change_stream_keys(layout_);
   change_stream_ = cfg_.change_stream;
   ChangeStreamOptions changes;
@@ -286,7 +293,7 @@ Status Server::move_partition(uint32_t p, uint32_t to, std::function<void()> don
 }
 
 Status Server::listen_all() {
-  const bool protect = cfg_.protected_mode && cfg_.requirepass.empty() && !is_loopback_bind(cfg_.bind);
+  const bool protect = cfg_.protected_mode && acl_.default_open() && !is_loopback_bind(cfg_.bind);
   for (auto& s : shards_) {
     Shard* sh = s.get();
     auto accept_resp = [this, sh, protect](net::Conn& c) -> net::ConnHandler* {
@@ -296,7 +303,7 @@ Status Server::listen_all() {
         c.close_after_flush();
         return &g_refused;
       }
-      if (protect && !c.peer_is_loopback() && requirepass().empty()) {
+      if (protect && !c.peer_is_loopback() && acl_.default_open()) {
         CommandCounters::bump(sh->metrics->connections_rejected);
         c.out().append(kProtectedModeText);
         c.close_after_flush();

@@ -17,6 +17,7 @@
 #include "host/common/status.h"
 #include "host/net/reactor.h"
 #include "host/offload/engine.h"
+#include "host/server/acl.h"
 #include "host/server/config.h"
 #include "host/server/metrics.h"
 #include "host/server/partition.h"
@@ -64,6 +65,8 @@ class Server {
   const Config& config() const { return cfg_; }
   Config config_snapshot() const;
   std::string requirepass() const;
+  // ACL users (acl.h): requirepass is the default user's password; --aclfile loads the rest.
+  AclRegistry& acl() { return acl_; }
   void update_config(const std::function<void(Config&)>& fn);
   // CONFIG RESETSTAT: zeroes every shard's counters.
   void reset_stats();
@@ -150,6 +153,7 @@ class Server {
   uint64_t load_ms_ = 0;
   std::vector<uint32_t> slot_to_partition_;  // kSlotCount entries, the offload engines' slot map
   mutable std::mutex cfg_mu_;  // guards the fields CONFIG SET changes
+  AclRegistry acl_;
   std::vector<std::unique_ptr<Shard>> shards_;
   uint16_t port_ = 0;
   uint16_t memcached_port_ = 0;

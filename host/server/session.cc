@@ -44,8 +44,9 @@ Session::Session(Server& server, Shard& home, net::Conn& conn)
       last_active_ms_(created_ms_),
       parser_(proto::RespLimits{.max_bulk_bytes = server.config().proto_max_bulk_len}),
       engine_(server, home, *this, conn.id(), /*batch_remote=*/true, /*cluster_client=*/true) {
-  authenticated_ = server.requirepass().empty();
-  parser_.set_authenticated(authenticated_);
+  acl_generation_ = server.acl().generation();
+  user_ = server.acl().find("default");
+  set_authenticated(user_->enabled() && user_->nopass());
   home_.sessions.push_back(this);
   home_.metrics->connection_opened();
 }
@@ -84,20 +85,101 @@ void Session::set_authenticated(bool yes) {
   parser_.set_authenticated(yes);
 }
 
+void Session::login(std::shared_ptr<const AclUser> u) {
+  user_ = std::move(u);
+  set_authenticated(true);
+}
+
+bool Session::refresh_user() {
+  acl_generation_ = server_.acl().generation();
+  std::shared_ptr<const AclUser> u = server_.acl().find(user_->name());
+  if (u == nullptr) return false;  // ACL DELUSER: its connections close
+  // A subscriber whose channels were taken away is disconnected, as Redis does.
+  for (const std::string& ch : subs_[PubSubRegistry::kChannel]) {
+    if (!u->channel_allowed(ch, false)) return false;
+  }
+  for (const std::string& ch : subs_[PubSubRegistry::kShardChannel]) {
+    if (!u->channel_allowed(ch, false)) return false;
+  }
+  for (const std::string& p : subs_[PubSubRegistry::kPattern]) {
+    if (!u->channel_allowed(p, true)) return false;
+  }
+  user_ = std::move(u);
+  return true;
+}
+
+void Session::log_acl_denial(std::string_view reason, std::string object, std::string_view username) {
+  AclLogEntry entry;
+  entry.reason = std::string(reason);
+  entry.context = in_multi_ ? "multi" : "toplevel";
+  entry.object = std::move(object);
+  entry.username = std::string(username);
+  const uint64_t now = server_.env().wall_ms();
+  entry.client_info = describe(now);
+  if (!entry.client_info.empty() && entry.client_info.back() == '\n') entry.client_info.pop_back();
+  server_.acl().log(std::move(entry), now);
+}
+
+bool Session::acl_permits(const CommandEntry& e, std::span<const std::string_view> argv) {
+  if (!authenticated_) return true;  // only AUTH, HELLO, QUIT and RESET get here
+  if (acl_generation_ != server_.acl().generation() && !refresh_user()) {
+    engine_.flush();
+    close_after_reply_ = true;
+    return false;
+  }
+  if (user_->unrestricted()) return true;
+  std::string object;
+  const AclDenied d = user_->check(e, argv, &object);
+  if (d == AclDenied::kNone) return true;
+  engine_.flush();
+  AclCounters& c = server_.acl().counters();
+  std::string_view reason;
+  std::string text;
+  switch (d) {
+    case AclDenied::kCommand:
+      c.denied_cmd.fetch_add(1, std::memory_order_relaxed);
+      reason = "command";
+      text = "NOPERM this user has no permissions to run the '" + object + "' command";
+      break;
+    case AclDenied::kKey:
+      c.denied_key.fetch_add(1, std::memory_order_relaxed);
+      reason = "key";
+      text = "NOPERM this user has no permissions to access one of the keys used as arguments";
+      break;
+    default:
+      c.denied_channel.fetch_add(1, std::memory_order_relaxed);
+      reason = "channel";
+      text = "NOPERM this user has no permissions to access one of the channels used as arguments";
+      break;
+  }
+  log_acl_denial(reason, std::move(object), user_->name());
+  if (in_multi_) multi_error_ = true;
+  emit_error(text);
+  return false;
+}
+
 void Session::set_lib(std::string_view attr, std::string_view value) {
   if (attr == "lib-name") lib_name_ = std::string(value);
   if (attr == "lib-ver") lib_ver_ = std::string(value);
 }
 
 std::string Session::describe(uint64_t now_ms) const {
+  // Redis 7's fields, in its order (redis-py's CLIENT INFO parser needs each numeric one).
+  const uint64_t omem = conn_->pending_output_bytes();
   std::string s = "id=" + std::to_string(client_id_) + " addr=" + conn_->peer() +
                   " laddr=127.0.0.1:" + std::to_string(conn_->local_port()) + " fd=-1 name=" + name_ +
-                  " age=" + std::to_string((now_ms - created_ms_) / 1000) + " idle=" + std::to_string((now_ms - last_active_ms_) / 1000) + " flags=N db=0" +
-                  " sub=0 psub=0 ssub=0 multi=-1 qbuf=" + std::to_string(in_.size()) +
-                  " obl=0 oll=" + std::to_string(pending_.size()) +
-                  " omem=" + std::to_string(conn_->pending_output_bytes()) + " resp=" + std::to_string(resp_) +
-                  " lib-name=" + lib_name_ + " lib-ver=" + lib_ver_ + " cmd=" + std::string(last_command_) +
-                  " user=default shard=" + std::to_string(home_.id) + "\n";
+                  " age=" + std::to_string((now_ms - created_ms_) / 1000) +
+                  " idle=" + std::to_string((now_ms - last_active_ms_) / 1000) + " flags=N db=0" +
+                  " sub=" + std::to_string(subs_[PubSubRegistry::kChannel].size()) +
+                  " psub=" + std::to_string(subs_[PubSubRegistry::kPattern].size()) +
+                  " ssub=" + std::to_string(subs_[PubSubRegistry::kShardChannel].size()) +
+                  " multi=" + (in_multi_ ? std::to_string(queued_.size()) : std::string("-1")) +
+                  " qbuf=" + std::to_string(in_.size()) + " qbuf-free=" + std::to_string(in_.capacity() - in_.size()) +
+                  " argv-mem=0 multi-mem=0 rbs=" + std::to_string(in_.capacity()) + " rbp=" + std::to_string(in_.size()) +
+                  " obl=0 oll=" + std::to_string(pending_.size()) + " omem=" + std::to_string(omem) +
+                  " tot-mem=" + std::to_string(in_.capacity() + omem) + " events=r cmd=" + std::string(last_command_) +
+                  " user=" + user_->name() + " redir=-1 resp=" + std::to_string(resp_) + " lib-name=" + lib_name_ +
+                  " lib-ver=" + lib_ver_ + " shard=" + std::to_string(home_.id) + "\n";
   return s;
 }
 
@@ -303,6 +385,10 @@ bool Session::execute(std::span<const std::string_view> argv) {
     if (in_multi_) multi_error_ = true;
     CommandCounters::bump(home_.metrics->per_command[e->index].rejected);
     emit_error("ERR wrong number of arguments for '" + lower(argv[0]) + "' command");
+    return true;
+  }
+  if (!acl_permits(*e, argv)) {
+    CommandCounters::bump(home_.metrics->per_command[e->index].rejected);
     return true;
   }
   if (resp_ == 2 && subscription_count() > 0 && !(e->flags & kCmdPubSubContext)) {

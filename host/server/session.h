@@ -18,6 +18,7 @@
 #include "host/proto/reply.h"
 #include "host/proto/reply_value.h"
 #include "host/proto/resp_parser.h"
+#include "host/server/acl.h"
 #include "host/server/blocking.h"
 #include "host/server/pubsub.h"
 #include "host/server/client_session.h"
@@ -50,6 +51,12 @@ class Session final : public ClientSession {
   void set_resp(int v) { resp_ = v; }
   bool authenticated() const { return authenticated_; }
   void set_authenticated(bool yes);
+  // The ACL user the connection runs as (default until AUTH names another).
+  const AclUser& user() const { return *user_; }
+  // A successful login: the connection runs as u from now on.
+  void login(std::shared_ptr<const AclUser> u);
+  // An ACL LOG entry for a denial on this connection.
+  void log_acl_denial(std::string_view reason, std::string object, std::string_view username);
   const std::string& name() const { return name_; }
   void set_name(std::string n) { name_ = std::move(n); }
   void set_lib(std::string_view attr, std::string_view value);
@@ -89,6 +96,11 @@ class Session final : public ClientSession {
   size_t process(std::string_view input);
   // Runs one command; false when processing must stop before it (held back by a partition move).
   bool execute(std::span<const std::string_view> argv);
+  // The ACL check of a command about to run: false after replying NOPERM (or closing the connection
+  // when its user was deleted).
+  bool acl_permits(const CommandEntry& e, std::span<const std::string_view> argv);
+  // Takes the user's current version after an ACL change; false when the connection must close.
+  bool refresh_user();
   // Encodes a reply value at the current end of the reply order.
   void emit(const proto::Reply& r);
   void emit_error(std::string_view text);
@@ -131,6 +143,8 @@ class Session final : public ClientSession {
   proto::Reply* out_ = nullptr;
   int resp_ = 2;
   bool authenticated_ = false;
+  std::shared_ptr<const AclUser> user_;
+  uint64_t acl_generation_ = 0;  // the registry's generation user_ was taken at
   bool close_after_reply_ = false;
   bool closed_ = false;
   bool paused_ = false;   // reading paused: too many replies outstanding

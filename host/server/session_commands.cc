@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "host/common/log.h"
+#include "host/server/acl_commands.h"
 #include "host/server/cluster_commands.h"
 #include "host/server/commands/util.h"
 #include "host/server/notify.h"
@@ -94,20 +95,32 @@ void cmd_wait(Session& s, Argv argv) {
   s.out().integer(others);
 }
 
-// Checks a password against requirepass; replies with the error when it fails.
-bool check_password(Session& s, std::string_view user, std::string_view pass) {
-  const std::string required = s.server().requirepass();
-  if (required.empty()) {
+// A login (AUTH, HELLO AUTH) against the ACL users; replies with the error when it fails. Failed logins
+// are counted, logged (ACL LOG) and limited per client address (auth-fail-burst, auth-fail-per-sec).
+bool check_password(Session& s, std::string_view user, std::string_view pass, bool named) {
+  AclRegistry& acl = s.server().acl();
+  if (!named && acl.default_open()) {
     s.out().error(
         "ERR AUTH <password> called without any password configured for the default user. "
         "Are you sure your configuration is correct?");
     return false;
   }
-  if (user != "default" || pass != required) {
+  const uint64_t now = s.server().env().clock().monotonic_ns() / 1000000;
+  std::string addr = s.conn().peer();
+  if (size_t colon = addr.rfind(':'); colon != std::string::npos) addr.resize(colon);
+  if (!acl.login_allowed(addr, now)) {
+    s.out().error("ERR too many failed logins from this address; try again later");
+    return false;
+  }
+  std::shared_ptr<const AclUser> u = acl.authenticate(user, pass);
+  if (u == nullptr) {
+    acl.login_failed(addr, now);
+    acl.counters().denied_auth.fetch_add(1, std::memory_order_relaxed);
+    s.log_acl_denial("auth", "auth", user);
     s.out().error("WRONGPASS invalid username-password pair or user is disabled.");
     return false;
   }
-  s.set_authenticated(true);
+  s.login(std::move(u));
   return true;
 }
 
@@ -117,7 +130,7 @@ void cmd_auth(Session& s, Argv argv) {
     return;
   }
   std::string_view user = argv.size() == 3 ? argv[1] : std::string_view("default");
-  if (check_password(s, user, argv.back())) s.out().ok();
+  if (check_password(s, user, argv.back(), argv.size() == 3)) s.out().ok();
 }
 
 void cmd_hello(Session& s, Argv argv) {
@@ -138,7 +151,7 @@ void cmd_hello(Session& s, Argv argv) {
   bool has_setname = false;
   for (; i < argv.size(); ++i) {
     if (iequals(argv[i], "auth") && i + 2 < argv.size()) {
-      if (!check_password(s, argv[i + 1], argv[i + 2])) return;
+      if (!check_password(s, argv[i + 1], argv[i + 2], true)) return;
       i += 2;
     } else if (iequals(argv[i], "setname") && i + 1 < argv.size()) {
       setname = argv[++i];
@@ -584,6 +597,17 @@ std::string set_u32(Server& srv, std::string_view v) {
   return {};
 }
 
+// acllog-max-len, auth-fail-burst, auth-fail-per-sec: kept in the config and handed to the ACL registry.
+template <uint32_t Config::*Field>
+std::string set_acl_limits(Server& srv, std::string_view v) {
+  std::string err = set_u32<Field, 1u << 20>(srv, v);
+  if (!err.empty()) return err;
+  const Config c = srv.config_snapshot();
+  srv.acl().set_log_max(c.acllog_max_len);
+  srv.acl().set_login_limit(c.auth_fail_burst, c.auth_fail_per_sec);
+  return err;
+}
+
 std::string bool_text(bool b) { return b ? "yes" : "no"; }
 
 template <Encoding E>
@@ -613,8 +637,16 @@ const ConfigParam kConfigParams[] = {
     {"requirepass", [](const Config& c) { return c.requirepass; },
      [](Server& srv, std::string_view v) {
        srv.update_config([&](Config& c) { c.requirepass = std::string(v); });
+       srv.acl().set_default_password(v);
        return std::string();
      }},
+    {"aclfile", [](const Config& c) { return c.aclfile; }, nullptr},
+    {"acllog-max-len", [](const Config& c) { return std::to_string(c.acllog_max_len); },
+     set_acl_limits<&Config::acllog_max_len>},
+    {"auth-fail-burst", [](const Config& c) { return std::to_string(c.auth_fail_burst); },
+     set_acl_limits<&Config::auth_fail_burst>},
+    {"auth-fail-per-sec", [](const Config& c) { return std::to_string(c.auth_fail_per_sec); },
+     set_acl_limits<&Config::auth_fail_per_sec>},
     {"port", [](const Config& c) { return std::to_string(c.port); }, nullptr},
     {"bind", [](const Config& c) { return c.bind; }, nullptr},
     {"memcached-port", [](const Config& c) { return std::to_string(c.memcached_port); }, nullptr},
@@ -985,6 +1017,8 @@ const CommandEntry kSessionCommands[] = {
     {"client", -2, kCmdAdmin, 0, 0, 0, "connection", "Client connection management.", nullptr, cmd_client},
     {"command", -1, kCmdLoading | kCmdStale, 0, 0, 0, "server", "Describes the server's commands.", nullptr,
      cmd_command},
+    {"acl", -2, kCmdLoading | kCmdStale, 0, 0, 0, "server", "ACL users: SETUSER, GETUSER, DELUSER, LIST, USERS, WHOAMI, CAT, "
+     "GENPASS, DRYRUN, LOG, LOAD, SAVE.", nullptr, cmd_acl},
     {"config", -2, kCmdAdmin, 0, 0, 0, "server", "Gets or sets configuration parameters.", nullptr, cmd_config},
     {"info", -1, kCmdLoading | kCmdStale, 0, 0, 0, "server", "Returns information and statistics.", nullptr,
      cmd_info},
@@ -1010,16 +1044,16 @@ const CommandEntry kSessionCommands[] = {
     {"readwrite", 1, kCmdFast | kCmdLoading | kCmdStale, 0, 0, 0, "cluster",
      "Ends READONLY on this connection.", nullptr, cmd_readwrite},
     // Publish/subscribe (pubsub.h).
-    {"subscribe", -2, kCmdFast | kCmdPubSubContext, 0, 0, 0, "pubsub", "Listens for messages on channels.", nullptr, cmd_pubsub},
-    {"psubscribe", -2, kCmdFast | kCmdPubSubContext, 0, 0, 0, "pubsub", "Listens for messages on channels matching patterns.",
+    {"subscribe", -2, kCmdPubSubContext, 0, 0, 0, "pubsub", "Listens for messages on channels.", nullptr, cmd_pubsub},
+    {"psubscribe", -2, kCmdPubSubContext, 0, 0, 0, "pubsub", "Listens for messages on channels matching patterns.",
      nullptr, cmd_pubsub},
-    {"ssubscribe", -2, kCmdFast | kCmdPubSubContext, 1, -1, 1, "pubsub", "Listens for messages on shard channels.", nullptr,
+    {"ssubscribe", -2, kCmdPubSubContext, 1, -1, 1, "pubsub", "Listens for messages on shard channels.", nullptr,
      cmd_pubsub},
-    {"unsubscribe", -1, kCmdFast | kCmdPubSubContext, 0, 0, 0, "pubsub", "Stops listening on channels (all without names).",
+    {"unsubscribe", -1, kCmdPubSubContext, 0, 0, 0, "pubsub", "Stops listening on channels (all without names).",
      nullptr, cmd_pubsub},
-    {"punsubscribe", -1, kCmdFast | kCmdPubSubContext, 0, 0, 0, "pubsub", "Stops listening on patterns (all without names).",
+    {"punsubscribe", -1, kCmdPubSubContext, 0, 0, 0, "pubsub", "Stops listening on patterns (all without names).",
      nullptr, cmd_pubsub},
-    {"sunsubscribe", -1, kCmdFast | kCmdPubSubContext, 1, -1, 1, "pubsub", "Stops listening on shard channels.", nullptr,
+    {"sunsubscribe", -1, kCmdPubSubContext, 1, -1, 1, "pubsub", "Stops listening on shard channels.", nullptr,
      cmd_pubsub},
     {"publish", 3, kCmdFast | kCmdStale, 0, 0, 0, "pubsub", "Posts a message to a channel; answers how many received it.",
      nullptr, cmd_pubsub},

@@ -27,7 +27,9 @@ void Session::reset_state() {
   resp_ = 2;
   reply_mode_ = ReplyMode::kOn;
   name_.clear();
-  set_authenticated(server_.requirepass().empty());
+  acl_generation_ = server_.acl().generation();
+  user_ = server_.acl().find("default");
+  set_authenticated(user_->enabled() && user_->nopass());
 }
 
 void Session::multi_reset() {

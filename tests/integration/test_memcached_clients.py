@@ -131,7 +131,7 @@ class MemcachedAuthTest(unittest.TestCase):
             self.assertEqual(raw.read_until(b"\r\n"), b"CLIENT_ERROR unauthenticated\r\n")
             raw.send(b"set auth 0 0 8\r\nuser bad\r\n")
             self.assertEqual(raw.read_until(b"\r\n"), b"CLIENT_ERROR authentication failure\r\n")
-            raw.send(b"set auth 0 0 7\r\nuser pw\r\n")
+            raw.send(b"set auth 0 0 10\r\ndefault pw\r\n")
             self.assertEqual(raw.read_until(b"\r\n"), b"STORED\r\n")
             raw.send(b"set a 0 0 1\r\nz\r\nget a\r\n")
             self.assertEqual(raw.read_until(b"END\r\n"), b"STORED\r\nVALUE a 0 1\r\nz\r\nEND\r\n")
