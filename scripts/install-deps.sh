@@ -38,6 +38,7 @@ if ((!build_only)); then
     libgtest-dev libgmock-dev libbenchmark-dev
     verilator yosys gnuplot-nox
     redis-server redis-tools memcached libmemcached-tools python3 python3-redis python3-pymemcache
+    openssl python3-cryptography
     prometheus
     iproute2 procps bc
   )

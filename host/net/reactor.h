@@ -59,6 +59,24 @@ class ConnHandler {
   virtual void on_close(Conn& c) = 0;                         // last call; Conn is destroyed right after
 };
 
+// A transformation of a connection's bytes on the wire (TLS, host/net/tls.h): the handler reads and
+// writes plaintext, the socket carries what the filter makes of it.
+class ConnFilter {
+ public:
+  virtual ~ConnFilter() = default;
+  // Bytes received: plaintext for the handler is appended to `plain`. false: the connection must close
+  // (a failed handshake, a bad record, the peer's close_notify), after sending what the filter owes.
+  virtual bool input(std::string_view wire, std::string& plain) = 0;
+  // Bytes to send: what the filter owes the peer (handshake records, alerts), then `plain` encrypted,
+  // appended to `wire`. Consumes `plain` (all of it, or none while the handshake is unfinished).
+  // false: the connection must close.
+  virtual bool output(std::string& plain, std::string& wire) = 0;
+  // The filter owes the peer bytes of its own (a handshake step).
+  virtual bool has_output() const = 0;
+  // A short description for logs and CLIENT LIST ("TLSv1.3"); empty before the handshake ends.
+  virtual std::string describe() const = 0;
+};
+
 // One accepted connection, owned by the reactor; used only on the reactor's thread.
 class Conn {
  public:
@@ -73,7 +91,10 @@ class Conn {
   // Append reply bytes; the reactor writes them after the current batch of events
   // (one write per connection per loop iteration).
   std::string& out() { return out_; }
-  size_t pending_output_bytes() const { return out_.size() + (sending_.size() - sending_offset_); }
+  // Bytes waiting to go out (one more while a filter owes the peer bytes of its own).
+  size_t pending_output_bytes() const {
+    return out_.size() + (sending_.size() - sending_offset_) + (filter_ != nullptr && filter_->has_output() ? 1 : 0);
+  }
   void mark_output();        // call after appending to out() from outside on_data (e.g. a posted task)
   void close_after_flush();  // stop reading, send what is pending, then close
   void close_now();
@@ -82,6 +103,9 @@ class Conn {
   void set_handler(ConnHandler* h) { handler_ = h; }
   ConnHandler* handler() const { return handler_; }
   bool is_closing() const { return closing_; }  // close_now/close_after_flush was called or the peer left
+  // Sets the filter bytes pass through (AcceptFn or connect's callback, before any data).
+  void set_filter(std::unique_ptr<ConnFilter> f) { filter_ = std::move(f); }
+  const ConnFilter* filter() const { return filter_.get(); }
 
  protected:
   Conn(ReactorCore* owner, uint64_t id, int fd);
@@ -98,6 +122,7 @@ class Conn {
   bool peer_is_loopback_ = false;
   uint16_t local_port_ = 0;
   ConnHandler* handler_ = nullptr;
+  std::unique_ptr<ConnFilter> filter_;
 
   // Output is double-buffered: out_ takes appends while sending_[sending_offset_..] is on the wire,
   // so a send in flight never sees its buffer move.

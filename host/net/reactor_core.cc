@@ -540,12 +540,38 @@ void ReactorCore::deliver(Conn& c, std::string_view data) {
   TALLY_ASSERT(!data.empty());
   stats_.bytes_received += data.size();
   if (c.closing_ || c.handler_ == nullptr) return;
+  if (c.filter_ != nullptr) {
+    // One plaintext buffer per reactor: on_data's data is valid only during the call anyway.
+    std::string plain;
+    plain.swap(filter_plain_);
+    plain.clear();
+    const bool ok = c.filter_->input(data, plain);
+    if (!plain.empty()) c.handler_->on_data(c, plain);
+    if (plain.capacity() <= (1u << 20)) filter_plain_.swap(plain);  // keep a moderate buffer for the next
+    if (!ok && !c.closing_) c.close_after_flush();
+    if (!c.closing_ && c.filter_->has_output()) mark_dirty(c);
+    check_output(c);
+    return;
+  }
   c.handler_->on_data(c, data);
   check_output(c);
 }
 
 void ReactorCore::take_output(Conn& c) {
-  if (c.sending_offset_ < c.sending_.size() || c.out_.empty()) return;
+  if (c.sending_offset_ < c.sending_.size()) return;
+  if (c.filter_ != nullptr) {
+    if (c.out_.empty() && !c.filter_->has_output()) return;
+    c.sending_.clear();
+    c.sending_offset_ = 0;
+    if (!c.filter_->output(c.out_, c.sending_)) {
+      c.out_.clear();
+      if (!c.draining_) request_drain(c);  // send the alert, then close
+    }
+    // Plaintext written before the handshake ended cannot go out once the connection is closing.
+    if (c.draining_) c.out_.clear();
+    return;
+  }
+  if (c.out_.empty()) return;
   // Swapping keeps both buffers' capacity, so a steady connection stops allocating.
   c.sending_.clear();
   c.sending_offset_ = 0;

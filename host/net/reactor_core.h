@@ -168,6 +168,7 @@ class ReactorCore : public Reactor {
   std::unordered_map<uint64_t, std::unique_ptr<Conn>> conns_;
   uint64_t next_conn_id_ = 1;
   std::vector<Conn*> dirty_;
+  std::string filter_plain_;  // deliver()'s plaintext buffer for filtered connections, reused
   std::vector<Conn*> closing_;
   std::vector<uint64_t> resumes_;  // ids: a conn may close before its resume runs
 

@@ -142,13 +142,15 @@ class EpollReactor final : public ReactorCore {
     take_output(c);
     const size_t first = c.sending_.size() - c.sending_offset_;
     if (first == 0) return;
+    // What the handler appended since goes out in the same call, unless a filter must transform it.
+    const size_t second = c.filter_ == nullptr ? c.out_.size() : 0;
     iovec iov[2];
     iov[0] = {c.sending_.data() + c.sending_offset_, first};
-    iov[1] = {c.out_.data(), c.out_.size()};
+    iov[1] = {c.out_.data(), second};
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = c.out_.empty() ? 1 : 2;
-    const size_t total = first + c.out_.size();
+    msg.msg_iovlen = second == 0 ? 1 : 2;
+    const size_t total = first + second;
     stats_.sends++;
     const ssize_t n = ::sendmsg(c.fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
@@ -173,6 +175,12 @@ class EpollReactor final : public ReactorCore {
     if (partial != c.want_out) {
       c.want_out = partial;
       set_interest(c);
+    }
+    // A filter's connection sent only what was transformed; what the handler appended meanwhile
+    // goes out now, while the socket still takes it.
+    if (!partial && c.filter_ != nullptr && !c.closing_ && c.pending_output_bytes() > 0) {
+      c.writable = true;
+      flush(c);
     }
   }
 

@@ -102,6 +102,11 @@ const std::map<std::string, Setter, std::less<>>& setters() {
        }},
       {"requirepass", string_setter(&Config::requirepass)},
       {"aclfile", string_setter(&Config::aclfile)},
+      {"tls_port", number_setter(&Config::tls_port, 65535, "tls_port")},
+      {"tls_cert_file", string_setter(&Config::tls_cert_file)},
+      {"tls_key_file", string_setter(&Config::tls_key_file)},
+      {"tls_ca_cert_file", string_setter(&Config::tls_ca_cert_file)},
+      {"tls_auth_clients", string_setter(&Config::tls_auth_clients)},
       {"acllog_max_len", number_setter(&Config::acllog_max_len, 1u << 20, "acllog_max_len")},
       {"auth_fail_burst", number_setter(&Config::auth_fail_burst, 1u << 20, "auth_fail_burst")},
       {"auth_fail_per_sec", number_setter(&Config::auth_fail_per_sec, 1u << 20, "auth_fail_per_sec")},
@@ -192,6 +197,8 @@ std::string usage_text() {
          "              [--admin-port N (port+2742; 0 disables)] [--threads N] [--io uring|epoll|auto]\n"
          "              [--maxmemory BYTES] [--maxmemory-policy POLICY] [--requirepass PASS]\n"
          "              [--aclfile FILE] [--auth-fail-burst N] [--auth-fail-per-sec N]\n"
+         "              [--tls-port N --tls-cert-file F --tls-key-file F [--tls-ca-cert-file F]\n"
+         "               [--tls-auth-clients yes|no|optional]]\n"
          "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
          "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
          "              [--dir PATH] [--durability none|fsync|interval] [--fsync-interval-ms N]\n"
@@ -272,6 +279,21 @@ Status validate(Config& cfg) {
   }
   if (cfg.admin_port != 0 && (cfg.admin_port == cfg.port || cfg.admin_port == cfg.memcached_port)) {
     return Status::invalid("admin_port must differ from port and memcached_port");
+  }
+  if (cfg.tls_port != 0) {
+    if (cfg.tls_port == cfg.port || static_cast<int32_t>(cfg.tls_port) == cfg.memcached_port ||
+        static_cast<int32_t>(cfg.tls_port) == cfg.admin_port) {
+      return Status::invalid("tls_port must differ from port, memcached_port and admin_port");
+    }
+    if (cfg.tls_cert_file.empty() || cfg.tls_key_file.empty()) {
+      return Status::invalid("tls_port needs tls_cert_file and tls_key_file");
+    }
+    if (cfg.tls_auth_clients != "yes" && cfg.tls_auth_clients != "no" && cfg.tls_auth_clients != "optional") {
+      return Status::invalid("tls_auth_clients must be yes, no or optional, not '" + cfg.tls_auth_clients + "'");
+    }
+    if (cfg.tls_auth_clients != "no" && cfg.tls_ca_cert_file.empty()) {
+      return Status::invalid("tls_auth_clients " + cfg.tls_auth_clients + " needs tls_ca_cert_file");
+    }
   }
   if (auto backends = offload::parse_backend_list(cfg.offload_backends); !backends.is_ok()) return backends.status();
   if (cfg.offload_partition_keys_min == 0) return Status::invalid("offload_partition_keys_min must be at least 1");

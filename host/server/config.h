@@ -51,6 +51,13 @@ struct Config {
   uint32_t auth_fail_burst = 20;
   uint32_t auth_fail_per_sec = 2;
   bool protected_mode = true;
+  // TLS for clients (docs/tls.md): a second RESP listener on tls_port (0: none) with these PEM files;
+  // tls_auth_clients yes (a client certificate signed by tls_ca_cert_file is required), optional or no.
+  uint16_t tls_port = 0;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_cert_file;
+  std::string tls_auth_clients = "yes";
   uint32_t maxclients = 10000;
   uint64_t client_output_limit_bytes = 64ull << 20;
   uint64_t proto_max_bulk_len = 512ull << 20;

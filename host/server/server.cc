@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "host/common/log.h"
+#include "host/net/tls.h"
 #include "host/server/admin_http.h"
 #include "host/server/changes.h"
 #include "host/server/notify.h"
@@ -112,6 +113,16 @@ Status Server::start() {
   }
   for (size_t i = 0; i < cmd::kEncodingParams; ++i) cmd::encoding_threshold(i).store(cfg_.encodings[i]);
   notify_flags().store(cfg_.notify_keyspace_events, std::memory_order_relaxed);
+  if (cfg_.tls_port != 0) {
+    net::TlsOptions to;
+    to.cert_file = cfg_.tls_cert_file;
+    to.key_file = cfg_.tls_key_file;
+    to.ca_cert_file = cfg_.tls_ca_cert_file;
+    to.auth_clients = cfg_.tls_auth_clients;
+    auto ctx = net::TlsContext::create(to);
+    if (!ctx.is_ok()) return ctx.status();
+    tls_ = std::move(ctx).value();
+  }
   acl_.set_default_password(cfg_.requirepass);
   acl_.set_login_limit(cfg_.auth_fail_burst, cfg_.auth_fail_per_sec);
   acl_.set_log_max(cfg_.acllog_max_len);
@@ -316,6 +327,25 @@ Status Server::listen_all() {
     if (!port) return Status(port.status().code(), "listen on " + cfg_.bind + ":" + std::to_string(cfg_.port) +
                                                        ": " + port.status().message());
     port_ = *port;
+    if (tls_ != nullptr) {
+      // The TLS listener serves the same sessions; its connections read and write through a filter.
+      // Protected mode does not apply when clients must show a certificate.
+      const bool protect_tls = protect && cfg_.tls_auth_clients == "no";
+      auto accept_tls = [this, accept_resp, protect_tls](net::Conn& c) -> net::ConnHandler* {
+        c.set_filter(tls_->new_filter());
+        if (protect_tls && !c.peer_is_loopback() && acl_.default_open()) {
+          c.close_now();  // nothing readable can be sent before the handshake
+          return &g_refused;
+        }
+        return accept_resp(c);
+      };
+      auto tport = sh->reactor->listen(cfg_.bind, tls_port_ != 0 ? tls_port_ : cfg_.tls_port, accept_tls);
+      if (!tport) {
+        return Status(tport.status().code(), "listen on " + cfg_.bind + ":" + std::to_string(cfg_.tls_port) +
+                                                 " (tls): " + tport.status().message());
+      }
+      tls_port_ = *tport;
+    }
     if (cfg_.memcached_port != 0) {
       auto accept_mc = [this, sh](net::Conn& c) -> net::ConnHandler* {
         if (published(&ShardMetrics::connected) >= cfg_.maxclients) {

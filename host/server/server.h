@@ -25,6 +25,10 @@
 #include "host/cluster/slot_map.h"
 #include "kernels/cpu/slot.h"
 
+namespace tally::net {
+class TlsContext;
+}
+
 namespace tally::server {
 
 class Session;
@@ -154,6 +158,8 @@ class Server {
   std::vector<uint32_t> slot_to_partition_;  // kSlotCount entries, the offload engines' slot map
   mutable std::mutex cfg_mu_;  // guards the fields CONFIG SET changes
   AclRegistry acl_;
+  std::shared_ptr<net::TlsContext> tls_;  // set when tls_port is
+  uint16_t tls_port_ = 0;
   std::vector<std::unique_ptr<Shard>> shards_;
   uint16_t port_ = 0;
   uint16_t memcached_port_ = 0;

@@ -641,6 +641,11 @@ const ConfigParam kConfigParams[] = {
        return std::string();
      }},
     {"aclfile", [](const Config& c) { return c.aclfile; }, nullptr},
+    {"tls-port", [](const Config& c) { return std::to_string(c.tls_port); }, nullptr},
+    {"tls-cert-file", [](const Config& c) { return c.tls_cert_file; }, nullptr},
+    {"tls-key-file", [](const Config& c) { return c.tls_key_file; }, nullptr},
+    {"tls-ca-cert-file", [](const Config& c) { return c.tls_ca_cert_file; }, nullptr},
+    {"tls-auth-clients", [](const Config& c) { return c.tls_auth_clients; }, nullptr},
     {"acllog-max-len", [](const Config& c) { return std::to_string(c.acllog_max_len); },
      set_acl_limits<&Config::acllog_max_len>},
     {"auth-fail-burst", [](const Config& c) { return std::to_string(c.auth_fail_burst); },

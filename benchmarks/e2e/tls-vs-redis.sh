@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# tallyd's TLS port against redis-server's own TLS (Debian's redis-server is built with TLS), same
+# certificates (a throwaway CA and server certificate, no client certificates), identical
+# `redis-benchmark --tls` runs, servers alternating, in one run.
+# Each line: requests/s, p50 (ms), the server CPU time per request (us, user+system from /proc), tally/redis.
+# Usage: benchmarks/e2e/tls-vs-redis.sh [-n REQUESTS] [-c CLIENTS] [-r ROUNDS] [-t TESTS] [--threads N]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tallyd=${TALLYD:-$root/build/host/server/tallyd}
+requests=300000
+clients=50
+rounds=1
+tests=set,get
+threads=${TALLY_THREADS:-1}
+while (($#)); do
+  case $1 in
+    -n) requests=$2; shift 2 ;;
+    -c) clients=$2; shift 2 ;;
+    -r) rounds=$2; shift 2 ;;
+    -t) tests=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+command -v redis-server >/dev/null || { echo "redis-server is not installed (make deps)" >&2; exit 2; }
+[[ -x $tallyd ]] || { echo "no tallyd at $tallyd (make build)" >&2; exit 2; }
+
+source "$root/benchmarks/e2e/lib.sh"
+/usr/bin/python3 "$root/tests/integration/tls_certs.py" "$work"
+tls=(--tls-cert-file "$work/server.crt" --tls-key-file "$work/server.key" --tls-ca-cert-file "$work/ca.crt"
+     --tls-auth-clients no)
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+redis_port=$(free_port)
+redis_tls=$(free_port)
+tally_port=$(free_port)
+tally_tls=$(free_port)
+start_bg redis redis-server --port "$redis_port" --tls-port "$redis_tls" "${tls[@]}" --bind 127.0.0.1 --save "" \
+  --appendonly no --dir "$work"
+redis_pid=$last_pid
+start_bg tally "$tallyd" --port "$tally_port" --tls-port "$tally_tls" "${tls[@]}" --memcached-port 0 --admin-port 0 \
+  --threads "$threads"
+tally_pid=$last_pid
+wait_resp "$redis_port"
+wait_resp "$tally_port"
+
+echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') (TLS), tallyd threads=$threads, $(nproc) cores"
+echo "redis-benchmark --tls -t $tests -c $clients -n $requests -P {1,16}, rounds=$rounds, servers alternate"
+results=$work/results.csv
+IFS=, read -ra test_list <<<"$tests"
+for pipe in 1 16; do
+  for round in $(seq "$rounds"); do
+    for test in "${test_list[@]}"; do
+      for target in redis tally; do
+        port=$redis_tls pid=$redis_pid
+        [[ $target == tally ]] && port=$tally_tls pid=$tally_pid
+        c0=$(cpu_ticks "$pid")
+        out=$(redis-benchmark --tls --cacert "$work/ca.crt" -p "$port" -t "$test" -c "$clients" -n "$requests" \
+          -P "$pipe" --csv 2>/dev/null | tail -1)
+        c1=$(cpu_ticks "$pid")
+        read -r rps p50 < <(tr -d '"' <<<"$out" | awk -F, '{print $2, $5}')
+        us=$(awk -v t=$((c1 - c0)) -v hz="$tck" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+        echo "$pipe,$target,$round,$test,$rps,$p50,$us" >>"$results"
+      done
+    done
+  done
+done
+
+/usr/bin/python3 - "$results" <<'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    pipe, target, rnd, test, rps, p50, us = line.strip().split(",")
+    rows[(int(pipe), test, target)].append((float(rps), float(p50), float(us)))
+print(f"{'P':>3} {'test':<6} {'redis rps':>11} {'p50':>6} {'us/req':>7} {'tally rps':>11} {'p50':>6} {'us/req':>7} {'ratio':>6}")
+for pipe in (1, 16):
+    for test in dict.fromkeys(k[1] for k in rows if k[0] == pipe):
+        r, t = rows[(pipe, test, "redis")], rows[(pipe, test, "tally")]
+        med = lambda xs, i: statistics.median(x[i] for x in xs)
+        print(f"{pipe:>3} {test:<6} {med(r,0):>11.0f} {med(r,1):>6.3f} {med(r,2):>7.2f} "
+              f"{med(t,0):>11.0f} {med(t,1):>6.3f} {med(t,2):>7.2f} {med(t,0) / med(r,0):>6.2f}")
+PY
