@@ -11,6 +11,7 @@
 #include <map>
 
 #include "host/common/log.h"
+#include "host/net/tls.h"
 #include "host/replication/group/group.h"
 #include "host/replication/raft/wire.h"
 #include "host/server/partition.h"
@@ -228,6 +229,21 @@ Status ClusterNode::start_transport() {
   to.listen_port = cfg.peer_port;
   for (const cluster::MemberNode& n : m->nodes) {
     if (n.number != m->self) to.peers[n.number] = transport::PeerAddress{n.host, n.peer_port};
+  }
+  if (cfg.tls_cluster) {
+    net::TlsOptions accept;
+    accept.cert_file = cfg.tls_cert_file;
+    accept.key_file = cfg.tls_key_file;
+    accept.ca_cert_file = cfg.tls_ca_cert_file;
+    accept.auth_clients = "yes";
+    net::TlsOptions dial = accept;
+    dial.server = false;
+    auto a = net::TlsContext::create(accept);
+    if (!a.is_ok()) return Status(a.status().code(), "tls_cluster: " + a.status().message());
+    auto d = net::TlsContext::create(dial);
+    if (!d.is_ok()) return Status(d.status().code(), "tls_cluster: " + d.status().message());
+    to.tls_accept = std::move(a).value();
+    to.tls_dial = std::move(d).value();
   }
   transport::PeerTransport::Hooks hooks;
   hooks.deliver = [this](const transport::InboundFrame& f) { deliver(f); };

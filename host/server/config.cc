@@ -107,6 +107,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"tls_key_file", string_setter(&Config::tls_key_file)},
       {"tls_ca_cert_file", string_setter(&Config::tls_ca_cert_file)},
       {"tls_auth_clients", string_setter(&Config::tls_auth_clients)},
+      {"tls_cluster", [](Config& c, std::string_view v) { return parse_bool(v, c.tls_cluster, "tls_cluster"); }},
       {"acllog_max_len", number_setter(&Config::acllog_max_len, 1u << 20, "acllog_max_len")},
       {"auth_fail_burst", number_setter(&Config::auth_fail_burst, 1u << 20, "auth_fail_burst")},
       {"auth_fail_per_sec", number_setter(&Config::auth_fail_per_sec, 1u << 20, "auth_fail_per_sec")},
@@ -198,7 +199,7 @@ std::string usage_text() {
          "              [--maxmemory BYTES] [--maxmemory-policy POLICY] [--requirepass PASS]\n"
          "              [--aclfile FILE] [--auth-fail-burst N] [--auth-fail-per-sec N]\n"
          "              [--tls-port N --tls-cert-file F --tls-key-file F [--tls-ca-cert-file F]\n"
-         "               [--tls-auth-clients yes|no|optional]]\n"
+         "               [--tls-auth-clients yes|no|optional]] [--tls-cluster yes|no]\n"
          "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
          "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
          "              [--dir PATH] [--durability none|fsync|interval] [--fsync-interval-ms N]\n"
@@ -294,6 +295,9 @@ Status validate(Config& cfg) {
     if (cfg.tls_auth_clients != "no" && cfg.tls_ca_cert_file.empty()) {
       return Status::invalid("tls_auth_clients " + cfg.tls_auth_clients + " needs tls_ca_cert_file");
     }
+  }
+  if (cfg.tls_cluster && (cfg.tls_cert_file.empty() || cfg.tls_key_file.empty() || cfg.tls_ca_cert_file.empty())) {
+    return Status::invalid("tls_cluster needs tls_cert_file, tls_key_file and tls_ca_cert_file");
   }
   if (auto backends = offload::parse_backend_list(cfg.offload_backends); !backends.is_ok()) return backends.status();
   if (cfg.offload_partition_keys_min == 0) return Status::invalid("offload_partition_keys_min must be at least 1");

@@ -58,6 +58,8 @@ struct Config {
   std::string tls_key_file;
   std::string tls_ca_cert_file;
   std::string tls_auth_clients = "yes";
+  // Mutual TLS between cluster members on the peer port, with the same certificate, key and CA.
+  bool tls_cluster = false;
   uint32_t maxclients = 10000;
   uint64_t client_output_limit_bytes = 64ull << 20;
   uint64_t proto_max_bulk_len = 512ull << 20;

@@ -646,6 +646,7 @@ const ConfigParam kConfigParams[] = {
     {"tls-key-file", [](const Config& c) { return c.tls_key_file; }, nullptr},
     {"tls-ca-cert-file", [](const Config& c) { return c.tls_ca_cert_file; }, nullptr},
     {"tls-auth-clients", [](const Config& c) { return c.tls_auth_clients; }, nullptr},
+    {"tls-cluster", [](const Config& c) { return bool_text(c.tls_cluster); }, nullptr},
     {"acllog-max-len", [](const Config& c) { return std::to_string(c.acllog_max_len); },
      set_acl_limits<&Config::acllog_max_len>},
     {"auth-fail-burst", [](const Config& c) { return std::to_string(c.auth_fail_burst); },

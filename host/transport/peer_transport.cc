@@ -10,6 +10,7 @@
 
 #include "host/common/assert.h"
 #include "host/common/log.h"
+#include "host/net/tls.h"
 
 namespace tally::transport {
 
@@ -252,6 +253,7 @@ void PeerTransport::on_dialed(Link& link, Session* s, Result<net::Conn*> conn) {
   }
   net::Conn& c = *conn.value();
   s->conn_id = c.id();
+  if (options_.tls_dial != nullptr) c.set_filter(options_.tls_dial->new_filter());
   if (stopped_) {
     c.close_now();  // on_close cleans up
     return;
@@ -274,6 +276,7 @@ void PeerTransport::on_dialed(Link& link, Session* s, Result<net::Conn*> conn) {
 
 net::ConnHandler* PeerTransport::accept(net::Conn& c) {
   if (stopped_) return nullptr;
+  if (options_.tls_accept != nullptr) c.set_filter(options_.tls_accept->new_filter());
   auto owned = std::make_unique<Session>(*this, Handshake::Role::kAcceptor, 0, nullptr);
   Session* s = owned.get();
   sessions_.emplace(s, std::move(owned));

@@ -18,6 +18,10 @@
 #include "host/transport/frame_checksum.h"
 #include "host/transport/handshake.h"
 
+namespace tally::net {
+class TlsContext;
+}
+
 namespace tally::transport {
 
 struct PeerAddress {
@@ -40,6 +44,10 @@ struct PeerTransportOptions {
   uint64_t reconnect_min_ms = 50;
   uint64_t reconnect_max_ms = 2000;
   uint64_t handshake_timeout_ms = 5000;
+  // Mutual TLS between members (null: plaintext): accepted connections use `tls_accept` (a server
+  // context that requires a client certificate), dialed ones `tls_dial` (a client context showing this
+  // node's certificate and checking the peer's). The HMAC handshake runs inside TLS either way.
+  std::shared_ptr<net::TlsContext> tls_accept, tls_dial;
 };
 
 Status validate(const PeerTransportOptions& o);

@@ -360,5 +360,59 @@ class FaultTest(unittest.TestCase):
                 imp.stop()
 
 
+class TlsClusterTest(unittest.TestCase):
+    """Members that speak mutual TLS on the peer port (--tls-cluster yes): the cluster forms, replicates
+    and converges through it; plaintext and certificates the CA did not sign are refused there."""
+
+    def test_a_cluster_over_mutual_tls(self):
+        import shutil
+        import ssl
+        import tempfile
+        from tls_certs import make_certs
+        certs = make_certs(tempfile.mkdtemp(prefix="tally-cluster-tls-"))
+        pem = lambda name: os.path.join(certs, name)
+        try:
+            extra = ("--tls-cluster", "yes", "--tls-cert-file", pem("server.crt"), "--tls-key-file",
+                     pem("server.key"), "--tls-ca-cert-file", pem("ca.crt"))
+            with Cluster(extra=extra) as c:
+                for i in range(200):
+                    self.assertTrue(c.call("SET", "k%d" % i, str(i), key="k%d" % i))
+                wait_converged(c)
+                self.assertGreater(sum(m.info()["cluster_raft_messages_in"] for m in c.members), 0)
+                a = c.members[0]
+                # Plaintext on the peer port: the TLS handshake fails and the connection closes.
+                with socket.create_connection(("127.0.0.1", a.peer_port), timeout=5) as s:
+                    s.sendall(b"\x00GARBAGE" * 100)
+                    s.settimeout(5)
+                    try:
+                        while s.recv(4096):
+                            pass
+                    except ConnectionResetError:
+                        pass
+                # With the CA's certificate the member waits for the cluster secret's hello; with no
+                # certificate, or one from another CA, it refuses the TLS handshake.
+                def outcome(who):
+                    ctx = ssl.create_default_context(cafile=pem("ca.crt"))
+                    ctx.check_hostname = False
+                    if who:
+                        ctx.load_cert_chain(pem(who + ".crt"), pem(who + ".key"))
+                    with socket.create_connection(("127.0.0.1", a.peer_port), timeout=5) as raw:
+                        try:
+                            with ctx.wrap_socket(raw) as t:
+                                t.settimeout(2)
+                                return "refused" if t.recv(4096) == b"" else "answered"
+                        except socket.timeout:
+                            return "open"
+                        except (ssl.SSLError, ConnectionResetError, BrokenPipeError):
+                            return "refused"
+                self.assertEqual(outcome("client"), "open")
+                self.assertEqual(outcome(None), "refused")
+                self.assertEqual(outcome("stranger"), "refused")
+                self.assertTrue(c.call("SET", "after", "1", key="after"))
+                self.assertEqual(c.call("GET", "k7", key="k7"), "7")
+        finally:
+            shutil.rmtree(certs, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
