@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <set>
 
 #include "host/cluster/slot_map.h"
@@ -30,7 +31,56 @@ std::vector<std::string_view> words(std::string_view line) {
   return out;
 }
 
+// Items of several groups interleaved in proportion to the groups' sizes: item k of a group of size s
+// sits at (k + 1/2) / s along the ring; ties go to the group named first.
+std::vector<uint64_t> interleave(const std::map<std::string, std::vector<uint64_t>>& groups) {
+  struct Slot {
+    double at;
+    size_t group;
+    uint64_t item;
+  };
+  std::vector<Slot> slots;
+  size_t g = 0;
+  for (const auto& [name, items] : groups) {
+    for (size_t k = 0; k < items.size(); ++k) {
+      slots.push_back(Slot{(static_cast<double>(k) + 0.5) / static_cast<double>(items.size()), g, items[k]});
+    }
+    ++g;
+  }
+  std::stable_sort(slots.begin(), slots.end(), [](const Slot& a, const Slot& b) {
+    return a.at != b.at ? a.at < b.at : a.group < b.group;
+  });
+  std::vector<uint64_t> out;
+  for (const Slot& s : slots) out.push_back(s.item);
+  return out;
+}
+
 }  // namespace
+
+bool valid_label(std::string_view label) {
+  if (label.empty() || label.size() > 64) return false;
+  return std::all_of(label.begin(), label.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+std::vector<uint64_t> Membership::placement_ring() const {
+  std::vector<uint64_t> ring;
+  const bool labelled = std::any_of(nodes.begin(), nodes.end(), [](const MemberNode& n) {
+    return !n.zone.empty() || !n.rack.empty();
+  });
+  if (!labelled) {
+    for (const MemberNode& n : nodes) ring.push_back(n.number);
+    return ring;
+  }
+  // zone -> rack -> node numbers (in formation order).
+  std::map<std::string, std::map<std::string, std::vector<uint64_t>>> zones;
+  for (const MemberNode& n : nodes) zones[n.zone][n.rack].push_back(n.number);
+  std::map<std::string, std::vector<uint64_t>> by_zone;
+  for (const auto& [zone, racks] : zones) by_zone[zone] = interleave(racks);
+  return interleave(by_zone);
+}
 
 Status Membership::validate() const {
   if (nodes.empty()) return Status::invalid("a cluster needs at least one node");
@@ -45,6 +95,9 @@ Status Membership::validate() const {
       return Status::invalid("node " + std::to_string(n.number) + " has a bad host '" + n.host + "'");
     }
     if (n.port == 0 || n.peer_port == 0) return Status::invalid("node " + std::to_string(n.number) + " needs a port and a peer port");
+    if ((!n.zone.empty() && !valid_label(n.zone)) || (!n.rack.empty() && !valid_label(n.rack))) {
+      return Status::invalid("node " + std::to_string(n.number) + " has a bad zone or rack label");
+    }
   }
   if (node(self) == nullptr) return Status::invalid("this node (" + std::to_string(self) + ") is not among the nodes");
   if (replicas == 0 || replicas > nodes.size() || replicas > kReplicasMax) {
@@ -58,7 +111,8 @@ Status Membership::validate() const {
 std::vector<uint64_t> Membership::replicas_of(uint32_t partition) const {
   std::vector<uint64_t> out;
   const uint64_t n = nodes.size();
-  for (uint32_t k = 0; k < replicas && k < n; ++k) out.push_back((partition + k) % n + 1);
+  const std::vector<uint64_t> ring = placement_ring();
+  for (uint32_t k = 0; k < replicas && k < n; ++k) out.push_back(ring[(partition + k) % n]);
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -75,7 +129,10 @@ std::string Membership::serialize() const {
   t += "self = " + std::to_string(self) + "\n";
   for (const MemberNode& n : nodes) {
     t += "node = " + std::to_string(n.number) + " " + n.id + " " + n.host + " " + std::to_string(n.port) + " " +
-         std::to_string(n.peer_port) + "\n";
+         std::to_string(n.peer_port);
+    if (!n.zone.empty()) t += " zone=" + n.zone;
+    if (!n.rack.empty()) t += " rack=" + n.rack;
+    t += "\n";
   }
   return t;
 }
@@ -99,9 +156,18 @@ Result<Membership> Membership::parse(std::string_view text) {
     if (w[0] == "node") {
       MemberNode n;
       uint64_t port = 0, peer = 0;
-      if (w.size() != 7 || !parse_u64(w[2], n.number) || !parse_u64(w[5], port) || !parse_u64(w[6], peer) ||
-          port > 65535 || peer > 65535) {
+      if (w.size() < 7 || w.size() > 9 || !parse_u64(w[2], n.number) || !parse_u64(w[5], port) ||
+          !parse_u64(w[6], peer) || port > 65535 || peer > 65535) {
         return bad();
+      }
+      for (size_t i = 7; i < w.size(); ++i) {
+        if (w[i].starts_with("zone=") && n.zone.empty()) {
+          n.zone = std::string(w[i].substr(5));
+        } else if (w[i].starts_with("rack=") && n.rack.empty()) {
+          n.rack = std::string(w[i].substr(5));
+        } else {
+          return bad();
+        }
       }
       n.id = std::string(w[3]);
       n.host = std::string(w[4]);

@@ -18,7 +18,14 @@ struct MemberNode {
   std::string host;       // where clients and peers reach it
   uint16_t port = 0;      // client (RESP) port
   uint16_t peer_port = 0;
+  // Failure domains (tallyd's zone and rack settings; empty: none): placement spreads each
+  // partition's replicas over zones, and over racks within a zone.
+  std::string zone;
+  std::string rack;
 };
+
+// A zone or rack label: 1..64 characters of letters, digits, '.', '_', '-'.
+bool valid_label(std::string_view label);
 
 inline constexpr size_t kMembersMax = 64;
 // Replicas per partition at most: a Raft group's voters and learners (the core's kTallyReplicasMax).
@@ -35,13 +42,18 @@ struct Membership {
   const MemberNode* node(uint64_t number) const {
     return number >= 1 && number <= nodes.size() ? &nodes[number - 1] : nullptr;
   }
-  // The nodes holding partition p, sorted: `replicas` consecutive numbers starting at p mod N, so
-  // every node holds the same share and consecutive partitions start on different nodes.
+  // The nodes holding partition p, sorted: `replicas` consecutive nodes of the placement ring starting
+  // at p mod N, so every node holds the same share and consecutive partitions start on different nodes.
   std::vector<uint64_t> replicas_of(uint32_t partition) const;
+  // The placement ring: node numbers 1..N in order when no node has a label; otherwise zones
+  // interleaved in proportion to their sizes (and racks within each zone the same way), so that
+  // consecutive nodes lie in different zones as far as the zones' sizes allow. With Z zones of equal
+  // size and replicas <= Z, every partition's replicas lie in `replicas` different zones.
+  std::vector<uint64_t> placement_ring() const;
   bool holds(uint32_t partition) const;
 
   // The <dir>/CLUSTER text: "format = 1", "epoch = E", "replicas = R", "self = S", then one
-  // "node = NUMBER ID HOST PORT PEER_PORT" line per node.
+  // "node = NUMBER ID HOST PORT PEER_PORT [zone=Z] [rack=R]" line per node.
   std::string serialize() const;
   static Result<Membership> parse(std::string_view text);
 };

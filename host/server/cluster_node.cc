@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include <map>
+#include <set>
 
 #include "host/common/log.h"
 #include "host/net/tls.h"
@@ -533,6 +534,22 @@ std::string ClusterNode::info_text() const {
     }
     t += "cluster_partitions_led:" + std::to_string(led) + "\r\n";
     t += "cluster_partitions_without_leader:" + std::to_string(leaderless) + "\r\n";
+    // Failure domains: this node's labels, how many zones there are, and how many partitions (of more
+    // than one replica) have every replica in one zone.
+    const cluster::MemberNode* self = m->node(m->self);
+    std::set<std::string> zones;
+    for (const cluster::MemberNode& n : m->nodes) zones.insert(n.zone);
+    uint32_t one_zone = 0;
+    const std::vector<uint64_t> ring = m->placement_ring();
+    for (uint32_t p = 0; m->replicas > 1 && p < server_.layout().count(); ++p) {
+      std::set<std::string> seen;
+      for (uint32_t k = 0; k < m->replicas; ++k) seen.insert(m->node(ring[(p + k) % ring.size()])->zone);
+      one_zone += seen.size() == 1;
+    }
+    t += "cluster_zone:" + (self != nullptr ? self->zone : std::string()) + "\r\n";
+    t += "cluster_rack:" + (self != nullptr ? self->rack : std::string()) + "\r\n";
+    t += "cluster_zones:" + std::to_string(zones.size()) + "\r\n";
+    t += "cluster_partitions_in_one_zone:" + std::to_string(one_zone) + "\r\n";
   }
   t += "cluster_peer_port:" + std::to_string(peer_port()) + "\r\n";
   t += "cluster_raft_messages_in:" + std::to_string(messages_in()) + "\r\n";

@@ -1,4 +1,5 @@
 #include "host/server/config.h"
+#include "host/cluster/membership.h"
 #include "host/server/notify.h"
 
 #include <algorithm>
@@ -102,6 +103,8 @@ const std::map<std::string, Setter, std::less<>>& setters() {
        }},
       {"requirepass", string_setter(&Config::requirepass)},
       {"aclfile", string_setter(&Config::aclfile)},
+      {"zone", string_setter(&Config::zone)},
+      {"rack", string_setter(&Config::rack)},
       {"tls_port", number_setter(&Config::tls_port, 65535, "tls_port")},
       {"tls_cert_file", string_setter(&Config::tls_cert_file)},
       {"tls_key_file", string_setter(&Config::tls_key_file)},
@@ -200,6 +203,7 @@ std::string usage_text() {
          "              [--aclfile FILE] [--auth-fail-burst N] [--auth-fail-per-sec N]\n"
          "              [--tls-port N --tls-cert-file F --tls-key-file F [--tls-ca-cert-file F]\n"
          "               [--tls-auth-clients yes|no|optional]] [--tls-cluster yes|no]\n"
+         "              [--zone NAME] [--rack NAME (failure domains for replica placement)]\n"
          "              [--protected-mode yes|no] [--maxclients N] [--loglevel LEVEL] [--hz N]\n"
          "              [--offload-backends cpu,cuda,fpga_sim|auto] [--offload-calibration FILE]\n"
          "              [--dir PATH] [--durability none|fsync|interval] [--fsync-interval-ms N]\n"
@@ -294,6 +298,11 @@ Status validate(Config& cfg) {
     }
     if (cfg.tls_auth_clients != "no" && cfg.tls_ca_cert_file.empty()) {
       return Status::invalid("tls_auth_clients " + cfg.tls_auth_clients + " needs tls_ca_cert_file");
+    }
+  }
+  for (const std::string* label : {&cfg.zone, &cfg.rack}) {
+    if (!label->empty() && !cluster::valid_label(*label)) {
+      return Status::invalid("zone and rack are 1 to 64 letters, digits, '.', '_' or '-', not '" + *label + "'");
     }
   }
   if (cfg.tls_cluster && (cfg.tls_cert_file.empty() || cfg.tls_key_file.empty() || cfg.tls_ca_cert_file.empty())) {

@@ -104,6 +104,10 @@ struct Config {
   // from its leader for cluster_election_ticks ticks (randomised up to twice that) campaigns.
   uint16_t peer_port = 0;
   std::string cluster_secret_file;
+  // This node's failure domains: `tallyctl cluster create` reads them, and placement spreads each
+  // partition's replicas over zones, then racks (empty: none).
+  std::string zone;
+  std::string rack;
   uint32_t cluster_tick_ms = 50;
   uint32_t cluster_election_ticks = 10;
   // Entries each group keeps in memory behind its applied index for replicas that lag; one further

@@ -647,6 +647,8 @@ const ConfigParam kConfigParams[] = {
     {"tls-ca-cert-file", [](const Config& c) { return c.tls_ca_cert_file; }, nullptr},
     {"tls-auth-clients", [](const Config& c) { return c.tls_auth_clients; }, nullptr},
     {"tls-cluster", [](const Config& c) { return bool_text(c.tls_cluster); }, nullptr},
+    {"zone", [](const Config& c) { return c.zone; }, nullptr},
+    {"rack", [](const Config& c) { return c.rack; }, nullptr},
     {"acllog-max-len", [](const Config& c) { return std::to_string(c.acllog_max_len); },
      set_acl_limits<&Config::acllog_max_len>},
     {"auth-fail-burst", [](const Config& c) { return std::to_string(c.auth_fail_burst); },
@@ -860,7 +862,8 @@ void tally_move_partition(Session& s, Argv argv) {
   }
 }
 
-// TALLY CLUSTER-SETUP self replicas [id host port peer-port]...: the nodes in formation order.
+// TALLY CLUSTER-SETUP self replicas [id host port peer-port]... [LABELS zone rack ...]: the nodes in
+// formation order, and each node's zone and rack ("-" for none) when labels are given.
 void tally_cluster_setup(Session& s, Argv argv) {
   proto::Reply& w = s.out();
   ClusterNode* cn = s.server().cluster_node();
@@ -868,8 +871,17 @@ void tally_cluster_setup(Session& s, Argv argv) {
     w.error("ERR this node is not a cluster member: start it with --cluster-enabled yes --peer-port N");
     return;
   }
-  if (argv.size() < 8 || (argv.size() - 4) % 4 != 0) {
-    w.error("ERR usage: TALLY CLUSTER-SETUP <self> <replicas> <id> <host> <port> <peer-port> [...]");
+  size_t end = argv.size();
+  for (size_t i = 4; i < argv.size(); i += 4) {
+    if (iequals(argv[i], "labels")) {
+      end = i;
+      break;
+    }
+  }
+  const size_t count = (end - 4) / 4;
+  if (end < 8 || (end - 4) % 4 != 0 || (end != argv.size() && argv.size() - end - 1 != 2 * count)) {
+    w.error("ERR usage: TALLY CLUSTER-SETUP <self> <replicas> <id> <host> <port> <peer-port> [...] "
+            "[LABELS <zone> <rack> ...]");
     return;
   }
   cluster::Membership m;
@@ -881,7 +893,7 @@ void tally_cluster_setup(Session& s, Argv argv) {
   }
   m.self = static_cast<uint64_t>(self);
   m.replicas = static_cast<uint32_t>(std::min<int64_t>(replicas, 1 << 16));
-  for (size_t i = 4; i < argv.size(); i += 4) {
+  for (size_t i = 4; i < end; i += 4) {
     int64_t port = 0, peer = 0;
     if (!proto::parse_strict_int64(argv[i + 2], port) || !proto::parse_strict_int64(argv[i + 3], peer) || port < 1 ||
         port > 65535 || peer < 1 || peer > 65535) {
@@ -889,7 +901,14 @@ void tally_cluster_setup(Session& s, Argv argv) {
       return;
     }
     m.nodes.push_back(cluster::MemberNode{m.nodes.size() + 1, std::string(argv[i]), std::string(argv[i + 1]),
-                                          static_cast<uint16_t>(port), static_cast<uint16_t>(peer)});
+                                          static_cast<uint16_t>(port), static_cast<uint16_t>(peer), {}, {}});
+  }
+  if (end != argv.size()) {
+    for (size_t k = 0; k < count; ++k) {
+      const std::string_view zone = argv[end + 1 + 2 * k], rack = argv[end + 2 + 2 * k];
+      m.nodes[k].zone = zone == "-" ? std::string() : std::string(zone);
+      m.nodes[k].rack = rack == "-" ? std::string() : std::string(rack);
+    }
   }
   const Status st = cn->prepare_setup(m);
   if (!st.is_ok()) {
@@ -927,7 +946,7 @@ void cmd_tally(Session& s, Argv argv) {
         "    Per partition: id, its change stream's key, first slot, last slot.",
         "MOVE-PARTITION <partition> <shard>",
         "    Hands a partition to another shard of this node (memory mode only).",
-        "CLUSTER-SETUP <self> <replicas> <id> <host> <port> <peer-port> [...]",
+        "CLUSTER-SETUP <self> <replicas> <id> <host> <port> <peer-port> [...] [LABELS <zone> <rack> ...]",
         "    Forms the cluster on this member (tallyctl cluster create sends it to every node).",
         "HELP",
         "    Prints this help.",

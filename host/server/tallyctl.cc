@@ -276,7 +276,7 @@ int cluster_create(const std::vector<std::string>& cmd, const std::string& passw
   struct Node {
     int fd = -1;
     std::unique_ptr<Reader> reader;
-    std::string id, peer_port;
+    std::string id, peer_port, zone = "-", rack = "-";
   };
   std::vector<Node> nodes(addrs.size());
   std::vector<std::string> reply;
@@ -304,12 +304,24 @@ int cluster_create(const std::vector<std::string>& cmd, const std::string& passw
       return 1;
     }
     n.peer_port = reply[1];
+    // Failure domains (a node that does not know the settings has none).
+    if (call(n.fd, *n.reader, {"CONFIG", "GET", "zone"}, reply, why) && reply.size() == 2 && !reply[1].empty()) {
+      n.zone = reply[1];
+    }
+    if (call(n.fd, *n.reader, {"CONFIG", "GET", "rack"}, reply, why) && reply.size() == 2 && !reply[1].empty()) {
+      n.rack = reply[1];
+    }
   }
+  const bool labelled = std::any_of(nodes.begin(), nodes.end(), [](const Node& n) { return n.zone != "-" || n.rack != "-"; });
   int rc = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {
     std::vector<std::string> request = {"TALLY", "CLUSTER-SETUP", std::to_string(i + 1), std::to_string(replicas)};
     for (size_t j = 0; j < nodes.size(); ++j) {
       request.insert(request.end(), {nodes[j].id, addrs[j].first, std::to_string(addrs[j].second), nodes[j].peer_port});
+    }
+    if (labelled) {
+      request.push_back("LABELS");
+      for (const Node& n : nodes) request.insert(request.end(), {n.zone, n.rack});
     }
     if (call(nodes[i].fd, *nodes[i].reader, request, reply, why)) {
       std::printf("node %zu %s at %s:%d: joined\n", i + 1, nodes[i].id.c_str(), addrs[i].first.c_str(), addrs[i].second);

@@ -18,14 +18,14 @@ TALLYCTL = os.environ.get("TALLYCTL", "build/host/server/tallyctl")
 
 
 class Member(Tallyd):
-    def __init__(self, cluster, i, port, peer_port, secret):
+    def __init__(self, cluster, i, port, peer_port, secret, own=()):
         super().__init__(threads=cluster.threads, memcached=False)
         self.port = port
         self.peer_port = peer_port
         self.dir = os.path.join(cluster.parent, "node-%d" % i)
         self.args = [TALLYD, "--port", str(port), "--peer-port", str(peer_port), "--memcached-port", "0",
                      "--admin-port", "0", "--threads", str(cluster.threads), "--cluster-enabled", "yes",
-                     "--cluster-secret-file", secret, "--dir", self.dir] + list(cluster.extra)
+                     "--cluster-secret-file", secret, "--dir", self.dir] + list(cluster.extra) + list(own)
 
     def start(self):
         # A member restarts after stop(), which removed its log: each run gets a fresh one.
@@ -46,8 +46,10 @@ class Member(Tallyd):
 
 
 class Cluster:
-    def __init__(self, n=3, threads=1, extra=()):
+    def __init__(self, n=3, threads=1, extra=(), member_extra=None, replicas=None):
+        """member_extra: a tuple of flags per member (e.g. its --zone); replicas: tallyctl's --replicas."""
         self.n = n
+        self.replicas = replicas
         self.threads = threads
         self.extra = extra
         self.parent = tempfile.mkdtemp(prefix="tally-cluster-test-")
@@ -56,7 +58,8 @@ class Cluster:
             f.write(os.urandom(24).hex())
         self.members = []
         for i in range(1, n + 1):
-            self.members.append(Member(self, i, free_port(), free_port(), self.secret))
+            own = member_extra[i - 1] if member_extra else ()
+            self.members.append(Member(self, i, free_port(), free_port(), self.secret, own))
 
     def __enter__(self):
         self.start()
@@ -68,7 +71,8 @@ class Cluster:
     def start(self):
         for m in self.members:
             m.start()
-        out = subprocess.run([TALLYCTL, "cluster", "create"] + ["127.0.0.1:%d" % m.port for m in self.members],
+        replicas = ["--replicas", str(self.replicas)] if self.replicas else []
+        out = subprocess.run([TALLYCTL, "cluster", "create"] + ["127.0.0.1:%d" % m.port for m in self.members] + replicas,
                              capture_output=True, text=True, timeout=30)
         if out.returncode != 0:
             raise RuntimeError("tallyctl cluster create failed:\n" + out.stdout + out.stderr)

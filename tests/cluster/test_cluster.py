@@ -107,6 +107,28 @@ class FormationTest(unittest.TestCase):
                     slots_here.update(range(first, last + 1))
             self.assertLess(len(slots_here), 16384)
 
+    def test_zones_spread_each_partitions_replicas(self):
+        # Formation order a, a, b, b: placement by order alone would keep half the partitions in one zone.
+        zones = [("--zone", "a", "--rack", "r1"), ("--zone", "a", "--rack", "r2"), ("--zone", "b"), ("--zone", "b")]
+        with Cluster(n=4, member_extra=zones, replicas=2) as c:
+            zone_of = {m.port: z[1] for m, z in zip(c.members, zones)}
+            for m, z in zip(c.members, zones):
+                info = m.info()
+                self.assertEqual(info["cluster_zone"], z[1])
+                self.assertEqual(info["cluster_zones"], 2)
+                self.assertEqual(info["cluster_partitions_in_one_zone"], 0)
+                self.assertEqual(m.client().config_get("zone")["zone"], z[1])
+            self.assertEqual(c.members[0].info()["cluster_rack"], "r1")
+            shards = c.members[0].client().execute_command("CLUSTER", "SHARDS")
+            self.assertGreater(len(shards), 0)
+            for shard in shards:
+                shard = dict(zip(shard[::2], shard[1::2]))
+                ports = [dict(zip(n[::2], n[1::2]))["port"] for n in shard["nodes"]]
+                self.assertEqual(len(ports), 2)
+                self.assertEqual({zone_of[int(p)] for p in ports}, {"a", "b"}, shard["slots"])
+            for i in range(50):
+                self.assertTrue(c.call("SET", "z%d" % i, "v", key="z%d" % i))
+
     def test_leadership_is_spread_over_the_nodes(self):
         # Elections alone leave it uneven; nodes over their share hand partitions to replicas under it,
         # also after a node comes back from a failure.
