@@ -51,6 +51,7 @@ Event event_of(const CommandEntry& e) {
   if (n == "rpushx") return {"rpush", kNotifyList};
   if (n == "hmset" || n == "hsetnx") return {"hset", kNotifyHash};
   if (n == "zincrby") return {"zincr", kNotifyZset};
+  if (n == "bitfield") return {"setbit", kNotifyString};
   return {e.name.data(), class_of(e)};
 }
 

@@ -199,3 +199,191 @@ void bitop(ExecContext& ctx, Argv argv) {
 }
 
 }  // namespace tally::server::cmd
+
+// ---- BITFIELD, BITFIELD_RO ----
+
+namespace tally::server::cmd {
+namespace {
+
+enum class Overflow : uint8_t { kWrap, kSat, kFail };
+enum class FieldOp : uint8_t { kGet, kSet, kIncrBy };
+
+struct FieldStep {
+  FieldOp op;
+  bool is_signed;
+  unsigned bits;
+  uint64_t offset;  // in bits
+  int64_t arg;      // SET's value, INCRBY's increment
+  Overflow overflow;
+};
+
+// "i1".."i64" or "u1".."u63".
+bool parse_field_type(std::string_view s, bool& is_signed, unsigned& bits) {
+  if (s.size() < 2 || (s[0] != 'i' && s[0] != 'I' && s[0] != 'u' && s[0] != 'U')) return false;
+  is_signed = s[0] == 'i' || s[0] == 'I';
+  int64_t n = 0;
+  if (!parse_i64(s.substr(1), n) || n < 1 || n > (is_signed ? 64 : 63)) return false;
+  bits = static_cast<unsigned>(n);
+  return true;
+}
+
+// "N" (bits) or "#N" (N fields of the type's width); as in Redis, the field must start inside the
+// string limit (a read past the end sees zeros; a write there is refused by the caller).
+bool parse_field_offset(std::string_view s, unsigned bits, uint64_t& out) {
+  const bool scaled = !s.empty() && s[0] == '#';
+  int64_t v = 0;
+  if (!parse_i64(scaled ? s.substr(1) : s, v) || v < 0) return false;
+  unsigned __int128 at = static_cast<unsigned __int128>(v) * (scaled ? bits : 1);
+  if (at > kBitOffsetMax) return false;
+  out = static_cast<uint64_t>(at);
+  return true;
+}
+
+uint64_t read_field(std::string_view v, uint64_t offset, unsigned bits) {
+  uint64_t x = 0;
+  for (unsigned i = 0; i < bits; ++i) {
+    const uint64_t b = offset + i;
+    x = (x << 1) | ((b >> 3) < v.size() && bit_at(v, b) ? 1u : 0u);
+  }
+  return x;
+}
+
+void write_field(std::string& v, uint64_t offset, unsigned bits, uint64_t x) {
+  for (unsigned i = 0; i < bits; ++i) {
+    const uint64_t b = offset + i;
+    const bool on = (x >> (bits - 1 - i)) & 1;
+    const auto mask = static_cast<unsigned char>(1u << (7 - (b & 7)));
+    auto& byte = reinterpret_cast<unsigned char&>(v[b >> 3]);
+    byte = on ? static_cast<unsigned char>(byte | mask) : static_cast<unsigned char>(byte & ~mask);
+  }
+}
+
+// The field's value as a number (sign-extended when signed).
+__int128 field_value(uint64_t raw, bool is_signed, unsigned bits) {
+  if (!is_signed || bits == 64) return is_signed ? static_cast<__int128>(static_cast<int64_t>(raw)) : raw;
+  const uint64_t sign = uint64_t{1} << (bits - 1);
+  return (raw & sign) ? static_cast<__int128>(raw) - (static_cast<__int128>(1) << bits) : static_cast<__int128>(raw);
+}
+
+// Fits `want` into the field under the overflow rule; false when FAIL refuses it. `out` is the field's
+// new value as a number (what the reply shows). `huge_negative_saturates_up`: SET of a signed field
+// below max - 2^63 saturates to the maximum, as redis-server 7 does (its overflow test computes
+// max - value in 64 bits, which wraps for such values and reads as an overflow upward).
+bool fit_field(__int128 want, bool is_signed, unsigned bits, Overflow ow, bool huge_negative_saturates_up,
+               __int128& out) {
+  const __int128 span = static_cast<__int128>(1) << bits;
+  const __int128 min = is_signed ? -(span / 2) : 0;
+  const __int128 max = is_signed ? span / 2 - 1 : span - 1;
+  if (want >= min && want <= max) {
+    out = want;
+    return true;
+  }
+  switch (ow) {
+    case Overflow::kFail:
+      return false;
+    case Overflow::kSat:
+      out = want > max || (huge_negative_saturates_up && want <= max - (static_cast<__int128>(1) << 63)) ? max : min;
+      return true;
+    case Overflow::kWrap: {
+      __int128 m = want % span;
+      if (m < 0) m += span;          // 0 .. span-1
+      if (is_signed && m > max) m -= span;
+      out = m;
+      return true;
+    }
+  }
+  return false;
+}
+
+void bitfield_generic(ExecContext& ctx, Argv argv, bool read_only) {
+  std::vector<FieldStep> steps;
+  Overflow overflow = Overflow::kWrap;
+  bool writes = false;
+  uint64_t write_end = 0;  // bytes the writes need
+  for (size_t i = 2; i < argv.size();) {
+    const std::string_view word = argv[i];
+    FieldOp op;
+    size_t need = 3;
+    if (iequals(word, "get")) {
+      op = FieldOp::kGet;
+      need = 2;
+    } else if (iequals(word, "set")) {
+      op = FieldOp::kSet;
+    } else if (iequals(word, "incrby")) {
+      op = FieldOp::kIncrBy;
+    } else if (iequals(word, "overflow") && i + 1 < argv.size()) {
+      if (iequals(argv[i + 1], "wrap")) {
+        overflow = Overflow::kWrap;
+      } else if (iequals(argv[i + 1], "sat")) {
+        overflow = Overflow::kSat;
+      } else if (iequals(argv[i + 1], "fail")) {
+        overflow = Overflow::kFail;
+      } else {
+        return ctx.out.error("ERR Invalid OVERFLOW type specified");
+      }
+      i += 2;
+      continue;
+    } else {
+      return ctx.out.error(kErrSyntax);
+    }
+    if (i + need >= argv.size()) return ctx.out.error(kErrSyntax);
+    FieldStep s{op, false, 0, 0, 0, overflow};
+    if (!parse_field_type(argv[i + 1], s.is_signed, s.bits)) {
+      return ctx.out.error(
+          "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.");
+    }
+    if (!parse_field_offset(argv[i + 2], s.bits, s.offset)) return ctx.out.error(kErrBitOffset);
+    if (op != FieldOp::kGet) {
+      if (!parse_i64(argv[i + 3], s.arg)) return ctx.out.error(kErrNotInt);
+      writes = true;
+      write_end = std::max(write_end, (s.offset + s.bits - 1) / 8 + 1);
+    }
+    steps.push_back(s);
+    i += need + 1;
+  }
+  if (read_only && writes) return ctx.out.error("ERR BITFIELD_RO only supports the GET subcommand");
+  if (write_end > store::Store::kStringBytesMax) return ctx.out.error(kErrMaxBulk);
+  Entry* e = nullptr;
+  if (!lookup_typed(ctx, argv[1], ValueType::kString, writes ? Access::kWrite : Access::kRead, e)) return;
+  std::string value;
+  std::string_view view = e == nullptr ? std::string_view() : e->string_value();
+  bool changed = false;  // a write took effect, or the string was created or grown
+  if (writes) {
+    changed = e == nullptr || view.size() < write_end;
+    // As Redis: the string grows to cover every write's field first, even one that FAIL refuses.
+    value.assign(view);
+    if (value.size() < write_end) value.resize(write_end, '\0');
+    view = value;
+  }
+  ctx.out.array(steps.size());
+  auto reply_number = [&](__int128 x) { ctx.out.integer(static_cast<int64_t>(x)); };
+  for (const FieldStep& s : steps) {
+    const __int128 old = field_value(read_field(view, s.offset, s.bits), s.is_signed, s.bits);
+    if (s.op == FieldOp::kGet) {
+      reply_number(old);
+      continue;
+    }
+    // SET of an unsigned field takes the value's 64 bits as unsigned, as Redis does (-1 is 2^64-1).
+    const __int128 want = s.op == FieldOp::kSet
+                              ? (s.is_signed ? static_cast<__int128>(s.arg)
+                                             : static_cast<__int128>(static_cast<uint64_t>(s.arg)))
+                              : old + s.arg;
+    __int128 now = 0;
+    if (!fit_field(want, s.is_signed, s.bits, s.overflow, s.op == FieldOp::kSet && s.is_signed, now)) {
+      ctx.out.null();
+      continue;
+    }
+    write_field(value, s.offset, s.bits, static_cast<uint64_t>(now));
+    view = value;
+    changed = true;
+    reply_number(s.op == FieldOp::kSet ? old : now);
+  }
+  if (changed) ctx.store.set_string(argv[1], value, 0, /*keep_ttl=*/true, e != nullptr ? e->client_flags() : 0);
+}
+
+}  // namespace
+
+void bitfield(ExecContext& ctx, Argv argv) { bitfield_generic(ctx, argv, false); }
+void bitfield_ro(ExecContext& ctx, Argv argv) { bitfield_generic(ctx, argv, true); }
+
+}  // namespace tally::server::cmd

@@ -41,6 +41,8 @@ void setbit(ExecContext&, Argv);
 void getbit(ExecContext&, Argv);
 void bitcount(ExecContext&, Argv);
 void bitpos(ExecContext&, Argv);
+void bitfield(ExecContext&, Argv);
+void bitfield_ro(ExecContext&, Argv);
 void bitop(ExecContext&, Argv);
 
 // keyspace_commands.cc

@@ -42,6 +42,9 @@ constexpr CommandSpec kCommands[] = {
   {"bitcount", -2, R, 1, 1, 1, cmd::bitcount, "bitmap", "Counts the set bits of a string, or of a range of it."},
   {"bitpos", -3, R, 1, 1, 1, cmd::bitpos, "bitmap", "Finds the first set or clear bit of a string."},
   {"bitop", -4, W | M, 2, -1, 1, cmd::bitop, "bitmap", "Stores AND, OR, XOR or NOT of strings in a key."},
+  {"bitfield", -2, W | M, 1, 1, 1, cmd::bitfield, "bitmap",
+   "Reads, sets and increments integer fields of any width (i1..i64, u1..u63) at bit offsets of a string."},
+  {"bitfield_ro", -2, R | F, 1, 1, 1, cmd::bitfield_ro, "bitmap", "Reads integer fields of a string (GET only)."},
   // keyspace
   {"del", -2, W, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},
   {"unlink", -2, W | F, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},

@@ -729,6 +729,89 @@ TEST_F(RedisDiff, RandomLcs) {
   }
 }
 
+TEST_F(RedisDiff, RandomBitfield) {
+  Rng rng(47);
+  const char* overflows[] = {"WRAP", "SAT", "FAIL"};
+  auto type = [&] {
+    const bool sign = rng.uniform(2) == 0;
+    const uint64_t bits = 1 + rng.uniform(sign ? 64 : 63);
+    return std::string(sign ? "i" : "u") + std::to_string(bits);
+  };
+  auto offset = [&]() -> std::string {
+    switch (rng.uniform(4)) {
+      case 0: return std::to_string(rng.uniform(16));
+      case 1: return std::to_string(rng.uniform(200));
+      case 2: return "#" + std::to_string(rng.uniform(8));
+      default: return std::to_string(rng.uniform(70));
+    }
+  };
+  auto number = [&]() -> std::string {
+    switch (rng.uniform(6)) {
+      case 0: return std::to_string(static_cast<int64_t>(rng.uniform(20)) - 10);
+      case 1: return "9223372036854775807";
+      case 2: return "-9223372036854775808";
+      case 3: return std::to_string(static_cast<int64_t>(rng.next()));
+      case 4: return std::to_string(static_cast<int64_t>(rng.uniform(1u << 20)) - (1 << 19));
+      default: return std::to_string(rng.uniform(300));
+    }
+  };
+  for (int resp : {2, 3}) {
+    hello(resp);
+    same({"FLUSHALL"});
+    for (int i = 0; i < 3000; ++i) {
+      std::vector<std::string> cmd = {rng.uniform(8) == 0 ? "BITFIELD_RO" : "BITFIELD",
+                                      "bf" + std::to_string(rng.uniform(3))};
+      const size_t ops = 1 + rng.uniform(4);
+      for (size_t k = 0; k < ops; ++k) {
+        switch (rng.uniform(4)) {
+          case 0: cmd.insert(cmd.end(), {"GET", type(), offset()}); break;
+          case 1: cmd.insert(cmd.end(), {"SET", type(), offset(), number()}); break;
+          case 2: cmd.insert(cmd.end(), {"INCRBY", type(), offset(), number()}); break;
+          case 3: cmd.insert(cmd.end(), {"OVERFLOW", overflows[rng.uniform(3)]}); break;
+        }
+      }
+      std::string text;
+      for (const auto& w : cmd) text += w + " ";
+      SCOPED_TRACE(text);
+      same(cmd);
+      same({"GET", cmd[1]});  // the bits written, after every command
+      if (HasFailure()) return;
+    }
+    for (int k = 0; k < 3; ++k) same({"GET", "bf" + std::to_string(k)});
+    // Errors and edges.
+    same({"BITFIELD", "e", "GET", "u64", "0"});
+    same({"BITFIELD", "e", "GET", "i65", "0"});
+    same({"BITFIELD", "e", "GET", "x8", "0"});
+    same({"BITFIELD", "e", "GET", "i0", "0"});
+    same({"BITFIELD", "e", "GET", "i8", "-1"});
+    same({"BITFIELD", "e", "GET", "i8", "#-1"});
+    same({"BITFIELD", "e", "GET", "i8", "4294967295"});
+    same({"BITFIELD", "e", "GET", "i8", "4294967288"});
+    same({"BITFIELD", "e", "GET", "i8", "4294967289"});
+    same({"BITFIELD", "e", "GET", "i8", "#536870911"});
+    same({"BITFIELD", "e", "GET", "i8", "#536870912"});
+    same({"BITFIELD", "e", "SET", "i8", "0", "x"});
+    same({"BITFIELD", "e", "SET", "i8", "0"});
+    same({"BITFIELD", "e", "GET", "i8"});
+    same({"BITFIELD", "e", "OVERFLOW", "BOUNCE", "GET", "i8", "0"});
+    same({"BITFIELD", "e", "OVERFLOW"});
+    same({"BITFIELD", "e", "FOO", "i8", "0"});
+    same({"BITFIELD", "e"});
+    same({"BITFIELD_RO", "e", "SET", "i8", "0", "1"});
+    same({"BITFIELD_RO", "e", "GET", "i8", "0", "SET", "i8", "0", "1"});
+    same({"BITFIELD_RO", "e", "INCRBY", "i8", "x", "1"});
+    same({"BITFIELD", "e", "OVERFLOW", "FAIL", "INCRBY", "u2", "100", "5"});
+    same({"STRLEN", "e"});
+    same({"EXISTS", "e"});
+    same({"BITFIELD", "e", "OVERFLOW", "FAIL", "SET", "i8", "0", "1000"});
+    same({"BITFIELD", "missing", "GET", "u8", "0"});
+    same({"EXISTS", "missing"});
+    same({"RPUSH", "list", "x"});
+    same({"BITFIELD", "list", "GET", "u8", "0"});
+    same({"BITFIELD_RO", "list", "GET", "u8", "0"});
+  }
+}
+
 TEST_F(RedisDiff, ListAndSortedSetErrors) {
   for (int resp : {2, 3}) {
     hello(resp);
