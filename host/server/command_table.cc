@@ -52,6 +52,7 @@ CommandTable::CommandTable() {
     e.split = s.split;
     e.numkeys_at = s.numkeys_at;
     e.streams_from = s.streams_from;
+    e.sort_store = s.sort_store;
     e.data = &s;
     entries_.push_back(e);
   }
@@ -105,6 +106,22 @@ void CommandTable::key_positions(const CommandEntry& e, std::span<const std::str
       for (size_t i : inner) out.push_back(base + i);
     }
     if (out.empty()) out.push_back(1);
+    return;
+  }
+  if (e.sort_store) {
+    // SORT key [BY p] [LIMIT o c] [GET p]... [STORE dst]: the last STORE names the destination.
+    out.push_back(1);
+    size_t dst = 0;
+    for (size_t i = 2; i < argc; ++i) {
+      if (equals_lower("limit", argv[i])) {
+        i += 2;
+      } else if (equals_lower("get", argv[i]) || equals_lower("by", argv[i])) {
+        i += 1;
+      } else if (equals_lower("store", argv[i]) && i + 1 < argc) {
+        dst = ++i;
+      }
+    }
+    if (dst != 0) out.push_back(dst);
     return;
   }
   if (e.streams_from > 0) {

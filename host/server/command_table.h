@@ -28,8 +28,9 @@ struct CommandEntry {
   Split split = Split::kNone;  // data commands: how keys on several partitions split
   int numkeys_at = 0;          // data commands: position of a key count (keys follow it)
   int streams_from = 0;        // data commands: keys follow STREAMS, searched from here (XREAD)
+  bool sort_store = false;     // data commands: SORT's STORE destination is a key too
   // Keys found by parsing the arguments, not at fixed places (COMMAND's movablekeys).
-  bool movable_keys() const { return numkeys_at > 0 || streams_from > 0; }
+  bool movable_keys() const { return numkeys_at > 0 || streams_from > 0 || sort_store; }
   bool has_keys() const { return first_key > 0 || movable_keys(); }
 };
 

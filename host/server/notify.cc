@@ -169,6 +169,17 @@ void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::sp
     }
     return;
   }
+  if (n == "sort") {  // only STORE's destination changes: the sorted list, or deleted when empty
+    if (pos.size() == 2) {
+      const bool had = (present_before >> 1) & 1;
+      if (st.lookup(argv[pos[1]], now_ms, store::Access::kPeek) != nullptr) {
+        notify_event(shard, kNotifyList, "sortstore", argv[pos[1]]);
+      } else if (had) {
+        notify_event(shard, kNotifyGeneric, "del", argv[pos[1]]);
+      }
+    }
+    return;
+  }
   if (n == "copy") {  // the destination is the key that changed
     if (pos.size() == 2) notify_event(shard, kNotifyGeneric, "copy_to", argv[pos[1]]);
     return;

@@ -1,7 +1,7 @@
 """Keyspace notifications (notify-keyspace-events) checked against redis-server: the same commands
 run on both, a pattern subscriber on each collects __keyspace@0__/__keyevent@0__ messages, and the two
 lists must be equal (strings, TTLs, renames, lists and hashes emptied by pops, sets, sorted sets,
-streams, COPY, SETBIT and BITFIELD, a key that expires). Also: nothing is published while the setting is off, and a class
+streams, COPY, SETBIT and BITFIELD, SORT STORE, a key that expires). Also: nothing is published while the setting is off, and a class
 left out is not published."""
 import shutil
 import socket
@@ -24,6 +24,8 @@ SCRIPT = [
     ("XADD", "{k}x", "1-1", "f", "v"), ("COPY", "{k}m", "{k}m2"), ("SETEX", "{k}t", "100", "v"),
     ("GETDEL", "{k}t"), ("SET", "{k}e", "1", "PX", "50"), ("SETBIT", "{k}b", "3", "1"),
     ("BITFIELD", "{k}b", "INCRBY", "u8", "0", "1", "GET", "u4", "0"), ("BITFIELD", "{k}b", "GET", "u8", "0"),
+    ("RPUSH", "{k}sl", "3", "1", "2"), ("SORT", "{k}sl"), ("SORT", "{k}sl", "STORE", "{k}sd"),
+    ("SORT", "{k}nothing", "STORE", "{k}sd"),
 ]
 # (Not compared: a BITFIELD whose writes all fail under OVERFLOW FAIL but that creates or grows the key.
 # redis-server 7.0 stores the zero bytes without an event; tallyd publishes "setbit" because the value

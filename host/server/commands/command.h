@@ -69,6 +69,8 @@ struct CommandSpec {
   // XREAD, XREADGROUP: the keys are the first half of what follows the word STREAMS, looked for from
   // this position on (else 0).
   int streams_from = 0;
+  // SORT: besides its first key, a destination after STORE (options' arguments skipped).
+  bool sort_store = false;
 };
 
 const CommandSpec* find_data_command(std::string_view name);  // case-insensitive, fast (no allocation)

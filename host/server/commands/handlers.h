@@ -43,6 +43,8 @@ void bitcount(ExecContext&, Argv);
 void bitpos(ExecContext&, Argv);
 void bitfield(ExecContext&, Argv);
 void bitfield_ro(ExecContext&, Argv);
+void sort(ExecContext&, Argv);
+void sort_ro(ExecContext&, Argv);
 void bitop(ExecContext&, Argv);
 
 // keyspace_commands.cc

@@ -45,6 +45,11 @@ constexpr CommandSpec kCommands[] = {
   {"bitfield", -2, W | M, 1, 1, 1, cmd::bitfield, "bitmap",
    "Reads, sets and increments integer fields of any width (i1..i64, u1..u63) at bit offsets of a string."},
   {"bitfield_ro", -2, R | F, 1, 1, 1, cmd::bitfield_ro, "bitmap", "Reads integer fields of a string (GET only)."},
+  // SORT (sort_commands.cc): a list, set or sorted set, in order
+  {"sort", -2, W | M, 1, 1, 1, cmd::sort, "keyspace",
+   "Sorts a list, set or sorted set (BY, LIMIT, GET, ASC/DESC, ALPHA), returning or storing the result.",
+   Split::kNone, 0, 0, true},
+  {"sort_ro", -2, R, 1, 1, 1, cmd::sort_ro, "keyspace", "Sorts a list, set or sorted set (read-only SORT)."},
   // keyspace
   {"del", -2, W, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},
   {"unlink", -2, W | F, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},
