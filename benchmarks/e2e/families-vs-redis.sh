@@ -27,8 +27,6 @@ command -v redis-server >/dev/null || { echo "redis-server is not installed (mak
 [[ -x $tallyd ]] || { echo "no tallyd at $tallyd (make build)" >&2; exit 2; }
 
 source "$root/benchmarks/e2e/lib.sh"
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 redis_port=$(free_port)
 tally_port=$(free_port)
 start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work"
@@ -88,17 +86,4 @@ for pipe in 1 16; do
   done
 done
 
-/usr/bin/python3 - "$results" <<'PY'
-import collections, statistics, sys
-rows = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    pipe, target, rnd, test, rps, p50, us = line.strip().split(",")
-    rows[(int(pipe), test, target)].append((float(rps), float(p50), float(us)))
-print(f"{'P':>3} {'test':<11} {'redis rps':>11} {'p50':>6} {'us/req':>7} {'tally rps':>11} {'p50':>6} {'us/req':>7} {'ratio':>6}")
-for pipe in (1, 16):
-    for test in dict.fromkeys(k[1] for k in rows if k[0] == pipe):
-        r, t = rows[(pipe, test, "redis")], rows[(pipe, test, "tally")]
-        med = lambda xs, i: statistics.median(x[i] for x in xs)
-        print(f"{pipe:>3} {test:<11} {med(r,0):>11.0f} {med(r,1):>6.3f} {med(r,2):>7.2f} "
-              f"{med(t,0):>11.0f} {med(t,1):>6.3f} {med(t,2):>7.2f} {med(t,0) / med(r,0):>6.2f}")
-PY
+ratio_table "$results"

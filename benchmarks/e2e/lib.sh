@@ -25,3 +25,26 @@ wait_resp() {
   echo "server on port $1 did not answer" >&2
   return 1
 }
+
+# Server CPU time (user + system ticks of a pid) and the ticks per second, for us/request figures.
+tck=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# ratio_table CSV: the median of each (pipeline, test, server) over rounds from lines
+# "pipe,target,round,test,rps,p50,us" (target redis or tally), printed with tally/redis.
+ratio_table() {
+  /usr/bin/python3 - "$1" <<'PY'
+import collections, statistics, sys
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    pipe, target, rnd, test, rps, p50, us = line.strip().split(",")
+    rows[(int(pipe), test, target)].append((float(rps), float(p50), float(us)))
+print(f"{'P':>3} {'test':<11} {'redis rps':>11} {'p50':>6} {'us/req':>7} {'tally rps':>11} {'p50':>6} {'us/req':>7} {'ratio':>6}")
+for pipe in (1, 16):
+    for test in dict.fromkeys(k[1] for k in rows if k[0] == pipe):
+        r, t = rows[(pipe, test, "redis")], rows[(pipe, test, "tally")]
+        med = lambda xs, i: statistics.median(x[i] for x in xs)
+        print(f"{pipe:>3} {test:<11} {med(r,0):>11.0f} {med(r,1):>6.3f} {med(r,2):>7.2f} "
+              f"{med(t,0):>11.0f} {med(t,1):>6.3f} {med(t,2):>7.2f} {med(t,0) / med(r,0):>6.2f}")
+PY
+}

@@ -29,8 +29,6 @@ source "$root/benchmarks/e2e/lib.sh"
 /usr/bin/python3 "$root/tests/integration/tls_certs.py" "$work"
 tls=(--tls-cert-file "$work/server.crt" --tls-key-file "$work/server.key" --tls-ca-cert-file "$work/ca.crt"
      --tls-auth-clients no)
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 redis_port=$(free_port)
 redis_tls=$(free_port)
 tally_port=$(free_port)
@@ -66,17 +64,4 @@ for pipe in 1 16; do
   done
 done
 
-/usr/bin/python3 - "$results" <<'PY'
-import collections, statistics, sys
-rows = collections.defaultdict(list)
-for line in open(sys.argv[1]):
-    pipe, target, rnd, test, rps, p50, us = line.strip().split(",")
-    rows[(int(pipe), test, target)].append((float(rps), float(p50), float(us)))
-print(f"{'P':>3} {'test':<6} {'redis rps':>11} {'p50':>6} {'us/req':>7} {'tally rps':>11} {'p50':>6} {'us/req':>7} {'ratio':>6}")
-for pipe in (1, 16):
-    for test in dict.fromkeys(k[1] for k in rows if k[0] == pipe):
-        r, t = rows[(pipe, test, "redis")], rows[(pipe, test, "tally")]
-        med = lambda xs, i: statistics.median(x[i] for x in xs)
-        print(f"{pipe:>3} {test:<6} {med(r,0):>11.0f} {med(r,1):>6.3f} {med(r,2):>7.2f} "
-              f"{med(t,0):>11.0f} {med(t,1):>6.3f} {med(t,2):>7.2f} {med(t,0) / med(r,0):>6.2f}")
-PY
+ratio_table "$results"
