@@ -39,8 +39,6 @@ while True:
 PY
 )
 trap 'TALLYD=${TALLYD:-} "$root/scripts/local-cluster.sh" stop --dir "$cluster_dir" >/dev/null 2>&1 || true; cleanup' EXIT
-tck=$(getconf CLK_TCK)
-cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 
 rport=$(free_port)
 start_bg redis redis-server --port "$rport" --save "" --appendonly no

@@ -26,9 +26,10 @@ wait_resp() {
   return 1
 }
 
-# Server CPU time (user + system ticks of a pid) and the ticks per second, for us/request figures.
+# Server CPU time (user + system ticks of the given pids, summed) and the ticks per second, for
+# us/request figures.
 tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { local t=0; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
 
 # ratio_table CSV: the median of each (pipeline, test, server) over rounds from lines
 # "pipe,target,round,test,rps,p50,us" (target redis or tally), printed with tally/redis.

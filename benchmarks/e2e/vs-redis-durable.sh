@@ -33,8 +33,6 @@ command -v redis-server >/dev/null || { echo "redis-server is not installed (mak
 source "$root/benchmarks/e2e/lib.sh"
 data=$(mktemp -d "$parent/tally-durable-bench-XXXXXX")
 trap 'cleanup; rm -rf "$data"' EXIT
-tck=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/'), tallyd threads=1, $(nproc) cores, data on $(df --output=source "$data" | tail -1)"
 echo "redis-benchmark -t $tests -c $clients -n $requests -P {1,16}, rounds=$rounds, servers alternate"
