@@ -45,6 +45,8 @@ void bitfield(ExecContext&, Argv);
 void bitfield_ro(ExecContext&, Argv);
 void sort(ExecContext&, Argv);
 void sort_ro(ExecContext&, Argv);
+void dump(ExecContext&, Argv);
+void restore(ExecContext&, Argv);
 void bitop(ExecContext&, Argv);
 
 // keyspace_commands.cc

@@ -50,6 +50,10 @@ constexpr CommandSpec kCommands[] = {
    "Sorts a list, set or sorted set (BY, LIMIT, GET, ASC/DESC, ALPHA), returning or storing the result.",
    Split::kNone, 0, 0, true},
   {"sort_ro", -2, R, 1, 1, 1, cmd::sort_ro, "keyspace", "Sorts a list, set or sorted set (read-only SORT)."},
+  // DUMP, RESTORE (dump_commands.cc): a value in Redis's serialization format
+  {"dump", 2, R, 1, 1, 1, cmd::dump, "keyspace", "Serializes a value in Redis's DUMP format."},
+  {"restore", -4, W | M, 1, 1, 1, cmd::restore, "keyspace",
+   "Creates a key from a DUMP payload (REPLACE, ABSTTL, IDLETIME, FREQ)."},
   // keyspace
   {"del", -2, W, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},
   {"unlink", -2, W | F, 1, -1, 1, cmd::del, "keyspace", "Deletes one or more keys.", Split::kKeysSum},

@@ -1,0 +1,145 @@
+"""DUMP and RESTORE against redis-server 7: random values of every type but streams (strings of every
+length and compressibility, integers of every width, small and large lists, intsets and plain sets,
+listpack and plain hashes and sorted sets) dumped by one server and restored by the other, both ways,
+must read back equal; the option and error replies must match."""
+import random
+import shutil
+import subprocess
+import time
+import unittest
+
+import redis
+
+from harness import Tallyd, free_port
+
+
+def value_of(c, k):
+    t = c.type(k).decode()
+    if t == "string":
+        return t, c.get(k)
+    if t == "list":
+        return t, c.lrange(k, 0, -1)
+    if t == "set":
+        return t, sorted(c.smembers(k))
+    if t == "hash":
+        return t, sorted(c.hgetall(k).items())
+    if t == "zset":
+        return t, c.zrange(k, 0, -1, withscores=True)
+    return t, None
+
+
+def element(rng):
+    kind = rng.randrange(8)
+    if kind == 0:
+        return str(rng.randrange(128))                                  # listpack 7-bit uint
+    if kind == 1:
+        return str(rng.randrange(-4096, 4096))                          # 13-bit
+    if kind == 2:
+        return str(rng.choice([1, -1]) * rng.randrange(1 << 15, 1 << 23))  # 24-bit
+    if kind == 3:
+        return str(rng.choice([1, -1]) * rng.randrange(1 << 31, 1 << 62))  # 64-bit
+    if kind == 4:
+        return "x" * rng.randrange(64, 5000)                            # 12/32-bit strings, LZF
+    if kind == 5:
+        return bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, 80)))
+    return "m%d" % rng.randrange(1000)
+
+
+def fill(c, rng, n):
+    keys = []
+    for i in range(n):
+        k = "k%d" % i
+        kind = rng.randrange(5)
+        size = rng.choice([1, 3, 20, 200, 700])
+        if kind == 0:
+            c.set(k, element(rng))
+        elif kind == 1:
+            c.rpush(k, *[element(rng) for _ in range(size)])
+        elif kind == 2:
+            if rng.randrange(2):
+                width = rng.choice([1 << 14, 1 << 30, 1 << 60])  # intsets of 16, 32 and 64 bits
+                c.sadd(k, *[rng.randrange(-width, width) for _ in range(size)])
+            else:
+                c.sadd(k, *[element(rng) for _ in range(size)])
+        elif kind == 3:
+            c.hset(k, mapping={"f%d" % j: element(rng) for j in range(size)})
+        else:
+            c.zadd(k, {("m%d" % j): rng.choice([rng.randrange(-1000, 1000), rng.uniform(-1e9, 1e9), 0.5])
+                       for j in range(size)})
+        keys.append(k)
+    return keys
+
+
+@unittest.skipUnless(shutil.which("redis-server"), "redis-server not installed")
+class DumpRestoreTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis_port = free_port()
+        cls.proc = subprocess.Popen(["redis-server", "--port", str(cls.redis_port), "--save", "", "--appendonly",
+                                     "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        cls.tally = Tallyd(threads=2)
+        cls.tally.start()
+        cls.r = redis.Redis(port=cls.redis_port)
+        deadline = time.time() + 10
+        while True:
+            try:
+                cls.r.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        cls.t = redis.Redis(port=cls.tally.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tally.stop()
+        cls.proc.terminate()
+        cls.proc.wait()
+
+    def test_values_move_both_ways(self):
+        rng = random.Random(21)
+        for c in (self.r, self.t):
+            c.flushall()
+        moved = 0
+        for src, dst, name in ((self.r, self.t, "redis->tally"), (self.t, self.r, "tally->redis")):
+            keys = fill(src, random.Random(rng.random()), 120)
+            for k in keys:
+                payload = src.dump(k)
+                dst.delete("copy")
+                self.assertEqual(dst.restore("copy", 0, payload), b"OK", (name, k))
+                self.assertEqual(value_of(dst, "copy"), value_of(src, k), (name, k))
+                moved += 1
+            for k in keys:
+                src.delete(k)
+        self.assertEqual(moved, 240)
+
+    def test_options_and_errors_match(self):
+        results = []
+        for c in (self.r, self.t):
+            c.flushall()
+            c.set("a", "v")
+            c.set("b", "x" * 100)
+            good = c.dump("b")
+            corrupt = bytearray(good)
+            corrupt[2] ^= 1
+            newer = bytearray(c.dump("a"))
+            newer[-10] = 99  # an RDB version from the future (the checksum no longer fits either)
+            got = []
+            for args in (("a", 0, good), ("a", -1, good), ("a", "x", good), ("n", 0, b"short"),
+                         ("n", 0, bytes(corrupt)), ("n", 0, bytes(newer)), ("a", 0, good, "REPLACE"),
+                         ("n2", 0, good, "IDLETIME", "-1"), ("n2", 0, good, "FREQ", "256"),
+                         ("n2", 0, good, "IDLETIME", "1", "FREQ", "1"), ("n2", 0, good, "BOGUS"),
+                         ("n3", 1, good, "ABSTTL"), ("n4", 100000, good), ("n5", 0, good, "FREQ", "3")):
+                try:
+                    got.append(repr(c.execute_command("RESTORE", *args)))
+                except redis.exceptions.ResponseError as e:
+                    got.append("error: " + str(e))
+            got.append(repr((c.exists("n3"), c.ttl("n4") > 90, c.ttl("n5"), c.get("a"), c.dump("missing"))))
+            results.append(got)
+        self.assertEqual(results[0], results[1])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
