@@ -382,6 +382,62 @@ class FaultTest(unittest.TestCase):
                 imp.stop()
 
 
+class ChangeStreamFailoverTest(unittest.TestCase):
+    """The change stream on a 3-member cluster: a consumer group tails one partition's stream through
+    its leader, the leader is killed, and the group carries on at the new leader. Every write appears
+    once, in commit order, with ids that only grow; what the group read and acknowledged before the
+    failover is not delivered again."""
+
+    def test_a_consumer_group_carries_on_across_a_failover(self):
+        from redis.crc import key_slot
+        with Cluster(extra=("--change-stream", "yes")) as c:
+            rows = c.members[0].client().execute_command("TALLY", "CHANGES")
+            slot = key_slot(b"{d}")
+            stream = next(r[1] for r in rows if r[2] <= slot <= r[3])
+            written, consumed = [], []
+
+            def write(n, prefix):
+                for i in range(n):
+                    key = "{d}%s%d" % (prefix, i)
+                    self.assertTrue(c.call("SET", key, str(i), key=key))
+                    written.append(key)
+
+            def consume(count):
+                got = 0
+                while True:
+                    res = c.call("XREADGROUP", "GROUP", "g", "c", "COUNT", "10", "STREAMS", stream, ">", key=stream)
+                    if not res:
+                        return got
+                    entries = res[0][1]
+                    for eid, fields in entries:
+                        f = fields if isinstance(fields, dict) else dict(zip(fields[::2], fields[1::2]))
+                        consumed.append((eid, f["key"], int(f["index"])))
+                    c.call("XACK", stream, "g", *[eid for eid, _ in entries], key=stream)
+                    got += len(entries)
+                    if got >= count:
+                        return got
+
+            write(1, "first")
+            self.assertEqual(c.call("XGROUP", "CREATE", stream, "g", "0", key=stream), "OK")
+            write(30, "a")
+            consume(20)
+            victim = c.leader_of(stream)
+            self.assertIsNotNone(victim)
+            victim.kill()
+            c.wait_for_leaders(members=c.alive())
+            write(30, "b")
+            consume(10 ** 6)
+            self.assertEqual([k for _, k, _ in consumed], written)  # each once, in commit order
+            ids = [tuple(int(x) for x in eid.split("-")) for eid, _, _ in consumed]
+            self.assertEqual(ids, sorted(set(ids)))
+            self.assertEqual([index for _, _, index in consumed], [ms for ms, _ in ids])
+            pending = c.call("XPENDING", stream, "g", key=stream)
+            self.assertEqual(pending["pending"] if isinstance(pending, dict) else pending[0], 0)
+            victim.start()  # back as a follower: it catches up, the stream is the same everywhere
+            c.wait_for_leaders()
+            wait_converged(c)
+
+
 class TlsClusterTest(unittest.TestCase):
     """Members that speak mutual TLS on the peer port (--tls-cluster yes): the cluster forms, replicates
     and converges through it; plaintext and certificates the CA did not sign are refused there."""
