@@ -78,6 +78,7 @@ void append_change(store::Store& st, const ChangeStreamOptions& o, std::string_v
       if (id.decr(before)) v.set_ids(id, v.entries_added(), before);
     }
     while (v.size() > std::max<uint64_t>(o.max_entries, 1)) v.pop_front_recorded();
+    while (o.max_bytes != 0 && v.size() > 1 && v.bytes() > o.max_bytes) v.pop_front_recorded();
     if (o.max_age_ms != 0 && now_ms > o.max_age_ms) {
       const uint64_t cutoff = now_ms - o.max_age_ms;
       while (v.size() > 1) {

@@ -22,6 +22,7 @@ struct ChangeStreamOptions {
   bool enabled = false;
   uint64_t max_entries = 10000;  // per partition, the oldest go first
   uint64_t max_age_ms = 0;       // 0: no age limit
+  uint64_t max_bytes = 0;        // memory the stream may take, as the store accounts it (0: no limit)
 };
 
 // The change stream's key of each partition: "__tally:changes:{N}" with the smallest decimal N whose

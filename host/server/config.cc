@@ -136,6 +136,7 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"change_stream", [](Config& c, std::string_view v) { return parse_bool(v, c.change_stream, "change_stream"); }},
       {"change_stream_max_entries",
        number_setter(&Config::change_stream_max_entries, uint64_t{1} << 32, "change_stream_max_entries")},
+      {"change_stream_max_bytes", memory_setter(&Config::change_stream_max_bytes)},
       {"change_stream_max_age_ms",
        number_setter(&Config::change_stream_max_age_ms, uint64_t{1} << 42, "change_stream_max_age_ms")},
       {"offload_backends", string_setter(&Config::offload_backends)},
@@ -209,6 +210,7 @@ std::string usage_text() {
          "              [--dir PATH] [--durability none|fsync|interval] [--fsync-interval-ms N]\n"
          "              [--cluster-enabled yes|no] [--cluster-announce-ip ADDR]\n"
          "              [--change-stream yes|no] [--change-stream-max-entries N] [--change-stream-max-age-ms N]\n"
+         "              [--change-stream-max-bytes BYTES]\n"
          "              [--peer-port N --cluster-secret-file FILE (a cluster member)]\n"
          "Every key of the config file can be given as --key-with-dashes VALUE.\n";
 }

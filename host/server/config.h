@@ -74,6 +74,7 @@ struct Config {
   bool change_stream = false;
   uint32_t notify_keyspace_events = 0;  // notify.h flags; "" (none) unless set
   uint64_t change_stream_max_entries = 10000;
+  uint64_t change_stream_max_bytes = 0;
   uint64_t change_stream_max_age_ms = 0;
   // Offload engine (one per shard): backends to offer batches to (cpu is always used; "auto" is every
   // backend built in), the calibration file `tally-bench calibrate` writes (empty: built-in model), and

@@ -136,6 +136,7 @@ Status Server::start() {
   changes.enabled = cfg_.change_stream;
   changes.max_entries = cfg_.change_stream_max_entries;
   changes.max_age_ms = cfg_.change_stream_max_age_ms;
+  changes.max_bytes = cfg_.change_stream_max_bytes;
   offload::EngineOptions eo;
   auto backends = offload::parse_backend_list(cfg_.offload_backends);
   if (!backends.is_ok()) return backends.status();

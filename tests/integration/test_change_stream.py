@@ -15,7 +15,7 @@ import unittest
 import redis
 from redis.crc import key_slot
 
-from harness import ServerCase
+from harness import ServerCase, Tallyd
 
 EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "cqrs_read_model.py")
 
@@ -217,6 +217,27 @@ class DurableChangeStreamTest(ChangeStreamTest):
         ids = [id_tuple(eid) for eid, _ in entries]
         self.assertEqual(ids, sorted(set(ids)))
         self.assertEqual([int(f["index"]) for _, f in entries], [ms for ms, _ in ids])
+
+
+
+class ChangeStreamBytesTest(unittest.TestCase):
+    def test_retention_by_bytes(self):
+        with Tallyd("--change-stream", "yes", "--change-stream-max-bytes", "256kb", "--threads", "1") as srv:
+            r = redis.Redis(port=srv.port, decode_responses=True)
+            rows = r.execute_command("TALLY", "CHANGES")
+            slot = key_slot(b"{b}")
+            s = next(row[1] for row in rows if row[2] <= slot <= row[3])
+            r.set("{b}first", 1)
+            first = r.xrange(s)[0][0]
+            for i in range(300):
+                r.set("{b}k%d" % i, "v" * 4000)  # each change carries the 4 kB value
+            kept = r.xlen(s)
+            self.assertGreater(kept, 10)
+            self.assertLess(kept, 70)  # 256 kB / 4 kB, with the stream's own bookkeeping
+            self.assertEqual(r.xrange(s)[-1][1]["key"], "{b}k299")  # the newest is kept
+            with self.assertRaises(redis.ResponseError) as cm:
+                r.xread({s: first}, count=1)
+            self.assertIn("OUTOFRANGE", str(cm.exception))
 
 
 if __name__ == "__main__":
