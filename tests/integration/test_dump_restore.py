@@ -1,6 +1,7 @@
-"""DUMP and RESTORE against redis-server 7: random values of every type but streams (strings of every
+"""DUMP and RESTORE against redis-server 7: random values of every type (strings of every
 length and compressibility, integers of every width, small and large lists, intsets and plain sets,
-listpack and plain hashes and sorted sets) dumped by one server and restored by the other, both ways,
+listpack and plain hashes and sorted sets, streams with deletions, groups, pending entries and
+consumers) dumped by one server and restored by the other, both ways,
 must read back equal; the option and error replies must match."""
 import random
 import shutil
@@ -25,6 +26,17 @@ def value_of(c, k):
         return t, sorted(c.hgetall(k).items())
     if t == "zset":
         return t, c.zrange(k, 0, -1, withscores=True)
+    if t == "stream":
+        info = c.xinfo_stream(k)
+        groups = []
+        for g in c.xinfo_groups(k):
+            name = g["name"]
+            pending = c.xpending_range(k, name, "-", "+", 10000)
+            consumers = sorted((x["name"], x["pending"]) for x in c.xinfo_consumers(k, name))
+            groups.append((name, g["pending"], g["last-delivered-id"], g.get("entries-read"), g.get("lag"),
+                           [(p["message_id"], p["consumer"], p["times_delivered"]) for p in pending], consumers))
+        return t, (c.xrange(k), info["length"], info["last-generated-id"], info.get("max-deleted-entry-id"),
+                   info.get("entries-added"), groups)
     return t, None
 
 
@@ -45,11 +57,35 @@ def element(rng):
     return "m%d" % rng.randrange(1000)
 
 
+def fill_stream(c, rng, k, size):
+    """Entries with the same fields and with others, deletions (tombstones in redis-server's nodes),
+    groups with pending entries spread over consumers, some acknowledged, some claimed."""
+    ms = rng.randrange(1, 10 ** 12)
+    for j in range(size):
+        ms += rng.randrange(0, 3)
+        fields = {"a": element(rng), "b": str(j)} if rng.randrange(3) else {"x%d" % rng.randrange(3): element(rng)}
+        c.xadd(k, fields, id="%d-%d" % (ms, j))
+    ids = [eid for eid, _ in c.xrange(k)]
+    for eid in rng.sample(ids, len(ids) // 5):
+        c.xdel(k, eid)
+    for g in range(rng.randrange(0, 3)):
+        name = "g%d" % g
+        c.xgroup_create(k, name, id="0")
+        for consumer in ("c1", "c2", "c3")[: rng.randrange(1, 4)]:
+            got = c.xreadgroup(name, consumer, {k: ">"}, count=rng.randrange(1, size + 2))
+            delivered = [eid for eid, _ in got[0][1]] if got else []
+            if len(delivered) >= 2 and rng.randrange(2):
+                c.xack(k, name, *delivered[: len(delivered) // 2])
+        pending = c.xpending_range(k, name, "-", "+", 5)
+        if pending:
+            c.xclaim(k, name, "c9", 0, [pending[0]["message_id"]])
+
+
 def fill(c, rng, n):
     keys = []
     for i in range(n):
         k = "k%d" % i
-        kind = rng.randrange(5)
+        kind = rng.randrange(6)
         size = rng.choice([1, 3, 20, 200, 700])
         if kind == 0:
             c.set(k, element(rng))
@@ -63,9 +99,11 @@ def fill(c, rng, n):
                 c.sadd(k, *[element(rng) for _ in range(size)])
         elif kind == 3:
             c.hset(k, mapping={"f%d" % j: element(rng) for j in range(size)})
-        else:
+        elif kind == 4:
             c.zadd(k, {("m%d" % j): rng.choice([rng.randrange(-1000, 1000), rng.uniform(-1e9, 1e9), 0.5])
                        for j in range(size)})
+        else:
+            fill_stream(c, rng, k, size)
         keys.append(k)
     return keys
 
@@ -103,17 +141,23 @@ class DumpRestoreTest(unittest.TestCase):
         for c in (self.r, self.t):
             c.flushall()
         moved = 0
+        kinds = set()
         for src, dst, name in ((self.r, self.t, "redis->tally"), (self.t, self.r, "tally->redis")):
             keys = fill(src, random.Random(rng.random()), 120)
             for k in keys:
                 payload = src.dump(k)
                 dst.delete("copy")
                 self.assertEqual(dst.restore("copy", 0, payload), b"OK", (name, k))
-                self.assertEqual(value_of(dst, "copy"), value_of(src, k), (name, k))
+                value = value_of(src, k)
+                self.assertEqual(value_of(dst, "copy"), value, (name, k))
                 moved += 1
+                kinds.add(value[0])
+                if value[0] == "stream" and any(g[5] for g in value[1][5]):
+                    kinds.add("stream with pending entries")
             for k in keys:
                 src.delete(k)
         self.assertEqual(moved, 240)
+        self.assertEqual(kinds, {"string", "list", "set", "hash", "zset", "stream", "stream with pending entries"})
 
     def test_options_and_errors_match(self):
         results = []

@@ -3,11 +3,13 @@
 // tools built on them. DUMP writes the plainest encodings redis-server loads: strings as length-prefixed
 // bytes, sets (type 2), hashes (4), sorted sets with binary scores (5) and lists as quicklist nodes of
 // listpacks (18). RESTORE also reads the compact encodings redis-server 7.0 writes: integer and
-// LZF-compressed strings, intsets (11), listpack hashes (16) and sorted sets (17). Streams are not
-// serialized yet: DUMP of a stream and RESTORE of a stream payload answer an error.
+// LZF-compressed strings, intsets (11), listpack hashes (16) and sorted sets (17). Streams use
+// redis-server 7.0's own type (19): listpack nodes of delta-encoded entries, the stream's bookkeeping,
+// and consumer groups with their pending entries and consumers.
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,7 +27,9 @@ using store::ValueType;
 
 constexpr uint16_t kRdbVersion = 10;  // redis-server 7.0's
 constexpr uint8_t kTypeString = 0, kTypeSet = 2, kTypeZset2 = 5, kTypeHash = 4, kTypeSetIntset = 11,
-                  kTypeHashListpack = 16, kTypeZsetListpack = 17, kTypeListQuicklist2 = 18;
+                  kTypeHashListpack = 16, kTypeZsetListpack = 17, kTypeListQuicklist2 = 18,
+                  kTypeStreamListpacks2 = 19;
+constexpr size_t kStreamNodeEntries = 100;  // entries per stream listpack node DUMP writes
 constexpr size_t kListpackNodeEntries = 128;  // elements per quicklist node DUMP writes
 
 // CRC-64/Jones (reflected, polynomial 0xad93d23594c935a9), the checksum of Redis's DUMP payloads.
@@ -66,12 +70,32 @@ void put_string(std::string& out, std::string_view s) {
   out.append(s);
 }
 
-// A listpack of string entries.
-std::string listpack(const std::vector<std::string_view>& items) {
+// One listpack element: a string, or (for stream nodes) an integer.
+struct LpItem {
+  std::string_view str;
+  bool is_int = false;
+  int64_t num = 0;
+  LpItem(std::string_view s) : str(s) {}  // NOLINT: strings convert implicitly
+  static LpItem integer(int64_t v) {
+    LpItem x{std::string_view()};
+    x.is_int = true;
+    x.num = v;
+    return x;
+  }
+};
+
+// A listpack: strings with the 6-, 12- or 32-bit length encodings, integers as 7-bit or 64-bit ones.
+std::string listpack(const std::vector<LpItem>& items) {
   std::string lp(6, '\0');
-  for (std::string_view s : items) {
+  for (const LpItem& item : items) {
     const size_t before = lp.size();
-    if (s.size() < 64) {
+    const std::string_view s = item.str;
+    if (item.is_int && item.num >= 0 && item.num < 128) {
+      lp += static_cast<char>(item.num);
+    } else if (item.is_int) {
+      lp += static_cast<char>(0xf4);
+      for (int k = 0; k < 8; ++k) lp += static_cast<char>((static_cast<uint64_t>(item.num) >> (8 * k)) & 0xff);
+    } else if (s.size() < 64) {
       lp += static_cast<char>(0x80 | s.size());
     } else if (s.size() < 4096) {
       lp += static_cast<char>(0xe0 | (s.size() >> 8));
@@ -98,6 +122,85 @@ std::string listpack(const std::vector<std::string_view>& items) {
   lp[4] = static_cast<char>(count & 0xff);
   lp[5] = static_cast<char>(count >> 8);
   return lp;
+}
+
+void put_id_raw(std::string& out, store::StreamId id) {
+  for (int s = 56; s >= 0; s -= 8) out += static_cast<char>((id.ms >> s) & 0xff);
+  for (int s = 56; s >= 0; s -= 8) out += static_cast<char>((id.seq >> s) & 0xff);
+}
+
+void put_ms(std::string& out, uint64_t ms) {
+  for (int k = 0; k < 8; ++k) out += static_cast<char>((ms >> (8 * k)) & 0xff);
+}
+
+// Redis 7.0's stream type: nodes keyed by their master id, each a listpack with a master entry (count,
+// deleted, the master fields, 0) and then per entry: flags, id deltas, the fields (or only the values
+// when they are the master's: flag 2), and the entry's element count.
+void serialize_stream(const store::StreamValue& s, std::string& out) {
+  out += static_cast<char>(kTypeStreamListpacks2);
+  const auto& items = s.items();
+  const size_t nodes = (items.size() + kStreamNodeEntries - 1) / kStreamNodeEntries;
+  put_len(out, nodes);
+  auto it = items.begin();
+  for (size_t n = 0; n < nodes; ++n) {
+    const store::StreamId master = it->first;
+    const auto& master_fields = it->second;
+    const size_t count = std::min(kStreamNodeEntries, static_cast<size_t>(std::distance(it, items.end())));
+    std::vector<LpItem> lp;
+    lp.push_back(LpItem::integer(static_cast<int64_t>(count)));
+    lp.push_back(LpItem::integer(0));
+    lp.push_back(LpItem::integer(static_cast<int64_t>(master_fields.size() / 2)));
+    for (size_t f = 0; f < master_fields.size(); f += 2) lp.emplace_back(master_fields[f]);
+    lp.push_back(LpItem::integer(0));
+    for (size_t k = 0; k < count; ++k, ++it) {
+      const auto& fields = it->second;
+      bool same = fields.size() == master_fields.size();
+      for (size_t f = 0; same && f < fields.size(); f += 2) same = fields[f] == master_fields[f];
+      const size_t pairs = fields.size() / 2;
+      lp.push_back(LpItem::integer(same ? 2 : 0));
+      lp.push_back(LpItem::integer(static_cast<int64_t>(it->first.ms - master.ms)));
+      lp.push_back(LpItem::integer(static_cast<int64_t>(it->first.seq - master.seq)));
+      if (same) {
+        for (size_t f = 1; f < fields.size(); f += 2) lp.emplace_back(fields[f]);
+      } else {
+        lp.push_back(LpItem::integer(static_cast<int64_t>(pairs)));
+        for (const std::string& x : fields) lp.emplace_back(x);
+      }
+      lp.push_back(LpItem::integer(static_cast<int64_t>(same ? pairs + 3 : 2 * pairs + 4)));
+    }
+    std::string key;
+    put_id_raw(key, master);
+    put_string(out, key);
+    put_string(out, listpack(lp));
+  }
+  put_len(out, items.size());
+  put_len(out, s.last_id().ms);
+  put_len(out, s.last_id().seq);
+  put_len(out, s.first_id().ms);
+  put_len(out, s.first_id().seq);
+  put_len(out, s.max_deleted().ms);
+  put_len(out, s.max_deleted().seq);
+  put_len(out, s.entries_added());
+  put_len(out, s.groups().size());
+  for (const auto& [name, g] : s.groups()) {
+    put_string(out, name);
+    put_len(out, g.last_id.ms);
+    put_len(out, g.last_id.seq);
+    put_len(out, g.entries_read < 0 ? UINT64_MAX : static_cast<uint64_t>(g.entries_read));
+    put_len(out, g.pel.size());
+    for (const auto& [id, p] : g.pel) {
+      put_id_raw(out, id);
+      put_ms(out, p.delivery_ms);
+      put_len(out, p.deliveries);
+    }
+    put_len(out, g.consumers.size());
+    for (const auto& [cname, c] : g.consumers) {
+      put_string(out, cname);
+      put_ms(out, c.seen_ms);
+      put_len(out, c.pending.size());
+      for (const store::StreamId& id : c.pending) put_id_raw(out, id);
+    }
+  }
 }
 
 bool serialize(const Entry& e, std::string& out) {
@@ -137,15 +240,18 @@ bool serialize(const Entry& e, std::string& out) {
       const size_t nodes = (items.size() + kListpackNodeEntries - 1) / kListpackNodeEntries;
       put_len(out, nodes);
       for (size_t n = 0; n < nodes; ++n) {
-        std::vector<std::string_view> chunk;
+        std::vector<LpItem> chunk;
         for (size_t i = n * kListpackNodeEntries; i < items.size() && i < (n + 1) * kListpackNodeEntries; ++i) {
-          chunk.push_back(items[i]);
+          chunk.emplace_back(std::string_view(items[i]));
         }
         put_len(out, 2);  // a packed (listpack) node
         put_string(out, listpack(chunk));
       }
       return true;
     }
+    case ValueType::kStream:
+      serialize_stream(*e.stream_value(), out);
+      return true;
     default:
       return false;
   }
@@ -335,12 +441,143 @@ struct Loaded {
   std::vector<std::string> items;                    // list elements, set members
   std::vector<std::pair<std::string, std::string>> fields;  // hash
   std::vector<std::pair<std::string, double>> scored;       // sorted set
+  // stream
+  struct StreamGroup {
+    std::string name;
+    store::StreamId last;
+    int64_t entries_read = -1;
+    std::map<store::StreamId, std::pair<uint64_t, uint64_t>> pel;  // id -> delivery time, deliveries
+    struct Consumer {
+      std::string name;
+      uint64_t seen_ms = 0;
+      std::vector<store::StreamId> pending;
+    };
+    std::vector<Consumer> consumers;
+  };
+  std::vector<std::pair<store::StreamId, std::vector<std::string>>> entries;
+  store::StreamId last_id, max_deleted;
+  uint64_t entries_added = 0;
+  std::vector<StreamGroup> groups;
 };
 
 bool parse_score(const std::string& s, double& d) {
   long double v = 0;
   if (!parse_ld(s, v)) return false;
   d = static_cast<double>(v);
+  return true;
+}
+
+bool read_id_raw(Reader& r, store::StreamId& id) {
+  std::string_view b;
+  if (!r.bytes(16, b)) return false;
+  id = {};
+  for (int k = 0; k < 8; ++k) id.ms = (id.ms << 8) | static_cast<uint8_t>(b[static_cast<size_t>(k)]);
+  for (int k = 8; k < 16; ++k) id.seq = (id.seq << 8) | static_cast<uint8_t>(b[static_cast<size_t>(k)]);
+  return true;
+}
+
+bool read_ms(Reader& r, uint64_t& ms) {
+  std::string_view b;
+  if (!r.bytes(8, b)) return false;
+  ms = 0;
+  for (int k = 7; k >= 0; --k) ms = (ms << 8) | static_cast<uint8_t>(b[static_cast<size_t>(k)]);
+  return true;
+}
+
+bool to_u64(const std::string& s, uint64_t& out) {
+  int64_t x = 0;
+  if (!parse_i64(s, x) || x < 0) return false;
+  out = static_cast<uint64_t>(x);
+  return true;
+}
+
+// Redis 7.0's stream type (see serialize_stream); entries flagged deleted are skipped.
+bool deserialize_stream(Reader& r, Loaded& v) {
+  v.type = ValueType::kStream;
+  uint64_t nodes = 0;
+  if (!r.len(nodes)) return false;
+  for (uint64_t n = 0; n < nodes; ++n) {
+    std::string key, blob;
+    std::vector<std::string> lp;
+    if (!r.string(key) || key.size() != 16 || !r.string(blob) || !read_listpack(blob, lp)) return false;
+    Reader kr(key);
+    store::StreamId master;
+    if (!read_id_raw(kr, master)) return false;
+    size_t i = 0;
+    auto next = [&](uint64_t& x) { return i < lp.size() && to_u64(lp[i++], x); };
+    uint64_t count = 0, deleted = 0, nmaster = 0, zero = 1;
+    if (!next(count) || !next(deleted) || !next(nmaster) || nmaster > lp.size()) return false;
+    std::vector<std::string> master_fields;
+    for (uint64_t f = 0; f < nmaster; ++f) {
+      if (i >= lp.size()) return false;
+      master_fields.push_back(lp[i++]);
+    }
+    if (!next(zero) || zero != 0) return false;
+    for (uint64_t e = 0; e < count + deleted; ++e) {
+      uint64_t flags = 0, msd = 0, seqd = 0, lpcount = 0;
+      if (!next(flags) || !next(msd) || !next(seqd)) return false;
+      std::vector<std::string> fields;
+      if (flags & 2) {
+        for (uint64_t f = 0; f < nmaster; ++f) {
+          if (i >= lp.size()) return false;
+          fields.push_back(master_fields[f]);
+          fields.push_back(lp[i++]);
+        }
+      } else {
+        uint64_t nf = 0;
+        if (!next(nf) || nf > lp.size()) return false;
+        for (uint64_t f = 0; f < 2 * nf; ++f) {
+          if (i >= lp.size()) return false;
+          fields.push_back(lp[i++]);
+        }
+      }
+      if (!next(lpcount)) return false;
+      if (fields.empty()) return false;
+      if (!(flags & 1)) v.entries.emplace_back(store::StreamId{master.ms + msd, master.seq + seqd}, std::move(fields));
+    }
+    if (i != lp.size()) return false;
+  }
+  uint64_t length = 0;
+  store::StreamId first;
+  if (!r.len(length) || !r.len(v.last_id.ms) || !r.len(v.last_id.seq) || !r.len(first.ms) || !r.len(first.seq) ||
+      !r.len(v.max_deleted.ms) || !r.len(v.max_deleted.seq) || !r.len(v.entries_added)) {
+    return false;
+  }
+  if (length != v.entries.size()) return false;
+  for (size_t k = 1; k < v.entries.size(); ++k) {
+    if (!(v.entries[k - 1].first < v.entries[k].first)) return false;
+  }
+  if (!v.entries.empty() && v.last_id < v.entries.back().first) return false;
+  uint64_t groups = 0;
+  if (!r.len(groups)) return false;
+  for (uint64_t g = 0; g < groups; ++g) {
+    Loaded::StreamGroup sg;
+    uint64_t read = 0, pel = 0, consumers = 0;
+    if (!r.string(sg.name) || !r.len(sg.last.ms) || !r.len(sg.last.seq) || !r.len(read) || !r.len(pel)) return false;
+    sg.entries_read = static_cast<int64_t>(read);
+    for (uint64_t p = 0; p < pel; ++p) {
+      store::StreamId id;
+      uint64_t when = 0, deliveries = 0;
+      if (!read_id_raw(r, id) || !read_ms(r, when) || !r.len(deliveries)) return false;
+      if (!sg.pel.emplace(id, std::make_pair(when, deliveries)).second) return false;
+    }
+    if (!r.len(consumers)) return false;
+    size_t owned = 0;
+    for (uint64_t c = 0; c < consumers; ++c) {
+      Loaded::StreamGroup::Consumer sc;
+      uint64_t n = 0;
+      if (!r.string(sc.name) || !read_ms(r, sc.seen_ms) || !r.len(n)) return false;
+      for (uint64_t k = 0; k < n; ++k) {
+        store::StreamId id;
+        if (!read_id_raw(r, id) || !sg.pel.contains(id)) return false;  // a consumer's entry the group lacks
+        sc.pending.push_back(id);
+      }
+      owned += sc.pending.size();
+      sg.consumers.push_back(std::move(sc));
+    }
+    if (owned != sg.pel.size()) return false;  // a pending entry with no consumer, or one with two
+    v.groups.push_back(std::move(sg));
+  }
   return true;
 }
 
@@ -439,6 +676,9 @@ bool deserialize(std::string_view body, Loaded& v) {
       }
       break;
     }
+    case kTypeStreamListpacks2:
+      if (!deserialize_stream(r, v)) return false;
+      break;
     default:
       return false;
   }
@@ -473,6 +713,31 @@ void store_loaded(ExecContext& ctx, std::string_view key, Loaded& v, uint64_t ex
         return 0;
       });
       break;
+    case ValueType::kStream:
+      e = ctx.store.create_stream(key);
+      ctx.store.edit_stream(e, [&](store::StreamValue& s) {
+        s.set_ids(v.last_id, v.entries_added, v.max_deleted);
+        std::vector<std::string_view> views;
+        for (const auto& [id, fields] : v.entries) {
+          views.assign(fields.begin(), fields.end());
+          s.restore_item(id, views);
+        }
+        for (const auto& g : v.groups) {
+          if (!s.create_group(g.name, g.last, g.entries_read)) continue;
+          store::StreamValue::Group& group = *s.group_mut(g.name);
+          for (const auto& c : g.consumers) {
+            store::StreamValue::Consumer& consumer = s.consumer(group, c.name);
+            consumer.seen_ms = c.seen_ms;
+            consumer.active_ms = c.seen_ms;
+            for (const store::StreamId& id : c.pending) {
+              const auto& [when, deliveries] = g.pel.at(id);
+              s.pend(group, id, c.name, consumer, when, deliveries);
+            }
+          }
+        }
+        return 0;
+      });
+      break;
     default:
       return;
   }
@@ -481,7 +746,8 @@ void store_loaded(ExecContext& ctx, std::string_view key, Loaded& v, uint64_t ex
 
 bool empty_value(const Loaded& v) {
   switch (v.type) {
-    case ValueType::kString: return false;
+    case ValueType::kString:
+    case ValueType::kStream: return false;
     case ValueType::kHash: return v.fields.empty();
     case ValueType::kZSet: return v.scored.empty();
     default: return v.items.empty();
@@ -494,7 +760,7 @@ void dump(ExecContext& ctx, Argv argv) {
   Entry* e = ctx.store.lookup(argv[1], ctx.now_ms, Access::kRead);
   if (e == nullptr) return ctx.out.null();
   std::string out;
-  if (!serialize(*e, out)) return ctx.out.error("ERR DUMP of this type is not supported yet (streams)");
+  if (!serialize(*e, out)) return ctx.out.error("ERR DUMP does not know this value's type");
   out += static_cast<char>(kRdbVersion & 0xff);
   out += static_cast<char>(kRdbVersion >> 8);
   const uint64_t crc = crc64_jones(out);
