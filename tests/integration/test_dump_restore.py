@@ -159,6 +159,38 @@ class DumpRestoreTest(unittest.TestCase):
         self.assertEqual(moved, 240)
         self.assertEqual(kinds, {"string", "list", "set", "hash", "zset", "stream", "stream with pending entries"})
 
+    def test_damaged_payloads_with_a_fitting_checksum_never_break_the_server(self):
+        # A client can compute the checksum of any bytes: the parser must refuse, never trust, them.
+        def crc64(data):
+            crc = 0
+            for b in data:
+                crc ^= b
+                for _ in range(8):
+                    crc = (crc >> 1) ^ 0x95AC9329AC4BC9B5 if crc & 1 else crc >> 1
+            return crc
+        rng = random.Random(5)
+        self.t.flushall()
+        keys = fill(self.t, rng, 40)
+        payloads = [self.t.dump(k) for k in keys]
+        outcomes = {"ok": 0, "refused": 0}
+        for i in range(600):
+            body = bytearray(rng.choice(payloads)[:-8])
+            for _ in range(rng.randrange(1, 4)):
+                at = rng.randrange(len(body) - 2)  # leave the version
+                body[at] = rng.randrange(256)
+            if rng.randrange(4) == 0:
+                body = body[: rng.randrange(1, len(body) - 2)] + body[-2:]
+            payload = bytes(body) + crc64(body).to_bytes(8, "little")
+            try:
+                self.t.restore("fuzz", 0, payload, replace=True)
+                outcomes["ok"] += 1
+                value_of(self.t, "fuzz")  # whatever was accepted reads back
+            except redis.exceptions.ResponseError:
+                outcomes["refused"] += 1
+        self.assertTrue(self.t.ping())
+        self.assertGreater(outcomes["refused"], 50)
+        self.assertGreater(outcomes["ok"], 5)
+
     def test_options_and_errors_match(self):
         results = []
         for c in (self.r, self.t):

@@ -341,7 +341,7 @@ class Reader {
       return false;
     }
     out.clear();
-    out.reserve(static_cast<size_t>(ulen));
+    out.reserve(static_cast<size_t>(std::min<uint64_t>(ulen, clen * 64)));
     for (size_t i = 0; i < c.size();) {
       const unsigned ctrl = static_cast<uint8_t>(c[i++]);
       if (ctrl < 32) {
@@ -359,6 +359,7 @@ class Reader {
       const size_t back = ((ctrl & 0x1f) << 8) + static_cast<uint8_t>(c[i++]) + 1;
       if (back > out.size()) return false;
       for (size_t k = 0; k < n + 2; ++k) out += out[out.size() - back];
+      if (out.size() > ulen) return false;  // more than it claimed: stop before it grows further
     }
     return out.size() == ulen;
   }
