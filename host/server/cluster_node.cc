@@ -409,9 +409,42 @@ void ClusterNode::send(Shard& from, uint32_t group, std::vector<raft::Message>& 
   }
 }
 
+void ClusterNode::broadcast_publish(std::string channel, std::string message) {
+  // u32 channel length, the channel, the message.
+  std::string payload(4, '\0');
+  const uint32_t n = static_cast<uint32_t>(channel.size());
+  for (int i = 0; i < 4; ++i) payload[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  payload += channel;
+  payload += message;
+  server_.shard(0).reactor->post([this, payload = std::move(payload)] {
+    const cluster::Membership* m = membership();
+    if (m == nullptr || transport_ == nullptr) return;
+    for (const cluster::MemberNode& node : m->nodes) {
+      if (node.number == m->self) continue;
+      const Status st = transport_->send(node.number, transport::FrameType::kPublish, transport::kNoGroup, payload);
+      if (!st.is_ok()) TALLY_LOG_DEBUG("cluster: publish to node {}: {}", node.number, st.message());
+    }
+  });
+}
+
 void ClusterNode::deliver(const transport::InboundFrame& f) {
   if (f.type == transport::FrameType::kHeartbeat) {
     learn_leaders(f.source, f.payload);
+    return;
+  }
+  if (f.type == transport::FrameType::kPublish) {
+    uint32_t n = 0;
+    for (int i = 3; i >= 0 && f.payload.size() >= 4; --i) n = (n << 8) | static_cast<uint8_t>(f.payload[static_cast<size_t>(i)]);
+    if (f.payload.size() < 4 || f.payload.size() - 4 < n) {
+      messages_refused_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    std::string channel(f.payload.substr(4, n));
+    std::string message(f.payload.substr(4 + n));
+    for (uint32_t i = 0; i < server_.shard_count(); ++i) {
+      Shard* sh = &server_.shard(i);
+      sh->reactor->post([sh, channel, message] { sh->pubsub.publish(*sh, false, channel, message); });
+    }
     return;
   }
   if (f.type != transport::FrameType::kRaft) return;

@@ -67,6 +67,9 @@ class ClusterNode {
   void send(Shard& from, uint32_t group, std::vector<raft::Message>& messages);
   // The shard's Raft tick: every group ticks and runs its loop.
   void tick(Shard& shard);
+  // PUBLISH on this member: the message goes to every other member, which delivers it to its own
+  // subscribers (channels and patterns), as Redis Cluster does. Any thread.
+  void broadcast_publish(std::string channel, std::string message);
   // Snapshots between replicas (a replica too far behind for the log the leader keeps in memory):
   // the leader fills an outgoing snapshot message with an image of the partition as applied now; the
   // replica writes it as the partition's newest snapshot file before acknowledging, then loads it.

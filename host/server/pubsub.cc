@@ -6,6 +6,7 @@
 #include <mutex>
 #include <set>
 
+#include "host/server/cluster_node.h"
 #include "host/server/commands/util.h"
 #include "host/server/server.h"
 #include "host/server/session.h"
@@ -97,6 +98,13 @@ void unsubscribe(Session& s, Kind k, std::string_view what, std::span<const std:
 }
 
 void publish(Session& s, bool shard_channel, std::string_view channel, std::string_view message) {
+  // A cluster member hands PUBLISH to the other members too; the reply counts this node's receivers,
+  // as in Redis Cluster. (SPUBLISH stays on the node: its channel's slot is served here.)
+  if (!shard_channel) {
+    if (ClusterNode* cn = s.server().cluster_node(); cn != nullptr && cn->membership() != nullptr) {
+      cn->broadcast_publish(std::string(channel), std::string(message));
+    }
+  }
   if (s.server().shard_count() == 1) {
     s.out().integer(static_cast<int64_t>(s.home().pubsub.publish(s.home(), shard_channel, channel, message)));
     return;

@@ -29,6 +29,7 @@ bool known_type(uint8_t t) {
     case FrameType::kRaft:
     case FrameType::kHeartbeat:
     case FrameType::kClose:
+    case FrameType::kPublish:
       return true;
   }
   return false;
@@ -47,6 +48,7 @@ const char* frame_type_name(FrameType t) {
     case FrameType::kRaft: return "raft";
     case FrameType::kHeartbeat: return "heartbeat";
     case FrameType::kClose: return "close";
+    case FrameType::kPublish: return "publish";
   }
   return "unknown";
 }

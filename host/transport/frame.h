@@ -28,6 +28,7 @@ enum class FrameType : uint8_t {
   kRaft = 16,
   kHeartbeat = 17,
   kClose = 18,
+  kPublish = 19,  // a PUBLISH for the other members' subscribers (node-level, no group)
 };
 
 const char* frame_type_name(FrameType t);

@@ -382,6 +382,31 @@ class FaultTest(unittest.TestCase):
                 imp.stop()
 
 
+class ClusterPubSubTest(unittest.TestCase):
+    def test_publish_reaches_every_members_subscribers(self):
+        from harness import Raw, resp
+        with Cluster() as c:
+            a, b, m3 = c.members
+            sub = Raw(a.port)
+            sub.send(resp("SUBSCRIBE", "news"))
+            sub.read_until(b":1\r\n")
+            psub = Raw(m3.port)
+            psub.send(resp("PSUBSCRIBE", "ne*"))
+            psub.read_until(b":1\r\n")
+            # The reply counts the receivers on the member that got PUBLISH, as in Redis Cluster.
+            self.assertEqual(b.client().publish("news", "hello"), 0)
+            self.assertEqual(a.client().publish("news", "local"), 1)
+            self.assertIn(b"hello", sub.read_until(b"hello\r\n"))
+            self.assertIn(b"local", sub.read_until(b"local\r\n"))
+            got = psub.read_until(b"local\r\n")
+            self.assertIn(b"hello", got)
+            self.assertIn(b"pmessage", got)
+            # PUBSUB counts this member's own subscribers only.
+            self.assertEqual(b.client().execute_command("PUBSUB", "NUMSUB", "news"), ["news", 0])
+            sub.close()
+            psub.close()
+
+
 class ChangeStreamFailoverTest(unittest.TestCase):
     """The change stream on a 3-member cluster: a consumer group tails one partition's stream through
     its leader, the leader is killed, and the group carries on at the new leader. Every write appears

@@ -217,7 +217,7 @@ TEST(Frame, MalformedHeadersWithGoodChecksumsAreRefused) {
   EXPECT_EQ(feed_one(crafted(raft_header(), "x", 2)).fault, FrameFault::kMalformed);  // version
   EXPECT_EQ(feed_one(crafted(raft_header(), "x", 0)).fault, FrameFault::kMalformed);
   EXPECT_EQ(feed_one(crafted(raft_header(), "x", 1, 0x50594C55u)).fault, FrameFault::kMalformed);  // magic
-  for (int t : {0, 5, 15, 19, 255}) {
+  for (int t : {0, 5, 15, 20, 255}) {
     FrameHeader h = raft_header();
     h.type = static_cast<FrameType>(t);
     EXPECT_EQ(feed_one(crafted(h, "x")).fault, FrameFault::kMalformed) << "type " << t;
@@ -231,6 +231,11 @@ TEST(Frame, MalformedHeadersWithGoodChecksumsAreRefused) {
   FrameHeader heartbeat_with_group = raft_header();
   heartbeat_with_group.type = FrameType::kHeartbeat;
   EXPECT_EQ(feed_one(crafted(heartbeat_with_group, "x")).fault, FrameFault::kMalformed);
+  FrameHeader publish = raft_header();
+  publish.type = FrameType::kPublish;  // node-level, like a heartbeat: a group makes it malformed
+  EXPECT_EQ(feed_one(crafted(publish, "x")).fault, FrameFault::kMalformed);
+  publish.group = kNoGroup;
+  EXPECT_TRUE(feed_one(crafted(publish, "x")).verified);
   FrameHeader no_source = raft_header();
   no_source.source = 0;
   EXPECT_EQ(feed_one(crafted(no_source, "x")).fault, FrameFault::kMalformed);
