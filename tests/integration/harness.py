@@ -108,6 +108,35 @@ class Tallyd:
             raise AssertionError(f"tallyd exited with {rc}; log:\n{out[-8000:]}")
 
 
+class RedisServer:
+    """A redis-server in memory on a free loopback port, for side-by-side checks: start() waits until it
+    answers PING; stop() ends it."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + START_TIMEOUT_S
+        while True:
+            try:
+                redis.Redis(port=self.port).ping()
+                return self
+            except redis.exceptions.ConnectionError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("redis-server did not answer PING")
+                time.sleep(0.05)
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+            self.proc = None
+
+
 class ServerCase(unittest.TestCase):
     """One tallyd for the whole class, in a fresh directory: `extra` holds the class's own flags (a
     subclass changes them, e.g. to run the same tests durable), `client()` a redis-py client."""

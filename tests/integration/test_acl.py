@@ -4,16 +4,14 @@ memcached logins, and a side-by-side run against redis-server deciding the same 
 import os
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 import unittest
-import urllib.request
 
 import redis
 
-from harness import Raw, ServerCase, Tallyd, free_port, resp
+from harness import Raw, RedisServer, ServerCase, Tallyd, free_port, resp
 
 
 def user_client(port, user, password, **kw):
@@ -300,28 +298,16 @@ class AclAgainstRedisTest(unittest.TestCase):
               ["sintercard", "2", "k1", "zz"], ["lmpop", "2", "k1", "k2", "left"], ["wait", "0", "0"]]
 
     def setUp(self):
-        self.redis_port = free_port()
-        self.redis_proc = subprocess.Popen(["redis-server", "--port", str(self.redis_port), "--save", "",
-                                            "--appendonly", "no", "--bind", "127.0.0.1"],
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.redis_server = RedisServer().start()
+        self.redis_port = self.redis_server.port
         self.tally = Tallyd(threads=1)
         self.tally.start()
         self.r = redis.Redis(port=self.redis_port, decode_responses=True)
-        deadline = time.time() + 10
-        while True:
-            try:
-                self.r.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
         self.t = redis.Redis(port=self.tally.port, decode_responses=True)
 
     def tearDown(self):
         self.tally.stop()
-        self.redis_proc.terminate()
-        self.redis_proc.wait()
+        self.redis_server.stop()
 
     def both(self, *args):
         out = []

@@ -5,13 +5,11 @@ consumers) dumped by one server and restored by the other, both ways,
 must read back equal; the option and error replies must match."""
 import random
 import shutil
-import subprocess
-import time
 import unittest
 
 import redis
 
-from harness import Tallyd, free_port
+from harness import RedisServer, Tallyd
 
 
 def value_of(c, k):
@@ -112,29 +110,16 @@ def fill(c, rng, n):
 class DumpRestoreTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.redis_port = free_port()
-        cls.proc = subprocess.Popen(["redis-server", "--port", str(cls.redis_port), "--save", "", "--appendonly",
-                                     "no", "--bind", "127.0.0.1"], stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+        cls.redis_server = RedisServer().start()
         cls.tally = Tallyd(threads=2)
         cls.tally.start()
-        cls.r = redis.Redis(port=cls.redis_port)
-        deadline = time.time() + 10
-        while True:
-            try:
-                cls.r.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.05)
+        cls.r = redis.Redis(port=cls.redis_server.port)
         cls.t = redis.Redis(port=cls.tally.port)
 
     @classmethod
     def tearDownClass(cls):
         cls.tally.stop()
-        cls.proc.terminate()
-        cls.proc.wait()
+        cls.redis_server.stop()
 
     def test_values_move_both_ways(self):
         rng = random.Random(21)

@@ -4,15 +4,13 @@ lists must be equal (strings, TTLs, renames, lists and hashes emptied by pops, s
 streams, COPY, SETBIT and BITFIELD, SORT STORE, a key that expires). Also: nothing is published while the setting is off, and a class
 left out is not published."""
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import unittest
 
 import redis
 
-from harness import Tallyd
+from harness import RedisServer, Tallyd
 
 SCRIPT = [
     ("SET", "{k}a", "1"), ("SET", "{k}a", "2", "EX", "100"), ("SET", "{k}k", "v", "KEEPTTL"), ("INCR", "{k}n"),
@@ -30,12 +28,6 @@ SCRIPT = [
 # (Not compared: a BITFIELD whose writes all fail under OVERFLOW FAIL but that creates or grows the key.
 # redis-server 7.0 stores the zero bytes without an event; tallyd publishes "setbit" because the value
 # changed, as the change stream and WATCH must also see it.)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def collect(port, flags, script, settle=0.6):
@@ -72,20 +64,12 @@ class NotificationsTest(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="tally-notify-")
         cls.server = Tallyd("--dir", cls.dir, *cls.extra, threads=2)
         cls.server.start()
-        cls.redis_port = free_port()
-        cls.redis = subprocess.Popen(["redis-server", "--port", str(cls.redis_port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                redis.Redis(port=cls.redis_port).ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
+        cls.redis = RedisServer().start()
+        cls.redis_port = cls.redis.port
 
     @classmethod
     def tearDownClass(cls):
-        cls.redis.terminate()
-        cls.redis.wait()
+        cls.redis.stop()
         cls.server.stop()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
