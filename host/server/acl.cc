@@ -20,12 +20,6 @@ constexpr std::array<std::string_view, kAclCategoryCount> kCategoryNames = {
     "string",   "bitmap", "hyperloglog", "geo", "stream",   "pubsub",    "admin",
     "fast",     "slow",   "blocking", "dangerous", "connection", "transaction", "scripting"};
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
-
 // Commands Redis files under @dangerous although no admin flag says so.
 bool dangerous_by_name(std::string_view n) {
   static constexpr std::string_view kNames[] = {"keys",    "flushall", "flushdb", "sort",  "sort_ro", "info",
@@ -157,7 +151,7 @@ Status AclUser::apply_command_rule(std::string_view rule) {
   std::string_view what = rule.substr(1);
   const CommandTable& t = CommandTable::instance();
   if (what.starts_with('@')) {
-    const std::string cat = lower(what.substr(1));
+    const std::string cat = cmd::lower_ascii(what.substr(1));
     if (cat == "all") {
       for (uint32_t i = 0; i < allowed_.size(); ++i) allowed_[i] = allow ? 1 : 0;
       sub_rules_.clear();
@@ -198,7 +192,7 @@ Status AclUser::apply_command_rule(std::string_view rule) {
     return Status::ok();
   }
   const size_t bar = what.find('|');
-  const std::string name = lower(what.substr(0, bar));
+  const std::string name = cmd::lower_ascii(what.substr(0, bar));
   const CommandEntry* e = t.find(name);
   if (e == nullptr || (e->flags & kCmdInternal)) return Status::invalid(std::string(kErrUnknownCommand));
   if (bar == std::string_view::npos) {
@@ -206,7 +200,7 @@ Status AclUser::apply_command_rule(std::string_view rule) {
     add_command_rule(std::string(allow ? "+" : "-") + name);
     return Status::ok();
   }
-  const std::string sub = lower(what.substr(bar + 1));
+  const std::string sub = cmd::lower_ascii(what.substr(bar + 1));
   if (sub.find('|') != std::string::npos) {
     return Status::invalid("Allowing first-arg of a subcommand is not supported");
   }
@@ -218,7 +212,7 @@ Status AclUser::apply_command_rule(std::string_view rule) {
 }
 
 Status AclUser::apply(std::string_view rule) {
-  const std::string low = lower(rule);
+  const std::string low = cmd::lower_ascii(rule);
   if (low == "on") {
     enabled_ = true;
   } else if (low == "off") {
@@ -357,7 +351,7 @@ bool AclUser::password_matches(std::string_view pass) const {
 
 bool AclUser::command_allowed(uint32_t index, std::string_view sub) const {
   if (auto it = sub_rules_.find(index); it != sub_rules_.end()) {
-    if (auto r = it->second.find(lower(sub)); r != it->second.end()) return r->second;
+    if (auto r = it->second.find(cmd::lower_ascii(sub)); r != it->second.end()) return r->second;
   }
   return allowed_[index] != 0;
 }
@@ -384,12 +378,12 @@ AclDenied AclUser::check(const CommandEntry& e, Argv argv, std::string* object) 
   if (!allowed) {
     if (object != nullptr) {
       *object = std::string(e.name);
-      if (argv.size() >= 2 && has_subcommands(e.name)) object->append(1, '|').append(lower(argv[1]));
+      if (argv.size() >= 2 && has_subcommands(e.name)) object->append(1, '|').append(cmd::lower_ascii(argv[1]));
     }
     return AclDenied::kCommand;
   }
   if (!allkeys_ && e.has_keys()) {
-    std::vector<size_t> pos;
+    thread_local std::vector<size_t> pos;  // reused: a restricted user's every command comes here
     CommandTable::key_positions(e, argv, pos);
     const bool write = (e.flags & kCmdWrite) != 0;
     for (size_t i : pos) {

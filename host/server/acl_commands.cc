@@ -65,8 +65,7 @@ void acl_cat(proto::Reply& w, Argv argv) {
     for (std::string_view n : names) w.bulk(n);
     return;
   }
-  std::string want(argv[2]);
-  for (char& c : want) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string want = cmd::lower_ascii(argv[2]);
   auto it = std::find(names.begin(), names.end(), want);
   if (it == names.end()) {
     w.error("ERR Unknown category '" + std::string(argv[2]) + "'");
@@ -179,7 +178,6 @@ void cmd_acl(Session& s, Argv argv) {
   AclRegistry& acl = s.server().acl();
   const std::string_view sub = argv[1];
   const size_t n = argv.size();
-  const std::string aclfile = s.server().config_snapshot().aclfile;
   if (iequals(sub, "help") && n == 2) {
     acl_help(w);
   } else if (iequals(sub, "whoami") && n == 2) {
@@ -229,6 +227,7 @@ void cmd_acl(Session& s, Argv argv) {
   } else if (iequals(sub, "log") && (n == 2 || n == 3)) {
     acl_log(s, w, argv);
   } else if ((iequals(sub, "load") || iequals(sub, "save")) && n == 2) {
+    const std::string aclfile = s.server().config_snapshot().aclfile;
     if (aclfile.empty()) {
       w.error(kNoAclFile);
       return;
@@ -247,8 +246,7 @@ void cmd_acl(Session& s, Argv argv) {
     static constexpr std::string_view kKnown[] = {"help", "whoami", "users",   "list", "getuser", "setuser", "deluser",
                                                   "cat",  "genpass", "dryrun", "log",  "load",    "save"};
     const bool known = std::any_of(std::begin(kKnown), std::end(kKnown), [&](std::string_view k) { return iequals(sub, k); });
-    std::string low(sub);
-    for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string low = cmd::lower_ascii(sub);
     w.error(known ? "ERR wrong number of arguments for 'acl|" + low + "' command"
                   : "ERR unknown subcommand '" + std::string(sub) + "'. Try ACL HELP.");
   }

@@ -21,12 +21,6 @@ bool group_command(const CommandEntry& e) {
   return n == "xreadgroup" || n == "xack" || n == "xclaim" || n == "xautoclaim" || n == "xgroup";
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-  return out;
-}
-
 // The fields of one change: time, op, partition, log index, key, the key's state after the write
 // (type, TTL, a string's value), and the command's arguments.
 void change_fields(store::Store& st, uint32_t partition, uint64_t index, uint64_t now_ms, const CommandEntry& e,
@@ -37,7 +31,7 @@ void change_fields(store::Store& st, uint32_t partition, uint64_t index, uint64_
     f.push_back(std::move(value));
   };
   put("time", std::to_string(now_ms));  // first: retention by age reads it
-  put("op", lower(argv[0]));
+  put("op", cmd::lower_ascii(argv[0]));
   put("partition", std::to_string(partition));
   if (index != 0) put("index", std::to_string(index));
   thread_local std::vector<size_t> pos;

@@ -20,12 +20,6 @@ namespace {
 
 using Kind = PubSubRegistry::Kind;
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-  return r;
-}
-
 // What each shard contributes to a PUBLISH or PUBSUB answer, gathered under a lock.
 struct Gather {
   std::mutex mu;
@@ -122,7 +116,7 @@ void pubsub_info(Session& s, std::span<const std::string_view> argv) {
   const bool shard = iequals(sub, "shardchannels") || iequals(sub, "shardnumsub");
   const Kind k = shard ? PubSubRegistry::kShardChannel : PubSubRegistry::kChannel;
   if (iequals(sub, "channels") || iequals(sub, "shardchannels")) {
-    if (argv.size() > 3) return s.out().error("ERR wrong number of arguments for 'pubsub|" + lower(sub) + "' command");
+    if (argv.size() > 3) return s.out().error("ERR wrong number of arguments for 'pubsub|" + cmd::lower_ascii(sub) + "' command");
     const std::string pattern = argv.size() == 3 ? std::string(argv[2]) : std::string();
     on_every_shard(
         s, [k, pattern](Shard& sh, Gather& g) { sh.pubsub.channels(k, pattern, g.names); },

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "host/common/log.h"
+#include "host/server/commands/util.h"
 #include "host/server/server.h"
 
 namespace tally::server {
@@ -24,12 +25,6 @@ std::string unknown_command_text(std::span<const std::string_view> argv) {
     msg.append("' ");
   }
   return msg;
-}
-
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
 }
 
 }  // namespace
@@ -384,7 +379,7 @@ bool Session::execute(std::span<const std::string_view> argv) {
     engine_.flush();
     if (in_multi_) multi_error_ = true;
     CommandCounters::bump(home_.metrics->per_command[e->index].rejected);
-    emit_error("ERR wrong number of arguments for '" + lower(argv[0]) + "' command");
+    emit_error("ERR wrong number of arguments for '" + cmd::lower_ascii(argv[0]) + "' command");
     return true;
   }
   if (!acl_permits(*e, argv)) {
@@ -394,7 +389,7 @@ bool Session::execute(std::span<const std::string_view> argv) {
   if (resp_ == 2 && subscription_count() > 0 && !(e->flags & kCmdPubSubContext)) {
     // RESP2 subscribed mode: the connection carries messages; only these commands may run on it.
     engine_.flush();
-    emit_error("ERR Can't execute '" + lower(argv[0]) +
+    emit_error("ERR Can't execute '" + cmd::lower_ascii(argv[0]) +
                "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context");
     return true;
   }

@@ -77,6 +77,12 @@ size_t format_ld_human(long double v, char* buf, size_t cap) {
   return len;
 }
 
+std::string lower_ascii(std::string_view s) {
+  std::string r(s);
+  for (char& c : r) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+  return r;
+}
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {

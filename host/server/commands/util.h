@@ -46,6 +46,7 @@ bool parse_ld(std::string_view s, long double& out);     // Redis string2ld: str
 std::string_view format_i64(int64_t v, char (&buf)[24]);
 size_t format_ld_human(long double v, char* buf, size_t cap);  // "%.17Lf" without trailing zeros
 bool iequals(std::string_view a, std::string_view b);    // b is lower case ASCII
+std::string lower_ascii(std::string_view s);             // A-Z to a-z, other bytes as they are
 void wrong_arity(ExecContext& ctx, std::string_view name);
 
 // Lookup that replies WRONGTYPE (and returns false) when the key holds another type.
