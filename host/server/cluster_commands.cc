@@ -329,11 +329,8 @@ void cmd_readonly(Session& s, Argv) {
     s.out().error(kClusterDisabled);
     return;
   }
-  if (s.server().cluster_node() != nullptr) {
-    // Replicas do not serve reads yet: a client that sent them reads would be redirected forever.
-    s.out().error("ERR READONLY is not supported yet: every read is served by its partition's leader");
-    return;
-  }
+  // On a member, reads of partitions this node holds a replica of run here from now on.
+  s.set_replica_reads(true);
   s.out().ok();
 }
 
@@ -342,6 +339,7 @@ void cmd_readwrite(Session& s, Argv) {
     s.out().error(kClusterDisabled);
     return;
   }
+  s.set_replica_reads(false);
   s.out().ok();
 }
 

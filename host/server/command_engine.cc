@@ -304,6 +304,9 @@ CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv ar
       return Outcome::kDone;
     }
     const uint64_t leader = cn->leader(p);
+    if (leader != m->self && replica_reads_ && !(e.flags & (kCmdWrite | kCmdTransaction)) && m->holds(p)) {
+      return run_on(p, e, argv, out, /*replica=*/true);
+    }
     if (leader != m->self) {
       flush();
       if (leader == 0) {
@@ -385,7 +388,8 @@ CommandEngine::Outcome CommandEngine::run(const CommandEntry& e, Argv argv, prot
   return done ? Outcome::kDone : Outcome::kQueued;
 }
 
-CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, Argv argv, proto::Reply& out) {
+CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, Argv argv, proto::Reply& out,
+                                             bool replica) {
   if (server_.partition_paused(p)) {
     flush();
     return Outcome::kBlocked;
@@ -395,7 +399,7 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
     Partition* part = home_.partition(p);
     TALLY_ASSERT_MSG(part != nullptr, "the partition map names this shard but it does not hold the partition");
     flush();
-    if (part->can_run_now(e, home_.log_failed())) {
+    if (part->can_run_now(e, home_.log_failed()) || (replica && part->serves_replica_read(e))) {
       run_on_partition(home_, *part, e, argv, out);
       return Outcome::kDone;
     }
@@ -412,6 +416,7 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
   batch_.argc.push_back(static_cast<uint32_t>(argv.size()));
   batch_.partition.push_back(p);
   batch_.entries.push_back(&e);
+  batch_.replica.push_back(replica ? 1 : 0);
   if (!batch_remote_ || batch_.entries.size() >= kRemoteBatchCommandsMax) flush();
   return Outcome::kQueued;
 }
@@ -436,7 +441,8 @@ void CommandEngine::flush() {
       }
       parts[c] = remote->partition(b.partition[c]);
       TALLY_ASSERT_MSG(parts[c] != nullptr, "a command reached a shard that does not hold its partition");
-      all_now &= parts[c]->can_run_now(*b.entries[c], remote->log_failed());
+      all_now &= parts[c]->can_run_now(*b.entries[c], remote->log_failed()) ||
+                 (b.replica[c] && parts[c]->serves_replica_read(*b.entries[c]));
     }
     if (all_now) {
       proto::Reply reply;
@@ -454,7 +460,8 @@ void CommandEngine::flush() {
     st->conn_id = conn_id;
     st->seq = seq;
     for (size_t c = 0; c < n; ++c) {
-      if (parts[c]->can_run_now(*b.entries[c], remote->log_failed())) {
+      if (parts[c]->can_run_now(*b.entries[c], remote->log_failed()) ||
+          (b.replica[c] && parts[c]->serves_replica_read(*b.entries[c]))) {
         run_on_partition(*remote, *parts[c], *b.entries[c], argvs[c], st->replies[c]);
         --st->left;
       } else {

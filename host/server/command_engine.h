@@ -48,6 +48,10 @@ class CommandEngine {
                 bool cluster_client);
 
   Outcome run(const CommandEntry& e, Argv argv, proto::Reply& out);
+  // READONLY / READWRITE on a cluster member: reads of a partition this node holds a replica of (not
+  // its leader) run on the replica's applied state instead of answering -MOVED.
+  void set_replica_reads(bool on) { replica_reads_ = on; }
+  bool replica_reads() const { return replica_reads_; }
   // Sends the commands gathered for a remote shard. The session calls it before producing any reply
   // of its own, so replies keep request order.
   void flush();
@@ -60,13 +64,15 @@ class CommandEngine {
     std::vector<uint32_t> argc;                // per command
     std::vector<uint32_t> partition;           // per command
     std::vector<const CommandEntry*> entries;  // per command
+    std::vector<uint8_t> replica;              // per command: a replica read
   };
 
   // Cluster mode: checks the command's keys share one slot that this node serves, then runs it on
   // that slot's partition; otherwise answers CROSSSLOT or MOVED.
   Outcome run_cluster(const CommandEntry& e, Argv argv, proto::Reply& out);
   // Runs a command all of whose keys lie in partition p.
-  Outcome run_on(uint32_t p, const CommandEntry& e, Argv argv, proto::Reply& out);
+  // replica: a replica read (serves_replica_read decides on the holding shard).
+  Outcome run_on(uint32_t p, const CommandEntry& e, Argv argv, proto::Reply& out, bool replica = false);
   void run_split(const CommandEntry& e, Argv argv, proto::Reply& out, bool& done);
   // A command that cannot split, whose keys lie in several partitions all held here and not logged
   // (memory mode): run atomically on copies of its keys gathered into one scratch store, the keys it
@@ -81,6 +87,7 @@ class CommandEngine {
   uint64_t conn_id_;
   bool batch_remote_;
   bool cluster_rules_;  // cluster mode and a client that follows its rules
+  bool replica_reads_ = false;  // READONLY
   RemoteBatch batch_;
   std::vector<size_t> key_pos_;              // scratch: the key positions of the command being routed
   std::vector<std::string_view> key_views_;  // scratch: its keys

@@ -19,6 +19,7 @@ constexpr std::string_view kErrLogFailed =
     "MISCONF Errors writing to the write-ahead log: writes are refused until the disk recovers (see INFO "
     "persistence)";
 constexpr std::string_view kErrNotLeader = "TRYAGAIN the partition cannot take writes right now";
+constexpr std::string_view kErrReadNotLeader = "TRYAGAIN the partition cannot serve reads right now (no leader here)";
 constexpr std::string_view kErrReadsFull = "BUSY too many reads waiting for writes on this partition";
 
 }  // namespace
@@ -56,6 +57,11 @@ bool Partition::can_run_now(const CommandEntry& e, bool log_failed) const {
   return log_failed || (reads_.empty() && batch_count_ == 0 && group_->caught_up());
 }
 
+bool Partition::serves_replica_read(const CommandEntry& e) const {
+  if (!unavailable_.empty() || group_ == nullptr || (e.flags & kCmdWrite)) return false;
+  return group_->role() == raft::Role::kFollower && group_->leader() != raft::kNoNode;
+}
+
 void Partition::submit(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv, Done done) {
   submit_to(shard, e, argv, Target{std::move(done), {}});
 }
@@ -89,7 +95,7 @@ void Partition::submit_to(Shard& shard, const CommandEntry& e, std::span<const s
     if (confirm_reads_ && (!group_->is_leader() || shard.log_failed())) {
       // Not leading, or the log failed (a read's confirmation arrives only through the log's loop).
       CommandCounters::bump(counters.rejected);
-      refused.error(shard.log_failed() ? std::string(shard.log_error_text()) : std::string(kErrNotLeader));
+      refused.error(shard.log_failed() ? std::string(shard.log_error_text()) : std::string(kErrReadNotLeader));
       target.deliver(refused);
       return;
     }

@@ -104,6 +104,10 @@ class Partition {
   // write of its own partition waiting to be applied (or any read while the log is failed: see
   // docs/wal-format.md).
   bool can_run_now(const CommandEntry& e, bool log_failed) const;
+  // A replica read (a READONLY client, docs/cluster.md): a read that runs now on what this replica
+  // has applied, without confirming leadership. Only on a follower that follows a leader it heard
+  // from within the election timeout (a pre-candidate knows none) and whose partition is available.
+  bool serves_replica_read(const CommandEntry& e) const;
   // The other case: a write is proposed and `done` gets its reply once its entry is applied; a read
   // waits until every write proposed before it is applied. `done` may run before submit() returns
   // (a refused write). Runs on the holding shard's thread, and so does `done`.

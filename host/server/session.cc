@@ -164,7 +164,7 @@ std::string Session::describe(uint64_t now_ms) const {
   std::string s = "id=" + std::to_string(client_id_) + " addr=" + conn_->peer() +
                   " laddr=127.0.0.1:" + std::to_string(conn_->local_port()) + " fd=-1 name=" + name_ +
                   " age=" + std::to_string((now_ms - created_ms_) / 1000) +
-                  " idle=" + std::to_string((now_ms - last_active_ms_) / 1000) + " flags=N db=0" +
+                  " idle=" + std::to_string((now_ms - last_active_ms_) / 1000) + " flags=" + (engine_.replica_reads() ? "r" : "N") + " db=0" +
                   " sub=" + std::to_string(subs_[PubSubRegistry::kChannel].size()) +
                   " psub=" + std::to_string(subs_[PubSubRegistry::kPattern].size()) +
                   " ssub=" + std::to_string(subs_[PubSubRegistry::kShardChannel].size()) +

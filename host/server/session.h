@@ -59,6 +59,8 @@ class Session final : public ClientSession {
   void log_acl_denial(std::string_view reason, std::string object, std::string_view username);
   const std::string& name() const { return name_; }
   void set_name(std::string n) { name_ = std::move(n); }
+  // READONLY (true) and READWRITE (false).
+  void set_replica_reads(bool on) { engine_.set_replica_reads(on); }
   void set_lib(std::string_view attr, std::string_view value);
   void set_reply_mode(ReplyMode m) { reply_mode_ = m; }
   void close_after_reply() { close_after_reply_ = true; }

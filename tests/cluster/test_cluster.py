@@ -382,6 +382,75 @@ class FaultTest(unittest.TestCase):
                 imp.stop()
 
 
+class ReplicaReadTest(unittest.TestCase):
+    def test_readonly_clients_read_from_replicas(self):
+        import signal
+        from redis.crc import key_slot
+        with Cluster(extra=("--change-stream", "yes")) as c:
+            keys = ["r%d" % i for i in range(60)]
+            for k in keys:
+                c.call("SET", k, "v-" + k, key=k)
+            wait_converged(c)
+            for m in c.members:
+                r = m.client()
+                led = [k for k in keys if c.leader_of(k) is m]
+                followed = [k for k in keys if k not in led]
+                self.assertTrue(followed)
+                # Without READONLY a replica redirects; with it, it answers from what it applied.
+                with self.assertRaisesRegex(redis.ResponseError, r"^MOVED"):
+                    r.get(followed[0])
+                self.assertTrue(r.execute_command("READONLY"))
+                self.assertIn("flags=r ", r.execute_command("CLIENT", "INFO"))
+                self.assertEqual([r.get(k) for k in keys], ["v-" + k for k in keys])
+                self.assertEqual(r.execute_command("STRLEN", followed[0]), len("v-" + followed[0]))
+                # Writes still go to the leader.
+                with self.assertRaisesRegex(redis.ResponseError, r"^MOVED"):
+                    r.set(followed[0], "x")
+                self.assertTrue(r.execute_command("READWRITE"))
+                with self.assertRaisesRegex(redis.ResponseError, r"^MOVED"):
+                    r.get(followed[0])
+            # redis-py's cluster client sends READONLY to every node and spreads its reads over replicas.
+            rc = RedisCluster(host="127.0.0.1", port=c.members[0].port, decode_responses=True,
+                              read_from_replicas=True)
+            self.assertEqual([rc.get(k) for k in keys * 3], ["v-" + k for k in keys * 3])
+            rc.set(keys[0], "changed")
+            # Every replica applies the write soon after it is acknowledged.
+            readers = [m.client() for m in c.members]
+            for r in readers:
+                r.execute_command("READONLY")
+            deadline = time.time() + 5
+            while time.time() < deadline and {r.get(keys[0]) for r in readers} != {"changed"}:
+                time.sleep(0.02)
+            self.assertEqual({r.get(keys[0]) for r in readers}, {"changed"})
+            rc.close()
+            # A blocked XREAD of the change stream on a replica wakes when the replica applies a write.
+            rows = c.members[0].client().execute_command("TALLY", "CHANGES")
+            stream = next(row[1] for row in rows if row[2] <= key_slot(b"w") <= row[3])
+            follower = [m for m in c.members if m is not c.leader_of("w")][0]
+            r = follower.client(timeout=10)
+            r.execute_command("READONLY")
+            threading.Timer(0.3, lambda: c.call("SET", "w", "x", key="w")).start()
+            got = r.execute_command("XREAD", "BLOCK", "5000", "STREAMS", stream, "$")
+            self.assertEqual(got[0][1][0][1]["key"], "w")
+            # A replica cut off from its leader stops serving within the election timeout: with the two
+            # other members paused, the third answers TRYAGAIN for every key, never an old value.
+            lone = c.members[0]
+            others = c.members[1:]
+            for m in others:
+                m.proc.send_signal(signal.SIGSTOP)
+            try:
+                time.sleep(2.5)
+                r = lone.client()
+                r.execute_command("READONLY")
+                for k in keys:
+                    with self.assertRaisesRegex(redis.ResponseError, r"^(TRYAGAIN|MOVED)"):
+                        r.get(k)
+            finally:
+                for m in others:
+                    m.proc.send_signal(signal.SIGCONT)
+            c.wait_for_leaders()
+
+
 class ClusterPubSubTest(unittest.TestCase):
     def test_publish_reaches_every_members_subscribers(self):
         from harness import Raw, resp
