@@ -1,5 +1,7 @@
 #include "host/proto/reply_value.h"
 
+#include <cstring>
+
 #include "host/proto/reply.h"
 
 namespace tally::proto {
@@ -118,6 +120,112 @@ void Reply::write_resp(ReplyWriter& w, size_t from, size_t to) const {
   size_t i = from;
   while (i < to) i = write_one(w, i);
   TALLY_ASSERT(i == to);
+}
+
+namespace {
+
+// The image: u32 node count, then per node u8 type, u8 flags (1: flatten_resp2, 2: pairs_resp2) and
+// its value: strings u32 length and bytes, integers i64, containers u64 count, doubles 8 bytes,
+// booleans u8; little-endian, as the peer protocol.
+void put(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+
+bool is_string(ReplyType t) {
+  return t == ReplyType::kSimple || t == ReplyType::kError || t == ReplyType::kBulk || t == ReplyType::kVerbatim;
+}
+
+}  // namespace
+
+void Reply::encode(std::string& out) const {
+  const uint32_t count = static_cast<uint32_t>(nodes_.size());
+  TALLY_ASSERT(count == nodes_.size());
+  put(out, &count, 4);
+  for (const Node& n : nodes_) {
+    const uint8_t head[2] = {static_cast<uint8_t>(n.type),
+                             static_cast<uint8_t>((n.flatten_resp2 ? 1 : 0) | (n.pairs_resp2 ? 2 : 0))};
+    put(out, head, 2);
+    if (is_string(n.type)) {
+      put(out, &n.len, 4);
+      put(out, arena_.data() + n.offset, n.len);
+    } else if (is_container(n.type)) {
+      put(out, &n.count, 8);
+    } else if (n.type == ReplyType::kInteger) {
+      put(out, &n.integer, 8);
+    } else if (n.type == ReplyType::kDouble) {
+      put(out, &n.dbl, 8);
+    } else if (n.type == ReplyType::kBool) {
+      const uint8_t b = n.boolean ? 1 : 0;
+      put(out, &b, 1);
+    }
+  }
+}
+
+bool Reply::decode(std::string_view in, Reply& out) {
+  out.clear();
+  size_t at = 0;
+  auto take = [&](void* p, size_t n) {
+    if (in.size() - at < n) return false;
+    std::memcpy(p, in.data() + at, n);
+    at += n;
+    return true;
+  };
+  uint32_t count = 0;
+  // Every node takes at least its 2-byte head: a count beyond that is a lie, refused before allocating.
+  if (!take(&count, 4) || count == 0 || count > (in.size() - at) / 2) return false;
+  out.nodes_.reserve(count);
+  // Values still owed to open containers, plus the top level's (at least one value, any number).
+  uint64_t owed = 0;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint8_t head[2];
+    if (!take(head, 2) || head[0] > static_cast<uint8_t>(ReplyType::kVerbatim) || head[1] > 3) {
+      out.clear();
+      return false;
+    }
+    const ReplyType t = static_cast<ReplyType>(head[0]);
+    if (owed > 0) --owed;
+    bool ok = true;
+    if (is_string(t)) {
+      uint32_t len = 0;
+      ok = take(&len, 4) && in.size() - at >= len;
+      if (ok) {
+        out.push_string(t, in.substr(at, len));
+        at += len;
+      }
+    } else if (is_container(t)) {
+      uint64_t n = 0;
+      // Its elements are among the nodes still to come.
+      ok = take(&n, 8) && n <= count - i - 1 && (t != ReplyType::kMap || 2 * n <= count - i - 1);
+      if (ok) {
+        out.push_container(t, n);
+        owed += t == ReplyType::kMap ? 2 * n : n;
+        ok = owed <= count - i - 1;
+      }
+    } else if (t == ReplyType::kInteger) {
+      int64_t v = 0;
+      ok = take(&v, 8);
+      if (ok) out.integer(v);
+    } else if (t == ReplyType::kDouble) {
+      double v = 0;
+      ok = take(&v, 8);
+      if (ok) out.dbl(v);
+    } else if (t == ReplyType::kBool) {
+      uint8_t b = 0;
+      ok = take(&b, 1) && b <= 1;
+      if (ok) out.boolean(b == 1);
+    } else {
+      out.push(t);
+    }
+    if (!ok) {
+      out.clear();
+      return false;
+    }
+    out.nodes_.back().flatten_resp2 = (head[1] & 1) != 0;
+    out.nodes_.back().pairs_resp2 = (head[1] & 2) != 0;
+  }
+  if (owed != 0 || at != in.size()) {
+    out.clear();
+    return false;
+  }
+  return true;
 }
 
 }  // namespace tally::proto

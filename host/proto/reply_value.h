@@ -124,6 +124,12 @@ class Reply {
     nodes_[i].count = count;
   }
 
+  // A compact binary image of the whole reply (any number of top-level values), for replies that
+  // cross to another node (a forwarded command's answer). decode() takes an image from a peer that
+  // may lie: it checks every length, type and count, and false leaves `out` cleared.
+  void encode(std::string& out) const;
+  static bool decode(std::string_view in, Reply& out);
+
   // Encodes nodes [from, to) as RESP (2 or 3, as the writer speaks).
   void write_resp(ReplyWriter& w, size_t from, size_t to) const;
   void write_resp(ReplyWriter& w) const { write_resp(w, 0, size()); }

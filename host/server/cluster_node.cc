@@ -447,6 +447,14 @@ void ClusterNode::deliver(const transport::InboundFrame& f) {
     }
     return;
   }
+  if (f.type == transport::FrameType::kForward) {
+    serve_forward(f.source, f.payload);
+    return;
+  }
+  if (f.type == transport::FrameType::kForwardReply) {
+    forward_answered(f.source, f.payload);
+    return;
+  }
   if (f.type != transport::FrameType::kRaft) return;
   auto decoded = raft::decode_messages(f.payload);
   const cluster::Membership* m = membership();
@@ -488,6 +496,7 @@ void ClusterNode::step(Shard& shard, uint32_t group, std::vector<raft::Message> 
 
 void ClusterNode::tick(Shard& shard) {
   if (membership() == nullptr) return;
+  if (shard.id == 0) expire_forwards();
   for (uint32_t p : shard.held) {
     Partition* part = shard.partition(p);
     if (part == nullptr || part->group() == nullptr) continue;
@@ -588,6 +597,10 @@ std::string ClusterNode::info_text() const {
   t += "cluster_raft_messages_in:" + std::to_string(messages_in()) + "\r\n";
   t += "cluster_raft_messages_out:" + std::to_string(messages_out()) + "\r\n";
   t += "cluster_raft_messages_refused:" + std::to_string(messages_refused_.load(std::memory_order_relaxed)) + "\r\n";
+  t += "cluster_forwarded_out:" + std::to_string(forwards_out_.load(std::memory_order_relaxed)) + "\r\n";
+  t += "cluster_forwarded_in:" + std::to_string(forwards_in_.load(std::memory_order_relaxed)) + "\r\n";
+  t += "cluster_forward_timeouts:" + std::to_string(forward_timeouts_.load(std::memory_order_relaxed)) + "\r\n";
+  t += "cluster_forward_refused:" + std::to_string(forward_refused_.load(std::memory_order_relaxed)) + "\r\n";
   const PeerFigures& pf = peer_figures_;
   auto row = [&t](const char* name, const std::atomic<uint64_t>& v) {
     t += name;

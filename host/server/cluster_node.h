@@ -12,11 +12,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string_view>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "host/cluster/membership.h"
+#include "host/proto/reply_value.h"
 #include "host/common/status.h"
 #include "host/replication/raft/types.h"
 
@@ -70,6 +73,13 @@ class ClusterNode {
   // PUBLISH on this member: the message goes to every other member, which delivers it to its own
   // subscribers (channels and patterns), as Redis Cluster does. Any thread.
   void broadcast_publish(std::string channel, std::string message);
+  // Forwarding (docs/cluster.md): a command of a client that cannot follow redirects (memcached, or
+  // RESP with cluster_forward_resp), all of whose keys lie in partition p, travels to p's leader
+  // `leader`, which runs it and sends the reply back; `done` runs on `from`'s thread with the reply,
+  // or with an error when the leader cannot be reached or does not answer in time. Any shard's thread.
+  using ForwardDone = std::function<void(proto::Reply&)>;
+  void forward(Shard& from, uint64_t leader, uint32_t p, std::span<const std::string_view> argv, ForwardDone done);
+
   // Snapshots between replicas (a replica too far behind for the log the leader keeps in memory):
   // the leader fills an outgoing snapshot message with an image of the partition as applied now; the
   // replica writes it as the partition's newest snapshot file before acknowledging, then loads it.
@@ -98,6 +108,19 @@ class ClusterNode {
 
  private:
   void deliver(const transport::InboundFrame& f);
+  // Forwarding, on shard 0: a forward from a peer (run on the partition's shard, answered from there)
+  // and a reply to one of ours; each tick answers ours that waited past the timeout.
+  void serve_forward(uint64_t from, std::string_view payload);
+  void forward_answered(uint64_t from, std::string_view payload);
+  void expire_forwards();
+  struct PendingForward {
+    Shard* from = nullptr;
+    uint64_t leader = 0;
+    uint64_t deadline_ms = 0;
+    ForwardDone done;
+  };
+  std::unordered_map<uint64_t, PendingForward> forwards_;  // shard 0 only
+  uint64_t next_forward_ = 1;                               // shard 0 only
   // Leader hints, for the partitions a node does not hold (so it can redirect clients to their
   // leaders): every few ticks each node tells every peer which partitions it leads, at which term.
   void announce_leaders();
@@ -124,6 +147,7 @@ class ClusterNode {
   std::atomic<uint64_t> messages_refused_{0};
   std::atomic<uint64_t> snapshots_sent_{0};
   std::atomic<uint64_t> snapshots_installed_{0};
+  std::atomic<uint64_t> forwards_out_{0}, forwards_in_{0}, forward_timeouts_{0}, forward_refused_{0};
   PeerFigures peer_figures_;
   void publish_peer_figures();
 };

@@ -78,6 +78,7 @@ struct SplitState {
   uint64_t seq = 0;
   uint64_t t0_ns = 0;
   uint64_t rng_pick = 0;
+  bool forward = false;  // parts led by other members go to their leaders (CommandEngine::forward_)
 };
 
 void finish_split(SplitState& st) {
@@ -114,6 +115,23 @@ void run_parts_on(Shard& s, const std::shared_ptr<SplitState>& st) {
     Partition* p = s.partition(st->parts[j].partition);
     TALLY_ASSERT_MSG(p != nullptr, "split part reached a shard that does not hold its partition");
     part_argv(st->parts[j], st->request, argv);
+    if (ClusterNode* cn = s.server->cluster_node(); st->forward && cn->membership() != nullptr) {
+      const uint32_t pid = st->parts[j].partition;
+      const uint64_t leader = cn->leader(pid);
+      if (leader == 0) {
+        st->replies[j].error("TRYAGAIN partition " + std::to_string(pid) + " has no leader yet");
+        ++inline_done;
+        continue;
+      }
+      if (leader != cn->self()) {
+        Shard* shard = &s;
+        cn->forward(s, leader, pid, argv, [st, j, shard](proto::Reply& r) {
+          st->replies[j].append(r);
+          parts_done(st, 1, *shard);
+        });
+        continue;
+      }
+    }
     if (p->can_run_now(*st->entry, s.log_failed())) {
       run_on_partition(s, *p, *st->entry, argv, st->replies[j], /*record=*/false);
       ++inline_done;
@@ -275,7 +293,9 @@ CommandEngine::CommandEngine(Server& server, Shard& home, ClientSession& session
       session_(session),
       conn_id_(conn_id),
       batch_remote_(batch_remote),
-      cluster_rules_(cluster_client && server.cluster_enabled()) {}
+      cluster_rules_(cluster_client && server.cluster_enabled()),
+      forward_(server.cluster_node() != nullptr &&
+               (cluster_client ? server.config().cluster_forward_resp : server.config().cluster_forward_memcache)) {}
 
 CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv argv, proto::Reply& out) {
   uint32_t slot = 0;
@@ -306,6 +326,9 @@ CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv ar
     const uint64_t leader = cn->leader(p);
     if (leader != m->self && replica_reads_ && !(e.flags & (kCmdWrite | kCmdTransaction)) && m->holds(p)) {
       return run_on(p, e, argv, out, /*replica=*/true);
+    }
+    if (leader != m->self && leader != 0 && forward_ && !(e.flags & kCmdTransaction)) {
+      return forward_to(leader, p, argv);
     }
     if (leader != m->self) {
       flush();
@@ -394,6 +417,18 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
     flush();
     return Outcome::kBlocked;
   }
+  if (forward_ && !replica) {
+    // A client that cannot follow redirects: a partition led elsewhere is served through its leader.
+    const ClusterNode* cn = server_.cluster_node();
+    const cluster::Membership* m = cn->membership();
+    const uint64_t leader = cn->leader(p);
+    if (m != nullptr && leader != m->self) {
+      if (leader != 0) return forward_to(leader, p, argv);
+      flush();
+      out.error("TRYAGAIN partition " + std::to_string(p) + " has no leader yet");
+      return Outcome::kDone;
+    }
+  }
   const uint32_t owner = server_.shard_of_partition(p);
   if (owner == home_.id) {
     Partition* part = home_.partition(p);
@@ -418,6 +453,17 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
   batch_.entries.push_back(&e);
   batch_.replica.push_back(replica ? 1 : 0);
   if (!batch_remote_ || batch_.entries.size() >= kRemoteBatchCommandsMax) flush();
+  return Outcome::kQueued;
+}
+
+CommandEngine::Outcome CommandEngine::forward_to(uint64_t leader, uint32_t p, Argv argv) {
+  flush();
+  const uint64_t seq = session_.reserve_reply();
+  Shard* home = &home_;
+  const uint64_t conn_id = conn_id_;
+  server_.cluster_node()->forward(home_, leader, p, argv, [home, conn_id, seq](proto::Reply& r) {
+    if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
+  });
   return Outcome::kQueued;
 }
 
@@ -565,6 +611,7 @@ void CommandEngine::run_split(const CommandEntry& e, Argv argv, proto::Reply& ou
     return;
   }
   auto st = new_split_state(e, argv);
+  st->forward = forward_;
   st->parts = std::move(parts);
   st->part_of_key = std::move(part_of_key);
   st->home = &home_;

@@ -160,6 +160,12 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"cluster_election_ticks", number_setter(&Config::cluster_election_ticks, 1000, "cluster_election_ticks")},
       {"cluster_log_entries_kept",
        number_setter(&Config::cluster_log_entries_kept, 1u << 24, "cluster_log_entries_kept")},
+      {"cluster_forward_memcache",
+       [](Config& c, std::string_view v) { return parse_bool(v, c.cluster_forward_memcache, "cluster_forward_memcache"); }},
+      {"cluster_forward_resp",
+       [](Config& c, std::string_view v) { return parse_bool(v, c.cluster_forward_resp, "cluster_forward_resp"); }},
+      {"cluster_forward_timeout_ms",
+       number_setter(&Config::cluster_forward_timeout_ms, 600000, "cluster_forward_timeout_ms")},
   };
   return kSetters;
 }
@@ -344,6 +350,7 @@ Status validate(Config& cfg) {
   if (cfg.cluster_tick_ms == 0) return Status::invalid("cluster_tick_ms must be at least 1");
   if (cfg.cluster_election_ticks < 2) return Status::invalid("cluster_election_ticks must be at least 2");
   if (cfg.cluster_log_entries_kept < 16) return Status::invalid("cluster_log_entries_kept must be at least 16");
+  if (cfg.cluster_forward_timeout_ms < 10) return Status::invalid("cluster_forward_timeout_ms must be at least 10");
   static const char* kLevels[] = {"trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
   if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* l) { return cfg.loglevel == l; })) {
     return Status::invalid("unknown loglevel '" + cfg.loglevel + "'");

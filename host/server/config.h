@@ -114,6 +114,13 @@ struct Config {
   // Entries each group keeps in memory behind its applied index for replicas that lag; one further
   // behind is sent a snapshot of the partition instead.
   uint32_t cluster_log_entries_kept = 8192;
+  // Clients that cannot follow -MOVED are served by forwarding their commands to the partition's
+  // leader inside the cluster: memcached clients (on by default) and, when cluster_forward_resp is
+  // on, RESP clients too (instead of -MOVED). A forward unanswered after cluster_forward_timeout_ms
+  // is answered TRYAGAIN (a write's outcome unknown).
+  bool cluster_forward_memcache = true;
+  bool cluster_forward_resp = false;
+  uint32_t cluster_forward_timeout_ms = 5000;
   std::string loglevel = "info";
   std::string config_file;          // where this came from, for INFO
 };

@@ -107,11 +107,78 @@ std::string_view meta_code(std::string_view status) {
   return "NF";
 }
 
+bool is_string_node(const proto::Reply& r, size_t i) {
+  if (i >= r.size()) return false;
+  const ReplyType t = r.node(i).type;
+  return t == ReplyType::kSimple || t == ReplyType::kBulk || t == ReplyType::kError || t == ReplyType::kVerbatim;
+}
+
+// An item record at `at` as read_record reads it: absent (not an array), or [flags cas ttl size value].
+bool record_ok(const proto::Reply& r, size_t at) {
+  if (at >= r.size() || r.node(at).type != ReplyType::kArray) return true;
+  if (r.node(at).count != 5 || at + 5 >= r.size()) return false;
+  for (size_t i = at + 1; i <= at + 4; ++i) {
+    if (r.node(i).type != ReplyType::kInteger) return false;
+  }
+  return true;
+}
+
+// Whether `reply` has the shape render() reads for `req`. Replies built here always do; one that
+// came from another member (a forwarded command) is checked, since a peer may lie.
+bool well_shaped(const McRequest& req, const proto::Reply& reply) {
+  if (reply.empty()) return false;
+  if (reply.is_error()) return true;
+  switch (req.op) {
+    case McOp::kGet:
+    case McOp::kGets:
+    case McOp::kGat:
+    case McOp::kGats: {
+      if (reply.node(0).type != ReplyType::kArray || reply.node(0).count != req.keys.size()) return false;
+      for (size_t at = 1, k = 0; k < req.keys.size(); ++k, at = reply.skip(at)) {
+        if (!record_ok(reply, at)) return false;
+      }
+      return true;
+    }
+    case McOp::kSet:
+    case McOp::kAdd:
+    case McOp::kReplace:
+    case McOp::kAppend:
+    case McOp::kPrepend:
+    case McOp::kCas:
+      return is_string_node(reply, 1);
+    case McOp::kDelete:
+    case McOp::kTouch:
+    case McOp::kMetaDelete:
+      return is_string_node(reply, 0);
+    case McOp::kIncr:
+    case McOp::kDecr:
+    case McOp::kMetaArithmetic:
+      return record_ok(reply, 2);
+    case McOp::kMetaGet:
+      return reply.node(0).type == ReplyType::kArray && reply.node(0).count == 1 && record_ok(reply, 1);
+    case McOp::kMetaSet:
+      return is_string_node(reply, 1) && record_ok(reply, 2);
+    default:
+      return true;
+  }
+}
+
 void render(const McRequest& req, const proto::Reply& reply, std::string& out) {
+  if (!well_shaped(req, reply)) {
+    proto::mc_error(out, "SERVER_ERROR malformed reply from the cluster (the command's outcome is unknown)");
+    return;
+  }
   if (reply.is_error()) {
     const std::string_view text = reply.text(0);
-    // The store's out-of-memory refusal, in memcached's words.
-    proto::mc_error(out, text.starts_with("OOM") ? "SERVER_ERROR out of memory storing object" : text);
+    if (text.starts_with("OOM")) {
+      // The store's out-of-memory refusal, in memcached's words.
+      proto::mc_error(out, "SERVER_ERROR out of memory storing object");
+    } else if (text.starts_with("CLIENT_ERROR") || text.starts_with("SERVER_ERROR") || text == "ERROR") {
+      proto::mc_error(out, text);
+    } else {
+      // The server's own refusals (TRYAGAIN, CLUSTERDOWN, BUSY...) as a memcached client reads them.
+      proto::mc_error(out, "SERVER_ERROR " + std::string(text));
+    }
     return;
   }
   switch (req.op) {

@@ -30,6 +30,8 @@ bool known_type(uint8_t t) {
     case FrameType::kHeartbeat:
     case FrameType::kClose:
     case FrameType::kPublish:
+    case FrameType::kForward:
+    case FrameType::kForwardReply:
       return true;
   }
   return false;
@@ -49,6 +51,8 @@ const char* frame_type_name(FrameType t) {
     case FrameType::kHeartbeat: return "heartbeat";
     case FrameType::kClose: return "close";
     case FrameType::kPublish: return "publish";
+    case FrameType::kForward: return "forward";
+    case FrameType::kForwardReply: return "forward-reply";
   }
   return "unknown";
 }

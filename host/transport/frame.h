@@ -29,6 +29,8 @@ enum class FrameType : uint8_t {
   kHeartbeat = 17,
   kClose = 18,
   kPublish = 19,  // a PUBLISH for the other members' subscribers (node-level, no group)
+  kForward = 20,       // a client's command for a partition the receiver leads (node-level)
+  kForwardReply = 21,  // the answer to a kForward (node-level)
 };
 
 const char* frame_type_name(FrameType t);

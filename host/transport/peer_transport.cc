@@ -397,7 +397,9 @@ Status PeerTransport::send(uint64_t peer, FrameType type, uint32_t group, std::s
   auto it = links_.find(peer);
   if (it == links_.end()) return Status::not_found("no peer " + std::to_string(peer));
   const bool raft = type == FrameType::kRaft && group != kNoGroup;
-  const bool node_level = (type == FrameType::kHeartbeat || type == FrameType::kPublish) && group == kNoGroup;
+  const bool node_level = (type == FrameType::kHeartbeat || type == FrameType::kPublish ||
+                           type == FrameType::kForward || type == FrameType::kForwardReply) &&
+                          group == kNoGroup;
   if (!raft && !node_level) return Status::invalid("send takes raft frames of a group or node-level frames");
   if (payload.size() > options_.frame_bytes_max) return Status::invalid("frame larger than peer_frame_bytes_max");
   Link& link = *it->second;

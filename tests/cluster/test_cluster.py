@@ -451,6 +451,84 @@ class ReplicaReadTest(unittest.TestCase):
             c.wait_for_leaders()
 
 
+class ForwardingTest(unittest.TestCase):
+    """Clients that cannot follow -MOVED: memcached clients (pymemcache, libmemcached's tools) and,
+    with cluster_forward_resp, plain RESP clients get every key through any member, which forwards
+    commands for partitions led elsewhere to their leaders."""
+
+    def test_memcached_clients_work_against_any_member(self):
+        import signal
+        from pymemcache.client.base import Client
+        from pymemcache.exceptions import MemcacheServerError
+        ports = [free_port() for _ in range(3)]
+        with Cluster(member_extra=[("--memcached-port", str(p), "--cluster-forward-timeout-ms", "1000")
+                                   for p in ports]) as c:
+            clients = [Client(("127.0.0.1", p), timeout=10) for p in ports]
+            keys = ["m%d" % i for i in range(120)]
+            for i, k in enumerate(keys):
+                self.assertTrue(clients[i % 3].set(k, ("v-" + k).encode()))
+            for mc in clients:
+                self.assertEqual([mc.get(k) for k in keys], [("v-" + k).encode() for k in keys])
+                got = mc.get_many(keys)  # one request whose keys lie in many partitions
+                self.assertEqual(got, {k: ("v-" + k).encode() for k in keys})
+            # Compare-and-swap, counters, add and delete through members that do not lead the key.
+            k = keys[0]
+            led_by = c.leader_of(k)
+            other = clients[[m.port for m in c.members].index([m for m in c.members if m is not led_by][0].port)]
+            value, cas = other.gets(k)
+            self.assertTrue(other.cas(k, b"swapped", cas))
+            self.assertFalse(other.cas(k, b"again", cas))
+            self.assertEqual(other.get(k), b"swapped")
+            self.assertTrue(other.set("n", b"10"))
+            self.assertEqual(other.incr("n", 5), 15)
+            self.assertFalse(other.add("n", b"1", noreply=False))
+            self.assertTrue(other.delete("n", noreply=False))
+            self.assertIsNone(clients[2].get("n"))
+            # libmemcached's command-line tools, against one member.
+            out = subprocess.run(["memccat", "--servers=127.0.0.1:%d" % ports[1]] + keys[1:40], capture_output=True,
+                                 text=True, timeout=20)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(out.stdout.split(), ["v-" + k for k in keys[1:40]])
+            self.assertGreater(sum(m.info()["cluster_forwarded_out"] for m in c.members), 100)
+            self.assertEqual(sum(m.info()["cluster_forwarded_in"] for m in c.members),
+                             sum(m.info()["cluster_forwarded_out"] for m in c.members))
+            # The forwarded writes are replicated like any other.
+            wait_converged(c)
+            # A leader that stops answering: a forwarded command is answered with an error within the
+            # forward timeout, never left hanging, and the member keeps serving what it leads.
+            stopped = c.members[2]
+            asker = clients[0]
+            theirs = [k for k in keys if c.leader_of(k) is stopped]
+            mine = [k for k in keys[1:] if c.leader_of(k) is c.members[0]]
+            stopped.proc.send_signal(signal.SIGSTOP)
+            try:
+                t0 = time.time()
+                with self.assertRaises(MemcacheServerError):
+                    asker.get(theirs[0])
+                self.assertLess(time.time() - t0, 5)
+                self.assertEqual(asker.get(mine[0]), ("v-" + mine[0]).encode())
+            finally:
+                stopped.proc.send_signal(signal.SIGCONT)
+            self.assertGreater(c.members[0].info()["cluster_forward_timeouts"], 0)
+            c.wait_for_leaders()
+            for mc in clients:
+                mc.close()
+
+    def test_plain_resp_clients_with_forwarding(self):
+        with Cluster(extra=("--cluster-forward-resp", "yes")) as c:
+            r = c.members[1].client()
+            keys = ["f%d" % i for i in range(100)]
+            for k in keys:
+                self.assertTrue(r.set(k, "v-" + k))
+            self.assertEqual([r.get(k) for k in keys], ["v-" + k for k in keys])
+            self.assertEqual(r.incr("{f}counter"), 1)
+            # Cluster rules stay: keys of one command share a slot.
+            with self.assertRaisesRegex(redis.ResponseError, "CROSSSLOT"):
+                r.mget(keys[:5])
+            self.assertEqual(r.mget(["{t}a", "{t}b"]), [None, None])
+            wait_converged(c)
+
+
 class ClusterPubSubTest(unittest.TestCase):
     def test_publish_reaches_every_members_subscribers(self):
         from harness import Raw, resp
