@@ -81,9 +81,10 @@ Status decode_forward(std::string_view payload, uint32_t partitions, ForwardRequ
 
 void ClusterNode::forward(Shard& from, uint64_t leader, uint32_t p, std::span<const std::string_view> argv,
                           ForwardDone done) {
+  (void)leader;  // the leader as the asking shard saw it; shard 0 looks again when it sends
   std::string payload = encode_forward(0, p, argv);  // the request id is set on shard 0
   Shard* home = &from;
-  server_.shard(0).reactor->post([this, home, leader, payload = std::move(payload), done = std::move(done)]() mutable {
+  server_.shard(0).reactor->post([this, home, p, payload = std::move(payload), done = std::move(done)]() mutable {
     if (transport_ == nullptr) {
       answer_error(home, std::move(done), "CLUSTERDOWN the cluster is not formed yet (tallyctl cluster create)");
       return;
@@ -94,16 +95,74 @@ void ClusterNode::forward(Shard& from, uint64_t leader, uint32_t p, std::span<co
     }
     const uint64_t id = next_forward_++;
     std::memcpy(payload.data(), &id, 8);
-    const Status st = transport_->send(leader, transport::FrameType::kForward, transport::kNoGroup, payload);
-    if (!st.is_ok()) {
-      answer_error(home, std::move(done), "TRYAGAIN cannot forward to the partition's leader (node " +
-                                              std::to_string(leader) + "): " + st.message());
+    const uint64_t deadline_ms =
+        server_.shard(0).clock->monotonic_ns() / 1000000 + server_.config().cluster_forward_timeout_ms;
+    forwards_.emplace(id, PendingForward{home, p, 0, deadline_ms, std::move(payload), std::move(done)});
+    // Without a leader known yet (an election, a leadership transfer) it waits, and each tick tries
+    // again until its deadline: a client that cannot follow redirects should not see the handover.
+    (void)send_forward(id);
+  });
+}
+
+bool ClusterNode::send_forward(uint64_t id) {
+  auto it = forwards_.find(id);
+  TALLY_ASSERT(it != forwards_.end());
+  PendingForward& pf = it->second;
+  const cluster::Membership* m = membership();
+  const uint64_t leader = this->leader(pf.partition);
+  if (m == nullptr || leader == 0) return false;
+  if (leader == m->self) {
+    // Leadership came here while the forward waited: run it as the leader would.
+    ForwardRequest req;
+    bool id_read = false;
+    TALLY_ASSERT(decode_forward(pf.payload, server_.layout().count(), req, id_read).is_ok());
+    const CommandEntry* e = CommandTable::instance().find(req.argv[0]);
+    TALLY_ASSERT(e != nullptr);
+    pf.leader = m->self;
+    run_forwarded(pf.partition, e, std::move(req.argv), [this, id](proto::Reply& reply, bool not_leader) {
+      auto image = std::make_shared<std::string>();
+      reply.encode(*image);
+      server_.shard(0).reactor->post([this, id, not_leader, image] {
+        std::string payload(reinterpret_cast<const char*>(&id), 8);
+        payload.push_back(not_leader ? 1 : 0);
+        payload += *image;
+        const cluster::Membership* m = membership();
+        if (m != nullptr) forward_answered(m->self, payload);
+      });
+    });
+    return true;
+  }
+  const Status st = transport_->send(leader, transport::FrameType::kForward, transport::kNoGroup, pf.payload);
+  if (!st.is_ok()) {
+    answer_error(pf.from, std::move(pf.done), "TRYAGAIN cannot forward to the partition's leader (node " +
+                                                  std::to_string(leader) + "): " + st.message());
+    forwards_.erase(it);
+    return true;
+  }
+  pf.leader = leader;
+  forwards_out_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void ClusterNode::run_forwarded(uint32_t p, const CommandEntry* e, std::vector<std::string> args,
+                                ForwardAnswer answer) {
+  Shard& sh = server_.shard(server_.shard_of_partition(p));
+  sh.reactor->post([&sh, p, e, args = std::move(args), answer = std::move(answer)] {
+    std::vector<std::string_view> view(args.begin(), args.end());
+    Partition* part = sh.partition(p);
+    proto::Reply reply;
+    if (part == nullptr || part->group() == nullptr || !part->group()->is_leader()) {
+      // Not run: the asker may send it to the leader it learns of next.
+      reply.error("TRYAGAIN partition " + std::to_string(p) + " is not led by this node");
+      answer(reply, true);
       return;
     }
-    forwards_out_.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t timeout_ms = server_.config().cluster_forward_timeout_ms;
-    forwards_.emplace(id, PendingForward{home, leader, server_.shard(0).clock->monotonic_ns() / 1000000 + timeout_ms,
-                                         std::move(done)});
+    if (part->can_run_now(*e, sh.log_failed())) {
+      run_on_partition(sh, *part, *e, view, reply);
+      answer(reply, false);
+      return;
+    }
+    part->submit(sh, *e, view, [answer](proto::Reply& r) { answer(r, false); });
   });
 }
 
@@ -112,79 +171,73 @@ void ClusterNode::serve_forward(uint64_t from, std::string_view payload) {
   bool id_read = false;
   const Status parsed = decode_forward(payload, server_.layout().count(), req, id_read);
   const uint64_t id = req.id;
+  // The reply's payload: u64 request id, u8 1 when the command did not run here (this node does not
+  // lead the partition; the asker may send it again elsewhere) else 0, then the reply image.
+  auto reply_payload = [id](const proto::Reply& reply, bool not_leader) {
+    std::string out(reinterpret_cast<const char*>(&id), 8);
+    out.push_back(not_leader ? 1 : 0);
+    reply.encode(out);
+    return out;
+  };
   auto refuse = [&](const std::string& why) {
     forward_refused_.fetch_add(1, std::memory_order_relaxed);
     TALLY_LOG_WARN("cluster: a forwarded command from node {} refused: {}", from, why);
     if (!id_read) return;  // no request id to answer
     proto::Reply reply;
     reply.error("ERR forwarded command refused: " + why);
-    std::string out(reinterpret_cast<const char*>(&id), 8);
-    reply.encode(out);
-    (void)transport_->send(from, transport::FrameType::kForwardReply, transport::kNoGroup, out);
+    (void)transport_->send(from, transport::FrameType::kForwardReply, transport::kNoGroup, reply_payload(reply, false));
   };
   if (!parsed.is_ok()) return refuse(parsed.message());
   const uint32_t p = req.partition;
-  std::vector<std::string> args = std::move(req.argv);
-  const uint32_t argc = static_cast<uint32_t>(args.size());
-  const CommandEntry* e = CommandTable::instance().find(args[0]);
-  if (e == nullptr || e->data == nullptr || (e->flags & kCmdTransaction) || !CommandTable::arity_ok(*e, argc)) {
-    return refuse("not a data command: " + args[0].substr(0, 64));
+  const CommandEntry* e = CommandTable::instance().find(req.argv[0]);
+  if (e == nullptr || e->data == nullptr || (e->flags & kCmdTransaction) ||
+      !CommandTable::arity_ok(*e, req.argv.size())) {
+    return refuse("not a data command: " + req.argv[0].substr(0, 64));
   }
   // Every key must lie in the partition named: a command runs only on the partition its keys hash to.
-  std::vector<std::string_view> argv(args.begin(), args.end());
-  std::vector<size_t> pos;
-  CommandTable::key_positions(*e, argv, pos);
-  if (pos.empty()) return refuse("a keyless command");
-  for (size_t k : pos) {
-    if (server_.partition_of_key(argv[k]) != p) return refuse("a key outside partition " + std::to_string(p));
+  {
+    std::vector<std::string_view> argv(req.argv.begin(), req.argv.end());
+    std::vector<size_t> pos;
+    CommandTable::key_positions(*e, argv, pos);
+    if (pos.empty()) return refuse("a keyless command");
+    for (size_t k : pos) {
+      if (server_.partition_of_key(argv[k]) != p) return refuse("a key outside partition " + std::to_string(p));
+    }
   }
   forwards_in_.fetch_add(1, std::memory_order_relaxed);
-  Shard& sh = server_.shard(server_.shard_of_partition(p));
-  sh.reactor->post([this, &sh, from, id, p, e, args = std::move(args)] {
-    auto answer = [this, from, id](proto::Reply& reply) {
-      std::string out(reinterpret_cast<const char*>(&id), 8);
-      reply.encode(out);
-      server_.shard(0).reactor->post([this, from, out = std::move(out)] {
-        if (transport_ == nullptr) return;
-        const Status st = transport_->send(from, transport::FrameType::kForwardReply, transport::kNoGroup, out);
-        if (!st.is_ok()) TALLY_LOG_DEBUG("cluster: forward reply to node {}: {}", from, st.message());
-      });
-    };
-    std::vector<std::string_view> view(args.begin(), args.end());
-    Partition* part = sh.partition(p);
-    if (part == nullptr || part->group() == nullptr || !part->group()->is_leader()) {
-      proto::Reply reply;
-      reply.error("TRYAGAIN partition " + std::to_string(p) + " is not led by this node any more");
-      answer(reply);
-      return;
-    }
-    if (part->can_run_now(*e, sh.log_failed())) {
-      proto::Reply reply;
-      run_on_partition(sh, *part, *e, view, reply);
-      answer(reply);
-      return;
-    }
-    part->submit(sh, *e, view, Partition::Done(answer));
+  run_forwarded(p, e, std::move(req.argv), [this, from, reply_payload](proto::Reply& reply, bool not_leader) {
+    std::string out = reply_payload(reply, not_leader);
+    server_.shard(0).reactor->post([this, from, out = std::move(out)] {
+      if (transport_ == nullptr) return;
+      const Status st = transport_->send(from, transport::FrameType::kForwardReply, transport::kNoGroup, out);
+      if (!st.is_ok()) TALLY_LOG_DEBUG("cluster: forward reply to node {}: {}", from, st.message());
+    });
   });
 }
 
 void ClusterNode::forward_answered(uint64_t from, std::string_view payload) {
   uint64_t id = 0;
-  if (payload.size() < 8) {
+  if (payload.size() < 9 || static_cast<uint8_t>(payload[8]) > 1) {
     forward_refused_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   std::memcpy(&id, payload.data(), 8);
+  const bool not_leader = payload[8] == 1;
   auto it = forwards_.find(id);
   // Late (it timed out) or not ours: a node answers only what it was asked.
   if (it == forwards_.end() || it->second.leader != from) {
     if (it != forwards_.end()) forward_refused_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  if (not_leader) {
+    // It did not run there: wait for the next leader hint (each tick tries again until the deadline).
+    it->second.leader = 0;
+    return;
+  }
   PendingForward pf = std::move(it->second);
   forwards_.erase(it);
   auto reply = std::make_shared<proto::Reply>();
-  if (!proto::Reply::decode(payload.substr(8), *reply)) {
+  if (!proto::Reply::decode(payload.substr(9), *reply)) {
     forward_refused_.fetch_add(1, std::memory_order_relaxed);
     TALLY_LOG_WARN("cluster: node {} answered a forwarded command with a malformed reply", from);
     reply->error("ERR the partition's leader sent a malformed reply (the command's outcome is unknown)");
@@ -192,20 +245,25 @@ void ClusterNode::forward_answered(uint64_t from, std::string_view payload) {
   pf.from->reactor->post([done = std::move(pf.done), reply] { done(*reply); });
 }
 
-void ClusterNode::expire_forwards() {
+void ClusterNode::tick_forwards() {
   if (forwards_.empty()) return;
   const uint64_t now_ms = server_.shard(0).clock->monotonic_ns() / 1000000;
+  std::vector<uint64_t> waiting;
   for (auto it = forwards_.begin(); it != forwards_.end();) {
-    if (it->second.deadline_ms > now_ms) {
+    PendingForward& pf = it->second;
+    if (pf.deadline_ms > now_ms) {
+      if (pf.leader == 0) waiting.push_back(it->first);
       ++it;
       continue;
     }
     forward_timeouts_.fetch_add(1, std::memory_order_relaxed);
-    answer_error(it->second.from, std::move(it->second.done),
-                 "TRYAGAIN no answer from the partition's leader (node " + std::to_string(it->second.leader) +
-                     ") in time; a write's outcome is unknown");
+    answer_error(pf.from, std::move(pf.done),
+                 pf.leader == 0 ? "TRYAGAIN partition " + std::to_string(pf.partition) + " found no leader in time"
+                                : "TRYAGAIN no answer from the partition's leader (node " + std::to_string(pf.leader) +
+                                      ") in time; a write's outcome is unknown");
     it = forwards_.erase(it);
   }
+  for (uint64_t id : waiting) (void)send_forward(id);
 }
 
 }  // namespace tally::server

@@ -496,7 +496,7 @@ void ClusterNode::step(Shard& shard, uint32_t group, std::vector<raft::Message> 
 
 void ClusterNode::tick(Shard& shard) {
   if (membership() == nullptr) return;
-  if (shard.id == 0) expire_forwards();
+  if (shard.id == 0) tick_forwards();
   for (uint32_t p : shard.held) {
     Partition* part = shard.partition(p);
     if (part == nullptr || part->group() == nullptr) continue;

@@ -35,6 +35,7 @@ class Server;
 struct Shard;
 class Partition;
 struct PartitionStart;
+struct CommandEntry;
 
 // What a partition held by other nodes answers a client that reached it without redirection.
 inline constexpr const char* kNotHeld = "this node holds no replica of the partition (its leader has it)";
@@ -109,14 +110,24 @@ class ClusterNode {
  private:
   void deliver(const transport::InboundFrame& f);
   // Forwarding, on shard 0: a forward from a peer (run on the partition's shard, answered from there)
-  // and a reply to one of ours; each tick answers ours that waited past the timeout.
+  // and a reply to one of ours; each tick sends the forwards that wait for a leader and answers those
+  // past their deadline.
   void serve_forward(uint64_t from, std::string_view payload);
   void forward_answered(uint64_t from, std::string_view payload);
-  void expire_forwards();
+  void tick_forwards();
+  // Sends (or, when this node leads p now, runs) forward `id`; false when p has no leader known yet.
+  bool send_forward(uint64_t id);
+  // Runs a forwarded command on partition p's shard if this node leads p; `answer` gets the reply,
+  // or not_leader = true when the command did not run because this node does not lead p (any thread
+  // may call it; `answer` runs on p's shard).
+  using ForwardAnswer = std::function<void(proto::Reply&, bool not_leader)>;
+  void run_forwarded(uint32_t p, const CommandEntry* e, std::vector<std::string> args, ForwardAnswer answer);
   struct PendingForward {
     Shard* from = nullptr;
-    uint64_t leader = 0;
+    uint32_t partition = 0;
+    uint64_t leader = 0;  // where it was sent; 0 while it waits for a leader
     uint64_t deadline_ms = 0;
+    std::string payload;  // the frame's payload, kept to send again after a "not the leader" answer
     ForwardDone done;
   };
   std::unordered_map<uint64_t, PendingForward> forwards_;  // shard 0 only

@@ -118,11 +118,6 @@ void run_parts_on(Shard& s, const std::shared_ptr<SplitState>& st) {
     if (ClusterNode* cn = s.server->cluster_node(); st->forward && cn->membership() != nullptr) {
       const uint32_t pid = st->parts[j].partition;
       const uint64_t leader = cn->leader(pid);
-      if (leader == 0) {
-        st->replies[j].error("TRYAGAIN partition " + std::to_string(pid) + " has no leader yet");
-        ++inline_done;
-        continue;
-      }
       if (leader != cn->self()) {
         Shard* shard = &s;
         cn->forward(s, leader, pid, argv, [st, j, shard](proto::Reply& r) {
@@ -327,7 +322,7 @@ CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv ar
     if (leader != m->self && replica_reads_ && !(e.flags & (kCmdWrite | kCmdTransaction)) && m->holds(p)) {
       return run_on(p, e, argv, out, /*replica=*/true);
     }
-    if (leader != m->self && leader != 0 && forward_ && !(e.flags & kCmdTransaction)) {
+    if (leader != m->self && forward_ && !(e.flags & kCmdTransaction)) {
       return forward_to(leader, p, argv);
     }
     if (leader != m->self) {
@@ -422,12 +417,8 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
     const ClusterNode* cn = server_.cluster_node();
     const cluster::Membership* m = cn->membership();
     const uint64_t leader = cn->leader(p);
-    if (m != nullptr && leader != m->self) {
-      if (leader != 0) return forward_to(leader, p, argv);
-      flush();
-      out.error("TRYAGAIN partition " + std::to_string(p) + " has no leader yet");
-      return Outcome::kDone;
-    }
+    // (Without a leader known yet, the forward waits for one.)
+    if (m != nullptr && leader != m->self) return forward_to(leader, p, argv);
   }
   const uint32_t owner = server_.shard_of_partition(p);
   if (owner == home_.id) {
