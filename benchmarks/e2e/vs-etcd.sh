@@ -13,9 +13,11 @@
 # the server CPU per write is still a fair comparison. On a small machine the client and the 6
 # servers share the same cores; rows where gen + srv reach the core count are marked "cpu-bound".
 # A second table runs redis-benchmark --cluster (C, -t set -d 32) against tallyd alone.
+# --serial adds a third store, "tally-serial": tallyd with --cluster-parallel-append no (a leader
+# writes its own log before it sends), to show what sending during the leader's write gains.
 #
 # Usage: benchmarks/e2e/vs-etcd.sh [-c 1,50,1000] [-n 2000,20000,20000] [-r ROUNDS] [--dir PARENT]
-#        [--base 7101] [--etcd-base 2379] [--no-redis-benchmark]
+#        [--base 7101] [--etcd-base 2379] [--no-redis-benchmark] [--serial]
 #   -n gives the writes for each -c in turn (the last one repeats).
 # Needs etcd (Debian etcd-server; scripts/install-deps.sh --bench), redis-benchmark, and
 # scripts/local-cluster.sh; TALLYD/TALLYCTL name the binaries, LOCAL_CLUSTER another cluster script.
@@ -31,6 +33,7 @@ parent=${TMPDIR:-/tmp}
 base=7101
 ebase=2379
 rb=1
+stores="etcd tally"
 while (($#)); do
   case $1 in
     -c) clients=$2; shift 2 ;;
@@ -40,6 +43,7 @@ while (($#)); do
     --base) base=$2; shift 2 ;;
     --etcd-base) ebase=$2; shift 2 ;;
     --no-redis-benchmark) rb=0; shift ;;
+    --serial) stores="etcd tally tally-serial"; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -86,7 +90,7 @@ start_etcd() {
   tail "$data/etcd/e1.log" >&2
   return 1
 }
-start_tally() { "$cluster" start -n 3 --base "$base" --dir "$data/tally" >/dev/null; }
+start_tally() { "$cluster" start -n 3 --base "$base" --dir "$data/tally" -- "$@" >/dev/null; }
 tally_pids() { cat "$data"/tally/node-*.pid | paste -sd,; }
 
 IFS=, read -ra cs <<<"$clients"
@@ -102,18 +106,24 @@ for i in "${!cs[@]}"; do
   c=${cs[$i]}
   n=$(count_for "$i")
   for round in $(seq "$rounds"); do
-    for store in etcd tally; do
+    for store in $stores; do
       if [[ $store == etcd ]]; then
         start_etcd
         pids=$(IFS=,; echo "${etcd_pids[*]}")
         nodes=$etcd_nodes
+      elif [[ $store == tally-serial ]]; then
+        start_tally --cluster-parallel-append no
+        pids=$(tally_pids)
+        nodes=$tally_nodes
       else
         start_tally
         pids=$(tally_pids)
         nodes=$tally_nodes
       fi
-      /usr/bin/python3 "$root/benchmarks/e2e/cluster_load.py" "$store" --nodes "$nodes" -c "$c" -n "$n" \
-        --pids "$pids" >>"$results" || echo "{\"store\": \"$store\", \"clients\": $c, \"failed\": true}" >>"$results"
+      # The generator speaks RESP to both tally stores; the row keeps the store's own name.
+      /usr/bin/python3 "$root/benchmarks/e2e/cluster_load.py" "${store%-serial}" --nodes "$nodes" -c "$c" -n "$n" \
+        --pids "$pids" | sed "s/\"store\": \"tally\"/\"store\": \"$store\"/" >>"$results" ||
+        echo "{\"store\": \"$store\", \"clients\": $c, \"failed\": true}" >>"$results"
       if [[ $store == etcd ]]; then stop_etcd; else stop_tally; fi
     done
   done
@@ -126,12 +136,12 @@ rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     r = json.loads(line)
     rows[(r["clients"], r["store"])].append(r)
-print(f"{'clients':>7} {'store':<5} {'writes/s':>9} {'p50 ms':>7} {'p99 ms':>8} {'srv us/w':>8} "
+print(f"{'clients':>7} {'store':<12} {'writes/s':>9} {'p50 ms':>7} {'p99 ms':>8} {'srv us/w':>8} "
       f"{'srv':>5} {'idle':>5} {'gen us/w':>8} {'gen':>5} {'errors':>6}  note")
 for key in sorted(rows):
     rs = [r for r in rows[key] if not r.get("failed")]
     if not rs:
-        print(f"{key[0]:>7} {key[1]:<5} failed")
+        print(f"{key[0]:>7} {key[1]:<12} failed")
         continue
     med = lambda f: statistics.median(r[f] for r in rs)
     note = []
@@ -139,9 +149,9 @@ for key in sorted(rows):
         note.append("gen-bound")
     if med("gen_core_share") + med("server_cores") >= 0.9 * cores:
         note.append("cpu-bound")
-    if key[1] == "tally" and (sum(r.get("moved", 0) for r in rs) or sum(r.get("tryagain", 0) for r in rs)):
+    if key[1].startswith("tally") and (sum(r.get("moved", 0) for r in rs) or sum(r.get("tryagain", 0) for r in rs)):
         note.append(f"moved={sum(r['moved'] for r in rs)} tryagain={sum(r['tryagain'] for r in rs)}")
-    print(f"{key[0]:>7} {key[1]:<5} {med('writes_per_s'):>9.0f} {med('p50_ms'):>7.2f} {med('p99_ms'):>8.2f} "
+    print(f"{key[0]:>7} {key[1]:<12} {med('writes_per_s'):>9.0f} {med('p50_ms'):>7.2f} {med('p99_ms'):>8.2f} "
           f"{med('server_cpu_us_per_write'):>8.1f} {med('server_cores'):>5.2f} {med('server_idle_cores'):>5.2f} {med('gen_cpu_us_per_write'):>8.1f} "
           f"{med('gen_core_share'):>5.2f} {sum(r['errors'] for r in rs):>6}  {' '.join(note)}")
 print("srv: cores the 3 servers used together under load; idle: the same over 1 s with no load;")
@@ -173,4 +183,5 @@ if ((rb)); then
   done
   echo "srv us/w here counts the whole redis-benchmark run (its cluster discovery included)"
 fi
-echo "reproduce: TALLYD=$TALLYD TALLYCTL=$TALLYCTL benchmarks/e2e/vs-etcd.sh -c $clients -n $counts -r $rounds"
+echo "reproduce: TALLYD=$TALLYD TALLYCTL=$TALLYCTL benchmarks/e2e/vs-etcd.sh -c $clients -n $counts -r $rounds" \
+  "$([[ $stores == *serial* ]] && echo --serial)"

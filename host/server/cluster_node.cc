@@ -288,6 +288,9 @@ Status ClusterNode::create_group(Shard& shard, Partition& part, PartitionStart& 
   go.raft.heartbeat_tick = 1;
   go.raft.pre_vote = true;
   go.raft.check_quorum = true;
+  // The leader writes its own log while its appends travel (docs/cluster.md): a write waits for the
+  // slower of its own disk and the fastest follower's, not for both one after the other.
+  go.raft.leader_sends_before_persist = cfg.cluster_parallel_append && conf.voters.size() > 1;
   go.raft.seed = server_.env().random_seed() | 1;
   go.log_entries_kept = cfg.cluster_log_entries_kept;
   auto g = group::ReplicaGroup::create(p, go, std::move(storage).value(), shard.log->group_log(), *shard.replication,

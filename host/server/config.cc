@@ -160,6 +160,8 @@ const std::map<std::string, Setter, std::less<>>& setters() {
       {"cluster_election_ticks", number_setter(&Config::cluster_election_ticks, 1000, "cluster_election_ticks")},
       {"cluster_log_entries_kept",
        number_setter(&Config::cluster_log_entries_kept, 1u << 24, "cluster_log_entries_kept")},
+      {"cluster_parallel_append",
+       [](Config& c, std::string_view v) { return parse_bool(v, c.cluster_parallel_append, "cluster_parallel_append"); }},
       {"cluster_forward_memcache",
        [](Config& c, std::string_view v) { return parse_bool(v, c.cluster_forward_memcache, "cluster_forward_memcache"); }},
       {"cluster_forward_resp",

@@ -118,6 +118,9 @@ struct Config {
   // leader inside the cluster: memcached clients (on by default) and, when cluster_forward_resp is
   // on, RESP clients too (instead of -MOVED). A forward unanswered after cluster_forward_timeout_ms
   // is answered TRYAGAIN (a write's outcome unknown).
+  // A leader sends its appends while its own log write is in flight (true), or after it (false: one
+  // disk write after the other, for comparison).
+  bool cluster_parallel_append = true;
   bool cluster_forward_memcache = true;
   bool cluster_forward_resp = false;
   uint32_t cluster_forward_timeout_ms = 5000;

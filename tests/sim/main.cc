@@ -80,13 +80,14 @@ std::string planted(const SimOptions& o) {
 }
 
 void print_shape(const SimReport& r) {
-  std::printf("  shape: leases %s, check-quorum %s, pre-vote %s, tally %s; %llu pauses, %llu transfers, %llu joins, "
+  std::printf("  shape: leases %s, check-quorum %s, pre-vote %s, tally %s, leader sends %s; %llu pauses, %llu transfers, %llu joins, "
               "%llu leaves, %u learners at most, %llu snapshots installed; %llu lease reads, %llu failed reads, "
               "%llu writes unknown; %llu requests to deposed leaders, %llu stale-leader reads ok\n"
               "  disk: %llu faults injected, %llu log failures, %llu retries, %llu torn tails truncated, %llu logs "
               "damaged, %llu replicas kept down, %llu membership records lost before sync, %llu segments deleted\n",
               r.leases ? "on" : "off", r.check_quorum ? "on" : "off", r.pre_vote ? "on" : "off",
-              r.async_tally ? "async" : "inline", static_cast<unsigned long long>(r.pauses),
+              r.async_tally ? "async" : "inline", r.early_send ? "before persisting" : "after persisting",
+              static_cast<unsigned long long>(r.pauses),
               static_cast<unsigned long long>(r.transfers), static_cast<unsigned long long>(r.joins),
               static_cast<unsigned long long>(r.leaves), r.learners_max,
               static_cast<unsigned long long>(r.snapshots_installed), static_cast<unsigned long long>(r.lease_reads),
@@ -102,7 +103,7 @@ void print_shape(const SimReport& r) {
 
 // How many seeds had each situation the checkers depend on.
 struct Shares {
-  uint64_t leases = 0, no_check_quorum = 0, async_tally = 0, paused = 0, transferred = 0, joined = 0, left = 0;
+  uint64_t leases = 0, no_check_quorum = 0, async_tally = 0, early_send = 0, paused = 0, transferred = 0, joined = 0, left = 0;
   uint64_t two_learners = 0, snapshots = 0, lease_reads = 0, stale_window = 0;
   uint64_t stale_requests = 0, stale_reads_ok = 0;
   uint64_t disk_failures = 0, log_retries = 0, torn_tails = 0, damaged = 0, kept_down = 0, conf_lost = 0;
@@ -112,6 +113,7 @@ struct Shares {
     leases += r.leases ? 1 : 0;
     no_check_quorum += r.check_quorum ? 0 : 1;
     async_tally += r.async_tally ? 1 : 0;
+    early_send += r.early_send ? 1 : 0;
     paused += r.pauses > 0 ? 1 : 0;
     transferred += r.transfers > 0 ? 1 : 0;
     joined += r.joins > 0 ? 1 : 0;
@@ -134,9 +136,11 @@ struct Shares {
     if (seeds == 0) return;
     auto pct = [&](uint64_t n) { return 100.0 * static_cast<double>(n) / static_cast<double>(seeds); };
     std::printf("seeds with: leases %.0f%% (lease reads served in %.0f%%), check-quorum off %.0f%%, async tally %.0f%%, "
+                "leaders sending before persisting %.0f%%, "
                 "pauses %.0f%%, transfers %.0f%%, joins %.0f%%, leaves %.0f%%, two or more learners %.0f%%, "
                 "snapshot installs %.0f%%\n",
-                pct(leases), pct(lease_reads), pct(no_check_quorum), pct(async_tally), pct(paused), pct(transferred),
+                pct(leases), pct(lease_reads), pct(no_check_quorum), pct(async_tally), pct(early_send), pct(paused),
+                pct(transferred),
                 pct(joined), pct(left), pct(two_learners), pct(snapshots));
     std::printf("stale-leader window (a deposed leader got client requests) in %.1f%% of seeds: %llu requests, "
                 "%llu reads it answered ok\n",

@@ -44,6 +44,7 @@ struct SimReport {
   bool check_quorum = true;
   bool pre_vote = true;
   bool async_tally = false;
+  bool early_send = false;  // leaders send appends before their own copy is durable
   uint64_t simulated_ms = 0;
   uint64_t client_ops = 0;      // strong-keyspace operations completed or timed out
   uint64_t eventual_ops = 0;    // eventual-keyspace writes

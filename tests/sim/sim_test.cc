@@ -73,7 +73,7 @@ TEST(Simulation, TheSeedsReachTheSituationsTheCheckersNeed) {
   uint64_t leases = 0, lease_reads = 0, no_check_quorum = 0, async_tally = 0, pauses = 0, transfers = 0;
   uint64_t joins = 0, leaves = 0, two_learners = 0, snapshots = 0, stale_leader = 0, failed_reads = 0;
   uint64_t log_failures = 0, log_retries = 0, torn_tails = 0, damaged = 0, kept_down = 0, conf_lost = 0;
-  uint64_t segments_deleted = 0;
+  uint64_t segments_deleted = 0, early_send = 0;
   constexpr uint64_t kSeeds = 60;
   for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
     SimOptions o;
@@ -84,6 +84,7 @@ TEST(Simulation, TheSeedsReachTheSituationsTheCheckersNeed) {
     lease_reads += r.lease_reads > 0 ? 1 : 0;
     no_check_quorum += r.check_quorum ? 0 : 1;
     async_tally += r.async_tally ? 1 : 0;
+    early_send += r.early_send ? 1 : 0;
     pauses += r.pauses > 0 ? 1 : 0;
     transfers += r.transfers > 0 ? 1 : 0;
     joins += r.joins > 0 ? 1 : 0;
@@ -104,6 +105,8 @@ TEST(Simulation, TheSeedsReachTheSituationsTheCheckersNeed) {
   EXPECT_EQ(lease_reads, leases);
   EXPECT_GT(no_check_quorum, kSeeds / 10);
   EXPECT_GT(async_tally, kSeeds / 10);
+  EXPECT_GT(early_send, kSeeds / 3);
+  EXPECT_LT(early_send, kSeeds * 2 / 3);
   EXPECT_GT(pauses, kSeeds / 3);
   EXPECT_GT(transfers, kSeeds / 5);
   EXPECT_GT(joins, 0u);

@@ -53,6 +53,9 @@ World::World(const SimOptions& options)
   lease_ = check_quorum_ && rng_.chance(1, 2);
   // A quarter of the seeds commit through an asynchronous tally (TallyBatch build, apply later).
   async_tally_ = rng_.chance(1, 4);
+  // Half of the seeds (by a bit of the seed, leaving the random stream of older seeds as it was):
+  // leaders send their appends before their own copy is durable.
+  early_send_ = (options.seed & 2) != 0;
   // Some seeds run on a fast network (20-300 us per hop), where a whole election and a commit
   // fit in the last millisecond of a lease; lease seeds more often, and half of those with tight
   // clocks (±0.5 % drift, a 2 ms bound) so the lease lasts nearly as long as stickiness.
@@ -123,6 +126,7 @@ World::World(const SimOptions& options)
   report_.check_quorum = check_quorum_;
   report_.pre_vote = pre_vote_;
   report_.async_tally = async_tally_;
+  report_.early_send = early_send_;
 }
 
 void World::violate(const std::string& kind, const std::string& detail) {

@@ -448,6 +448,7 @@ class World {
   bool check_quorum_ = true;
   bool lease_ = false;
   bool async_tally_ = false;
+  bool early_send_ = false;  // Config::leader_sends_before_persist
   uint64_t net_delay_min_ns_ = 100'000;  // one-way delay of a healthy link
   uint64_t net_delay_max_ns_ = 3 * kMs;
   uint64_t lease_drift_max_ms_ = kLeaseDriftMaxMs;

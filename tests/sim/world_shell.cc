@@ -19,6 +19,7 @@ raft::Config World::raft_config(raft::NodeId id, uint32_t group) {
   c.max_inflight_msgs = max_inflight_msgs_;
   c.max_size_per_msg = max_size_per_msg_;
   c.external_tally = async_tally_;
+  c.leader_sends_before_persist = early_send_;
   c.lease_read.enabled = lease_;
   c.lease_read.tick_interval_ms = kTickMs;
   c.lease_read.clock_drift_max_ms = lease_drift_max_ms_;

@@ -67,6 +67,10 @@ void ReplicaGroup::process() {
       break;
     }
     persisting_ = true;
+    // A leader's appends and heartbeats go out while its own disk writes (Config::
+    // leader_sends_before_persist): the core counts its own copy only once this Ready is durable.
+    if (!ready_.early_messages.empty()) transport_.send(id_, std::move(ready_.early_messages));
+    ready_.early_messages.clear();
     log_.persist(id_, ready_, [this](Status st) { on_persisted(std::move(st)); });
   }
   in_process_ = false;

@@ -339,6 +339,19 @@ Ready Core::ready() {
   rd.must_sync = !rd.entries.empty() || rd.snapshot.has_value() ||
                  (rd.hard_state && (rd.hard_state->term != prev_hard_state_.term ||
                                     rd.hard_state->vote != prev_hard_state_.vote));
+  if (config_.leader_sends_before_persist && role_ == Role::kLeader && !rd.snapshot &&
+      (!rd.hard_state || (rd.hard_state->term == prev_hard_state_.term && rd.hard_state->vote == prev_hard_state_.vote))) {
+    // A leader whose term and vote are durable already: what it sends as leader depends on nothing
+    // this Ready persists (it counts its own entries only once durable), so it may go first.
+    std::vector<Message> late;
+    for (Message& m : rd.messages) {
+      const bool leaderly = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                            m.type == MessageType::kSnapshot || m.type == MessageType::kReadIndexResp ||
+                            m.type == MessageType::kTimeoutNow;
+      (leaderly && m.term == term_ ? rd.early_messages : late).push_back(std::move(m));
+    }
+    rd.messages = std::move(late);
+  }
 
   // Invariant: the term and vote a message depends on are persisted (earlier, or in this Ready)
   // before the message is sent.
@@ -383,6 +396,12 @@ void Core::advance() {
   }
   if (ready_last_index_ != 0) log_.stable_to(ready_last_index_, ready_last_term_);
   if (ready_applied_to_ != 0) log_.applied_to(ready_applied_to_);
+  if (ready_last_index_ != 0 && role_ == Role::kLeader && config_.leader_sends_before_persist) {
+    // The leader's own copy of what it sent early is durable now: it counts toward the quorum.
+    Progress& self = prs_.at(id_);
+    self.match = std::max(self.match, own_match());
+    maybe_commit();
+  }
   TALLY_ASSERT(config_.bugs.apply_before_commit || log_.applied() <= log_.committed());
 }
 

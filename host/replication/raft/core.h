@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "host/common/rng.h"
+#include "host/replication/raft/mutant.h"
 #include "host/replication/raft/raft.h"
 #include "host/replication/raft/raft_log.h"
 #include "host/replication/raft/read_only.h"
@@ -99,6 +100,12 @@ class Core {
   void become_probe(NodeId peer);
   void append_entries(std::vector<Entry> ents);
   void maybe_commit();
+  // This node's own copy in the commit quorum: its whole log, or with leader_sends_before_persist
+  // only what is durable.
+  Index own_match() const {
+    return config_.leader_sends_before_persist && !TALLY_MUTANT(count_unpersisted_self) ? log_.persisted_last()
+                                                                                         : log_.last_index();
+  }
   bool commit_quorum_index(Index quorum_index);
   bool committed_in_term() const;
   void handle_append(const Message& m);

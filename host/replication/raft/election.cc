@@ -29,7 +29,7 @@ void Core::reset(Term term) {
     pr = Progress{};
     pr.learner = learner;
     pr.next = log_.last_index() + 1;
-    if (n == id_) pr.match = log_.last_index();
+    if (n == id_) pr.match = own_match();
   }
 }
 

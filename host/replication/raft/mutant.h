@@ -28,7 +28,8 @@ namespace tally::raft {
   X(stale_tally_result)        \
   X(vote_without_log_check)    \
   X(no_truncate_on_conflict)   \
-  X(stale_append_truncates)
+  X(stale_append_truncates)    \
+  X(count_unpersisted_self)
 
 enum class Mutant : uint8_t {
   none,

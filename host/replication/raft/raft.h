@@ -78,6 +78,12 @@ struct Config {
   // groups' tally_input() through the offload engine's `tally` op and calls commit_to_quorum_index().
   bool external_tally = false;
 
+  // A leader sends its appends and heartbeats before its own copy of the entries is durable (in
+  // parallel with its disk write, Raft thesis 10.2.1), in Ready::early_messages. It then counts its
+  // own copy toward a quorum only once persisted (advance()), so an entry commits only when a
+  // majority's disks hold it, whoever they are.
+  bool leader_sends_before_persist = false;
+
   RaftBugs bugs;
 
   Status validate() const;
@@ -96,6 +102,7 @@ struct NodeStatus {
 };
 
 // Everything the shell must do, in order:
+//   0. send early_messages (may go before step 1; only with Config::leader_sends_before_persist);
 //   1. persist snapshot (if any), entries and hard_state (if any), durably when must_sync;
 //   2. send messages;
 //   3. apply committed_entries (conf changes through apply_conf_change()), serve read_states and
@@ -107,6 +114,9 @@ struct Ready {
   std::vector<Entry> entries;           // append to the log, replacing any suffix from entries[0].index
   std::optional<Snapshot> snapshot;     // install before the entries
   std::vector<Message> messages;
+  // A leader's appends, heartbeats, snapshots and read answers that depend on nothing this Ready
+  // persists (its term and vote are durable already): sent before persisting.
+  std::vector<Message> early_messages;
   std::vector<Entry> committed_entries;
   std::vector<ReadState> read_states;
   // Contexts of accepted reads that will never get a ReadState (leadership lost, the leader

@@ -33,6 +33,12 @@ Index RaftLog::last_index() const {
   return storage_->last_index();
 }
 
+Index RaftLog::persisted_last() const {
+  if (unstable_snapshot_) return 0;
+  if (!unstable_.empty()) return std::min(unstable_offset_ - 1, storage_->last_index());
+  return storage_->last_index();
+}
+
 Result<Term> RaftLog::term(Index i) const {
   if (unstable_snapshot_ && i == unstable_snapshot_->metadata.index) return unstable_snapshot_->metadata.term;
   if (unstable_snapshot_ && i < unstable_snapshot_->metadata.index) return Status(Code::kOutOfRange, "compacted");

@@ -22,6 +22,9 @@ class RaftLog {
 
   Index first_index() const;
   Index last_index() const;
+  // The last index of the prefix that is durable here: entries still unstable are not (storage may
+  // hold stale ones at their indexes), nor is anything behind a snapshot not yet persisted.
+  Index persisted_last() const;
   Index committed() const { return committed_; }
   Index applied() const { return applied_; }
   // Term of entry i: kOutOfRange when compacted, kNotFound when past the end.

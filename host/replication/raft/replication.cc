@@ -147,7 +147,7 @@ bool Core::committed_in_term() const { return log_.term_or_zero(log_.committed()
 void Core::append_entries(std::vector<Entry> ents) {
   TALLY_ASSERT(role_ == Role::kLeader);
   log_.append(ents);
-  prs_.at(id_).match = log_.last_index();
+  prs_.at(id_).match = own_match();
   prs_.at(id_).next = log_.last_index() + 1;
   maybe_commit();
   pending_bcast_ = true;  // sent once per Ready: proposals between two Readys share one append
@@ -159,7 +159,7 @@ TallyInput Core::tally_input() const {
   uint32_t slot = 0;
   for (auto& [n, pr] : prs_) {
     TALLY_ASSERT(slot < kernels::kTallyReplicasMax);
-    in.match[slot] = n == id_ ? log_.last_index() : pr.match;
+    in.match[slot] = n == id_ ? own_match() : pr.match;
     ++slot;
   }
   in.voter_mask = voter_mask();

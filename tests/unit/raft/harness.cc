@@ -173,6 +173,11 @@ bool Cluster::process_ready(NodeId id, std::string* out) {
     o << "  hard: term=" << rd.hard_state->term << " vote=" << rd.hard_state->vote
       << " commit=" << rd.hard_state->commit << "\n";
   }
+  // 0. A leader's messages that may leave before it persists.
+  for (const Message& m : rd.early_messages) {
+    o << "  send early: " << format_message(m) << "\n";
+    queue_.push_back(m);
+  }
   // 1. Persist: snapshot, entries, hard state.
   if (rd.snapshot) {
     const SnapshotMetadata& md = rd.snapshot->metadata;

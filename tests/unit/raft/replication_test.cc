@@ -508,5 +508,41 @@ TEST(Replication, FollowerCommitsOnlyWhatTheAppendVouchedFor) {
   for (const Entry& e : rd.committed_entries) EXPECT_LE(e.index, 2u);
 }
 
+TEST(Replication, ALeaderThatSendsBeforePersistingCountsItsOwnEntriesOnlyOnceDurable) {
+  Cluster c;
+  Config cfg = test_config();
+  cfg.leader_sends_before_persist = true;
+  start_cluster(c, 3, cfg);
+  const Index before = c.raw(1).commit_index();
+  ASSERT_TRUE(c.raw(1).propose("x").is_ok());
+  const Index x = c.raw(1).last_index();
+  Ready rd = c.raw(1).ready();
+  // The appends leave before the leader's own copy is durable; nothing else does.
+  ASSERT_EQ(rd.early_messages.size(), 2u);
+  for (const Message& m : rd.early_messages) EXPECT_EQ(m.type, MessageType::kAppend);
+  for (const Message& m : rd.messages) EXPECT_NE(m.type, MessageType::kAppend);
+  ASSERT_EQ(rd.entries.size(), 1u);
+  // Follower 2 persists the entry and acknowledges it while the leader's disk is still writing.
+  const Message& to2 = rd.early_messages[0].to == 2 ? rd.early_messages[0] : rd.early_messages[1];
+  ASSERT_TRUE(c.raw(2).step(to2).is_ok());
+  Ready r2 = c.raw(2).ready();
+  ASSERT_TRUE(c.node(2).storage->append(r2.entries).is_ok());
+  if (r2.hard_state) c.node(2).storage->set_hard_state(*r2.hard_state);
+  ASSERT_EQ(r2.messages.size(), 1u);
+  const Message ack = r2.messages[0];
+  c.raw(2).advance();
+  ASSERT_EQ(ack.type, MessageType::kAppendResp);
+  ASSERT_TRUE(c.raw(1).step(ack).is_ok());
+  // One durable copy of three: not committed, though the leader holds the entry in memory.
+  EXPECT_EQ(c.raw(1).commit_index(), before);
+  // The leader's own write completes: two durable copies, committed.
+  ASSERT_TRUE(c.node(1).storage->append(rd.entries).is_ok());
+  if (rd.hard_state) c.node(1).storage->set_hard_state(*rd.hard_state);
+  c.raw(1).advance();
+  EXPECT_EQ(c.raw(1).commit_index(), x);
+  c.settle();
+  for (NodeId n : c.ids()) EXPECT_EQ(c.node(n).applied.back(), "x") << n;
+}
+
 }  // namespace
 }  // namespace tally::raft::testing
