@@ -355,11 +355,20 @@ Status ClusterNode::install_snapshot(Shard& shard, uint32_t group, const raft::S
   const std::string path =
       join_path(dir, store::snapshot_file_name(snapshot.metadata.index, snapshot.metadata.term));
   if (st.is_ok()) st = env.write_file_atomic(path, snapshot.data);
+  Partition* part = shard.partition(group);
+  const std::string failed = "installing the leader's snapshot failed (tried again every tick): ";
   if (!st.is_ok()) {
-    if (Partition* part = shard.partition(group)) {
-      part->set_unavailable("installing the leader's snapshot failed: " + st.message());
+    // The log holds the Ready and tries again; meanwhile the partition's old state is not served.
+    if (part != nullptr) {
+      if (!part->unavailable().starts_with(failed)) {
+        TALLY_LOG_ERROR("cluster: partition {}: installing the leader's snapshot failed: {}; trying again", group,
+                        st.message());
+      }
+      part->set_unavailable(failed + st.message());
     }
-    TALLY_LOG_ERROR("cluster: partition {}: installing the leader's snapshot failed: {}", group, st.message());
+  } else if (part != nullptr && part->unavailable().starts_with(failed)) {
+    TALLY_LOG_WARN("cluster: partition {}: the leader's snapshot is installed after all", group);
+    part->set_unavailable("");
   }
   return st;
 }

@@ -374,6 +374,7 @@ void Server::on_tick(Shard& s) {
   s.expire_tick(now_ms, cfg_.active_expire_keys_per_tick);
   // A failed log is retried here (the interval mode's syncs have their own timer).
   if (s.log != nullptr && s.log->failed()) s.log->tick(now_ms, UINT64_MAX);
+  if (s.log != nullptr) s.log->retry_installs();
   // A log grown by snapshot_log_bytes since the last snapshots gets new ones, so it can be truncated.
   if (s.log != nullptr && cfg_.snapshot_log_bytes != 0 && !s.snapshots->running() &&
       (s.log->bytes_since_snapshot() >= cfg_.snapshot_log_bytes || s.log->snapshot_wanted())) {

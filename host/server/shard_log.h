@@ -71,6 +71,8 @@ class ShardLog {
   // End of a loop iteration: the groups proposed to get their Readys into the batch, and the batch goes.
   void end_of_iteration();
   // The shard's tick: retries a failed log; interval mode syncs when due.
+  // Snapshot installs that failed on this shard's disk are tried again (every server tick).
+  void retry_installs() { group_log_->retry_installs(); }
   void tick(uint64_t now_ms, uint64_t fsync_interval_ms);
 
   bool failed() const { return failed_; }

@@ -23,7 +23,8 @@ class GroupLog {
  public:
   virtual ~GroupLog() = default;
   // Persists what `rd` asks of `group` (entries, hard state). `done` runs on the owner's thread once
-  // it is durable, or with the error that stopped it; until then the group does nothing else.
+  // it is durable, or with the error that stopped it; until then the group does nothing else (and
+  // `rd` stays valid: the group keeps it).
   virtual void persist(uint32_t group, const raft::Ready& rd, std::function<void(Status)> done) = 0;
 };
 

@@ -12,10 +12,31 @@ void WalGroupLog::persist(uint32_t group, const raft::Ready& rd, std::function<v
     TALLY_ASSERT_MSG(install_ != nullptr, "wal: a snapshot install without an installer");
     const Status st = install_(group, *rd.snapshot);
     if (!st.is_ok()) {
-      done(st);
+      // The snapshot's file could not be made durable: the Ready waits (nothing of it is logged, sent
+      // or applied) and the install is tried again until it succeeds.
+      for (const PendingInstall& pi : installs_) TALLY_ASSERT_MSG(pi.group != group, "wal: two installs of one group");
+      installs_.push_back(PendingInstall{group, &rd, std::move(done)});
       return;
     }
   }
+  log_records(group, rd, std::move(done));
+}
+
+void WalGroupLog::retry_installs() {
+  if (installs_.empty()) return;
+  // A record's done may persist the group's next Ready at once: those join installs_ anew.
+  std::vector<PendingInstall> pending;
+  pending.swap(installs_);
+  for (PendingInstall& pi : pending) {
+    if (install_(pi.group, *pi.rd->snapshot).is_ok()) {
+      log_records(pi.group, *pi.rd, std::move(pi.done));
+    } else {
+      installs_.push_back(std::move(pi));
+    }
+  }
+}
+
+void WalGroupLog::log_records(uint32_t group, const raft::Ready& rd, Callback done) {
   if (rd.entries.empty() && !rd.hard_state.has_value()) {
     done(Status::ok());  // nothing to make durable
     return;

@@ -29,10 +29,14 @@ class WalGroupLog final : public GroupLog {
   // Called once per failed batch, before its groups hear of it (the shard answers their waiting writes).
   void set_failure_handler(std::function<void(const Status&)> fn) { on_failure_ = std::move(fn); }
   // A cluster member installs snapshots its leader sends: `fn` makes the snapshot durable (its file)
-  // before the rest of the Ready is logged; an error fails the Ready. Without one, an install is a bug.
+  // before the rest of the Ready is logged. Without one, an install is a bug. An install that fails
+  // (a full or failing disk) holds its Ready until retry_installs() succeeds with it.
   void set_snapshot_installer(std::function<Status(uint32_t group, const raft::Snapshot&)> fn) {
     install_ = std::move(fn);
   }
+  // Tries the failed snapshot installs again (the shard's tick); those that succeed go on to the log.
+  void retry_installs();
+  size_t installs_waiting() const { return installs_.size(); }
   // Callbacks waiting for a batch to be written.
   size_t waiting() const { return waiting_.size() + failed_.size(); }
 
@@ -45,6 +49,14 @@ class WalGroupLog final : public GroupLog {
     Callback done;
   };
   void completed(Status st);
+  // The Ready's records (entries, hard state) into the log; `done` once they are durable.
+  void log_records(uint32_t group, const raft::Ready& rd, Callback done);
+  struct PendingInstall {
+    uint32_t group = 0;
+    const raft::Ready* rd = nullptr;  // the group's, kept until `done` runs (GroupLog::persist)
+    Callback done;
+  };
+  std::vector<PendingInstall> installs_;  // at most one per group: a group persists one Ready at a time
 
   wal::Log& log_;
   uint64_t appended_ = 0;        // records appended so far

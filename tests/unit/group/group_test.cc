@@ -562,5 +562,50 @@ TEST(ReplicaGroupOverTheWal, AFailedFsyncStopsTheGroupUntilTheLogRewritesThenNot
   EXPECT_EQ(n.sm.applied, (std::vector<std::string>{"x", "y"}));
 }
 
+TEST(ReplicaGroupOverTheWal, AFailedSnapshotInstallHoldsItsReadyAndIsTriedAgainUntilItSucceeds) {
+  WalNode n(5);
+  n.start();
+  int failures_left = 2, installs = 0;
+  n.wal_log->set_snapshot_installer([&](uint32_t group, const raft::Snapshot& snap) {
+    EXPECT_EQ(group, 7u);
+    EXPECT_EQ(snap.metadata.index, 40u);
+    ++installs;
+    return failures_left-- > 0 ? Status::exhausted("no space left on device") : Status::ok();
+  });
+  // A follower's Ready installing its leader's snapshot, with the entry after it and its hard state.
+  raft::Ready rd;
+  rd.snapshot = raft::Snapshot{};
+  rd.snapshot->metadata.index = 40;
+  rd.snapshot->metadata.term = 3;
+  rd.entries = {raft::Entry{3, 41, raft::EntryType::kNormal, "after"}};
+  rd.hard_state = raft::HardState{3, 0, 40};
+  rd.must_sync = true;
+  std::vector<Status> outcomes;
+  n.wal_log->persist(7, rd, [&](Status st) { outcomes.push_back(std::move(st)); });
+  n.wal_log->flush();
+  // Held, not failed: nothing of the Ready is logged while its snapshot is not durable.
+  EXPECT_TRUE(outcomes.empty());
+  EXPECT_EQ(n.wal_log->installs_waiting(), 1u);
+  EXPECT_FALSE(n.log->has_pending());
+  n.wal_log->retry_installs();
+  EXPECT_TRUE(outcomes.empty());
+  n.wal_log->retry_installs();  // the third try succeeds: the records go to the log
+  EXPECT_EQ(installs, 3);
+  EXPECT_EQ(n.wal_log->installs_waiting(), 0u);
+  n.wal_log->flush();
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_TRUE(outcomes[0].is_ok()) << outcomes[0].to_string();
+  n.wal_log->retry_installs();  // nothing waits: nothing is installed again
+  EXPECT_EQ(installs, 3);
+  // The entry after the snapshot is in the log for group 7.
+  bool found = false;
+  auto r = wal::recover(n.mem, WalNode::kDir, wal::RecoverMode::kRepairTail,
+                        [&](const wal::RecordHeader& h, std::string_view payload) {
+                          found |= h.group == 7 && h.index == 41 && payload == "after";
+                        });
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_TRUE(found);
+}
+
 }  // namespace
 }  // namespace tally::group
