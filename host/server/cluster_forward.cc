@@ -199,7 +199,10 @@ void ClusterNode::serve_forward(uint64_t from, std::string_view payload) {
     std::vector<std::string_view> argv(req.argv.begin(), req.argv.end());
     std::vector<size_t> pos;
     CommandTable::key_positions(*e, argv, pos);
-    if (pos.empty()) return refuse("a keyless command");
+    // A keyless command that covers the keyspace partition by partition (FLUSHALL, DBSIZE, KEYS) runs
+    // on the one partition named; others (SCAN, RANDOMKEY) are not forwarded.
+    const bool per_partition = e->split == Split::kAllOk || e->split == Split::kAllSum || e->split == Split::kAllConcat;
+    if (pos.empty() && !per_partition) return refuse("a keyless command");
     for (size_t k : pos) {
       if (server_.partition_of_key(argv[k]) != p) return refuse("a key outside partition " + std::to_string(p));
     }

@@ -621,8 +621,13 @@ CommandEngine::Outcome CommandEngine::run_everywhere(const CommandEntry& e, Argv
   const uint32_t partitions = server_.layout().count();
   const ClusterNode* cn = server_.cluster_node();
   const uint64_t self = cn != nullptr ? cn->self() : 0;
+  // A client that cannot follow redirects sees the whole cluster: the parts led elsewhere are
+  // forwarded to their leaders (memcached's flush_all empties every partition).
+  const bool whole_cluster = forward_ && cn != nullptr && cn->membership() != nullptr &&
+                             (e.split == Split::kAllOk || e.split == Split::kAllSum || e.split == Split::kAllConcat);
+  st->forward = whole_cluster;
   for (uint32_t p = 0; p < partitions; ++p) {
-    if (cn != nullptr && (self == 0 || cn->leader(p) != self)) continue;
+    if (cn != nullptr && !whole_cluster && (self == 0 || cn->leader(p) != self)) continue;
     Part& part = st->parts.emplace_back();
     part.partition = p;
     for (uint32_t i = 0; i < argv.size(); ++i) part.args.push_back(i);

@@ -538,7 +538,11 @@ class ForwardingTest(unittest.TestCase):
             waiter.join(20)
             self.assertEqual(result.get("v"), ("v-" + key).encode())
             c.wait_for_leaders()
+            # flush_all through one member empties every partition, whoever leads it.
+            self.assertTrue(clients[1].flush_all(noreply=False))
+            self.assertEqual(sum(m.client().dbsize() for m in c.members), 0)
             for mc in clients:
+                self.assertEqual(mc.get_many(keys), {})
                 mc.close()
 
     def test_plain_resp_clients_with_forwarding(self):
@@ -554,6 +558,12 @@ class ForwardingTest(unittest.TestCase):
                 r.mget(keys[:5])
             self.assertEqual(r.mget(["{t}a", "{t}b"]), [None, None])
             wait_converged(c)
+            # Keyless commands cover the whole cluster for a client that cannot ask every node.
+            self.assertEqual(r.dbsize(), 101)
+            self.assertEqual(len(r.keys("f*")), 100)
+            self.assertTrue(r.flushall())
+            self.assertEqual(sum(m.client().dbsize() for m in c.members if m is not c.members[1]), 0)
+            self.assertEqual(r.dbsize(), 0)
 
 
 class ClusterPubSubTest(unittest.TestCase):
