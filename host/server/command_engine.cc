@@ -270,10 +270,13 @@ void run_on_partition(Shard& shard, Partition& p, const CommandEntry& e, Argv ar
   const uint64_t present = notify ? keys_present(p.store(), e, argv, now_ms) : 0;
   const uint64_t stamp0 = p.store().write_stamp();
   e.data->handler(ctx, argv);
+  if (notify) notify_source_misses(shard, e, argv, present);
   if (p.store().write_stamp() != stamp0) {  // something was written
     notify_written(shard, e, argv);
     p.record_changes(shard, e, argv, 0, 0, now_ms);
     if (notify) notify_write(shard, p.store(), e, argv, now_ms, present);
+  } else if (!(e.flags & kCmdWrite) && notifications_on()) {
+    notify_misses(shard, p.store(), e, argv, now_ms);
   }
   if (!record) return;
   const bool error = out.size() > first && out.node(first).type == proto::ReplyType::kError;

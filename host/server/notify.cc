@@ -1,5 +1,6 @@
 #include "host/server/notify.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -52,6 +53,7 @@ Event event_of(const CommandEntry& e) {
   if (n == "hmset" || n == "hsetnx") return {"hset", kNotifyHash};
   if (n == "zincrby") return {"zincr", kNotifyZset};
   if (n == "bitfield") return {"setbit", kNotifyString};
+  if (n == "bitop") return {"set", kNotifyString};
   return {e.name.data(), class_of(e)};
 }
 
@@ -164,6 +166,8 @@ void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::sp
   if (pos.empty()) return;
   if (n == "rename" || n == "renamenx") {
     if (pos.size() == 2 && st.lookup(argv[pos[1]], now_ms, store::Access::kPeek) != nullptr) {
+      // The destination is added anew (after deleting one that was there), as Redis does.
+      notify_event(shard, kNotifyNew, "new", argv[pos[1]]);
       notify_event(shard, kNotifyGeneric, "rename_from", argv[pos[0]]);
       notify_event(shard, kNotifyGeneric, "rename_to", argv[pos[1]]);
     }
@@ -173,6 +177,7 @@ void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::sp
     if (pos.size() == 2) {
       const bool had = (present_before >> 1) & 1;
       if (st.lookup(argv[pos[1]], now_ms, store::Access::kPeek) != nullptr) {
+        if (!had) notify_event(shard, kNotifyNew, "new", argv[pos[1]]);
         notify_event(shard, kNotifyList, "sortstore", argv[pos[1]]);
       } else if (had) {
         notify_event(shard, kNotifyGeneric, "del", argv[pos[1]]);
@@ -181,7 +186,10 @@ void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::sp
     return;
   }
   if (n == "copy") {  // the destination is the key that changed
-    if (pos.size() == 2) notify_event(shard, kNotifyGeneric, "copy_to", argv[pos[1]]);
+    if (pos.size() == 2) {
+      notify_event(shard, kNotifyNew, "new", argv[pos[1]]);  // added anew, replacing or not
+      notify_event(shard, kNotifyGeneric, "copy_to", argv[pos[1]]);
+    }
     return;
   }
   const Event ev = event_of(e);
@@ -195,6 +203,7 @@ void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::sp
       if (had && !has) notify_event(shard, kNotifyGeneric, "del", key);
       continue;
     }
+    if (!had && has) notify_event(shard, kNotifyNew, "new", key);  // before the command's own event
     if (first_only && i > 0) {
       // A source that the command emptied (LMOVE's last element) is deleted.
       if (had && !has) notify_event(shard, kNotifyGeneric, "del", key);
@@ -214,6 +223,34 @@ void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::sp
     if (had && !has && ev.cls != kNotifyGeneric && ev.cls != kNotifyString) {
       notify_event(shard, kNotifyGeneric, "del", key);
     }
+  }
+}
+
+void notify_misses(Shard& shard, store::Store& st, const CommandEntry& e, std::span<const std::string_view> argv,
+                   uint64_t now_ms) {
+  if ((e.flags & kCmdWrite) || !(notify_flags().load(std::memory_order_relaxed) & kNotifyKeyMiss)) return;
+  thread_local std::vector<size_t> pos;
+  CommandTable::key_positions(e, argv, pos);
+  for (size_t p : pos) {
+    if (st.lookup(argv[p], now_ms, store::Access::kPeek) == nullptr) notify_event(shard, kNotifyKeyMiss, "keymiss", argv[p]);
+  }
+}
+
+void notify_source_misses(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv,
+                          uint64_t present_before) {
+  if (!(notify_flags().load(std::memory_order_relaxed) & kNotifyKeyMiss)) return;
+  const std::string_view n = e.name;
+  size_t first = 0, last = 0;  // the sources among the key positions: [first, last)
+  thread_local std::vector<size_t> pos;
+  CommandTable::key_positions(e, argv, pos);
+  if (n == "sort" || n == "copy") {
+    last = std::min<size_t>(1, pos.size());
+  } else if ((n.ends_with("store") && n != "lmove") || n == "bitop") {
+    first = 1;
+    last = pos.size();
+  }
+  for (size_t i = first; i < last && i < 64; ++i) {
+    if (!((present_before >> i) & 1)) notify_event(shard, kNotifyKeyMiss, "keymiss", argv[pos[i]]);
   }
 }
 

@@ -29,9 +29,9 @@ enum NotifyFlag : uint32_t {
   kNotifyExpired = 1 << 8,   // x
   kNotifyEvicted = 1 << 9,   // e
   kNotifyStream = 1 << 10,   // t
-  kNotifyKeyMiss = 1 << 11,  // m (accepted; no events yet)
+  kNotifyKeyMiss = 1 << 11,  // m: "keymiss" when a read finds no key
   kNotifyModule = 1 << 12,   // d (accepted; there are no modules)
-  kNotifyNew = 1 << 13,      // n (accepted; no events yet)
+  kNotifyNew = 1 << 13,      // n: "new" when a write creates a key
   kNotifyAll = kNotifyGeneric | kNotifyString | kNotifyList | kNotifySet | kNotifyHash | kNotifyZset |
                kNotifyExpired | kNotifyEvicted | kNotifyStream | kNotifyModule,  // A
 };
@@ -51,6 +51,14 @@ uint64_t keys_present(store::Store& st, const CommandEntry& e, std::span<const s
 // After a write command changed `st`: its events.
 void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::span<const std::string_view> argv,
                   uint64_t now_ms, uint64_t present_before);
+// After a read command ran (only when notifications are on): "keymiss" for each of its keys that is
+// absent, as Redis raises on a read lookup that finds nothing (class m).
+void notify_misses(Shard& shard, store::Store& st, const CommandEntry& e, std::span<const std::string_view> argv,
+                   uint64_t now_ms);
+// Before a write command's own events: "keymiss" for each source it reads that was absent (SORT's and
+// COPY's first key, the sources of *STORE and BITOP), as Redis's read lookups of them raise.
+void notify_source_misses(Shard& shard, const CommandEntry& e, std::span<const std::string_view> argv,
+                          uint64_t present_before);
 // An event the server raises on its own (expired, evicted).
 void notify_event(Shard& shard, uint32_t cls, std::string_view event, std::string_view key);
 

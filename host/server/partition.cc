@@ -241,6 +241,7 @@ void Partition::apply(Shard& shard, uint64_t index, std::string_view data) {
     const uint64_t stamp0 = store_->write_stamp();
     e->data->handler(ctx, cmd.argv);
     applying_ = false;
+    if (notify) notify_source_misses(shard, *e, cmd.argv, present);
     if (store_->write_stamp() != stamp0) {  // something was written
       notify_written(shard, *e, cmd.argv);
       record_changes(shard, *e, cmd.argv, index, position, cmd.now_ms);
@@ -293,6 +294,7 @@ void Partition::run_read(Shard& shard, PendingRead& r) {
   out.clear();
   ExecContext ctx{*store_, out, shard.clock->wall_ms()};
   r.entry->data->handler(ctx, argv);
+  if (notifications_on()) notify_misses(shard, *store_, *r.entry, argv, ctx.now_ms);
   shard.metrics->per_command[r.entry->index].record(shard.clock->monotonic_ns() - r.t0_ns, out.is_error());
   CommandCounters::bump(shard.metrics->commands_processed);
   r.target.deliver(out);

@@ -1,7 +1,8 @@
 """Keyspace notifications (notify-keyspace-events) checked against redis-server: the same commands
 run on both, a pattern subscriber on each collects __keyspace@0__/__keyevent@0__ messages, and the two
 lists must be equal (strings, TTLs, renames, lists and hashes emptied by pops, sets, sorted sets,
-streams, COPY, SETBIT and BITFIELD, SORT STORE, a key that expires). Also: nothing is published while the setting is off, and a class
+streams, COPY, SETBIT and BITFIELD, SORT STORE, a key that expires; with n and m, new keys and read
+misses). Also: nothing is published while the setting is off, and a class
 left out is not published."""
 import shutil
 import tempfile
@@ -79,6 +80,25 @@ class NotificationsTest(unittest.TestCase):
         self.assertGreater(len(want), 40)
         self.assertIn(("__keyevent@0__:expired", "{k}e"), want)
         self.assertEqual(got, want)
+
+    def test_new_keys_and_key_misses_as_redis_server(self):
+        # n ("new" when a write creates a key) and m ("keymiss" when a read finds none) are not in A.
+        reads = [("GET", "{k}nothing"), ("MGET", "{k}a2", "{k}nothing2"), ("EXISTS", "{k}no"), ("GET", "{k}a2"),
+                 ("LRANGE", "{k}nolist", "0", "-1"), ("HGET", "{k}noh", "f"), ("STRLEN", "{k}gone"),
+                 ("ZSCORE", "{k}noz", "m"), ("SMEMBERS", "{k}nos"), ("TYPE", "{k}a2"),
+                 ("SUNIONSTORE", "{k}u", "{k}nos1", "{k}s"), ("SUNIONSTORE", "{k}u2", "{k}nos1", "{k}nos2"),
+                 ("ZUNIONSTORE", "{k}zu", "2", "{k}noz1", "{k}noz2"), ("BITOP", "OR", "{k}bo", "{k}b", "{k}nob"),
+                 ("COPY", "{k}absent", "{k}cx"), ("LMOVE", "{k}nol", "{k}l2", "LEFT", "RIGHT"),
+                 ("SINTERCARD", "2", "{k}s", "{k}nos3")]
+        script = [("SET", "{k}a2", "v")] + SCRIPT + reads + [("RENAME", "{k}a2", "{k}m"), ("SET", "{k}m", "w")]
+        for flags in ("KEA", "KEAnm", "En", "Km"):
+            want = collect(self.redis_port, flags, script)
+            got = collect(self.server.port, flags, script)
+            self.assertEqual(got, want, flags)
+            if "n" in flags:
+                self.assertIn(("__keyevent@0__:new", "{k}a2"), want)
+            if "m" in flags:
+                self.assertIn(("__keyspace@0__:{k}nothing", "keymiss"), want)
 
     def test_classes_and_off(self):
         for flags in ("Kl", "Eg$", "Kx"):
