@@ -164,6 +164,12 @@ class Store {
   uint64_t maxmemory_bytes() const { return options_.maxmemory_bytes; }
   // The key's logarithmic access counter after decay (OBJECT FREQ); meaningful under an LFU policy.
   uint32_t access_frequency(const Entry& e, uint64_t now_ms) const { return lfu_decayed(e, now_ms); }
+  // RESTORE ... FREQ: the key's LFU counter (0..255) as of now; nothing under an LRU policy.
+  void set_access_frequency(Entry& e, uint32_t freq, uint64_t now_ms) {
+    TALLY_ASSERT(freq <= 255);
+    if (!lfu_policy()) return;
+    e.access_ = (static_cast<uint32_t>(now_ms / 60000) & 0xFFFF) << 8 | freq;
+  }
   bool lfu_policy() const {
     return options_.policy == EvictionPolicy::kAllKeysLfu || options_.policy == EvictionPolicy::kVolatileLfu;
   }

@@ -198,8 +198,15 @@ class DumpRestoreTest(unittest.TestCase):
                 except redis.exceptions.ResponseError as e:
                     got.append("error: " + str(e))
             got.append(repr((c.exists("n3"), c.ttl("n4") > 90, c.ttl("n5"), c.get("a"), c.dump("missing"))))
+            # Under an LFU policy FREQ sets the key's access counter, which OBJECT FREQ reads back.
+            c.config_set("maxmemory-policy", "allkeys-lfu")
+            for key, freq in (("f1", "100"), ("f2", "0"), ("f3", "255")):
+                c.execute_command("RESTORE", key, 0, good, "FREQ", freq)
+                got.append(repr(c.object("freq", key)))
+            c.config_set("maxmemory-policy", "noeviction")
             results.append(got)
         self.assertEqual(results[0], results[1])
+        self.assertIn("100", results[1])
 
 
 if __name__ == "__main__":

@@ -772,6 +772,7 @@ void dump(ExecContext& ctx, Argv argv) {
 void restore(ExecContext& ctx, Argv argv) {
   int64_t ttl = 0;
   bool replace = false, absttl = false, idle = false, freq = false;
+  int64_t freq_value = 0;
   for (size_t i = 4; i < argv.size(); ++i) {
     if (iequals(argv[i], "replace")) {
       replace = true;
@@ -787,6 +788,7 @@ void restore(ExecContext& ctx, Argv argv) {
       if (!parse_i64(argv[++i], x)) return ctx.out.error(kErrNotInt);
       if (x < 0 || x > 255) return ctx.out.error("ERR Invalid FREQ value, must be >= 0 and <= 255");
       freq = true;
+      freq_value = x;
     } else {
       return ctx.out.error(kErrSyntax);
     }
@@ -815,6 +817,13 @@ void restore(ExecContext& ctx, Argv argv) {
   // A TTL already in the past: as Redis, nothing is created (and REPLACE still removed the old value).
   if (expire_at != 0 && expire_at <= ctx.now_ms) return ctx.out.ok();
   store_loaded(ctx, argv[1], v, expire_at);
+  // FREQ sets the LFU counter (under an LFU policy, as Redis). IDLETIME is accepted and changes
+  // nothing: the LRU clock here counts accesses, not seconds (OBJECT IDLETIME says so).
+  if (freq) {
+    if (Entry* e = ctx.store.lookup(argv[1], ctx.now_ms, Access::kPeek)) {
+      ctx.store.set_access_frequency(*e, static_cast<uint32_t>(freq_value), ctx.now_ms);
+    }
+  }
   ctx.out.ok();
 }
 
