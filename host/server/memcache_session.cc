@@ -128,6 +128,9 @@ bool record_ok(const proto::Reply& r, size_t at) {
 bool well_shaped(const McRequest& req, const proto::Reply& reply) {
   if (reply.empty()) return false;
   if (reply.is_error()) return true;
+  // Storage commands (set, add, replace, append, prepend, cas: adjacent in McOp) answer a status line.
+  static_assert(static_cast<int>(McOp::kCas) - static_cast<int>(McOp::kSet) == 5);
+  if (req.op >= McOp::kSet && req.op <= McOp::kCas) return is_string_node(reply, 1);
   switch (req.op) {
     case McOp::kGet:
     case McOp::kGets:
@@ -139,13 +142,6 @@ bool well_shaped(const McRequest& req, const proto::Reply& reply) {
       }
       return true;
     }
-    case McOp::kSet:
-    case McOp::kAdd:
-    case McOp::kReplace:
-    case McOp::kAppend:
-    case McOp::kPrepend:
-    case McOp::kCas:
-      return is_string_node(reply, 1);
     case McOp::kDelete:
     case McOp::kTouch:
     case McOp::kMetaDelete:
