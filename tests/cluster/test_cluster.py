@@ -355,6 +355,71 @@ class FaultTest(unittest.TestCase):
                 time.sleep(0.1)
             self.assertGreater(refused(), 0, "the garbage connection was counted")
 
+    def test_a_member_that_lies_in_forwards_is_refused_and_counted(self):
+        # A peer that holds the secret (it passes the handshake as node 3) sends forwards that no correct
+        # member would: unparsable, an unknown command, a key outside the partition named, a keyless
+        # command. Each is refused and counted, none runs, and the node keeps serving; a correct forward
+        # from the same peer runs (so the refusals are the checks, not a dead path).
+        from redis.crc import key_slot
+        from peer_client import FORWARD, FORWARD_REPLY, Peer, forward_payload
+        with Cluster() as c:
+            a = c.members[0]
+            with open(c.secret, "rb") as f:
+                secret = f.read().strip()
+
+            def partition(key):
+                return key_slot(key.encode()) >> 6  # 256 partitions over 16384 slots
+
+            led = [k for k in ("lie%d" % i for i in range(200)) if c.leader_of(k) is a]
+            good, other = led[0], next(k for k in led[1:] if partition(k) != partition(led[0]))
+            # The real node 3 is paused, so it does not dial again and replace this connection.
+            import signal
+            c.members[2].proc.send_signal(signal.SIGSTOP)
+            peer = None
+            try:
+                peer = Peer(a.peer_port, 3, 1, secret)
+                before = a.info()["cluster_forward_refused"]
+                lies = [
+                    b"\x01\x02\x03",                                                       # short
+                    forward_payload(1, 99999, ["SET", good, "x"]),                        # no such partition
+                    forward_payload(2, partition(good), ["NOSUCHCOMMAND", good]),         # unknown command
+                    forward_payload(3, partition(good), ["SET", other, "stolen"]),        # key elsewhere
+                    forward_payload(4, partition(good), ["MULTI"]),                       # a transaction
+                    forward_payload(5, partition(good), ["SCAN", "0"]),                   # keyless, not per part
+                    forward_payload(6, partition(good), ["SET", good]),                   # wrong arity
+                    forward_payload(7, partition(good), ["SET", good, "x"]) + b"tail",   # bytes after
+                ]
+                for payload in lies:
+                    peer.send(FORWARD, payload)
+                peer.send(FORWARD_REPLY, b"\x00" * 9 + b"garbage")  # a reply to nothing asked
+                deadline = time.time() + 10
+                while time.time() < deadline and a.info()["cluster_forward_refused"] - before < len(lies):
+                    time.sleep(0.05)
+                self.assertEqual(a.info()["cluster_forward_refused"] - before, len(lies))
+                self.assertIsNone(c.call("GET", other, key=other))
+                # A correct forward runs (for a key node 1 leads when it arrives: leadership may move).
+                honest = None
+                for attempt in range(40):
+                    key = "honest%d" % attempt
+                    if c.leader_of(key) is not a:
+                        continue
+                    peer.send(FORWARD, forward_payload(100 + attempt, partition(key), ["SET", key, "v"]))
+                    t0 = time.time()
+                    while time.time() - t0 < 2 and honest is None:
+                        if c.call("GET", key, key=key) == "v":
+                            honest = key
+                        time.sleep(0.05)
+                    if honest:
+                        break
+                self.assertIsNotNone(honest, "a correct forward from the same peer ran")
+            finally:
+                if peer is not None:
+                    peer.close()
+                c.members[2].proc.send_signal(signal.SIGCONT)
+            c.wait_for_leaders()
+            self.assertTrue(c.call("SET", "after", "1", key="after"))
+            self.assertIsNone(a.proc.poll())
+
     def test_a_node_without_the_secret_is_refused_and_counted(self):
         from cluster_harness import Member
         with Cluster() as c:
