@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "host/server/command_table.h"
+#include "host/server/commands/util.h"
 #include "host/server/server.h"
 #include "host/server/shard.h"
 
@@ -60,6 +61,13 @@ Event event_of(const CommandEntry& e) {
 // Writes that store into their first key only (the others are read).
 bool stores_into_first(std::string_view n) {
   return n.ends_with("store") || n == "bitop" || n == "lmove" || n == "rpoplpush";
+}
+
+bool with_persist_option(std::span<const std::string_view> argv) {
+  for (size_t i = 2; i < argv.size(); ++i) {
+    if (cmd::iequals(argv[i], "persist")) return true;
+  }
+  return false;
 }
 
 bool with_ttl_option(std::span<const std::string_view> argv) {
@@ -164,6 +172,52 @@ void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::sp
   thread_local std::vector<size_t> pos;
   CommandTable::key_positions(e, argv, pos);
   if (pos.empty()) return;
+  auto exists = [&](std::string_view key) { return st.lookup(key, now_ms, store::Access::kPeek) != nullptr; };
+  auto was_present = [&](size_t i) { return i < 64 && ((present_before >> i) & 1) != 0; };
+  if ((n == "lmove" || n == "rpoplpush") && pos.size() == 2) {
+    // As Redis: the push on the destination (created first if new), then the pop on the source.
+    const bool from_left = n == "lmove" && argv.size() > 3 && cmd::iequals(argv[3], "left");
+    const bool to_left = n == "rpoplpush" || (argv.size() > 4 && cmd::iequals(argv[4], "left"));
+    const std::string_view src = argv[pos[0]], dst = argv[pos[1]];
+    if (src != dst && !was_present(1) && exists(dst)) notify_event(shard, kNotifyNew, "new", dst);
+    notify_event(shard, kNotifyList, to_left ? "lpush" : "rpush", dst);
+    notify_event(shard, kNotifyList, from_left ? "lpop" : "rpop", src);
+    if (src != dst && was_present(0) && !exists(src)) notify_event(shard, kNotifyGeneric, "del", src);
+    return;
+  }
+  if (n == "smove" && pos.size() == 2) {
+    const std::string_view src = argv[pos[0]], dst = argv[pos[1]];
+    notify_event(shard, kNotifySet, "srem", src);
+    if (was_present(0) && !exists(src)) notify_event(shard, kNotifyGeneric, "del", src);
+    if (!was_present(1) && exists(dst)) notify_event(shard, kNotifyNew, "new", dst);
+    notify_event(shard, kNotifySet, "sadd", dst);
+    return;
+  }
+  if (n == "lmpop" || n == "zmpop") {
+    // The first key that held elements is the one popped, named by the side it was popped from.
+    int64_t numkeys = 0;
+    for (char c : argv[1]) numkeys = numkeys * 10 + (c - '0');
+    const size_t where = 2 + static_cast<size_t>(numkeys);
+    const bool first_side = where < argv.size() && (cmd::iequals(argv[where], "left") || cmd::iequals(argv[where], "min"));
+    for (size_t i = 0; i < pos.size(); ++i) {
+      if (!was_present(i)) continue;
+      const std::string_view key = argv[pos[i]];
+      if (n == "lmpop") {
+        notify_event(shard, kNotifyList, first_side ? "lpop" : "rpop", key);
+      } else {
+        notify_event(shard, kNotifyZset, first_side ? "zpopmin" : "zpopmax", key);
+      }
+      if (!exists(key)) notify_event(shard, kNotifyGeneric, "del", key);
+      break;
+    }
+    return;
+  }
+  if (n == "xgroup" && argv.size() > 2) {
+    // Redis names each subcommand's event: xgroup-create, xgroup-setid, xgroup-destroy, ...
+    if (!was_present(0) && exists(argv[pos[0]])) notify_event(shard, kNotifyNew, "new", argv[pos[0]]);  // MKSTREAM
+    notify_event(shard, kNotifyStream, "xgroup-" + cmd::lower_ascii(argv[1]), argv[pos[0]]);
+    return;
+  }
   if (n == "rename" || n == "renamenx") {
     if (pos.size() == 2 && st.lookup(argv[pos[1]], now_ms, store::Access::kPeek) != nullptr) {
       // The destination is added anew (after deleting one that was there), as Redis does.
@@ -210,6 +264,10 @@ void notify_write(Shard& shard, store::Store& st, const CommandEntry& e, std::sp
       continue;
     }
     if (!had && !has) continue;  // nothing happened to it
+    if (n == "getex" && has && with_persist_option(argv)) {
+      notify_event(shard, kNotifyGeneric, "persist", key);
+      continue;
+    }
     if (std::strcmp(ev.name, "expire") == 0 && had && !has) {
       notify_event(shard, kNotifyGeneric, "del", key);  // a time in the past deletes
       continue;

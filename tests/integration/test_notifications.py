@@ -100,6 +100,42 @@ class NotificationsTest(unittest.TestCase):
             if "m" in flags:
                 self.assertIn(("__keyspace@0__:{k}nothing", "keymiss"), want)
 
+    def test_moves_pops_and_subcommands_as_redis_server(self):
+        # Commands whose events Redis names by what they did: LMOVE/RPOPLPUSH (a push on the
+        # destination, then a pop on the source), LMPOP/ZMPOP (by side), SMOVE (srem, then sadd),
+        # GETEX PERSIST, XGROUP's subcommands; and a range of other writes.
+        script = [
+            ("RPUSH", "{k}l", "a", "b", "c", "d"), ("LMOVE", "{k}l", "{k}l2", "LEFT", "RIGHT"),
+            ("RPOPLPUSH", "{k}l", "{k}l2"), ("LSET", "{k}l", "0", "z"), ("LINSERT", "{k}l", "BEFORE", "z", "y"),
+            ("LTRIM", "{k}l", "0", "1"), ("LREM", "{k}l", "0", "y"), ("LMPOP", "2", "{k}nol", "{k}l", "LEFT", "COUNT", "5"),
+            ("LPOP", "{k}l2", "1"), ("LMOVE", "{k}l2", "{k}l2", "LEFT", "LEFT"), ("RPUSH", "{k}l3", "x"),
+            ("LMOVE", "{k}l3", "{k}l4", "RIGHT", "LEFT"),
+            ("SADD", "{k}s", "a", "b", "c"), ("SMOVE", "{k}s", "{k}s2", "a"), ("SPOP", "{k}s"),
+            ("SINTERSTORE", "{k}si", "{k}s", "{k}s2"), ("SDIFFSTORE", "{k}sd", "{k}s", "{k}nos"), ("SREM", "{k}s", "b", "c"),
+            ("ZADD", "{k}z", "1", "a", "2", "b", "3", "c"), ("ZPOPMIN", "{k}z"), ("ZREMRANGEBYSCORE", "{k}z", "0", "2"),
+            ("ZMPOP", "1", "{k}z", "MAX"), ("ZADD", "{k}z2", "1", "a"), ("ZRANGESTORE", "{k}zr", "{k}z2", "0", "-1"),
+            ("ZUNIONSTORE", "{k}zu", "1", "{k}z2"), ("ZINTERSTORE", "{k}zi", "2", "{k}z2", "{k}nz"),
+            ("SET", "{k}a", "1"), ("SETRANGE", "{k}a", "2", "xx"), ("INCRBYFLOAT", "{k}f", "1.5"),
+            ("GETEX", "{k}a", "EX", "100"), ("GETEX", "{k}a", "PERSIST"), ("PEXPIRE", "{k}a", "100000"),
+            ("EXPIREAT", "{k}a", "1"), ("MSET", "{k}m1", "1", "{k}m2", "2"), ("MSETNX", "{k}m3", "3", "{k}m4", "4"),
+            ("SETNX", "{k}m1", "x"), ("GETSET", "{k}m1", "y"), ("RENAMENX", "{k}m1", "{k}m2"), ("RENAMENX", "{k}m1", "{k}m9"),
+            ("HSET", "{k}h", "a", "1"), ("HINCRBY", "{k}h", "a", "2"), ("HINCRBYFLOAT", "{k}h", "b", "1.5"),
+            ("HSETNX", "{k}h", "c", "1"), ("HDEL", "{k}h", "a", "b", "c"),
+            ("XADD", "{k}x", "1-1", "f", "v"), ("XADD", "{k}x", "2-1", "f", "v"), ("XDEL", "{k}x", "1-1"),
+            ("XTRIM", "{k}x", "MAXLEN", "0"), ("XGROUP", "CREATE", "{k}x", "g", "$"),
+            ("XGROUP", "CREATECONSUMER", "{k}x", "g", "c"), ("XGROUP", "DELCONSUMER", "{k}x", "g", "c"),
+            ("XGROUP", "SETID", "{k}x", "g", "0"), ("XSETID", "{k}x", "5-0"), ("XGROUP", "DESTROY", "{k}x", "g"),
+            ("XGROUP", "CREATE", "{k}x2", "g", "$", "MKSTREAM"),
+            ("XADD", "{k}x", "NOMKSTREAM", "*", "f", "v"), ("XADD", "{k}nx", "NOMKSTREAM", "*", "f", "v"),
+            ("SET", "{k}u", "1"), ("UNLINK", "{k}u"), ("APPEND", "{k}ap", "x"), ("DECRBY", "{k}d", "3"),
+            ("TOUCH", "{k}ap"), ("COPY", "{k}ap", "{k}ap2"), ("COPY", "{k}ap", "{k}ap2", "REPLACE"),
+        ]
+        want = collect(self.redis_port, "KEAn", script)
+        got = collect(self.server.port, "KEAn", script)
+        self.assertGreater(len(want), 150)
+        self.assertIn(("__keyevent@0__:xgroup-create", "{k}x"), want)
+        self.assertEqual(got, want)
+
     def test_classes_and_off(self):
         for flags in ("Kl", "Eg$", "Kx"):
             self.assertEqual(collect(self.server.port, flags, SCRIPT), collect(self.redis_port, flags, SCRIPT), flags)
