@@ -24,7 +24,7 @@ constexpr struct {
 // The class of a command's events from its group in the table.
 uint32_t class_of(const CommandEntry& e) {
   const std::string_view g = e.group;
-  if (g == "string" || g == "bitmap") return kNotifyString;
+  if (g == "string" || g == "bitmap" || g == "hyperloglog") return kNotifyString;
   if (g == "list") return kNotifyList;
   if (g == "set") return kNotifySet;
   if (g == "hash") return kNotifyHash;
@@ -55,6 +55,7 @@ Event event_of(const CommandEntry& e) {
   if (n == "zincrby") return {"zincr", kNotifyZset};
   if (n == "bitfield") return {"setbit", kNotifyString};
   if (n == "bitop") return {"set", kNotifyString};
+  if (n == "pfmerge") return {"pfadd", kNotifyString};
   return {e.name.data(), class_of(e)};
 }
 

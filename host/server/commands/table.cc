@@ -31,6 +31,10 @@ constexpr CommandSpec kCommands[] = {
   {"strlen", 2, R | F, 1, 1, 1, cmd::strlen, "string", "Returns the length of a string value."},
   {"getrange", 4, R, 1, 1, 1, cmd::getrange, "string", "Returns a substring of the string stored at a key."},
   {"setrange", 4, W | M, 1, 1, 1, cmd::setrange, "string", "Overwrites part of a string value from an offset."},
+  // HyperLogLog (string values in Redis's layout)
+  {"pfadd", -2, W | M | F, 1, 1, 1, cmd::pfadd, "hyperloglog", "Adds elements to a HyperLogLog key, creating it if needed."},
+  {"pfcount", -2, R, 1, -1, 1, cmd::pfcount, "hyperloglog", "Returns the approximated cardinality of the union of HyperLogLog keys."},
+  {"pfmerge", -2, W | M, 1, -1, 1, cmd::pfmerge, "hyperloglog", "Merges HyperLogLog keys into the first (created if absent)."},
   {"incr", 2, W | M | F, 1, 1, 1, cmd::incr, "string", "Increments the integer value of a key by one."},
   {"decr", 2, W | M | F, 1, 1, 1, cmd::decr, "string", "Decrements the integer value of a key by one."},
   {"incrby", 3, W | M | F, 1, 1, 1, cmd::incrby, "string", "Increments the integer value of a key by a number."},
