@@ -137,6 +137,24 @@ class RedisServer:
             self.proc = None
 
 
+class AgainstRedisCase(unittest.TestCase):
+    """A tallyd and a redis-server side by side for the whole class: `t` and `r` are redis-py clients
+    of each, for tests that run the same commands on both."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis_server = RedisServer().start()
+        cls.tally = Tallyd(threads=2)
+        cls.tally.start()
+        cls.r = redis.Redis(port=cls.redis_server.port)
+        cls.t = redis.Redis(port=cls.tally.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tally.stop()
+        cls.redis_server.stop()
+
+
 class ServerCase(unittest.TestCase):
     """One tallyd for the whole class, in a fresh directory: `extra` holds the class's own flags (a
     subclass changes them, e.g. to run the same tests durable), `client()` a redis-py client."""

@@ -9,7 +9,7 @@ import unittest
 
 import redis
 
-from harness import RedisServer, Tallyd
+from harness import AgainstRedisCase
 
 
 def value_of(c, k):
@@ -107,20 +107,7 @@ def fill(c, rng, n):
 
 
 @unittest.skipUnless(shutil.which("redis-server"), "redis-server not installed")
-class DumpRestoreTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis_server = RedisServer().start()
-        cls.tally = Tallyd(threads=2)
-        cls.tally.start()
-        cls.r = redis.Redis(port=cls.redis_server.port)
-        cls.t = redis.Redis(port=cls.tally.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tally.stop()
-        cls.redis_server.stop()
-
+class DumpRestoreTest(AgainstRedisCase):
     def test_values_move_both_ways(self):
         rng = random.Random(21)
         for c in (self.r, self.t):

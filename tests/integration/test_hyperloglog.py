@@ -8,24 +8,11 @@ import unittest
 
 import redis
 
-from harness import RedisServer, Tallyd
+from harness import AgainstRedisCase
 
 
 @unittest.skipUnless(shutil.which("redis-server"), "redis-server not installed")
-class HyperLogLogTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Tallyd(threads=2)
-        cls.server.start()
-        cls.redis = RedisServer().start()
-        cls.t = redis.Redis(port=cls.server.port)
-        cls.r = redis.Redis(port=cls.redis.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.redis.stop()
-        cls.server.stop()
-
+class HyperLogLogTest(AgainstRedisCase):
     def both(self, *args):
         out = []
         for c in (self.r, self.t):

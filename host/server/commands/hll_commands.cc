@@ -192,6 +192,16 @@ bool load(ExecContext& ctx, std::string_view key, std::vector<uint8_t>& regs, bo
   return true;
 }
 
+// The registers of the union of `keys` (absent ones are empty); false after answering an error.
+bool union_of(ExecContext& ctx, Argv keys, std::vector<uint8_t>& regs) {
+  regs.assign(kRegisters, 0);
+  for (std::string_view key : keys) {
+    bool found = false;
+    if (!load(ctx, key, regs, true, found)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void pfadd(ExecContext& ctx, Argv argv) {
@@ -215,21 +225,14 @@ void pfadd(ExecContext& ctx, Argv argv) {
 
 void pfcount(ExecContext& ctx, Argv argv) {
   TALLY_ASSERT(argv.size() >= 2);
-  std::vector<uint8_t> regs(kRegisters, 0);
-  for (size_t i = 1; i < argv.size(); ++i) {
-    bool found = false;
-    if (!load(ctx, argv[i], regs, true, found)) return;
-  }
-  ctx.out.integer(static_cast<int64_t>(estimate(regs)));
+  std::vector<uint8_t> regs;
+  if (union_of(ctx, argv.subspan(1), regs)) ctx.out.integer(static_cast<int64_t>(estimate(regs)));
 }
 
 void pfmerge(ExecContext& ctx, Argv argv) {
   TALLY_ASSERT(argv.size() >= 2);
-  std::vector<uint8_t> regs(kRegisters, 0);
-  for (size_t i = 1; i < argv.size(); ++i) {
-    bool found = false;
-    if (!load(ctx, argv[i], regs, true, found)) return;
-  }
+  std::vector<uint8_t> regs;
+  if (!union_of(ctx, argv.subspan(1), regs)) return;  // the destination counts as a source
   ctx.store.set_string(argv[1], dense_value(regs), 0, /*keep_ttl=*/true);
   ctx.out.ok();
 }
