@@ -79,12 +79,11 @@ Status decode_forward(std::string_view payload, uint32_t partitions, ForwardRequ
   return Status::ok();
 }
 
-void ClusterNode::forward(Shard& from, uint64_t leader, uint32_t p, std::span<const std::string_view> argv,
+void ClusterNode::forward(Shard& from, bool read, uint32_t p, std::span<const std::string_view> argv,
                           ForwardDone done) {
-  (void)leader;  // the leader as the asking shard saw it; shard 0 looks again when it sends
   std::string payload = encode_forward(0, p, argv);  // the request id is set on shard 0
   Shard* home = &from;
-  server_.shard(0).reactor->post([this, home, p, payload = std::move(payload), done = std::move(done)]() mutable {
+  server_.shard(0).reactor->post([this, home, read, p, payload = std::move(payload), done = std::move(done)]() mutable {
     if (transport_ == nullptr) {
       answer_error(home, std::move(done), "CLUSTERDOWN the cluster is not formed yet (tallyctl cluster create)");
       return;
@@ -97,7 +96,7 @@ void ClusterNode::forward(Shard& from, uint64_t leader, uint32_t p, std::span<co
     std::memcpy(payload.data(), &id, 8);
     const uint64_t deadline_ms =
         server_.shard(0).clock->monotonic_ns() / 1000000 + server_.config().cluster_forward_timeout_ms;
-    forwards_.emplace(id, PendingForward{home, p, 0, deadline_ms, std::move(payload), std::move(done)});
+    forwards_.emplace(id, PendingForward{home, p, 0, read, deadline_ms, std::move(payload), std::move(done)});
     // Without a leader known yet (an election, a leadership transfer) it waits, and each tick tries
     // again until its deadline: a client that cannot follow redirects should not see the handover.
     (void)send_forward(id);
@@ -227,9 +226,10 @@ void ClusterNode::forward_answered(uint64_t from, std::string_view payload) {
   std::memcpy(&id, payload.data(), 8);
   const bool not_leader = payload[8] == 1;
   auto it = forwards_.find(id);
-  // Late (it timed out) or not ours: a node answers only what it was asked.
+  // Late (it timed out, or a read went to the next leader meanwhile) or not ours: a node answers only
+  // what it was asked. (A write is sent elsewhere only after its first receiver said it did not run it.)
   if (it == forwards_.end() || it->second.leader != from) {
-    if (it != forwards_.end()) forward_refused_.fetch_add(1, std::memory_order_relaxed);
+    if (it != forwards_.end() && !it->second.read) forward_refused_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (not_leader) {
@@ -255,6 +255,13 @@ void ClusterNode::tick_forwards() {
   for (auto it = forwards_.begin(); it != forwards_.end();) {
     PendingForward& pf = it->second;
     if (pf.deadline_ms > now_ms) {
+      // A read sent to a leader that has since been replaced (dead, paused, cut off) goes to the new
+      // one: running it twice changes nothing. A write waits for its answer or its deadline.
+      const uint64_t now_leader = leader(pf.partition);
+      if (pf.read && pf.leader != 0 && now_leader != 0 && now_leader != pf.leader) {
+        pf.leader = 0;
+        forwards_rerouted_.fetch_add(1, std::memory_order_relaxed);
+      }
       if (pf.leader == 0) waiting.push_back(it->first);
       ++it;
       continue;

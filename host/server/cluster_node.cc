@@ -613,6 +613,7 @@ std::string ClusterNode::info_text() const {
   t += "cluster_forwarded_in:" + std::to_string(forwards_in_.load(std::memory_order_relaxed)) + "\r\n";
   t += "cluster_forward_timeouts:" + std::to_string(forward_timeouts_.load(std::memory_order_relaxed)) + "\r\n";
   t += "cluster_forward_refused:" + std::to_string(forward_refused_.load(std::memory_order_relaxed)) + "\r\n";
+  t += "cluster_forward_rerouted:" + std::to_string(forwards_rerouted_.load(std::memory_order_relaxed)) + "\r\n";
   const PeerFigures& pf = peer_figures_;
   auto row = [&t](const char* name, const std::atomic<uint64_t>& v) {
     t += name;

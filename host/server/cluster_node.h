@@ -75,11 +75,12 @@ class ClusterNode {
   // subscribers (channels and patterns), as Redis Cluster does. Any thread.
   void broadcast_publish(std::string channel, std::string message);
   // Forwarding (docs/cluster.md): a command of a client that cannot follow redirects (memcached, or
-  // RESP with cluster_forward_resp), all of whose keys lie in partition p, travels to p's leader
-  // `leader`, which runs it and sends the reply back; `done` runs on `from`'s thread with the reply,
-  // or with an error when the leader cannot be reached or does not answer in time. Any shard's thread.
+  // RESP with cluster_forward_resp), all of whose keys lie in partition p, travels to p's leader,
+  // which runs it and sends the reply back; `done` runs on `from`'s thread with the reply, or with an
+  // error when no leader answers in time. A read (`read`) whose leader changes while it waits is
+  // sent again to the new one; a write never is. Any shard's thread.
   using ForwardDone = std::function<void(proto::Reply&)>;
-  void forward(Shard& from, uint64_t leader, uint32_t p, std::span<const std::string_view> argv, ForwardDone done);
+  void forward(Shard& from, bool read, uint32_t p, std::span<const std::string_view> argv, ForwardDone done);
 
   // Snapshots between replicas (a replica too far behind for the log the leader keeps in memory):
   // the leader fills an outgoing snapshot message with an image of the partition as applied now; the
@@ -126,6 +127,7 @@ class ClusterNode {
     Shard* from = nullptr;
     uint32_t partition = 0;
     uint64_t leader = 0;  // where it was sent; 0 while it waits for a leader
+    bool read = false;    // safe to send again (it changes nothing)
     uint64_t deadline_ms = 0;
     std::string payload;  // the frame's payload, kept to send again after a "not the leader" answer
     ForwardDone done;
@@ -158,7 +160,8 @@ class ClusterNode {
   std::atomic<uint64_t> messages_refused_{0};
   std::atomic<uint64_t> snapshots_sent_{0};
   std::atomic<uint64_t> snapshots_installed_{0};
-  std::atomic<uint64_t> forwards_out_{0}, forwards_in_{0}, forward_timeouts_{0}, forward_refused_{0};
+  std::atomic<uint64_t> forwards_out_{0}, forwards_in_{0}, forward_timeouts_{0}, forward_refused_{0},
+      forwards_rerouted_{0};
   PeerFigures peer_figures_;
   void publish_peer_figures();
 };

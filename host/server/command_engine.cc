@@ -120,7 +120,7 @@ void run_parts_on(Shard& s, const std::shared_ptr<SplitState>& st) {
       const uint64_t leader = cn->leader(pid);
       if (leader != cn->self()) {
         Shard* shard = &s;
-        cn->forward(s, leader, pid, argv, [st, j, shard](proto::Reply& r) {
+        cn->forward(s, !(st->entry->flags & kCmdWrite), pid, argv, [st, j, shard](proto::Reply& r) {
           st->replies[j].append(r);
           parts_done(st, 1, *shard);
         });
@@ -326,7 +326,7 @@ CommandEngine::Outcome CommandEngine::run_cluster(const CommandEntry& e, Argv ar
       return run_on(p, e, argv, out, /*replica=*/true);
     }
     if (leader != m->self && forward_ && !(e.flags & kCmdTransaction)) {
-      return forward_to(leader, p, argv);
+      return forward_to(e, p, argv);
     }
     if (leader != m->self) {
       flush();
@@ -421,7 +421,7 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
     const cluster::Membership* m = cn->membership();
     const uint64_t leader = cn->leader(p);
     // (Without a leader known yet, the forward waits for one.)
-    if (m != nullptr && leader != m->self) return forward_to(leader, p, argv);
+    if (m != nullptr && leader != m->self) return forward_to(e, p, argv);
   }
   const uint32_t owner = server_.shard_of_partition(p);
   if (owner == home_.id) {
@@ -450,12 +450,13 @@ CommandEngine::Outcome CommandEngine::run_on(uint32_t p, const CommandEntry& e, 
   return Outcome::kQueued;
 }
 
-CommandEngine::Outcome CommandEngine::forward_to(uint64_t leader, uint32_t p, Argv argv) {
+CommandEngine::Outcome CommandEngine::forward_to(const CommandEntry& e, uint32_t p, Argv argv) {
   flush();
   const uint64_t seq = session_.reserve_reply();
   Shard* home = &home_;
   const uint64_t conn_id = conn_id_;
-  server_.cluster_node()->forward(home_, leader, p, argv, [home, conn_id, seq](proto::Reply& r) {
+  const bool read = !(e.flags & kCmdWrite);
+  server_.cluster_node()->forward(home_, read, p, argv, [home, conn_id, seq](proto::Reply& r) {
     if (ClientSession* s = ClientSession::lookup(*home, conn_id)) s->complete_reply(seq, r);
   });
   return Outcome::kQueued;

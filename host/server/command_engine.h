@@ -91,7 +91,7 @@ class CommandEngine {
   // A cluster member's client that cannot follow redirects: commands for partitions led elsewhere go
   // to their leaders inside the cluster (cluster_forward_memcache / cluster_forward_resp).
   bool forward_ = false;
-  Outcome forward_to(uint64_t leader, uint32_t p, Argv argv);
+  Outcome forward_to(const CommandEntry& e, uint32_t p, Argv argv);
   RemoteBatch batch_;
   std::vector<size_t> key_pos_;              // scratch: the key positions of the command being routed
   std::vector<std::string_view> key_views_;  // scratch: its keys
