@@ -267,10 +267,11 @@ void ClusterNode::tick_forwards() {
       continue;
     }
     forward_timeouts_.fetch_add(1, std::memory_order_relaxed);
-    answer_error(pf.from, std::move(pf.done),
-                 pf.leader == 0 ? "TRYAGAIN partition " + std::to_string(pf.partition) + " found no leader in time"
-                                : "TRYAGAIN no answer from the partition's leader (node " + std::to_string(pf.leader) +
-                                      ") in time; a write's outcome is unknown");
+    std::string why = pf.leader == 0 ? "TRYAGAIN partition " + std::to_string(pf.partition) + " found no leader in time"
+                                     : "TRYAGAIN no answer from the partition's leader (node " +
+                                           std::to_string(pf.leader) + ") in time";
+    if (!pf.read && pf.leader != 0) why += "; the write's outcome is unknown";
+    answer_error(pf.from, std::move(pf.done), std::move(why));
     it = forwards_.erase(it);
   }
   for (uint64_t id : waiting) (void)send_forward(id);
