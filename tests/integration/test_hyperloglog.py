@@ -1,6 +1,6 @@
 """HyperLogLog (PFADD, PFCOUNT, PFMERGE) against redis-server in the same run: the same elements give
-the same counts and the same answers, the values move both ways as bytes (tallyd's dense layout read
-by redis-server, redis-server's sparse and dense layouts read by tallyd), and values that are not
+the same counts and the same answers, the values move both ways as bytes (tallyd's sparse and dense
+layouts read by redis-server, redis-server's read by tallyd), and values that are not
 HyperLogLogs, or are damaged, get Redis's errors and never break the server."""
 import random
 import shutil
@@ -59,6 +59,12 @@ class HyperLogLogTest(AgainstRedisCase):
             self.t.pfadd("{v}b", *elements)  # tallyd's: dense
             from_redis, from_tally = self.r.get("{v}a"), self.t.get("{v}b")
             self.assertTrue(from_redis.startswith(b"HYLL") and from_tally.startswith(b"HYLL"))
+            # Sparse while small (as redis-server keeps it), dense (12304 bytes) beyond.
+            if size <= 40:
+                self.assertEqual(from_tally[4], 1)
+                self.assertLess(len(from_tally), 400)
+            if size >= 3000:
+                self.assertEqual((from_tally[4], len(from_tally)), (0, 12304))
             self.t.set("{v}r", from_redis)
             self.r.set("{v}t", from_tally)
             self.assertEqual(self.t.pfcount("{v}r"), self.r.pfcount("{v}a"), size)

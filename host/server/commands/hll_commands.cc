@@ -5,7 +5,8 @@
 // cardinality (little-endian; the top bit of the last byte set: not valid), then the registers. Dense:
 // 16384 registers of 6 bits, packed from the low bit of each byte up. Sparse (read here, written by
 // redis-server for small sets): runs of zero registers (00xxxxxx: 1-64; 01xxxxxx yyyyyyyy: 1-16384)
-// and of one value (1vvvvvxx: value 1-32 repeated 1-4 times). tallyd writes dense only.
+// and of one value (1vvvvvxx: value 1-32 repeated 1-4 times). tallyd writes sparse while it fits in
+// 3000 bytes (Redis's hll-sparse-max-bytes) and every register is at most 32, dense beyond.
 //
 // Registers: an element's 64-bit MurmurHash2 (64A variant, seed 0xadc83b19) picks the register with its
 // low 14 bits; the register keeps the largest 1 + the number of trailing zeros of the remaining 50 bits
@@ -130,6 +131,50 @@ std::string dense_value(const std::vector<uint8_t>& regs) {
   return out;
 }
 
+// The sparse form, as redis-server writes it for small sets, when every register fits a VAL opcode
+// (1-32) and the whole stays within kSparseBytesMax (Redis's hll-sparse-max-bytes default); else empty.
+constexpr size_t kSparseBytesMax = 3000;
+
+std::string sparse_value(const std::vector<uint8_t>& regs) {
+  std::string out(kHeaderBytes, '\0');
+  std::memcpy(out.data(), "HYLL", 4);
+  out[4] = 1;
+  out[15] = static_cast<char>(0x80);
+  for (uint32_t i = 0; i < kRegisters;) {
+    const uint8_t v = regs[i];
+    uint32_t run = 1;
+    while (i + run < kRegisters && regs[i + run] == v) ++run;
+    i += run;
+    if (v == 0) {
+      while (run > 0) {
+        const uint32_t n = std::min(run, kRegisters);
+        if (n <= 64) {
+          out.push_back(static_cast<char>(n - 1));  // ZERO: 00xxxxxx
+        } else {
+          out.push_back(static_cast<char>(0x40 | ((n - 1) >> 8)));  // XZERO: 01xxxxxx yyyyyyyy
+          out.push_back(static_cast<char>((n - 1) & 0xff));
+        }
+        run -= n;
+      }
+    } else {
+      if (v > 32) return {};
+      while (run > 0) {
+        const uint32_t n = std::min(run, 4u);
+        out.push_back(static_cast<char>(0x80 | ((v - 1) << 2) | (n - 1)));  // VAL: 1vvvvvxx
+        run -= n;
+      }
+    }
+    if (out.size() > kSparseBytesMax) return {};
+  }
+  return out;
+}
+
+// What PFADD and PFMERGE store: sparse while small, dense beyond.
+std::string stored_value(const std::vector<uint8_t>& regs) {
+  std::string sparse = sparse_value(regs);
+  return sparse.empty() ? dense_value(regs) : sparse;
+}
+
 double sigma(double x) {
   if (x == 1.0) return INFINITY;
   double y = 1.0, z = x, prev = 0;
@@ -219,7 +264,7 @@ void pfadd(ExecContext& ctx, Argv argv) {
       changed = true;
     }
   }
-  if (changed) ctx.store.set_string(argv[1], dense_value(regs), 0, /*keep_ttl=*/true);
+  if (changed) ctx.store.set_string(argv[1], stored_value(regs), 0, /*keep_ttl=*/true);
   ctx.out.integer(changed ? 1 : 0);
 }
 
@@ -233,7 +278,7 @@ void pfmerge(ExecContext& ctx, Argv argv) {
   TALLY_ASSERT(argv.size() >= 2);
   std::vector<uint8_t> regs;
   if (!union_of(ctx, argv.subspan(1), regs)) return;  // the destination counts as a source
-  ctx.store.set_string(argv[1], dense_value(regs), 0, /*keep_ttl=*/true);
+  ctx.store.set_string(argv[1], stored_value(regs), 0, /*keep_ttl=*/true);
   ctx.out.ok();
 }
 
