@@ -13,20 +13,8 @@ clients=50
 rounds=1
 tests=lpush,rpush,lpop,rpop,zadd,lrange_100,zrange_100,zrank,xadd,xrange_10
 threads=${TALLY_THREADS:-1}
-while (($#)); do
-  case $1 in
-    -n) requests=$2; shift 2 ;;
-    -c) clients=$2; shift 2 ;;
-    -r) rounds=$2; shift 2 ;;
-    -t) tests=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-command -v redis-server >/dev/null || { echo "redis-server is not installed (make deps)" >&2; exit 2; }
-[[ -x $tallyd ]] || { echo "no tallyd at $tallyd (make build)" >&2; exit 2; }
-
 source "$root/benchmarks/e2e/lib.sh"
+redis_bench_options "$@"
 redis_port=$(free_port)
 tally_port=$(free_port)
 start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work"

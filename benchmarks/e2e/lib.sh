@@ -20,6 +20,24 @@ start_bg() {
   last_pid=$!
 }
 
+# The options of the scripts that run redis-benchmark tests on tallyd and redis-server (-n REQUESTS,
+# -c CLIENTS, -r ROUNDS, -t TESTS, --threads N) over the defaults the script set, then the check that
+# both servers are there ($tallyd names tallyd's binary).
+redis_bench_options() {
+  while (($#)); do
+    case $1 in
+      -n) requests=$2; shift 2 ;;
+      -c) clients=$2; shift 2 ;;
+      -r) rounds=$2; shift 2 ;;
+      -t) tests=$2; shift 2 ;;
+      --threads) threads=$2; shift 2 ;;
+      *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+  done
+  command -v redis-server >/dev/null || { echo "redis-server is not installed (make deps)" >&2; exit 2; }
+  [[ -x $tallyd ]] || { echo "no tallyd at $tallyd (make build)" >&2; exit 2; }
+}
+
 wait_resp() {
   for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "server on port $1 did not answer" >&2

@@ -12,20 +12,8 @@ clients=50
 rounds=1
 tests=set,get
 threads=${TALLY_THREADS:-1}
-while (($#)); do
-  case $1 in
-    -n) requests=$2; shift 2 ;;
-    -c) clients=$2; shift 2 ;;
-    -r) rounds=$2; shift 2 ;;
-    -t) tests=$2; shift 2 ;;
-    --threads) threads=$2; shift 2 ;;
-    *) echo "unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-command -v redis-server >/dev/null || { echo "redis-server is not installed (make deps)" >&2; exit 2; }
-[[ -x $tallyd ]] || { echo "no tallyd at $tallyd (make build)" >&2; exit 2; }
-
 source "$root/benchmarks/e2e/lib.sh"
+redis_bench_options "$@"
 /usr/bin/python3 "$root/tests/integration/tls_certs.py" "$work"
 tls=(--tls-cert-file "$work/server.crt" --tls-key-file "$work/server.key" --tls-ca-cert-file "$work/ca.crt"
      --tls-auth-clients no)
